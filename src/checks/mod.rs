@@ -1,0 +1,1 @@
+//! Host checks: the operations-file format, every check type, and the runner.

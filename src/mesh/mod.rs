@@ -1,0 +1,4 @@
+//! Mesh membership: node identity, the sans-IO SWIM + Lifeguard state machine, its
+//! simulator, and the tokio runtime that drives it over QUIC.
+
+pub mod id;
