@@ -1,1 +1,5 @@
 //! Host checks: the operations-file format, every check type, and the runner.
+
+pub mod outcome;
+
+pub use outcome::Outcome;
