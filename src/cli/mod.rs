@@ -1,8 +1,86 @@
-//! The `werify` command line.
+//! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
+//! hands over to `node`, `ctl`, `mesh status` or `certs`. Exit codes: 0 success, 1 a check
+//! failed or a host did not answer (`--wait` commands), 2 usage/connection/input error.
+
+pub mod args;
+pub mod command;
+pub mod ctl;
+pub mod identity;
+pub mod node;
+pub mod output;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
+
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(ctl::EXIT_ERROR),
+            };
+        }
+    };
+    init_logging(matches!(cli.command, Command::Node(_)));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Error: cannot start the async runtime: {e}");
+            return ExitCode::from(ctl::EXIT_ERROR);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Node(args) => node::run_node(args).await,
+            Command::Ctl(args) => ctl::run_ctl(args).await,
+            Command::Mesh { command: MeshCommand::Status(args) } => ctl::run_status(args).await,
+            Command::Certs { command: CertsCommand::Init { env, out, force } } => certs_init(&env, &out, force),
+        }
+    })
+}
+
+fn certs_init(env: &str, out: &std::path::Path, force: bool) -> ExitCode {
+    let env = match env.parse::<crate::rpc::identity::Env>() {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            return ExitCode::from(ctl::EXIT_ERROR);
+        }
+    };
+    match crate::rpc::identity::init_ca(&env, out, force) {
+        Ok(files) => {
+            println!("Wrote the CA for env {env:?}:");
+            println!("  certificate: {}", files.cert_path.display());
+            println!("  key:         {} (mode 0600; keep it secret)", files.key_path.display());
+            println!("  fingerprint: {}", files.fingerprint);
+            println!("Start nodes with: werify node --ca-cert {} --ca-key {}", files.cert_path.display(), files.key_path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("Error: {e}");
+            ExitCode::from(ctl::EXIT_ERROR)
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` overrides the default (info for nodes, warn otherwise).
+fn init_logging(node: bool) {
+    let default = if node { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }

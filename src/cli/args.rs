@@ -1,0 +1,219 @@
+//! The command line as clap sees it: subcommands, flags, environment variables and their
+//! defaults. Turning these into running things is done by the sibling modules.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::mesh::config::Profile;
+use crate::rpc::hostaddr::DEFAULT_PORT;
+
+/// werify: a peer-to-peer host-check mesh over QUIC with mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "werify", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a mesh node on this host.
+    Node(NodeArgs),
+    /// Talk to a node: add/del/list hosts, run operations, get results, refresh.
+    Ctl(CtlArgs),
+    /// Show the mesh as one node sees it.
+    Mesh {
+        #[command(subcommand)]
+        command: MeshCommand,
+    },
+    /// Manage the env CA for PEM mode.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MeshCommand {
+    /// Members, states, incarnations, RTTs, health and suspicions as one node sees them.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Write a new env CA (ca.crt.pem, ca.key.pem) for PEM mode.
+    Init {
+        /// Env tag the CA is for.
+        #[arg(long, env = "WERIFY_ENV")]
+        env: String,
+        /// Directory to write into.
+        #[arg(long, default_value = "certs")]
+        out: PathBuf,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// How this process proves it belongs to the env: derived (env + optional secret) or PEM CA.
+#[derive(Debug, Clone, Args)]
+pub struct IdentityArgs {
+    /// Env tag: only nodes of the same env (and secret or CA) can talk to each other.
+    #[arg(long, env = "WERIFY_ENV")]
+    pub env: Option<String>,
+    /// File holding the env secret mixed into the derived CA.
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_cert")]
+    pub secret_file: Option<PathBuf>,
+    /// The env secret itself (prefer --secret-file: the environment is visible to other
+    /// processes of the same user).
+    #[arg(long, env = "WERIFY_SECRET", hide = true, hide_env_values = true)]
+    pub secret: Option<String>,
+    /// PEM CA certificate (from `werify certs init`); needs --ca-key.
+    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    pub ca_cert: Option<PathBuf>,
+    /// PEM CA key; needs --ca-cert.
+    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    pub ca_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// IP address to listen on (UDP, QUIC).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port to listen on.
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+    /// Address other nodes reach this one at, IP[:PORT] (default: the bind address).
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub advertise: Option<String>,
+    /// Join the mesh through this node (repeatable; retried until it answers).
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub join: Vec<String>,
+    /// A KEY=VALUE tag that travels with this node's membership (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Vec<String>,
+    /// Hosts an operation coordinated here contacts at once, and checks run at once here.
+    #[arg(short = 'w', long = "workers", value_name = "N", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub workers: u32,
+    /// Where the node keeps its id, membership snapshot and operation results
+    /// (default: $XDG_STATE_HOME/werify/IP-PORT or ~/.local/state/werify/IP-PORT).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Protocol timing: lan (default), wan or local.
+    #[arg(long, default_value = "lan")]
+    pub profile: Profile,
+    /// Checks this node runs periodically; their summary is gossiped to the whole mesh.
+    #[arg(long, value_name = "FILE")]
+    pub checks: Option<PathBuf>,
+    /// How often the periodic checks run.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub check_interval: Duration,
+    /// Allow `command` checks (they run programs with this node's privileges).
+    #[arg(long)]
+    pub allow_command: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+/// How to reach a node.
+#[derive(Debug, Clone, Args)]
+pub struct ConnectArgs {
+    /// Node to talk to, HOST[:PORT].
+    #[arg(long, env = "WERIFY_CONNECT", default_value = "127.0.0.1:30035", value_name = "HOST[:PORT]")]
+    pub connect: String,
+    /// Bound on the whole call, connecting included.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CtlArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+    /// COMMAND [ARGS]: add HOST | del HOST | list | listactive | listinactive |
+    /// operation FILE [--wait] [--node REGEX]... [--tag KEY=REGEX]... [--deadline 10s] |
+    /// get HANDLE [--wait] | refresh [--wait] | - (commands from stdin)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
+}
+
+/// Parses `500ms`, `10s`, `1m`, `1h`, `1m30s`, `1.5s`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("invalid duration {s:?}: use a number with a unit, e.g. 500ms, 10s, 1m");
+    let mut total = Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(err());
+    }
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
+        if num_len == 0 {
+            return Err(err());
+        }
+        let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
+        rest = &rest[num_len..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_len..];
+        let secs = value * scale;
+        if !secs.is_finite() || secs > 1e9 {
+            return Err(err());
+        }
+        total += Duration::from_secs_f64(secs);
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_the_seed() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        for bad in ["", "10", "s", "10x", "-1s", "1e99h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

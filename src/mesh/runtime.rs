@@ -1,0 +1,296 @@
+//! The thin tokio driver of one [`Membership`]: the only place where the wall clock, the
+//! QUIC transport and the membership state machine meet. One task owns the state
+//! machine; everything else talks to it through [`MeshHandle`]. Serving requests is in
+//! [`crate::rpc::server`]; the protocol logic is in [`crate::mesh::membership`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::mesh::id::NodeId;
+use crate::mesh::member::{HealthSummary, Member};
+use crate::mesh::membership::{Event, Membership, RemoveError};
+use crate::mesh::message::{Message, PushPull};
+use crate::mesh::snapshot;
+use crate::rpc::protocol::{Request, Response};
+use crate::rpc::transport::Transport;
+
+/// How long a push-pull exchange may take.
+const PUSH_PULL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the membership snapshot is written when it changed.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
+
+/// A copy of one member as seen at one instant, for status and listing.
+#[derive(Clone, Debug)]
+pub struct MemberView {
+    pub member: Member,
+    pub is_self: bool,
+    pub last_heard_ago: Option<Duration>,
+    pub state_for: Duration,
+}
+
+/// The whole mesh as seen at one instant.
+#[derive(Clone, Debug)]
+pub struct MeshView {
+    pub members: Vec<MemberView>,
+    pub local_health: u32,
+    pub local_health_max: u32,
+    pub removed: bool,
+}
+
+enum Input {
+    Datagram(Message),
+    PushPullRequest(PushPull, oneshot::Sender<PushPull>),
+    PushPullReply(PushPull),
+    MakePushPull(oneshot::Sender<PushPull>),
+    Join(Vec<SocketAddr>),
+    Remove(SocketAddr, oneshot::Sender<Result<NodeId, RemoveError>>),
+    View(oneshot::Sender<MeshView>),
+    SetHealth(HealthSummary),
+    ProbeAll,
+    Leave(oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable way to talk to the task that owns the membership.
+#[derive(Clone)]
+pub struct MeshHandle {
+    tx: mpsc::Sender<Input>,
+}
+
+/// The mesh task stopped (the node is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct MeshStopped;
+
+impl MeshHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, MeshStopped> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| MeshStopped)?;
+        rx.await.map_err(|_| MeshStopped)
+    }
+
+    /// Feeds a gossip datagram whose sender's certificate was already checked.
+    /// Drops it if the mesh task is overloaded: gossip tolerates loss.
+    pub fn datagram(&self, msg: Message) {
+        let _ = self.tx.try_send(Input::Datagram(msg));
+    }
+
+    /// Answers an incoming push-pull with this node's state.
+    pub async fn push_pull(&self, req: PushPull) -> Result<PushPull, MeshStopped> {
+        self.ask(|tx| Input::PushPullRequest(req, tx)).await
+    }
+
+    /// Merges the answer of a push-pull this node started.
+    pub async fn push_pull_reply(&self, reply: PushPull) -> Result<(), MeshStopped> {
+        self.tx.send(Input::PushPullReply(reply)).await.map_err(|_| MeshStopped)
+    }
+
+    /// A join request carrying this node's state (for `ctl add`).
+    pub async fn join_request(&self) -> Result<PushPull, MeshStopped> {
+        self.ask(Input::MakePushPull).await
+    }
+
+    /// Joins through these seeds (retried periodically by the state machine).
+    pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), MeshStopped> {
+        self.tx.send(Input::Join(seeds)).await.map_err(|_| MeshStopped)
+    }
+
+    /// `ctl del`.
+    pub async fn remove(&self, addr: SocketAddr) -> Result<Result<NodeId, RemoveError>, MeshStopped> {
+        self.ask(|tx| Input::Remove(addr, tx)).await
+    }
+
+    /// The mesh as this node sees it now.
+    pub async fn view(&self) -> Result<MeshView, MeshStopped> {
+        self.ask(Input::View).await
+    }
+
+    /// Publishes this node's health summary.
+    pub async fn set_health(&self, summary: HealthSummary) -> Result<(), MeshStopped> {
+        self.tx.send(Input::SetHealth(summary)).await.map_err(|_| MeshStopped)
+    }
+
+    /// Probes every member now (refresh).
+    pub async fn probe_all(&self) -> Result<(), MeshStopped> {
+        self.tx.send(Input::ProbeAll).await.map_err(|_| MeshStopped)
+    }
+
+    /// Leaves gracefully; returns once the leave was handed to the transport.
+    pub async fn leave(&self) -> Result<(), MeshStopped> {
+        self.ask(Input::Leave).await
+    }
+}
+
+/// Starts the task that drives `membership` over `transport`.
+pub fn spawn(membership: Membership, transport: Transport, snapshot_path: Option<PathBuf>) -> MeshHandle {
+    let (tx, rx) = mpsc::channel(4096);
+    let handle = MeshHandle { tx };
+    let driver = Driver {
+        membership,
+        transport,
+        rx,
+        me: handle.clone(),
+        snapshot_path,
+        snapshot_dirty: true,
+        last_snapshot: Instant::now(),
+    };
+    tokio::spawn(driver.run());
+    handle
+}
+
+struct Driver {
+    membership: Membership,
+    transport: Transport,
+    rx: mpsc::Receiver<Input>,
+    me: MeshHandle,
+    snapshot_path: Option<PathBuf>,
+    snapshot_dirty: bool,
+    last_snapshot: Instant,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        loop {
+            self.flush();
+            let deadline = self
+                .membership
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(1))
+                .min(Instant::now() + SNAPSHOT_EVERY);
+            tokio::select! {
+                input = self.rx.recv() => {
+                    let Some(input) = input else { break };
+                    if !self.handle(input) {
+                        self.flush();
+                        break;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.membership.handle_timeout(Instant::now());
+                }
+            }
+            // Compare against the wall clock ourselves: a sleep can return late, and
+            // more timers may have expired meanwhile.
+            let now = Instant::now();
+            if self.membership.poll_timeout().is_some_and(|t| t <= now) {
+                self.membership.handle_timeout(now);
+            }
+            self.maybe_snapshot();
+        }
+        self.write_snapshot();
+    }
+
+    /// Returns false when the driver should stop.
+    fn handle(&mut self, input: Input) -> bool {
+        let now = Instant::now();
+        match input {
+            Input::Datagram(msg) => self.membership.handle_message(now, msg),
+            Input::PushPullReply(pp) => self.membership.handle_message(now, Message::PushPull(pp)),
+            Input::PushPullRequest(req, reply) => {
+                let _ = reply.send(self.membership.handle_push_pull(now, req));
+            }
+            Input::MakePushPull(reply) => {
+                let _ = reply.send(self.membership.push_pull_request(true));
+            }
+            Input::Join(seeds) => self.membership.join(now, &seeds),
+            Input::Remove(addr, reply) => {
+                let _ = reply.send(self.membership.remove(now, addr));
+            }
+            Input::View(reply) => {
+                let _ = reply.send(self.view(now));
+            }
+            Input::SetHealth(summary) => self.membership.set_health(now, summary),
+            Input::ProbeAll => self.membership.probe_all(now),
+            Input::Leave(reply) => {
+                self.membership.leave(now);
+                self.flush();
+                let _ = reply.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    fn view(&self, now: Instant) -> MeshView {
+        let me = self.membership.me().peer.id;
+        let members = self
+            .membership
+            .members()
+            .map(|m| MemberView {
+                member: m.clone(),
+                is_self: m.peer.id == me,
+                last_heard_ago: m.last_heard.map(|t| now.saturating_duration_since(t)),
+                state_for: now.saturating_duration_since(m.state_since),
+            })
+            .collect();
+        MeshView {
+            members,
+            local_health: self.membership.local_health(),
+            local_health_max: self.membership.config().awareness_max,
+            removed: self.membership.is_removed(),
+        }
+    }
+
+    /// Hands every pending output of the state machine to the transport and the log.
+    fn flush(&mut self) {
+        while let Some(t) = self.membership.poll_transmit() {
+            match t.msg {
+                Message::PushPull(pp) => self.spawn_push_pull(t.to, pp),
+                msg => self.transport.send_datagram(t.to, Bytes::from(msg.encode())),
+            }
+        }
+        while let Some(ev) = self.membership.poll_event() {
+            self.snapshot_dirty = true;
+            log_event(&ev);
+        }
+    }
+
+    fn spawn_push_pull(&self, to: SocketAddr, pp: PushPull) {
+        let transport = self.transport.clone();
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            match transport.call(to, &Request::PushPull(pp), PUSH_PULL_TIMEOUT).await {
+                Ok(Response::PushPull(reply)) => {
+                    let _ = me.push_pull_reply(reply).await;
+                }
+                Ok(Response::Error(e)) => tracing::debug!(%to, "push-pull refused: {e}"),
+                Ok(_) => tracing::debug!(%to, "push-pull answered with something else"),
+                Err(e) => tracing::debug!(%to, "push-pull failed: {e}"),
+            }
+        });
+    }
+
+    fn maybe_snapshot(&mut self) {
+        if self.snapshot_dirty && self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+            self.write_snapshot();
+        }
+    }
+
+    fn write_snapshot(&mut self) {
+        self.last_snapshot = Instant::now();
+        self.snapshot_dirty = false;
+        let Some(path) = &self.snapshot_path else { return };
+        if let Err(e) = snapshot::save(path, &self.membership.snapshot()) {
+            tracing::warn!("could not write the membership snapshot: {e}");
+        }
+    }
+}
+
+fn log_event(ev: &Event) {
+    match ev {
+        Event::MemberUp(p) => tracing::info!("member {} ({}) is alive", p.addr, p.id.short()),
+        Event::MemberSuspect { peer, by } => {
+            tracing::info!("member {} ({}) is suspected by {}", peer.addr, peer.id.short(), by.short())
+        }
+        Event::MemberDown { peer, by } => {
+            tracing::warn!("member {} ({}) is dead (declared by {})", peer.addr, peer.id.short(), by.short())
+        }
+        Event::MemberLeft(p) => tracing::info!("member {} ({}) left", p.addr, p.id.short()),
+        Event::SelfRemoved => tracing::warn!("this node was removed from the mesh; it stays out until added again"),
+        Event::SelfReadded => tracing::info!("this node was added to the mesh again"),
+        other => tracing::debug!("mesh event: {other:?}"),
+    }
+}

@@ -1,0 +1,430 @@
+//! Operations coordinated by this node: validating a submission, choosing target hosts,
+//! fanning the checks out (bounded by `-w`), recording each host's answer as it arrives,
+//! finishing as soon as every targeted host answered or at the deadline, answering `get`
+//! (forwarding to the coordinator named by the handle), and mesh-wide refresh.
+//! Storage is [`crate::rpc::store`]; running checks on a host is [`crate::checks::run`].
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use regex::Regex;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::checks::Outcome;
+use crate::checks::run::{RunOptions, run_checks};
+use crate::checks::spec::CheckSet;
+use crate::mesh::id::NodeId;
+use crate::mesh::member::State;
+use crate::mesh::runtime::{MeshHandle, MemberView};
+use crate::rpc::handle::{Handle, node_tag};
+use crate::rpc::limits::RateLimiter;
+use crate::rpc::protocol::{Request, Response, TargetFilter};
+use crate::rpc::store::{HostResult, OperationRecord, Store};
+use crate::rpc::transport::{Transport, TransportError, response_name};
+
+/// Longest deadline an operation may ask for.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(600);
+/// Operations running at once on one coordinator.
+pub const MAX_RUNNING_OPERATIONS: usize = 64;
+/// Submissions per second allowed from one client address (burst twice that).
+pub const SUBMITS_PER_SECOND: u32 = 20;
+/// Longest a `get --wait` waits in one request; the client asks again.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// Coordinates operations submitted to this node.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    transport: Transport,
+    mesh: MeshHandle,
+    node_id: NodeId,
+    addr: SocketAddr,
+    workers: usize,
+    run_options: RunOptions,
+    running: Arc<Semaphore>,
+    limiter: Mutex<RateLimiter>,
+    changed: Notify,
+    refresh_tx: tokio::sync::mpsc::Sender<u64>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Coordinator {
+    /// A coordinator over `store`. Operations left unfinished by a previous run of this
+    /// node are closed: their silent hosts are reported, nothing recorded is dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        transport: Transport,
+        mesh: MeshHandle,
+        node_id: NodeId,
+        addr: SocketAddr,
+        workers: usize,
+        run_options: RunOptions,
+        refresh_tx: tokio::sync::mpsc::Sender<u64>,
+    ) -> Coordinator {
+        let c = Coordinator {
+            inner: Arc::new(Inner {
+                store,
+                transport,
+                mesh,
+                node_id,
+                addr,
+                workers: workers.max(1),
+                run_options,
+                running: Arc::new(Semaphore::new(MAX_RUNNING_OPERATIONS)),
+                limiter: Mutex::new(RateLimiter::new(SUBMITS_PER_SECOND, SUBMITS_PER_SECOND * 2)),
+                changed: Notify::new(),
+                refresh_tx,
+            }),
+        };
+        c.close_interrupted();
+        c
+    }
+
+    fn close_interrupted(&self) {
+        let store = &self.inner.store;
+        match store.unfinished() {
+            Ok(records) => {
+                for rec in records {
+                    for (host, r) in &rec.hosts {
+                        if matches!(r, HostResult::Pending) {
+                            let _ = store.record_host(
+                                &rec.handle,
+                                host,
+                                HostResult::Failed("no answer: the coordinator restarted while this host was running".into()),
+                            );
+                        }
+                    }
+                    let _ = store.finish(&rec.handle, unix_ms());
+                    tracing::info!("closed operation {} left running by a previous run", rec.handle);
+                }
+            }
+            Err(e) => tracing::warn!("could not look for interrupted operations: {e}"),
+        }
+        if let Err(e) = store.expire(unix_ms()) {
+            tracing::warn!("could not expire old operations: {e}");
+        }
+    }
+
+    /// `ctl operation`: records the operation and starts it; answers at once.
+    pub async fn submit(&self, client: IpAddr, checks: CheckSet, filter: TargetFilter, deadline: Duration) -> Response {
+        let inner = &self.inner;
+        if let Err(e) = checks.validate() {
+            return Response::Error(format!("invalid operation: {e}"));
+        }
+        if deadline.is_zero() || deadline > MAX_DEADLINE {
+            return Response::Error(format!(
+                "deadline {deadline:?} is out of range: use more than 0s and at most {}s",
+                MAX_DEADLINE.as_secs()
+            ));
+        }
+        let matcher = match TargetMatcher::new(&filter) {
+            Ok(m) => m,
+            Err(e) => return Response::Error(e),
+        };
+        {
+            let mut limiter = inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(retry) = limiter.check(client, Instant::now()) {
+                return Response::Error(format!(
+                    "too many operations from {client}: at most {SUBMITS_PER_SECOND} per second; retry in {} ms",
+                    retry.0.as_millis()
+                ));
+            }
+        }
+        let Ok(permit) = inner.running.clone().try_acquire_owned() else {
+            return Response::Error(format!(
+                "this node already coordinates {MAX_RUNNING_OPERATIONS} running operations; wait for some to finish or submit to another node"
+            ));
+        };
+        let view = match inner.mesh.view().await {
+            Ok(v) => v,
+            Err(e) => return Response::Error(e.to_string()),
+        };
+        let counter = match inner.store.next_counter() {
+            Ok(c) => c,
+            Err(e) => return Response::Error(format!("cannot record the operation: {e}")),
+        };
+        let handle = Handle::new(rand::random(), counter, inner.node_id);
+        let now = unix_ms();
+        let mut hosts = BTreeMap::new();
+        let mut targets = Vec::new();
+        for m in view.members.iter().filter(|m| matcher.matches(m)) {
+            let key = m.member.peer.addr.to_string();
+            match m.member.state {
+                State::Alive => {
+                    hosts.insert(key, HostResult::Pending);
+                    targets.push((m.member.peer.addr, m.is_self));
+                }
+                State::Suspect => {
+                    hosts.insert(key, HostResult::Failed("host unreachable (suspected down)".into()));
+                }
+                State::Dead => {
+                    hosts.insert(key, HostResult::Failed("host unreachable (marked dead)".into()));
+                }
+                State::Left => {}
+            }
+        }
+        let record = OperationRecord {
+            handle: handle.clone(),
+            coordinator: inner.addr.to_string(),
+            submitted_unix_ms: now,
+            deadline_unix_ms: now + u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            ended_unix_ms: None,
+            check_names: checks.names().map(str::to_string).collect(),
+            hosts,
+        };
+        if let Err(e) = inner.store.insert(&record) {
+            return Response::Error(format!("cannot record the operation: {e}"));
+        }
+        let targeted = record.hosts.len();
+        let this = self.clone();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            this.fan_out(h, checks, targets, deadline).await;
+            drop(permit);
+        });
+        Response::Submitted {
+            handle,
+            coordinator: inner.addr.to_string(),
+            targeted,
+        }
+    }
+
+    async fn fan_out(&self, handle: Handle, checks: CheckSet, targets: Vec<(SocketAddr, bool)>, deadline: Duration) {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let slots = Arc::new(Semaphore::new(inner.workers));
+        let checks = Arc::new(checks);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (addr, is_self) in targets {
+            let this = self.clone();
+            let slots = slots.clone();
+            let checks = checks.clone();
+            let handle = handle.clone();
+            tasks.spawn(async move {
+                let work = async {
+                    let _slot = slots.acquire_owned().await;
+                    let remaining = deadline.saturating_sub(started.elapsed());
+                    this.run_on(addr, is_self, &checks, remaining).await
+                };
+                let result = match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work).await {
+                    Ok(r) => r,
+                    Err(_) => HostResult::Failed(format!("no answer within {}", human_duration(deadline))),
+                };
+                this.record(&handle, &addr.to_string(), result);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        if let Err(e) = inner.store.finish(&handle, unix_ms()) {
+            tracing::warn!("could not record the end of operation {handle}: {e}");
+        }
+        inner.changed.notify_waiters();
+    }
+
+    async fn run_on(&self, addr: SocketAddr, is_self: bool, checks: &CheckSet, remaining: Duration) -> HostResult {
+        let started = Instant::now();
+        if is_self {
+            let results = run_checks(checks, &self.inner.run_options).await;
+            return HostResult::Answered { results, took_ms: millis(started.elapsed()) };
+        }
+        let req = Request::RunChecks {
+            checks: checks.clone(),
+            timeout_ms: millis(remaining),
+        };
+        match self.inner.transport.call(addr, &req, remaining).await {
+            Ok(Response::CheckResults { results, took_ms }) => HostResult::Answered {
+                results: sanitize(results, checks, self.inner.run_options.max_result_bytes),
+                took_ms,
+            },
+            Ok(Response::Error(e)) => HostResult::Failed(truncate(&e, self.inner.run_options.max_result_bytes)),
+            Ok(other) => HostResult::Failed(format!("host answered with {}", response_name(&other))),
+            Err(TransportError::Timeout { after, .. }) => {
+                HostResult::Failed(format!("no answer within {}", human_duration(after)))
+            }
+            Err(e) => HostResult::Failed(format!("host unreachable: {e}")),
+        }
+    }
+
+    fn record(&self, handle: &Handle, host: &str, result: HostResult) {
+        if let Err(e) = self.inner.store.record_host(handle, host, result) {
+            tracing::warn!("could not record {host}'s results for {handle}: {e}");
+        }
+        self.inner.changed.notify_waiters();
+    }
+
+    /// `ctl get`: the record, from here or from the coordinator the handle names.
+    pub async fn get(&self, handle: &Handle, wait: Duration) -> Response {
+        let inner = &self.inner;
+        let wait = wait.min(MAX_WAIT);
+        if handle.node_tag() != node_tag(&inner.node_id) {
+            return self.forward_get(handle, wait).await;
+        }
+        let until = Instant::now() + wait;
+        loop {
+            let notified = inner.changed.notified();
+            match inner.store.get(handle) {
+                Ok(Some(rec)) => {
+                    if rec.ended_unix_ms.is_some() || Instant::now() >= until {
+                        return Response::Operation(rec);
+                    }
+                }
+                Ok(None) => {
+                    return Response::Error(format!(
+                        "unknown handle {handle}: this node never coordinated it, or its results expired"
+                    ));
+                }
+                Err(e) => return Response::Error(format!("cannot read operation {handle}: {e}")),
+            }
+            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified).await;
+        }
+    }
+
+    async fn forward_get(&self, handle: &Handle, wait: Duration) -> Response {
+        let view = match self.inner.mesh.view().await {
+            Ok(v) => v,
+            Err(e) => return Response::Error(e.to_string()),
+        };
+        let mut owners: Vec<&MemberView> = view
+            .members
+            .iter()
+            .filter(|m| !m.is_self && node_tag(&m.member.peer.id) == handle.node_tag())
+            .collect();
+        owners.sort_by_key(|m| m.member.state != State::Alive);
+        if owners.is_empty() {
+            return Response::Error(format!(
+                "unknown handle {handle}: no member of this mesh coordinates handles ending in -{}",
+                handle.node_tag()
+            ));
+        }
+        let mut last = String::new();
+        for owner in owners {
+            let addr = owner.member.peer.addr;
+            let req = Request::Get { handle: handle.clone(), wait_ms: millis(wait) };
+            match self.inner.transport.call(addr, &req, wait + Duration::from_secs(10)).await {
+                Ok(r @ Response::Operation(_)) => return r,
+                Ok(Response::Error(e)) => last = e,
+                Ok(other) => last = format!("{addr} answered with {}", response_name(&other)),
+                Err(e) => last = format!("the coordinator of {handle} ({addr}) is unreachable: {e}"),
+            }
+        }
+        Response::Error(last)
+    }
+
+    /// `ctl refresh`: probe everyone now and have every alive node re-run its checks.
+    pub async fn refresh(&self) -> Response {
+        let inner = &self.inner;
+        let refresh_id = unix_ms();
+        if let Err(e) = inner.mesh.probe_all().await {
+            return Response::Error(e.to_string());
+        }
+        let view = match inner.mesh.view().await {
+            Ok(v) => v,
+            Err(e) => return Response::Error(e.to_string()),
+        };
+        let mut targeted = 0;
+        for m in view.members.iter().filter(|m| m.member.state == State::Alive) {
+            targeted += 1;
+            if m.is_self {
+                let _ = inner.refresh_tx.try_send(refresh_id);
+                continue;
+            }
+            let transport = inner.transport.clone();
+            let addr = m.member.peer.addr;
+            tokio::spawn(async move {
+                if let Err(e) = transport
+                    .call(addr, &Request::RunRefresh { refresh_id }, Duration::from_secs(5))
+                    .await
+                {
+                    tracing::debug!(%addr, "refresh not delivered: {e}");
+                }
+            });
+        }
+        Response::RefreshStarted { refresh_id, targeted }
+    }
+}
+
+/// Host filters of an operation, compiled.
+struct TargetMatcher {
+    nodes: Vec<Regex>,
+    tags: Vec<(String, Regex)>,
+}
+
+impl TargetMatcher {
+    fn new(f: &TargetFilter) -> Result<TargetMatcher, String> {
+        let compile = |what: &str, re: &str| {
+            Regex::new(re).map_err(|e| format!("invalid {what} regex {re:?}: {e}"))
+        };
+        Ok(TargetMatcher {
+            nodes: f.nodes.iter().map(|r| compile("--node", r)).collect::<Result<_, _>>()?,
+            tags: f
+                .tags
+                .iter()
+                .map(|(k, r)| Ok((k.clone(), compile("--tag", r)?)))
+                .collect::<Result<_, String>>()?,
+        })
+    }
+
+    fn matches(&self, m: &MemberView) -> bool {
+        let addr = m.member.peer.addr.to_string();
+        let id = m.member.peer.id.to_string();
+        (self.nodes.is_empty() || self.nodes.iter().any(|r| r.is_match(&addr) || r.is_match(&id)))
+            && self
+                .tags
+                .iter()
+                .all(|(k, r)| m.member.tags.get(k).is_some_and(|v| r.is_match(v)))
+    }
+}
+
+/// Keeps only results for checks that were asked for, with error texts capped: a host's
+/// answer is input from the network.
+fn sanitize(results: BTreeMap<String, Outcome>, checks: &CheckSet, max: usize) -> BTreeMap<String, Outcome> {
+    let mut out = BTreeMap::new();
+    for name in checks.names() {
+        let r = match results.get(name) {
+            Some(Outcome::Error(e)) => Outcome::Error(truncate(e, max)),
+            Some(o) => o.clone(),
+            None => Outcome::Error("the host returned no result for this check".into()),
+        };
+        out.insert(name.to_string(), r);
+    }
+    out
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let line = s.lines().next().unwrap_or("");
+    if line.len() <= max {
+        return line.to_string();
+    }
+    let mut end = max;
+    while end > 0 && !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &line[..end])
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// `10s`, `1.5s`, `250ms`: how deadlines are shown in results.
+pub fn human_duration(d: Duration) -> String {
+    if d.as_millis() < 1000 {
+        format!("{}ms", d.as_millis())
+    } else if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}

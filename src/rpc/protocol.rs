@@ -1,0 +1,141 @@
+//! The request/response protocol spoken on QUIC bidirectional streams: one request frame,
+//! one response frame per stream. Gossip (SWIM datagrams) is not here: it is the mesh's
+//! own [`crate::mesh::message::Message`]; framing is in [`crate::rpc::frame`].
+//!
+//! Who may send what is enforced by the server ([`crate::rpc::server`]): `ctl` clients
+//! (role `Client`) may send the user-facing requests; only nodes (role `Node`) may send
+//! mesh requests (`PushPull`, `RunChecks`, `RunRefresh`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checks::Outcome;
+use crate::checks::spec::CheckSet;
+use crate::mesh::id::NodeId;
+use crate::mesh::member::{HealthSummary, State, Tags};
+use crate::mesh::message::PushPull;
+use crate::rpc::handle::Handle;
+use crate::rpc::store::OperationRecord;
+
+/// Version of this protocol, exchanged in [`Request::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Which hosts an operation targets. Empty filters target every member.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetFilter {
+    /// Regexes matched against `IP:PORT` and the node id; a host must match at least one.
+    pub nodes: Vec<String>,
+    /// `(KEY, REGEX)` pairs; a host must carry every KEY with a value matching its REGEX.
+    pub tags: Vec<(String, String)>,
+}
+
+/// A request, sent as the single frame of a fresh bidirectional stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Application-level hello: proves the acceptor accepted our certificate (the dialer's
+    /// handshake can complete before the acceptor rejects it) and tells us who it is.
+    Hello { version: u32 },
+    /// Mesh: full-state exchange (periodic anti-entropy and join).
+    PushPull(PushPull),
+    /// Mesh: run these checks here and answer with the results (coordinator → host).
+    RunChecks { checks: CheckSet, timeout_ms: u64 },
+    /// Mesh: re-run the periodic checks now and gossip the summary tagged with `refresh_id`.
+    RunRefresh { refresh_id: u64 },
+    /// `ctl add HOST`: join HOST into the mesh through this node.
+    Add { host: String },
+    /// `ctl del HOST`: remove HOST from the mesh.
+    Del { host: String },
+    /// `ctl list` and `mesh status`: the mesh as this node sees it.
+    Status,
+    /// `ctl operation`: coordinate an operation from here.
+    Submit {
+        checks: CheckSet,
+        filter: TargetFilter,
+        deadline_ms: u64,
+    },
+    /// `ctl get`: an operation's results; with `wait_ms` > 0, answer once it ended or
+    /// after at most `wait_ms`.
+    Get { handle: Handle, wait_ms: u64 },
+    /// `ctl refresh`: probe every member and have every alive node re-run its checks.
+    Refresh,
+}
+
+/// The answer to a [`Request`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Response {
+    Hello {
+        version: u32,
+        node_id: NodeId,
+        addr: String,
+    },
+    PushPull(PushPull),
+    CheckResults {
+        results: BTreeMap<String, Outcome>,
+        took_ms: u64,
+    },
+    Done,
+    Status(StatusReport),
+    Submitted {
+        handle: Handle,
+        coordinator: String,
+        targeted: usize,
+    },
+    Operation(OperationRecord),
+    RefreshStarted {
+        refresh_id: u64,
+        targeted: usize,
+    },
+    /// The request failed; one line that says what was wrong and what to do.
+    Error(String),
+}
+
+/// The mesh as one node sees it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub env: String,
+    pub node_id: NodeId,
+    pub addr: String,
+    pub profile: String,
+    /// Lifeguard local-health score (0 = healthy) and its maximum.
+    pub local_health: u32,
+    pub local_health_max: u32,
+    pub members: Vec<MemberReport>,
+}
+
+/// One row of [`StatusReport`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MemberReport {
+    pub addr: String,
+    pub node_id: NodeId,
+    pub state: State,
+    pub incarnation: u64,
+    pub is_self: bool,
+    #[serde(with = "opt_duration_ms")]
+    pub last_heard_ago: Option<Duration>,
+    #[serde(with = "opt_duration_ms")]
+    pub rtt: Option<Duration>,
+    #[serde(with = "opt_duration_ms")]
+    pub state_for: Option<Duration>,
+    pub tags: Tags,
+    pub health: Option<HealthSummary>,
+    pub suspected_by: Option<NodeId>,
+    pub confirmations: usize,
+}
+
+/// Durations as whole milliseconds on the wire, so any client can read them.
+mod opt_duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
+    }
+}
