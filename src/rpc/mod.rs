@@ -1,1 +1,4 @@
 //! Everything that crosses the wire between werify processes.
+
+pub mod handle;
+pub mod store;
