@@ -1,4 +1,5 @@
 //! Everything that crosses the wire between werify processes.
 
 pub mod handle;
+pub mod limits;
 pub mod store;

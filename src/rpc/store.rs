@@ -347,9 +347,10 @@ impl<'txn> WriteTables<'txn> {
 impl Store {
     /// Opens the store at `path`, creating the file and its parent directories if needed.
     ///
-    /// The whole file is integrity-checked on open (a few ms for a store at its default
-    /// cap), so a damaged file is reported as [`StoreError::Corrupt`] instead of being
-    /// trusted. A redb file written by someone else gives [`StoreError::Foreign`], one in
+    /// The whole file is read and integrity-checked on open (once per start; proportional to
+    /// the file size, which `max_records` bounds), so a damaged file is reported as
+    /// [`StoreError::Corrupt`] instead of being trusted: redb may panic on a damaged file it
+    /// opens without the check. A redb file written by someone else gives [`StoreError::Foreign`], one in
     /// use by another process [`StoreError::AlreadyOpen`].
     pub fn open(path: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
         if limits.max_records == 0 {
