@@ -1090,6 +1090,13 @@ mod tests {
     }
 
     #[test]
+    fn store_and_errors_can_cross_threads_and_tasks() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Store>();
+        assert_send_sync::<StoreError>();
+    }
+
+    #[test]
     fn zero_max_records_is_refused() {
         let dir = TempDir::new();
         let err = Store::open(&dir.file(), limits(1, 0)).expect_err("invalid");
