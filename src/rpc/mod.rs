@@ -3,7 +3,10 @@
 //! coordination, handles and the result store.
 
 pub mod coordinator;
+pub mod handle;
 pub mod hostaddr;
+pub mod limits;
 pub mod protocol;
 pub mod server;
+pub mod store;
 pub mod transport;
