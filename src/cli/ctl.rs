@@ -247,7 +247,7 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
 }
 
 async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRecord, String> {
-    let handle = handle.parse().map_err(|e: crate::rpc::handle::HandleError| e.to_string())?;
+    let handle = handle.parse().map_err(|e: crate::rpc::handle::ParseHandleError| e.to_string())?;
     let req = Request::Get { handle, wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
     match s.call(&req, wait + Duration::from_secs(15)).await? {
         Response::Operation(rec) => Ok(rec),

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,7 +22,7 @@ use crate::mesh::runtime::{MeshHandle, MemberView};
 use crate::rpc::handle::{Handle, node_tag};
 use crate::rpc::limits::RateLimiter;
 use crate::rpc::protocol::{Request, Response, TargetFilter};
-use crate::rpc::store::{HostResult, OperationRecord, Store};
+use crate::rpc::store::{HostResult, OperationRecord, Store, StoreError};
 use crate::rpc::transport::{Transport, TransportError, response_name};
 
 /// Longest deadline an operation may ask for.
@@ -29,7 +30,9 @@ pub const MAX_DEADLINE: Duration = Duration::from_secs(600);
 /// Operations running at once on one coordinator.
 pub const MAX_RUNNING_OPERATIONS: usize = 64;
 /// Submissions per second allowed from one client address (burst twice that).
-pub const SUBMITS_PER_SECOND: u32 = 20;
+pub const SUBMITS_PER_SECOND: NonZeroU32 = NonZeroU32::new(20).expect("20 is not zero");
+/// Submissions one client address may make in a burst.
+pub const SUBMIT_BURST: NonZeroU32 = NonZeroU32::new(40).expect("40 is not zero");
 /// Longest a `get --wait` waits in one request; the client asks again.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
@@ -84,13 +87,25 @@ impl Coordinator {
                 workers: workers.max(1),
                 run_options,
                 running: Arc::new(Semaphore::new(MAX_RUNNING_OPERATIONS)),
-                limiter: Mutex::new(RateLimiter::new(SUBMITS_PER_SECOND, SUBMITS_PER_SECOND * 2)),
+                limiter: Mutex::new(RateLimiter::new(SUBMITS_PER_SECOND, SUBMIT_BURST)),
                 changed: Notify::new(),
                 refresh_tx,
             }),
         };
         c.close_interrupted();
         c
+    }
+
+    /// Runs a store call on the blocking pool: every write is an fsynced commit.
+    async fn store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        let store = self.inner.store.clone();
+        match tokio::task::spawn_blocking(move || f(&store)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(e) => Err(format!("the result store failed: {e}")),
+        }
     }
 
     fn close_interrupted(&self) {
@@ -152,7 +167,7 @@ impl Coordinator {
             Ok(v) => v,
             Err(e) => return Response::Error(e.to_string()),
         };
-        let counter = match inner.store.next_counter() {
+        let counter = match self.store(|s| s.next_counter()).await {
             Ok(c) => c,
             Err(e) => return Response::Error(format!("cannot record the operation: {e}")),
         };
@@ -185,7 +200,8 @@ impl Coordinator {
             check_names: checks.names().map(str::to_string).collect(),
             hosts,
         };
-        if let Err(e) = inner.store.insert(&record) {
+        let to_insert = record.clone();
+        if let Err(e) = self.store(move |s| s.insert(&to_insert)).await {
             return Response::Error(format!("cannot record the operation: {e}"));
         }
         let targeted = record.hosts.len();
@@ -223,11 +239,12 @@ impl Coordinator {
                     Ok(r) => r,
                     Err(_) => HostResult::Failed(format!("no answer within {}", human_duration(deadline))),
                 };
-                this.record(&handle, &addr.to_string(), result);
+                this.record(&handle, &addr.to_string(), result).await;
             });
         }
         while tasks.join_next().await.is_some() {}
-        if let Err(e) = inner.store.finish(&handle, unix_ms()) {
+        let h = handle.clone();
+        if let Err(e) = self.store(move |s| s.finish(&h, unix_ms())).await {
             tracing::warn!("could not record the end of operation {handle}: {e}");
         }
         inner.changed.notify_waiters();
@@ -257,8 +274,9 @@ impl Coordinator {
         }
     }
 
-    fn record(&self, handle: &Handle, host: &str, result: HostResult) {
-        if let Err(e) = self.inner.store.record_host(handle, host, result) {
+    async fn record(&self, handle: &Handle, host: &str, result: HostResult) {
+        let (h, host_owned) = (handle.clone(), host.to_string());
+        if let Err(e) = self.store(move |s| s.record_host(&h, &host_owned, result)).await {
             tracing::warn!("could not record {host}'s results for {handle}: {e}");
         }
         self.inner.changed.notify_waiters();
@@ -274,7 +292,8 @@ impl Coordinator {
         let until = Instant::now() + wait;
         loop {
             let notified = inner.changed.notified();
-            match inner.store.get(handle) {
+            let h = handle.clone();
+            match self.store(move |s| s.get(&h)).await {
                 Ok(Some(rec)) => {
                     if rec.ended_unix_ms.is_some() || Instant::now() >= until {
                         return Response::Operation(rec);
