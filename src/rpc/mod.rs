@@ -1,1 +1,5 @@
 //! Everything that crosses the wire between werify processes.
+
+pub mod frame;
+pub mod identity;
+pub mod tls;
