@@ -238,7 +238,10 @@ mod tests {
         };
         assert!(matches!(
             encode(&big),
-            Err(FrameError::TooLarge { max: MAX_FRAME_BYTES, .. })
+            Err(FrameError::TooLarge {
+                max: MAX_FRAME_BYTES,
+                ..
+            })
         ));
         assert!(matches!(
             encode_framed(&big),
@@ -291,6 +294,99 @@ mod tests {
             decode::<Ping>(&bytes),
             Err(FrameError::TrailingBytes { extra: 2 })
         ));
+    }
+
+    /// Hang guard for the stream tests, not a speed assertion.
+    const TEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+    /// Sends `raw` bytes on a fresh stream (then finishes it) and reads one frame from the
+    /// other side with `max`.
+    async fn read_raw(raw: Vec<u8>, max: usize) -> Result<Ping, FrameError> {
+        let (_d, _a, dialed, accepted) = crate::rpc::tls::loopback_pair().await;
+        let (mut send, _recv) = dialed.open_bi().await.unwrap();
+        send.write_all(&raw).await.unwrap();
+        send.finish().unwrap();
+        let (_send, mut recv) = accepted.accept_bi().await.unwrap();
+        let result = read_frame::<Ping>(&mut recv, max).await;
+        dialed.close(0u32.into(), b"done");
+        result
+    }
+
+    #[tokio::test]
+    async fn frames_round_trip_over_a_stream_and_end_cleanly() {
+        let run = async {
+            let (_d, _a, dialed, accepted) = crate::rpc::tls::loopback_pair().await;
+            let (mut send, _recv) = dialed.open_bi().await.unwrap();
+            write_frame(&mut send, &ping()).await.unwrap();
+            write_frame(&mut send, &Ping { seq: 8, ..ping() })
+                .await
+                .unwrap();
+            send.finish().unwrap();
+            let (_send, mut recv) = accepted.accept_bi().await.unwrap();
+            assert_eq!(read_frame::<Ping>(&mut recv, 1024).await.unwrap(), ping());
+            assert_eq!(read_frame::<Ping>(&mut recv, 1024).await.unwrap().seq, 8);
+            assert!(matches!(
+                read_frame::<Ping>(&mut recv, 1024).await,
+                Err(FrameError::Closed)
+            ));
+        };
+        tokio::time::timeout(TEST_DEADLINE, run).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn announced_length_over_the_cap_is_refused_before_the_body() {
+        let run = async {
+            // Claims 4 GiB - 1 and sends nothing more: refused at once, no allocation.
+            let err = read_raw(vec![0xff, 0xff, 0xff, 0xff], usize::MAX).await;
+            assert!(
+                matches!(
+                    err,
+                    Err(FrameError::TooLarge {
+                        len: 0xffff_ffff,
+                        max: MAX_FRAME_BYTES
+                    })
+                ),
+                "{err:?}"
+            );
+            // The per-call cap applies too.
+            let body = encode(&ping()).unwrap();
+            let mut raw = (body.len() as u32).to_be_bytes().to_vec();
+            raw.extend_from_slice(&body);
+            let err = read_raw(raw, body.len() - 1).await;
+            assert!(matches!(err, Err(FrameError::TooLarge { .. })), "{err:?}");
+        };
+        tokio::time::timeout(TEST_DEADLINE, run).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn truncated_and_garbage_frames_are_errors() {
+        let run = async {
+            let err = read_raw(vec![0, 0], 1024).await;
+            assert!(
+                matches!(
+                    err,
+                    Err(FrameError::Truncated {
+                        expected: 4,
+                        got: 2
+                    })
+                ),
+                "{err:?}"
+            );
+            let err = read_raw(vec![0, 0, 0, 10, 1, 2, 3], 1024).await;
+            assert!(
+                matches!(
+                    err,
+                    Err(FrameError::Truncated {
+                        expected: 10,
+                        got: 3
+                    })
+                ),
+                "{err:?}"
+            );
+            let err = read_raw(vec![0, 0, 0, 3, 0xff, 0xff, 0xff], 1024).await;
+            assert!(matches!(err, Err(FrameError::Decode(_))), "{err:?}");
+        };
+        tokio::time::timeout(TEST_DEADLINE, run).await.unwrap();
     }
 
     #[test]

@@ -93,9 +93,7 @@ impl fmt::Debug for Env {
 
 /// Why a string is not an env tag.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "invalid env {0:?}: use 1 to 63 characters from lowercase letters a-z, digits 0-9 and '-'"
-)]
+#[error("invalid env {0:?}: use 1 to 63 characters from lowercase letters a-z, digits 0-9 and '-'")]
 pub struct ParseEnvError(pub String);
 
 impl FromStr for Env {
@@ -475,15 +473,6 @@ pub(crate) enum WerifyUri {
     },
 }
 
-impl WerifyUri {
-    /// The env tag in the URI.
-    pub(crate) fn env(&self) -> &Env {
-        match self {
-            WerifyUri::Ca(env) | WerifyUri::Leaf { env, .. } => env,
-        }
-    }
-}
-
 /// Parses `werify://ENV/ca`, `werify://ENV/node/ID` or `werify://ENV/ctl/ID`.
 pub(crate) fn parse_werify_uri(uri: &str) -> Result<WerifyUri, String> {
     let rest = uri
@@ -576,7 +565,8 @@ fn derived_ca(
     let mut pkcs8 = Vec::with_capacity(ED25519_PKCS8_V1_PREFIX.len() + seed.len());
     pkcs8.extend_from_slice(&ED25519_PKCS8_V1_PREFIX);
     pkcs8.extend_from_slice(&seed);
-    let key = KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8), &PKCS_ED25519)?;
+    let key =
+        KeyPair::from_pkcs8_der_and_sign_algo(&PrivatePkcs8KeyDer::from(pkcs8), &PKCS_ED25519)?;
     let params = ca_params(env);
     let cert = params.self_signed(&key)?;
     Ok((Issuer::new(params, key), cert.der().clone()))
@@ -676,7 +666,9 @@ fn issue_leaf(
         .push(DnType::CommonName, node_id.to_string());
     let mut sans: Vec<SanType> = ips.iter().map(|ip| SanType::IpAddress(*ip)).collect();
     sans.push(SanType::URI(leaf_uri(env, role, node_id).try_into()?));
-    sans.push(SanType::DnsName(format!("{node_id}.{env}.werify").try_into()?));
+    sans.push(SanType::DnsName(
+        format!("{node_id}.{env}.werify").try_into()?,
+    ));
     params.subject_alt_names = sans;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -927,7 +919,12 @@ mod tests {
         );
         let (_, cert) = x509_parser::parse_x509_certificate(id.leaf_cert()).unwrap();
         assert!(!cert.is_ca());
-        let names = &cert.subject_alternative_name().unwrap().unwrap().value.general_names;
+        let names = &cert
+            .subject_alternative_name()
+            .unwrap()
+            .unwrap()
+            .value
+            .general_names;
         let dns = format!("{node_id}.prod.werify");
         assert!(names.contains(&GeneralName::DNSName(&dns)));
         assert!(names.contains(&GeneralName::IPAddress(&[127, 0, 0, 7])));
@@ -975,9 +972,14 @@ mod tests {
         assert_eq!(id.ca_fingerprint(), files.fingerprint);
         assert!(!id.is_secret_less());
         // The matching env given explicitly is fine too, and loads the same CA.
-        let again =
-            Identity::new(Some(&env("staging")), &pem, Role::Client, NodeId::random(), &[])
-                .unwrap();
+        let again = Identity::new(
+            Some(&env("staging")),
+            &pem,
+            Role::Client,
+            NodeId::random(),
+            &[],
+        )
+        .unwrap();
         assert_eq!(again.ca_cert(), id.ca_cert());
     }
 
@@ -1002,7 +1004,10 @@ mod tests {
         let first = init_ca(&env("prod"), &dir.0, false).unwrap();
         let err = init_ca(&env("prod"), &dir.0, false).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains(CA_CERT_FILE) && msg.contains("--force"), "{msg}");
+        assert!(
+            msg.contains(CA_CERT_FILE) && msg.contains("--force"),
+            "{msg}"
+        );
         // Unchanged.
         let pem = CaSource::Pem {
             cert: first.cert.clone(),
@@ -1012,8 +1017,13 @@ mod tests {
         assert_eq!(id.ca_fingerprint(), first.fingerprint);
         // Only the key left over also blocks.
         fs::remove_file(&first.cert).unwrap();
-        let msg = init_ca(&env("prod"), &dir.0, false).unwrap_err().to_string();
-        assert!(msg.contains(CA_KEY_FILE) && msg.contains("--force"), "{msg}");
+        let msg = init_ca(&env("prod"), &dir.0, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(CA_KEY_FILE) && msg.contains("--force"),
+            "{msg}"
+        );
         let forced = init_ca(&env("prod"), &dir.0, true).unwrap();
         assert_ne!(forced.fingerprint, first.fingerprint);
     }
@@ -1026,11 +1036,20 @@ mod tests {
             cert: files.cert,
             key: files.key,
         };
-        let err = Identity::new(Some(&env("staging")), &pem, Role::Node, NodeId::random(), &[])
-            .unwrap_err();
+        let err = Identity::new(
+            Some(&env("staging")),
+            &pem,
+            Role::Node,
+            NodeId::random(),
+            &[],
+        )
+        .unwrap_err();
         assert!(matches!(err, IdentityError::EnvMismatch { .. }), "{err:?}");
         let msg = err.to_string();
-        assert!(msg.contains("\"prod\"") && msg.contains("\"staging\""), "{msg}");
+        assert!(
+            msg.contains("\"prod\"") && msg.contains("\"staging\""),
+            "{msg}"
+        );
     }
 
     #[test]
