@@ -35,21 +35,32 @@ fn five_nodes_joined_with_join_flag_all_list_five_active() {
     let refs: Vec<&Node> = nodes.iter().collect();
     let all = addrs(port, 5);
     let took = wait_until(CONVERGE, || all_agree(&refs, &all, &[]));
-    assert!(took.is_some(), "mesh did not converge\n{}", dump_logs(&refs));
+    assert!(
+        took.is_some(),
+        "mesh did not converge\n{}",
+        dump_logs(&refs)
+    );
 }
 
 #[test]
 fn five_nodes_added_with_ctl_add_all_list_five_active() {
     let dir = TempDir::new("ctl-add");
     let port = 31102;
-    let nodes: Vec<Node> = (1..=5).map(|i| Node::start(dir.path(), i, port, &[])).collect();
+    let nodes: Vec<Node> = (1..=5)
+        .map(|i| Node::start(dir.path(), i, port, &[]))
+        .collect();
     let refs: Vec<&Node> = nodes.iter().collect();
     let first = nodes[0].addr();
     // Wait until every node answers before adding.
     assert!(wait_until(CONVERGE, || refs.iter().all(|n| list(&n.addr()).is_some())).is_some());
     for n in &nodes[1..] {
         let o = ctl(&first, &["add", &n.addr()]);
-        assert!(o.status.success(), "add {} failed: {}", n.addr(), stderr(&o));
+        assert!(
+            o.status.success(),
+            "add {} failed: {}",
+            n.addr(),
+            stderr(&o)
+        );
         assert_eq!(stdout(&o), format!("Added host {}\n", n.addr()));
     }
     let all = addrs(port, 5);
@@ -72,7 +83,11 @@ fn kill_9_is_listed_inactive_everywhere_and_a_restart_is_active_again() {
     let all = addrs(port, 5);
     {
         let refs: Vec<&Node> = nodes.iter().collect();
-        assert!(wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(), "{}", dump_logs(&refs));
+        assert!(
+            wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(),
+            "{}",
+            dump_logs(&refs)
+        );
     }
     nodes[4].kill();
     let victim = all[4].clone();
@@ -80,7 +95,12 @@ fn kill_9_is_listed_inactive_everywhere_and_a_restart_is_active_again() {
     {
         let refs: Vec<&Node> = nodes[..4].iter().collect();
         assert!(
-            wait_until(CONVERGE, || all_agree(&refs, &survivors, std::slice::from_ref(&victim))).is_some(),
+            wait_until(CONVERGE, || all_agree(
+                &refs,
+                &survivors,
+                std::slice::from_ref(&victim)
+            ))
+            .is_some(),
             "kill -9 not detected\n{}",
             dump_logs(&refs)
         );
@@ -99,15 +119,27 @@ fn ctl_with_another_env_fails_with_the_env_message() {
     let dir = TempDir::new("ctl-env");
     let port = 31104;
     let node = Node::start(dir.path(), 1, port, &["--env", "prod"]);
-    assert!(wait_until(CONVERGE, || ctl(&node.addr(), &["--env", "prod", "list"]).status.success()).is_some());
+    assert!(
+        wait_until(CONVERGE, || ctl(&node.addr(), &["--env", "prod", "list"])
+            .status
+            .success())
+        .is_some()
+    );
     let o = ctl(&node.addr(), &["--env", "staging", "list"]);
     assert_eq!(o.status.code(), Some(2), "stdout: {}", stdout(&o));
     let err = stderr(&o);
-    assert!(err.contains("env") && err.contains("prod") && err.contains("staging"), "{err}");
+    assert!(
+        err.contains("env") && err.contains("prod") && err.contains("staging"),
+        "{err}"
+    );
     // The variable works too, and the flag beats it.
     let o = ctl_env(&node.addr(), &["list"], &[("WERIFY_ENV", "staging")]);
     assert_eq!(o.status.code(), Some(2));
-    let o = ctl_env(&node.addr(), &["--env", "prod", "list"], &[("WERIFY_ENV", "staging")]);
+    let o = ctl_env(
+        &node.addr(),
+        &["--env", "prod", "list"],
+        &[("WERIFY_ENV", "staging")],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
@@ -122,9 +154,19 @@ fn a_node_with_another_secret_cannot_join() {
     let s1 = s1.to_string_lossy().into_owned();
     let s2 = s2.to_string_lossy().into_owned();
     let a = Node::start(dir.path(), 1, port, &["--secret-file", &s1]);
-    let b = Node::start(dir.path(), 2, port, &["--secret-file", &s1, "--join", &a.addr()]);
-    let outsider = Node::start(dir.path(), 3, port, &["--secret-file", &s2, "--join", &a.addr()]);
-    let pair = vec![a.addr(), b.addr()];
+    let b = Node::start(
+        dir.path(),
+        2,
+        port,
+        &["--secret-file", &s1, "--join", &a.addr()],
+    );
+    let outsider = Node::start(
+        dir.path(),
+        3,
+        port,
+        &["--secret-file", &s2, "--join", &a.addr()],
+    );
+    let pair = [a.addr(), b.addr()];
     let with = |args: &[&str], s: &str| {
         let mut v = vec!["--secret-file", s];
         v.extend_from_slice(args);
@@ -136,7 +178,12 @@ fn a_node_with_another_secret_cannot_join() {
         ctl(addr, &args)
     };
     assert!(
-        wait_until(CONVERGE, || stdout(&list_with(&a.addr(), &s1)) == format!("Active hosts (2)\n{}\n{}\nInactive hosts (0)\nEnd of list\n", pair[0], pair[1])).is_some(),
+        wait_until(CONVERGE, || stdout(&list_with(&a.addr(), &s1))
+            == format!(
+                "Active hosts (2)\n{}\n{}\nInactive hosts (0)\nEnd of list\n",
+                pair[0], pair[1]
+            ))
+        .is_some(),
         "{}",
         dump_logs(&[&a, &b, &outsider])
     );
@@ -165,7 +212,11 @@ fn del_removes_a_host_everywhere_and_add_brings_it_back() {
     let nodes = start_joined(&dir, port, 3, &[]);
     let refs: Vec<&Node> = nodes.iter().collect();
     let all = addrs(port, 3);
-    assert!(wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(), "{}", dump_logs(&refs));
+    assert!(
+        wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(),
+        "{}",
+        dump_logs(&refs)
+    );
     let o = ctl(&nodes[0].addr(), &["del", &nodes[2].addr()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("Removed host {}\n", nodes[2].addr()));
@@ -185,7 +236,11 @@ fn del_removes_a_host_everywhere_and_add_brings_it_back() {
     // Added again, it is back everywhere.
     let o = ctl(&nodes[1].addr(), &["add", &nodes[2].addr()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(), "{}", dump_logs(&refs));
+    assert!(
+        wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(),
+        "{}",
+        dump_logs(&refs)
+    );
 }
 
 #[test]
@@ -194,8 +249,15 @@ fn batch_mode_runs_lines_and_stops_at_the_first_error() {
     let port = 31107;
     let a = Node::start(dir.path(), 1, port, &[]);
     let b = Node::start(dir.path(), 2, port, &[]);
-    assert!(wait_until(CONVERGE, || list(&a.addr()).is_some() && list(&b.addr()).is_some()).is_some());
-    let input = format!("# comment\n\n  add \t {}\nlistactive\nfrobnicate\nlist\n", b.addr());
+    assert!(
+        wait_until(CONVERGE, || list(&a.addr()).is_some()
+            && list(&b.addr()).is_some())
+        .is_some()
+    );
+    let input = format!(
+        "# comment\n\n  add \t {}\nlistactive\nfrobnicate\nlist\n",
+        b.addr()
+    );
     let mut child = std::process::Command::new(BIN)
         .args(["ctl", "--connect", &a.addr(), "-"])
         .stdin(std::process::Stdio::piped())
@@ -204,12 +266,24 @@ fn batch_mode_runs_lines_and_stops_at_the_first_error() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(2));
     let out = stdout(&o);
-    assert!(out.starts_with(&format!("Added host {}\nActive hosts (2)\n", b.addr())), "{out}");
-    assert!(stderr(&o).contains("Error running frobnicate: Unknown command frobnicate"), "{}", stderr(&o));
+    assert!(
+        out.starts_with(&format!("Added host {}\nActive hosts (2)\n", b.addr())),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("Error running frobnicate: Unknown command frobnicate"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!out.contains("Commands processed"));
     // Without errors it counts the commands it ran.
     let mut child = std::process::Command::new(BIN)
@@ -218,10 +292,19 @@ fn batch_mode_runs_lines_and_stops_at_the_first_error() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"list\n# x\nlistinactive\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"list\n# x\nlistinactive\n")
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success());
-    assert!(stdout(&o).ends_with("Commands processed: 2\n"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).ends_with("Commands processed: 2\n"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -230,7 +313,10 @@ fn ctl_errors_are_clear_and_need_no_node() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "Error: Unknown command frobnicate\n");
     let o = ctl("127.0.0.1:31199", &["add"]);
-    assert_eq!(stderr(&o), "Error: Invalid number of arguments for add: Expected 1 but got 0\n");
+    assert_eq!(
+        stderr(&o),
+        "Error: Invalid number of arguments for add: Expected 1 but got 0\n"
+    );
     // Nothing listening: a clear error within the timeout.
     let o = ctl("127.0.0.1:31199", &["--timeout", "5s", "list"]);
     assert_eq!(o.status.code(), Some(2));
@@ -244,7 +330,11 @@ fn mesh_status_shows_members_in_text_and_json() {
     let nodes = start_joined(&dir, port, 3, &["--tag", "role=web"]);
     let refs: Vec<&Node> = nodes.iter().collect();
     let all = addrs(port, 3);
-    assert!(wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(), "{}", dump_logs(&refs));
+    assert!(
+        wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(),
+        "{}",
+        dump_logs(&refs)
+    );
     let o = std::process::Command::new(BIN)
         .args(["mesh", "status", "--connect", &nodes[0].addr()])
         .output()
@@ -252,10 +342,20 @@ fn mesh_status_shows_members_in_text_and_json() {
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
     assert!(text.contains("env dev"), "{text}");
-    assert!(text.contains("members: 3 alive, 0 suspect, 0 dead, 0 left"), "{text}");
+    assert!(
+        text.contains("members: 3 alive, 0 suspect, 0 dead, 0 left"),
+        "{text}"
+    );
     assert!(text.contains("role=web"), "{text}");
     let o = std::process::Command::new(BIN)
-        .args(["mesh", "status", "--connect", &nodes[0].addr(), "--output", "json"])
+        .args([
+            "mesh",
+            "status",
+            "--connect",
+            &nodes[0].addr(),
+            "--output",
+            "json",
+        ])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");

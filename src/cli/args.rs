@@ -130,7 +130,12 @@ pub enum OutputFormat {
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// Node to talk to, HOST[:PORT].
-    #[arg(long, env = "WERIFY_CONNECT", default_value = "127.0.0.1:30035", value_name = "HOST[:PORT]")]
+    #[arg(
+        long,
+        env = "WERIFY_CONNECT",
+        default_value = "127.0.0.1:30035",
+        value_name = "HOST[:PORT]"
+    )]
     pub connect: String,
     /// Bound on the whole call, connecting included.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
@@ -149,7 +154,11 @@ pub struct CtlArgs {
     /// COMMAND [ARGS]: add HOST | del HOST | list | listactive | listinactive |
     /// operation FILE [--wait] [--node REGEX]... [--tag KEY=REGEX]... [--deadline 10s] |
     /// get HANDLE [--wait] | refresh [--wait] | - (commands from stdin)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 
@@ -178,7 +187,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         }
         let value: f64 = rest[..num_len].parse().map_err(|_| err())?;
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let scale = match &rest[..unit_len] {
             "ms" => 0.001,
             "s" => 1.0,

@@ -14,7 +14,10 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 pub enum CtlCommand {
     Add(String),
     Del(String),
-    List { active: bool, inactive: bool },
+    List {
+        active: bool,
+        inactive: bool,
+    },
     Operation {
         file: String,
         wait: bool,
@@ -22,8 +25,13 @@ pub enum CtlCommand {
         tags: Vec<(String, String)>,
         deadline: Duration,
     },
-    Get { handle: String, wait: bool },
-    Refresh { wait: bool },
+    Get {
+        handle: String,
+        wait: bool,
+    },
+    Refresh {
+        wait: bool,
+    },
 }
 
 /// The command table: name, positional argument count, description (for usage).
@@ -63,10 +71,11 @@ pub fn parse_command(words: &[String]) -> Result<CtlCommand, String> {
         while let Some(w) = it.next() {
             if w.starts_with("--") {
                 opts.push(w);
-                if takes_value(w) && !w.contains('=') {
-                    if let Some(v) = it.next() {
-                        opts.push(v);
-                    }
+                if takes_value(w)
+                    && !w.contains('=')
+                    && let Some(v) = it.next()
+                {
+                    opts.push(v);
                 }
             } else {
                 pos.push(w);
@@ -81,13 +90,25 @@ pub fn parse_command(words: &[String]) -> Result<CtlCommand, String> {
         ));
     }
     let mut opts = Options::parse(name, &options)?;
-    let arg = positional.first().map(|s| s.to_string()).unwrap_or_default();
+    let arg = positional
+        .first()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     let cmd = match name.as_str() {
         "add" => CtlCommand::Add(arg),
         "del" => CtlCommand::Del(arg),
-        "list" => CtlCommand::List { active: true, inactive: true },
-        "listactive" => CtlCommand::List { active: true, inactive: false },
-        "listinactive" => CtlCommand::List { active: false, inactive: true },
+        "list" => CtlCommand::List {
+            active: true,
+            inactive: true,
+        },
+        "listactive" => CtlCommand::List {
+            active: true,
+            inactive: false,
+        },
+        "listinactive" => CtlCommand::List {
+            active: false,
+            inactive: true,
+        },
         "operation" => CtlCommand::Operation {
             file: arg,
             wait: opts.take_flag("--wait"),
@@ -105,8 +126,13 @@ pub fn parse_command(words: &[String]) -> Result<CtlCommand, String> {
                 None => DEFAULT_DEADLINE,
             },
         },
-        "get" => CtlCommand::Get { handle: arg, wait: opts.take_flag("--wait") },
-        "refresh" => CtlCommand::Refresh { wait: opts.take_flag("--wait") },
+        "get" => CtlCommand::Get {
+            handle: arg,
+            wait: opts.take_flag("--wait"),
+        },
+        "refresh" => CtlCommand::Refresh {
+            wait: opts.take_flag("--wait"),
+        },
         _ => return Err(format!("Unknown command {name}")),
     };
     opts.finish(name)?;
@@ -145,27 +171,28 @@ impl Options {
                 return Err(if valid.is_empty() {
                     format!("unknown option {flag} for {command}: it takes no options")
                 } else {
-                    format!("unknown option {flag} for {command}; valid options: {}", valid.join(", "))
+                    format!(
+                        "unknown option {flag} for {command}; valid options: {}",
+                        valid.join(", ")
+                    )
                 });
             }
-            let value = if takes_value(flag) {
-                match inline {
-                    Some(v) => Some(v),
-                    None => {
-                        i += 1;
-                        Some(
-                            words
-                                .get(i)
-                                .map(|s| s.to_string())
-                                .ok_or_else(|| format!("option {flag} of {command} needs a value"))?,
-                        )
+            let value =
+                if takes_value(flag) {
+                    match inline {
+                        Some(v) => Some(v),
+                        None => {
+                            i += 1;
+                            Some(words.get(i).map(|s| s.to_string()).ok_or_else(|| {
+                                format!("option {flag} of {command} needs a value")
+                            })?)
+                        }
                     }
-                }
-            } else if inline.is_some() {
-                return Err(format!("option {flag} of {command} takes no value"));
-            } else {
-                None
-            };
+                } else if inline.is_some() {
+                    return Err(format!("option {flag} of {command} takes no value"));
+                } else {
+                    None
+                };
             items.push((flag.to_string(), value));
             i += 1;
         }
@@ -222,20 +249,32 @@ mod tests {
 
     #[test]
     fn seed_commands_parse() {
-        assert_eq!(parse_command(&words("add 127.0.0.2")), Ok(CtlCommand::Add("127.0.0.2".into())));
+        assert_eq!(
+            parse_command(&words("add 127.0.0.2")),
+            Ok(CtlCommand::Add("127.0.0.2".into()))
+        );
         assert_eq!(
             parse_command(&words("listactive")),
-            Ok(CtlCommand::List { active: true, inactive: false })
+            Ok(CtlCommand::List {
+                active: true,
+                inactive: false
+            })
         );
         assert_eq!(
             parse_command(&words("get gxm1-abcd --wait")),
-            Ok(CtlCommand::Get { handle: "gxm1-abcd".into(), wait: true })
+            Ok(CtlCommand::Get {
+                handle: "gxm1-abcd".into(),
+                wait: true
+            })
         );
     }
 
     #[test]
     fn operation_options_parse() {
-        let cmd = parse_command(&words("operation ops.json --node ^127 --tag role=web --deadline 3s --wait")).unwrap();
+        let cmd = parse_command(&words(
+            "operation ops.json --node ^127 --tag role=web --deadline 3s --wait",
+        ))
+        .unwrap();
         assert_eq!(
             cmd,
             CtlCommand::Operation {
@@ -250,7 +289,10 @@ mod tests {
 
     #[test]
     fn seed_error_texts() {
-        assert_eq!(parse_command(&words("frobnicate")), Err("Unknown command frobnicate".into()));
+        assert_eq!(
+            parse_command(&words("frobnicate")),
+            Err("Unknown command frobnicate".into())
+        );
         assert_eq!(
             parse_command(&words("add")),
             Err("Invalid number of arguments for add: Expected 1 but got 0".into())
@@ -259,15 +301,30 @@ mod tests {
             parse_command(&words("list extra")),
             Err("Invalid number of arguments for list: Expected 0 but got 1".into())
         );
-        assert!(parse_command(&words("list --wait")).unwrap_err().contains("takes no options"));
-        assert!(parse_command(&words("operation f --deadline")).unwrap_err().contains("needs a value"));
-        assert!(parse_command(&words("operation f --tag novalue")).unwrap_err().contains("KEY=REGEX"));
+        assert!(
+            parse_command(&words("list --wait"))
+                .unwrap_err()
+                .contains("takes no options")
+        );
+        assert!(
+            parse_command(&words("operation f --deadline"))
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(
+            parse_command(&words("operation f --tag novalue"))
+                .unwrap_err()
+                .contains("KEY=REGEX")
+        );
     }
 
     #[test]
     fn batch_lines_split_on_any_whitespace() {
         assert_eq!(split_batch_line("  # comment"), None);
         assert_eq!(split_batch_line("   "), None);
-        assert_eq!(split_batch_line(" del \t 127.0.0.3 "), Some(words("del 127.0.0.3")));
+        assert_eq!(
+            split_batch_line(" del \t 127.0.0.3 "),
+            Some(words("del 127.0.0.3"))
+        );
     }
 }

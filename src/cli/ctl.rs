@@ -58,7 +58,10 @@ impl Session {
 }
 
 fn unexpected(r: &Response) -> String {
-    format!("the node answered with an unexpected {} response", response_name(r))
+    format!(
+        "the node answered with an unexpected {} response",
+        response_name(r)
+    )
 }
 
 fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, String> {
@@ -73,7 +76,11 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, St
         hint_flags.push_str(&format!(" --secret-file {}", f.display()));
     }
     if let (Some(c), Some(k)) = (&identity.ca_cert, &identity.ca_key) {
-        hint_flags.push_str(&format!(" --ca-cert {} --ca-key {}", c.display(), k.display()));
+        hint_flags.push_str(&format!(
+            " --ca-cert {} --ca-key {}",
+            c.display(),
+            k.display()
+        ));
     }
     let transport = Transport::client(Arc::new(id), addr).map_err(|e| e.to_string())?;
     Ok(Session {
@@ -126,8 +133,16 @@ fn needs_longer(words: &[String]) -> bool {
 
 /// Bounds the whole call by `timeout` (commands that wait get the longer of it and the
 /// wait itself, which they bound on their own), and stops on Ctrl-C.
-async fn bounded(work: impl std::future::Future<Output = CmdResult>, timeout: Duration, waits: bool) -> CmdResult {
-    let limit = if waits { timeout.max(Duration::from_secs(3600)) } else { timeout };
+async fn bounded(
+    work: impl std::future::Future<Output = CmdResult>,
+    timeout: Duration,
+    waits: bool,
+) -> CmdResult {
+    let limit = if waits {
+        timeout.max(Duration::from_secs(3600))
+    } else {
+        timeout
+    };
     tokio::select! {
         r = tokio::time::timeout(limit, work) => match r {
             Ok(r) => r,
@@ -153,7 +168,9 @@ async fn run_batch(s: &Session, timeout: Duration) -> CmdResult {
     let mut worst = EXIT_OK;
     for line in stdin.lock().lines() {
         let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        let Some(words) = split_batch_line(&line) else { continue };
+        let Some(words) = split_batch_line(&line) else {
+            continue;
+        };
         let r = match parse_command(&words) {
             Ok(cmd) => run_one(s, cmd, timeout).await,
             Err(e) => Err(e),
@@ -173,14 +190,18 @@ async fn run_batch(s: &Session, timeout: Duration) -> CmdResult {
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
+    );
 }
 
 async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
     let json = s.output == OutputFormat::Json;
     match cmd {
         CtlCommand::Add(host) => {
-            s.call(&Request::Add { host: host.clone() }, timeout).await?;
+            s.call(&Request::Add { host: host.clone() }, timeout)
+                .await?;
             if json {
                 print_json(&serde_json::json!({"added": host}));
             } else {
@@ -189,7 +210,8 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             Ok(EXIT_OK)
         }
         CtlCommand::Del(host) => {
-            s.call(&Request::Del { host: host.clone() }, timeout).await?;
+            s.call(&Request::Del { host: host.clone() }, timeout)
+                .await?;
             if json {
                 print_json(&serde_json::json!({"removed": host}));
             } else {
@@ -206,15 +228,24 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             }
             Ok(EXIT_OK)
         }
-        CtlCommand::Operation { file, wait, nodes, tags, deadline } => {
-            let checks = load_operations_file(std::path::Path::new(&file)).map_err(|e| e.to_string())?;
+        CtlCommand::Operation {
+            file,
+            wait,
+            nodes,
+            tags,
+            deadline,
+        } => {
+            let checks =
+                load_operations_file(std::path::Path::new(&file)).map_err(|e| e.to_string())?;
             let req = Request::Submit {
                 checks,
                 filter: TargetFilter { nodes, tags },
                 deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
             };
             let (handle, targeted) = match s.call(&req, timeout).await? {
-                Response::Submitted { handle, targeted, .. } => (handle, targeted),
+                Response::Submitted {
+                    handle, targeted, ..
+                } => (handle, targeted),
                 other => return Err(unexpected(&other)),
             };
             if wait {
@@ -247,8 +278,13 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
 }
 
 async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRecord, String> {
-    let handle = handle.parse().map_err(|e: crate::rpc::handle::ParseHandleError| e.to_string())?;
-    let req = Request::Get { handle, wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) };
+    let handle = handle
+        .parse()
+        .map_err(|e: crate::rpc::handle::ParseHandleError| e.to_string())?;
+    let req = Request::Get {
+        handle,
+        wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+    };
     match s.call(&req, wait + Duration::from_secs(15)).await? {
         Response::Operation(rec) => Ok(rec),
         other => Err(unexpected(&other)),
@@ -275,7 +311,11 @@ async fn wait_for(s: &Session, handle: &str, max: Duration) -> CmdResult {
             }
             print_record(s, &rec);
             let sum = output::summarize(&rec);
-            return Ok(if done && sum.all_passed() { EXIT_OK } else { EXIT_CHECKS_FAILED });
+            return Ok(if done && sum.all_passed() {
+                EXIT_OK
+            } else {
+                EXIT_CHECKS_FAILED
+            });
         }
         if progress {
             let sum = output::summarize(&rec);
@@ -290,7 +330,10 @@ async fn wait_for(s: &Session, handle: &str, max: Duration) -> CmdResult {
 
 async fn refresh(s: &Session, wait: bool, timeout: Duration) -> CmdResult {
     let (refresh_id, targeted) = match s.call(&Request::Refresh, timeout).await? {
-        Response::RefreshStarted { refresh_id, targeted } => (refresh_id, targeted),
+        Response::RefreshStarted {
+            refresh_id,
+            targeted,
+        } => (refresh_id, targeted),
         other => return Err(unexpected(&other)),
     };
     if !wait {
@@ -305,10 +348,18 @@ async fn refresh(s: &Session, wait: bool, timeout: Duration) -> CmdResult {
     let limit = timeout.max(Duration::from_secs(30));
     loop {
         let report = s.status().await?;
-        let alive: Vec<_> = report.members.iter().filter(|m| m.state == State::Alive).collect();
+        let alive: Vec<_> = report
+            .members
+            .iter()
+            .filter(|m| m.state == State::Alive)
+            .collect();
         let fresh = alive
             .iter()
-            .filter(|m| m.health.as_ref().is_some_and(|h| h.refresh_id >= refresh_id))
+            .filter(|m| {
+                m.health
+                    .as_ref()
+                    .is_some_and(|h| h.refresh_id >= refresh_id)
+            })
             .count();
         if fresh == alive.len() || started.elapsed() >= limit {
             return print_refresh(s, &report, refresh_id, fresh == alive.len());
@@ -351,7 +402,10 @@ fn print_refresh(s: &Session, report: &StatusReport, refresh_id: u64, complete: 
             }
         }
         let reported = rows.iter().filter(|(_, h)| h.is_some()).count();
-        println!("Refresh complete: {reported} of {} alive hosts reported", rows.len());
+        println!(
+            "Refresh complete: {reported} of {} alive hosts reported",
+            rows.len()
+        );
     }
     Ok(if all_ok { EXIT_OK } else { EXIT_CHECKS_FAILED })
 }

@@ -8,7 +8,12 @@ use crate::mesh::id::NodeId;
 use crate::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
 
 /// Builds this process's identity from the flags.
-pub fn identity_from_args(args: &IdentityArgs, role: Role, node_id: NodeId, ips: &[IpAddr]) -> Result<Identity, String> {
+pub fn identity_from_args(
+    args: &IdentityArgs,
+    role: Role,
+    node_id: NodeId,
+    ips: &[IpAddr],
+) -> Result<Identity, String> {
     let env = match args.env.as_deref().filter(|e| !e.is_empty()) {
         Some(e) => Some(e.parse::<Env>().map_err(|e| e.to_string())?),
         None => None,
@@ -20,9 +25,15 @@ pub fn identity_from_args(args: &IdentityArgs, role: Role, node_id: NodeId, ips:
 /// Where the env CA comes from.
 pub fn ca_source(args: &IdentityArgs) -> Result<CaSource, String> {
     if let (Some(cert), Some(key)) = (&args.ca_cert, &args.ca_key) {
-        return Ok(CaSource::Pem { cert: cert.clone(), key: key.clone() });
+        return Ok(CaSource::Pem {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
     }
-    let secret = match (&args.secret_file, args.secret.as_deref().filter(|s| !s.is_empty())) {
+    let secret = match (
+        &args.secret_file,
+        args.secret.as_deref().filter(|s| !s.is_empty()),
+    ) {
         (Some(path), _) => Some(read_secret_file(path).map_err(|e| e.to_string())?),
         (None, Some(s)) => Some(s.as_bytes().to_vec()),
         (None, None) => None,

@@ -22,7 +22,9 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(ctl::EXIT_ERROR),
             };
         }
@@ -43,8 +45,12 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Node(args) => node::run_node(args).await,
             Command::Ctl(args) => ctl::run_ctl(args).await,
-            Command::Mesh { command: MeshCommand::Status(args) } => ctl::run_status(args).await,
-            Command::Certs { command: CertsCommand::Init { env, out, force } } => certs_init(&env, &out, force),
+            Command::Mesh {
+                command: MeshCommand::Status(args),
+            } => ctl::run_status(args).await,
+            Command::Certs {
+                command: CertsCommand::Init { env, out, force },
+            } => certs_init(&env, &out, force),
         }
     })
 }
@@ -60,10 +66,17 @@ fn certs_init(env: &str, out: &std::path::Path, force: bool) -> ExitCode {
     match crate::rpc::identity::init_ca(&env, out, force) {
         Ok(files) => {
             println!("Wrote the CA for env {env:?}:");
-            println!("  certificate: {}", files.cert_path.display());
-            println!("  key:         {} (mode 0600; keep it secret)", files.key_path.display());
+            println!("  certificate: {}", files.cert.display());
+            println!(
+                "  key:         {} (mode 0600; keep it secret)",
+                files.key.display()
+            );
             println!("  fingerprint: {}", files.fingerprint);
-            println!("Start nodes with: werify node --ca-cert {} --ca-key {}", files.cert_path.display(), files.key_path.display());
+            println!(
+                "Start nodes with: werify node --ca-cert {} --ca-key {}",
+                files.cert.display(),
+                files.key.display()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -44,7 +44,8 @@ fn default_data_dir(addr: SocketAddr) -> PathBuf {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
         .unwrap_or_else(|| PathBuf::from(".werify"));
-    base.join("werify").join(format!("{}-{}", addr.ip(), addr.port()))
+    base.join("werify")
+        .join(format!("{}-{}", addr.ip(), addr.port()))
 }
 
 /// The node id kept in the data dir, created on first start.
@@ -52,11 +53,15 @@ fn load_or_create_node_id(dir: &Path) -> Result<NodeId, String> {
     let path = dir.join("node-id");
     match std::fs::read_to_string(&path) {
         Ok(text) => text.trim().parse().map_err(|e| {
-            format!("{}: {e}; delete the file to give this node a new identity", path.display())
+            format!(
+                "{}: {e}; delete the file to give this node a new identity",
+                path.display()
+            )
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let id = NodeId::random();
-            std::fs::write(&path, format!("{id}\n")).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            std::fs::write(&path, format!("{id}\n"))
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             Ok(id)
         }
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
@@ -94,8 +99,12 @@ async fn start(args: NodeArgs) -> Result<(), String> {
         ));
     }
     let tags = parse_tags(&args.tag)?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| default_data_dir(advertise));
-    std::fs::create_dir_all(&data_dir).map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| default_data_dir(advertise));
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", data_dir.display()))?;
     let node_id = load_or_create_node_id(&data_dir)?;
 
     let identity = identity_from_args(&args.identity, Role::Node, node_id, &[advertise.ip()])?;
@@ -120,7 +129,10 @@ async fn start(args: NodeArgs) -> Result<(), String> {
     };
 
     let config = Config::for_profile(args.profile);
-    let me = Peer { id: node_id, addr: advertise };
+    let me = Peer {
+        id: node_id,
+        addr: advertise,
+    };
     let membership = Membership::new(me, tags, config, rand::random(), Instant::now());
     let snapshot_path = data_dir.join("membership.cbor");
     let previous = match snapshot::load(&snapshot_path) {
@@ -147,7 +159,8 @@ async fn start(args: NodeArgs) -> Result<(), String> {
         mesh.join(seeds).await.map_err(|e| e.to_string())?;
     }
 
-    let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default()).map_err(|e| e.to_string())?;
+    let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())
+        .map_err(|e| e.to_string())?;
     let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(16);
     let coordinator = Coordinator::new(
         store,
@@ -159,7 +172,13 @@ async fn start(args: NodeArgs) -> Result<(), String> {
         run_options.clone(),
         refresh_tx.clone(),
     );
-    health::spawn(mesh.clone(), periodic, args.check_interval, run_options.clone(), refresh_rx);
+    health::spawn(
+        mesh.clone(),
+        periodic,
+        args.check_interval,
+        run_options.clone(),
+        refresh_rx,
+    );
 
     let ctx = Arc::new(NodeContext {
         transport: transport.clone(),

@@ -81,13 +81,18 @@ pub struct OperationSummary {
 impl OperationSummary {
     /// Every targeted host answered and every check passed.
     pub fn all_passed(&self) -> bool {
-        self.hosts_answered == self.hosts_targeted && self.checks_failed == 0 && self.checks_errored == 0
+        self.hosts_answered == self.hosts_targeted
+            && self.checks_failed == 0
+            && self.checks_errored == 0
     }
 }
 
 /// Counts for `rec`.
 pub fn summarize(rec: &OperationRecord) -> OperationSummary {
-    let mut s = OperationSummary { hosts_targeted: rec.hosts.len(), ..Default::default() };
+    let mut s = OperationSummary {
+        hosts_targeted: rec.hosts.len(),
+        ..Default::default()
+    };
     for r in rec.hosts.values() {
         match r {
             HostResult::Pending => s.hosts_pending += 1,
@@ -185,7 +190,12 @@ pub fn operation_json(rec: &OperationRecord) -> Value {
                         (n.clone(), v)
                     })
                     .collect();
-                ("answered", Value::Object(checks), Value::Null, json!(took_ms))
+                (
+                    "answered",
+                    Value::Object(checks),
+                    Value::Null,
+                    json!(took_ms),
+                )
             }
         };
         hosts.push(json!({"host": host, "status": status, "checks": checks, "error": error, "took_ms": took_ms}));
@@ -309,20 +319,38 @@ pub fn status_text(r: &StatusReport) -> String {
         "SUSPICION".into(),
     ]];
     for m in &r.members {
-        let tags = m.tags.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        let tags = m
+            .tags
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let suspicion = match (m.state, m.suspected_by) {
             (State::Suspect | State::Dead, Some(by)) => {
-                format!("by {} +{} confirmed, {} ago", by.short(), m.confirmations, ago(m.state_for))
+                format!(
+                    "by {} +{} confirmed, {} ago",
+                    by.short(),
+                    m.confirmations,
+                    ago(m.state_for)
+                )
             }
             _ => String::new(),
         };
-        let state = if m.is_self { format!("{} (self)", m.state) } else { m.state.to_string() };
+        let state = if m.is_self {
+            format!("{} (self)", m.state)
+        } else {
+            m.state.to_string()
+        };
         rows.push([
             m.addr.clone(),
             m.node_id.short(),
             state,
             m.incarnation.to_string(),
-            if m.is_self { "-".into() } else { ago(m.last_heard_ago) },
+            if m.is_self {
+                "-".into()
+            } else {
+                ago(m.last_heard_ago)
+            },
             rtt(m.rtt),
             health_cell(m),
             if tags.is_empty() { "-".into() } else { tags },
@@ -357,7 +385,10 @@ mod tests {
     fn go_duration_matches_go() {
         assert_eq!(go_duration(Duration::from_nanos(406_970)), "406.97µs");
         assert_eq!(go_duration(Duration::from_nanos(13_226_640)), "13.22664ms");
-        assert_eq!(go_duration(Duration::from_nanos(60_004_510_389)), "1m0.004510389s");
+        assert_eq!(
+            go_duration(Duration::from_nanos(60_004_510_389)),
+            "1m0.004510389s"
+        );
         assert_eq!(go_duration(Duration::from_millis(3)), "3ms");
         assert_eq!(go_duration(Duration::from_secs(2)), "2s");
         assert_eq!(go_duration(Duration::ZERO), "0s");

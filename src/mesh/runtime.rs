@@ -66,7 +66,10 @@ pub struct MeshHandle {
 pub struct MeshStopped;
 
 impl MeshHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Input) -> Result<T, MeshStopped> {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Input,
+    ) -> Result<T, MeshStopped> {
         let (tx, rx) = oneshot::channel();
         self.tx.send(make(tx)).await.map_err(|_| MeshStopped)?;
         rx.await.map_err(|_| MeshStopped)
@@ -85,7 +88,10 @@ impl MeshHandle {
 
     /// Merges the answer of a push-pull this node started.
     pub async fn push_pull_reply(&self, reply: PushPull) -> Result<(), MeshStopped> {
-        self.tx.send(Input::PushPullReply(reply)).await.map_err(|_| MeshStopped)
+        self.tx
+            .send(Input::PushPullReply(reply))
+            .await
+            .map_err(|_| MeshStopped)
     }
 
     /// A join request carrying this node's state (for `ctl add`).
@@ -95,11 +101,17 @@ impl MeshHandle {
 
     /// Joins through these seeds (retried periodically by the state machine).
     pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), MeshStopped> {
-        self.tx.send(Input::Join(seeds)).await.map_err(|_| MeshStopped)
+        self.tx
+            .send(Input::Join(seeds))
+            .await
+            .map_err(|_| MeshStopped)
     }
 
     /// `ctl del`.
-    pub async fn remove(&self, addr: SocketAddr) -> Result<Result<NodeId, RemoveError>, MeshStopped> {
+    pub async fn remove(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<Result<NodeId, RemoveError>, MeshStopped> {
         self.ask(|tx| Input::Remove(addr, tx)).await
     }
 
@@ -110,7 +122,10 @@ impl MeshHandle {
 
     /// Publishes this node's health summary.
     pub async fn set_health(&self, summary: HealthSummary) -> Result<(), MeshStopped> {
-        self.tx.send(Input::SetHealth(summary)).await.map_err(|_| MeshStopped)
+        self.tx
+            .send(Input::SetHealth(summary))
+            .await
+            .map_err(|_| MeshStopped)
     }
 
     /// Probes every member now (refresh).
@@ -125,7 +140,11 @@ impl MeshHandle {
 }
 
 /// Starts the task that drives `membership` over `transport`.
-pub fn spawn(membership: Membership, transport: Transport, snapshot_path: Option<PathBuf>) -> MeshHandle {
+pub fn spawn(
+    membership: Membership,
+    transport: Transport,
+    snapshot_path: Option<PathBuf>,
+) -> MeshHandle {
     let (tx, rx) = mpsc::channel(4096);
     let handle = MeshHandle { tx };
     let driver = Driver {
@@ -239,7 +258,9 @@ impl Driver {
         while let Some(t) = self.membership.poll_transmit() {
             match t.msg {
                 Message::PushPull(pp) => self.spawn_push_pull(t.to, pp),
-                msg => self.transport.send_datagram(t.to, Bytes::from(msg.encode())),
+                msg => self
+                    .transport
+                    .send_datagram(t.to, Bytes::from(msg.encode())),
             }
         }
         while let Some(ev) = self.membership.poll_event() {
@@ -252,7 +273,10 @@ impl Driver {
         let transport = self.transport.clone();
         let me = self.me.clone();
         tokio::spawn(async move {
-            match transport.call(to, &Request::PushPull(pp), PUSH_PULL_TIMEOUT).await {
+            match transport
+                .call(to, &Request::PushPull(pp), PUSH_PULL_TIMEOUT)
+                .await
+            {
                 Ok(Response::PushPull(reply)) => {
                     let _ = me.push_pull_reply(reply).await;
                 }
@@ -272,7 +296,9 @@ impl Driver {
     fn write_snapshot(&mut self) {
         self.last_snapshot = Instant::now();
         self.snapshot_dirty = false;
-        let Some(path) = &self.snapshot_path else { return };
+        let Some(path) = &self.snapshot_path else {
+            return;
+        };
         if let Err(e) = snapshot::save(path, &self.membership.snapshot()) {
             tracing::warn!("could not write the membership snapshot: {e}");
         }
@@ -283,13 +309,25 @@ fn log_event(ev: &Event) {
     match ev {
         Event::MemberUp(p) => tracing::info!("member {} ({}) is alive", p.addr, p.id.short()),
         Event::MemberSuspect { peer, by } => {
-            tracing::info!("member {} ({}) is suspected by {}", peer.addr, peer.id.short(), by.short())
+            tracing::info!(
+                "member {} ({}) is suspected by {}",
+                peer.addr,
+                peer.id.short(),
+                by.short()
+            )
         }
         Event::MemberDown { peer, by } => {
-            tracing::warn!("member {} ({}) is dead (declared by {})", peer.addr, peer.id.short(), by.short())
+            tracing::warn!(
+                "member {} ({}) is dead (declared by {})",
+                peer.addr,
+                peer.id.short(),
+                by.short()
+            )
         }
         Event::MemberLeft(p) => tracing::info!("member {} ({}) left", p.addr, p.id.short()),
-        Event::SelfRemoved => tracing::warn!("this node was removed from the mesh; it stays out until added again"),
+        Event::SelfRemoved => {
+            tracing::warn!("this node was removed from the mesh; it stays out until added again")
+        }
         Event::SelfReadded => tracing::info!("this node was added to the mesh again"),
         other => tracing::debug!("mesh event: {other:?}"),
     }

@@ -16,16 +16,25 @@ const MAX_SNAPSHOT_BYTES: u64 = 64 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
     #[error("cannot write {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} is not a werify membership snapshot ({reason}); move it away to start fresh")]
     Corrupt { path: String, reason: String },
 }
 
 /// Writes `snap` to `path` atomically.
 pub fn save(path: &Path, snap: &Snapshot) -> Result<(), SnapshotError> {
-    let err = |source| SnapshotError::Write { path: path.display().to_string(), source };
+    let err = |source| SnapshotError::Write {
+        path: path.display().to_string(),
+        source,
+    };
     let mut bytes = Vec::new();
     ciborium::into_writer(snap, &mut bytes)
         .map_err(|e| err(std::io::Error::other(e.to_string())))?;
@@ -42,16 +51,31 @@ pub fn load(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     let meta = match fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(SnapshotError::Read { path: shown(), source }),
+        Err(source) => {
+            return Err(SnapshotError::Read {
+                path: shown(),
+                source,
+            });
+        }
     };
     if meta.len() > MAX_SNAPSHOT_BYTES {
         return Err(SnapshotError::Corrupt {
             path: shown(),
-            reason: format!("{} bytes, more than the {} allowed", meta.len(), MAX_SNAPSHOT_BYTES),
+            reason: format!(
+                "{} bytes, more than the {} allowed",
+                meta.len(),
+                MAX_SNAPSHOT_BYTES
+            ),
         });
     }
-    let bytes = fs::read(path).map_err(|source| SnapshotError::Read { path: shown(), source })?;
+    let bytes = fs::read(path).map_err(|source| SnapshotError::Read {
+        path: shown(),
+        source,
+    })?;
     ciborium::from_reader(bytes.as_slice())
         .map(Some)
-        .map_err(|e| SnapshotError::Corrupt { path: shown(), reason: e.to_string() })
+        .map_err(|e| SnapshotError::Corrupt {
+            path: shown(),
+            reason: e.to_string(),
+        })
 }

@@ -18,7 +18,7 @@ use crate::checks::run::{RunOptions, run_checks};
 use crate::checks::spec::CheckSet;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::State;
-use crate::mesh::runtime::{MeshHandle, MemberView};
+use crate::mesh::runtime::{MemberView, MeshHandle};
 use crate::rpc::handle::{Handle, node_tag};
 use crate::rpc::limits::RateLimiter;
 use crate::rpc::protocol::{Request, Response, TargetFilter};
@@ -123,7 +123,10 @@ impl Coordinator {
                         }
                     }
                     let _ = store.finish(&rec.handle, unix_ms());
-                    tracing::info!("closed operation {} left running by a previous run", rec.handle);
+                    tracing::info!(
+                        "closed operation {} left running by a previous run",
+                        rec.handle
+                    );
                 }
             }
             Err(e) => tracing::warn!("could not look for interrupted operations: {e}"),
@@ -134,7 +137,13 @@ impl Coordinator {
     }
 
     /// `ctl operation`: records the operation and starts it; answers at once.
-    pub async fn submit(&self, client: IpAddr, checks: CheckSet, filter: TargetFilter, deadline: Duration) -> Response {
+    pub async fn submit(
+        &self,
+        client: IpAddr,
+        checks: CheckSet,
+        filter: TargetFilter,
+        deadline: Duration,
+    ) -> Response {
         let inner = &self.inner;
         if let Err(e) = checks.validate() {
             return Response::Error(format!("invalid operation: {e}"));
@@ -183,10 +192,16 @@ impl Coordinator {
                     targets.push((m.member.peer.addr, m.is_self));
                 }
                 State::Suspect => {
-                    hosts.insert(key, HostResult::Failed("host unreachable (suspected down)".into()));
+                    hosts.insert(
+                        key,
+                        HostResult::Failed("host unreachable (suspected down)".into()),
+                    );
                 }
                 State::Dead => {
-                    hosts.insert(key, HostResult::Failed("host unreachable (marked dead)".into()));
+                    hosts.insert(
+                        key,
+                        HostResult::Failed("host unreachable (marked dead)".into()),
+                    );
                 }
                 State::Left => {}
             }
@@ -218,7 +233,13 @@ impl Coordinator {
         }
     }
 
-    async fn fan_out(&self, handle: Handle, checks: CheckSet, targets: Vec<(SocketAddr, bool)>, deadline: Duration) {
+    async fn fan_out(
+        &self,
+        handle: Handle,
+        checks: CheckSet,
+        targets: Vec<(SocketAddr, bool)>,
+        deadline: Duration,
+    ) {
         let inner = &self.inner;
         let started = Instant::now();
         let slots = Arc::new(Semaphore::new(inner.workers));
@@ -235,10 +256,16 @@ impl Coordinator {
                     let remaining = deadline.saturating_sub(started.elapsed());
                     this.run_on(addr, is_self, &checks, remaining).await
                 };
-                let result = match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work).await {
-                    Ok(r) => r,
-                    Err(_) => HostResult::Failed(format!("no answer within {}", human_duration(deadline))),
-                };
+                let result =
+                    match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work)
+                        .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => HostResult::Failed(format!(
+                            "no answer within {}",
+                            human_duration(deadline)
+                        )),
+                    };
                 this.record(&handle, &addr.to_string(), result).await;
             });
         }
@@ -250,11 +277,20 @@ impl Coordinator {
         inner.changed.notify_waiters();
     }
 
-    async fn run_on(&self, addr: SocketAddr, is_self: bool, checks: &CheckSet, remaining: Duration) -> HostResult {
+    async fn run_on(
+        &self,
+        addr: SocketAddr,
+        is_self: bool,
+        checks: &CheckSet,
+        remaining: Duration,
+    ) -> HostResult {
         let started = Instant::now();
         if is_self {
             let results = run_checks(checks, &self.inner.run_options).await;
-            return HostResult::Answered { results, took_ms: millis(started.elapsed()) };
+            return HostResult::Answered {
+                results,
+                took_ms: millis(started.elapsed()),
+            };
         }
         let req = Request::RunChecks {
             checks: checks.clone(),
@@ -265,8 +301,12 @@ impl Coordinator {
                 results: sanitize(results, checks, self.inner.run_options.max_result_bytes),
                 took_ms,
             },
-            Ok(Response::Error(e)) => HostResult::Failed(truncate(&e, self.inner.run_options.max_result_bytes)),
-            Ok(other) => HostResult::Failed(format!("host answered with {}", response_name(&other))),
+            Ok(Response::Error(e)) => {
+                HostResult::Failed(truncate(&e, self.inner.run_options.max_result_bytes))
+            }
+            Ok(other) => {
+                HostResult::Failed(format!("host answered with {}", response_name(&other)))
+            }
             Err(TransportError::Timeout { after, .. }) => {
                 HostResult::Failed(format!("no answer within {}", human_duration(after)))
             }
@@ -276,7 +316,10 @@ impl Coordinator {
 
     async fn record(&self, handle: &Handle, host: &str, result: HostResult) {
         let (h, host_owned) = (handle.clone(), host.to_string());
-        if let Err(e) = self.store(move |s| s.record_host(&h, &host_owned, result)).await {
+        if let Err(e) = self
+            .store(move |s| s.record_host(&h, &host_owned, result))
+            .await
+        {
             tracing::warn!("could not record {host}'s results for {handle}: {e}");
         }
         self.inner.changed.notify_waiters();
@@ -306,7 +349,8 @@ impl Coordinator {
                 }
                 Err(e) => return Response::Error(format!("cannot read operation {handle}: {e}")),
             }
-            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified).await;
+            let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified)
+                .await;
         }
     }
 
@@ -330,12 +374,22 @@ impl Coordinator {
         let mut last = String::new();
         for owner in owners {
             let addr = owner.member.peer.addr;
-            let req = Request::Get { handle: handle.clone(), wait_ms: millis(wait) };
-            match self.inner.transport.call(addr, &req, wait + Duration::from_secs(10)).await {
+            let req = Request::Get {
+                handle: handle.clone(),
+                wait_ms: millis(wait),
+            };
+            match self
+                .inner
+                .transport
+                .call(addr, &req, wait + Duration::from_secs(10))
+                .await
+            {
                 Ok(r @ Response::Operation(_)) => return r,
                 Ok(Response::Error(e)) => last = e,
                 Ok(other) => last = format!("{addr} answered with {}", response_name(&other)),
-                Err(e) => last = format!("the coordinator of {handle} ({addr}) is unreachable: {e}"),
+                Err(e) => {
+                    last = format!("the coordinator of {handle} ({addr}) is unreachable: {e}")
+                }
             }
         }
         Response::Error(last)
@@ -353,7 +407,11 @@ impl Coordinator {
             Err(e) => return Response::Error(e.to_string()),
         };
         let mut targeted = 0;
-        for m in view.members.iter().filter(|m| m.member.state == State::Alive) {
+        for m in view
+            .members
+            .iter()
+            .filter(|m| m.member.state == State::Alive)
+        {
             targeted += 1;
             if m.is_self {
                 let _ = inner.refresh_tx.try_send(refresh_id);
@@ -363,14 +421,21 @@ impl Coordinator {
             let addr = m.member.peer.addr;
             tokio::spawn(async move {
                 if let Err(e) = transport
-                    .call(addr, &Request::RunRefresh { refresh_id }, Duration::from_secs(5))
+                    .call(
+                        addr,
+                        &Request::RunRefresh { refresh_id },
+                        Duration::from_secs(5),
+                    )
                     .await
                 {
                     tracing::debug!(%addr, "refresh not delivered: {e}");
                 }
             });
         }
-        Response::RefreshStarted { refresh_id, targeted }
+        Response::RefreshStarted {
+            refresh_id,
+            targeted,
+        }
     }
 }
 
@@ -386,7 +451,11 @@ impl TargetMatcher {
             Regex::new(re).map_err(|e| format!("invalid {what} regex {re:?}: {e}"))
         };
         Ok(TargetMatcher {
-            nodes: f.nodes.iter().map(|r| compile("--node", r)).collect::<Result<_, _>>()?,
+            nodes: f
+                .nodes
+                .iter()
+                .map(|r| compile("--node", r))
+                .collect::<Result<_, _>>()?,
             tags: f
                 .tags
                 .iter()
@@ -398,7 +467,11 @@ impl TargetMatcher {
     fn matches(&self, m: &MemberView) -> bool {
         let addr = m.member.peer.addr.to_string();
         let id = m.member.peer.id.to_string();
-        (self.nodes.is_empty() || self.nodes.iter().any(|r| r.is_match(&addr) || r.is_match(&id)))
+        (self.nodes.is_empty()
+            || self
+                .nodes
+                .iter()
+                .any(|r| r.is_match(&addr) || r.is_match(&id)))
             && self
                 .tags
                 .iter()
@@ -408,7 +481,11 @@ impl TargetMatcher {
 
 /// Keeps only results for checks that were asked for, with error texts capped: a host's
 /// answer is input from the network.
-fn sanitize(results: BTreeMap<String, Outcome>, checks: &CheckSet, max: usize) -> BTreeMap<String, Outcome> {
+fn sanitize(
+    results: BTreeMap<String, Outcome>,
+    checks: &CheckSet,
+    max: usize,
+) -> BTreeMap<String, Outcome> {
     let mut out = BTreeMap::new();
     for name in checks.names() {
         let r = match results.get(name) {

@@ -17,7 +17,10 @@ pub struct HostError {
 
 /// Parses a host as users type it, resolving names through the system resolver.
 pub fn parse_host(input: &str) -> Result<SocketAddr, HostError> {
-    let err = |reason: &str| HostError { input: input.to_string(), reason: reason.to_string() };
+    let err = |reason: &str| HostError {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("empty"));
@@ -39,7 +42,9 @@ pub fn parse_host(input: &str) -> Result<SocketAddr, HostError> {
     }
     let (name, port) = match s.rsplit_once(':') {
         Some((name, port)) => {
-            let port: u16 = port.parse().map_err(|_| err("the port is not a number from 1 to 65535"))?;
+            let port: u16 = port
+                .parse()
+                .map_err(|_| err("the port is not a number from 1 to 65535"))?;
             if port == 0 {
                 return Err(err("port 0 is not a port a node can listen on"));
             }
@@ -67,21 +72,37 @@ mod tests {
 
     #[test]
     fn bare_ip_gets_the_default_port() {
-        assert_eq!(parse_host("127.0.0.2").unwrap(), "127.0.0.2:30035".parse().unwrap());
+        assert_eq!(
+            parse_host("127.0.0.2").unwrap(),
+            "127.0.0.2:30035".parse().unwrap()
+        );
         assert_eq!(parse_host("::1").unwrap(), "[::1]:30035".parse().unwrap());
         assert_eq!(parse_host("[::1]").unwrap(), "[::1]:30035".parse().unwrap());
     }
 
     #[test]
     fn explicit_ports_are_kept() {
-        assert_eq!(parse_host("127.0.0.1:4000").unwrap(), "127.0.0.1:4000".parse().unwrap());
-        assert_eq!(parse_host("[::1]:4000").unwrap(), "[::1]:4000".parse().unwrap());
+        assert_eq!(
+            parse_host("127.0.0.1:4000").unwrap(),
+            "127.0.0.1:4000".parse().unwrap()
+        );
+        assert_eq!(
+            parse_host("[::1]:4000").unwrap(),
+            "[::1]:4000".parse().unwrap()
+        );
         assert_eq!(parse_host("localhost:4000").unwrap().port(), 4000);
     }
 
     #[test]
     fn bad_hosts_are_rejected_with_a_reason() {
-        for bad in ["", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:99999", "a b", "127.0.0.1:x"] {
+        for bad in [
+            "",
+            "127.0.0.1:",
+            "127.0.0.1:0",
+            "127.0.0.1:99999",
+            "a b",
+            "127.0.0.1:x",
+        ] {
             let e = parse_host(bad).unwrap_err();
             assert!(e.to_string().contains("expected IP"), "{bad}: {e}");
         }

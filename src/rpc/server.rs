@@ -148,10 +148,19 @@ async fn handle_stream(
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
-    let req = match tokio::time::timeout(REQUEST_READ_TIMEOUT, frame::read_frame::<Request>(&mut recv, MAX_FRAME_BYTES)).await {
+    let req = match tokio::time::timeout(
+        REQUEST_READ_TIMEOUT,
+        frame::read_frame::<Request>(&mut recv, MAX_FRAME_BYTES),
+    )
+    .await
+    {
         Ok(Ok(req)) => req,
         Ok(Err(e)) => {
-            let _ = frame::write_frame(&mut send, &Response::Error(format!("unreadable request: {e}"))).await;
+            let _ = frame::write_frame(
+                &mut send,
+                &Response::Error(format!("unreadable request: {e}")),
+            )
+            .await;
             let _ = send.finish();
             return;
         }
@@ -164,8 +173,17 @@ async fn handle_stream(
     let _ = send.finish();
 }
 
-async fn dispatch(ctx: &NodeContext, peer: &PeerCert, remote: SocketAddr, req: Request) -> Response {
-    let node_only = |what: &str| Response::Error(format!("{what} is only accepted from mesh nodes, not from clients"));
+async fn dispatch(
+    ctx: &NodeContext,
+    peer: &PeerCert,
+    remote: SocketAddr,
+    req: Request,
+) -> Response {
+    let node_only = |what: &str| {
+        Response::Error(format!(
+            "{what} is only accepted from mesh nodes, not from clients"
+        ))
+    };
     match req {
         Request::Hello { .. } => Response::Hello {
             version: PROTOCOL_VERSION,
@@ -210,21 +228,41 @@ async fn dispatch(ctx: &NodeContext, peer: &PeerCert, remote: SocketAddr, req: R
             Ok(s) => Response::Status(s),
             Err(e) => Response::Error(e),
         },
-        Request::Submit { checks, filter, deadline_ms } => {
-            ctx.coordinator.submit(remote.ip(), checks, filter, Duration::from_millis(deadline_ms)).await
+        Request::Submit {
+            checks,
+            filter,
+            deadline_ms,
+        } => {
+            ctx.coordinator
+                .submit(
+                    remote.ip(),
+                    checks,
+                    filter,
+                    Duration::from_millis(deadline_ms),
+                )
+                .await
         }
-        Request::Get { handle, wait_ms } => ctx.coordinator.get(&handle, Duration::from_millis(wait_ms)).await,
+        Request::Get { handle, wait_ms } => {
+            ctx.coordinator
+                .get(&handle, Duration::from_millis(wait_ms))
+                .await
+        }
         Request::Refresh => ctx.coordinator.refresh().await,
     }
 }
 
 /// Runs checks sent by a coordinator, bounded by `timeout` and by the node's check slots.
-pub async fn run_checks_here(ctx: &NodeContext, checks: crate::checks::spec::CheckSet, timeout: Duration) -> Response {
+pub async fn run_checks_here(
+    ctx: &NodeContext,
+    checks: crate::checks::spec::CheckSet,
+    timeout: Duration,
+) -> Response {
     if let Err(e) = checks.validate() {
         return Response::Error(format!("invalid checks: {e}"));
     }
     let started = Instant::now();
-    let Ok(_slot) = tokio::time::timeout(timeout, ctx.check_slots.clone().acquire_owned()).await else {
+    let Ok(_slot) = tokio::time::timeout(timeout, ctx.check_slots.clone().acquire_owned()).await
+    else {
         return Response::Error("this node is busy running other operations' checks".into());
     };
     let results = run_checks(&checks, &ctx.run_options).await;
@@ -240,7 +278,9 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Response {
         Err(e) => return Response::Error(e.to_string()),
     };
     if addr == ctx.addr {
-        return Response::Error(format!("{addr} is this node itself; it is always part of its own mesh"));
+        return Response::Error(format!(
+            "{addr} is this node itself; it is always part of its own mesh"
+        ));
     }
     match ctx.mesh.view().await {
         Ok(view) => {
@@ -258,13 +298,20 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Response {
         Ok(j) => j,
         Err(e) => return Response::Error(e.to_string()),
     };
-    match ctx.transport.call(addr, &Request::PushPull(join), Duration::from_secs(5)).await {
+    match ctx
+        .transport
+        .call(addr, &Request::PushPull(join), Duration::from_secs(5))
+        .await
+    {
         Ok(Response::PushPull(reply)) => match ctx.mesh.push_pull_reply(reply).await {
             Ok(()) => Response::Done,
             Err(e) => Response::Error(e.to_string()),
         },
         Ok(Response::Error(e)) => Response::Error(format!("{addr} refused to join: {e}")),
-        Ok(other) => Response::Error(format!("{addr} answered the join with {}", response_name(&other))),
+        Ok(other) => Response::Error(format!(
+            "{addr} answered the join with {}",
+            response_name(&other)
+        )),
         Err(e) => Response::Error(format!("could not add {addr}: {e}")),
     }
 }

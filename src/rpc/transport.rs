@@ -75,7 +75,10 @@ impl Transport {
     }
 
     /// A client-only endpoint (for `werify ctl`), on an ephemeral port.
-    pub fn client(identity: Arc<Identity>, toward: SocketAddr) -> Result<Transport, TransportError> {
+    pub fn client(
+        identity: Arc<Identity>,
+        toward: SocketAddr,
+    ) -> Result<Transport, TransportError> {
         let bind: SocketAddr = if toward.is_ipv4() {
             (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
         } else {
@@ -118,14 +121,17 @@ impl Transport {
     }
 
     /// A live, hello-verified connection to `addr`, dialing if needed.
-    pub async fn connection(&self, addr: SocketAddr) -> Result<(quinn::Connection, NodeId), TransportError> {
+    pub async fn connection(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(quinn::Connection, NodeId), TransportError> {
         let entry = self.entry(addr);
         let mut e = entry.lock().await;
         e.last_used = Some(Instant::now());
-        if let (Some(conn), Some(id)) = (&e.conn, e.peer_id) {
-            if conn.close_reason().is_none() {
-                return Ok((conn.clone(), id));
-            }
+        if let (Some(conn), Some(id)) = (&e.conn, e.peer_id)
+            && conn.close_reason().is_none()
+        {
+            return Ok((conn.clone(), id));
         }
         e.conn = None;
         match self.dial(addr).await {
@@ -153,12 +159,24 @@ impl Transport {
                 .map_err(|e| TransportError::Connect(tls::describe_connection_error(addr, &e)))?;
             // The dialer's handshake can succeed before the acceptor has verified our
             // certificate: only a hello round trip proves the peer accepted us.
-            match call_on(&conn, addr, &Request::Hello { version: PROTOCOL_VERSION }).await? {
-                Response::Hello { node_id, version, .. } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
+            match call_on(
+                &conn,
+                addr,
+                &Request::Hello {
+                    version: PROTOCOL_VERSION,
+                },
+            )
+            .await?
+            {
+                Response::Hello {
+                    node_id, version, ..
+                } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
                 Response::Hello { version, .. } => Err(TransportError::Connect(format!(
                     "peer {addr} speaks werify protocol {version}, this node speaks {PROTOCOL_VERSION}: upgrade one of them"
                 ))),
-                Response::Error(msg) => Err(TransportError::Connect(format!("peer {addr} refused us: {msg}"))),
+                Response::Error(msg) => Err(TransportError::Connect(format!(
+                    "peer {addr} refused us: {msg}"
+                ))),
                 other => Err(TransportError::Connect(format!(
                     "peer {addr} answered hello with {}",
                     response_name(&other)
@@ -175,14 +193,22 @@ impl Transport {
     }
 
     /// Sends one request to `addr` and waits for its response, within `timeout`.
-    pub async fn call(&self, addr: SocketAddr, req: &Request, timeout: Duration) -> Result<Response, TransportError> {
+    pub async fn call(
+        &self,
+        addr: SocketAddr,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<Response, TransportError> {
         let work = async {
             let (conn, _) = self.connection(addr).await?;
             call_on(&conn, addr, req).await
         };
         match tokio::time::timeout(timeout, work).await {
             Ok(r) => r,
-            Err(_) => Err(TransportError::Timeout { peer: addr, after: timeout }),
+            Err(_) => Err(TransportError::Timeout {
+                peer: addr,
+                after: timeout,
+            }),
         }
     }
 
@@ -191,13 +217,13 @@ impl Transport {
     pub fn send_datagram(&self, addr: SocketAddr, payload: Bytes) {
         let entry = self.entry(addr);
         if let Ok(e) = entry.try_lock() {
-            if let Some(conn) = &e.conn {
-                if conn.close_reason().is_none() {
-                    if let Err(err) = conn.send_datagram(payload) {
-                        tracing::debug!(%addr, "datagram not sent: {err}");
-                    }
-                    return;
+            if let Some(conn) = &e.conn
+                && conn.close_reason().is_none()
+            {
+                if let Err(err) = conn.send_datagram(payload) {
+                    tracing::debug!(%addr, "datagram not sent: {err}");
                 }
+                return;
             }
             if e.failed_at.is_some_and(|t| t.elapsed() < NEGATIVE_CACHE) {
                 return;
@@ -238,24 +264,29 @@ fn evict_one(cache: &mut HashMap<SocketAddr, Arc<tokio::sync::Mutex<CacheEntry>>
             victim = Some((*addr, e.last_used));
         }
     }
-    if let Some((addr, _)) = victim {
-        if let Some(entry) = cache.remove(&addr) {
-            if let Ok(e) = entry.try_lock() {
-                if let Some(c) = &e.conn {
-                    c.close(0u32.into(), b"connection cache full");
-                }
-            }
-        }
+    if let Some((addr, _)) = victim
+        && let Some(entry) = cache.remove(&addr)
+        && let Ok(e) = entry.try_lock()
+        && let Some(c) = &e.conn
+    {
+        c.close(0u32.into(), b"connection cache full");
     }
 }
 
 /// One request/response on a fresh bidirectional stream of `conn`.
-pub async fn call_on(conn: &quinn::Connection, peer: SocketAddr, req: &Request) -> Result<Response, TransportError> {
+pub async fn call_on(
+    conn: &quinn::Connection,
+    peer: SocketAddr,
+    req: &Request,
+) -> Result<Response, TransportError> {
     let fail = |reason: String| TransportError::Request { peer, reason };
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| {
-        TransportError::Connect(tls::describe_connection_error(peer, &e))
-    })?;
-    frame::write_frame(&mut send, req).await.map_err(|e| fail(format!("{e:#}")))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| TransportError::Connect(tls::describe_connection_error(peer, &e)))?;
+    frame::write_frame(&mut send, req)
+        .await
+        .map_err(|e| fail(format!("{e:#}")))?;
     let _ = send.finish();
     frame::read_frame::<Response>(&mut recv, MAX_FRAME_BYTES)
         .await

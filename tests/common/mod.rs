@@ -182,7 +182,11 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
 }
 
 /// Every node lists exactly `expected_active` as active and `expected_inactive` as inactive.
-pub fn all_agree(nodes: &[&Node], expected_active: &[String], expected_inactive: &[String]) -> bool {
+pub fn all_agree(
+    nodes: &[&Node],
+    expected_active: &[String],
+    expected_inactive: &[String],
+) -> bool {
     nodes.iter().all(|n| match list(&n.addr()) {
         Some((a, i)) => a == expected_active && i == expected_inactive,
         None => false,
