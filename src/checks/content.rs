@@ -1,7 +1,7 @@
 //! Checks that read a regular file's contents: `file_contains`, `file_matches` and
 //! `file_hash`.
 //!
-//! All three open the file with [`open_regular`] (regular files only, never blocking on a
+//! All three open the file with `open_regular` (regular files only, never blocking on a
 //! FIFO, never opening a device, size capped) and read it in large chunks, stopping when
 //! the check's deadline passes.
 //!

@@ -1,5 +1,5 @@
 //! Checks on a path's metadata: `file_exists` and `file_mode`, plus
-//! [`open_regular`], the one safe way the content checks (`content.rs`) open a file.
+//! `open_regular`, the one safe way the content checks (`content.rs`) open a file.
 //!
 //! `file_exists`: `stat` following symlinks. Exists (any kind of file) ⇒ `Success(true)`;
 //! not found (also a dangling symlink) ⇒ `Success(false)`; any other failure, such as a
@@ -12,7 +12,7 @@
 //! known to NSS services such as LDAP are not found: use the numeric id).
 //!
 //! Reading file contents never blocks on FIFOs and never opens devices: see
-//! [`open_regular`].
+//! `open_regular`.
 
 use std::fs::{File, FileType, OpenOptions};
 use std::io::{ErrorKind, Read};

@@ -1,8 +1,10 @@
 //! Host checks: the operations-file format, every check type, and the runner.
 //!
 //! # Layout
-//! - [`spec`]: the operations file: check types and their fields, strict parsing with
-//!   `FILE:LINE:COLUMN` errors, and re-validation of sets received from peers.
+//! - [`spec`]: the operations-file data model ([`CheckSet`], [`CheckKind`]), limits,
+//!   errors and the rules re-checked on sets received from peers; [`registry`]: every
+//!   check type and its fields; `parse`: strict parsing with `FILE:LINE:COLUMN` errors
+//!   (re-exported as [`parse_operations`] and [`load_operations_file`]).
 //! - [`run`]: runs a [`CheckSet`] concurrently with per-check timeouts; summaries.
 //! - One module per family of checks: `file` (file_exists, file_mode, safe opening),
 //!   `content` (file_contains, file_matches, file_hash), `process` (process_running),
@@ -11,22 +13,25 @@
 //! - [`outcome`]: the result of one check on one host.
 
 pub mod command;
-pub mod content;
-pub mod disk;
+mod content;
+mod disk;
 pub mod duration;
-pub mod file;
-pub mod http;
+mod file;
+mod http;
 mod json;
 pub mod outcome;
-pub mod port;
-pub mod process;
+mod parse;
+mod port;
+mod process;
+pub mod registry;
 pub mod run;
-pub mod service;
+mod service;
 pub mod spec;
 #[cfg(test)]
 mod testutil;
-pub mod user;
+mod user;
 
+pub use command::COMMAND_DISABLED;
 pub use outcome::Outcome;
 pub use run::{RunOptions, Summary, run_checks, summarize};
 pub use spec::{
