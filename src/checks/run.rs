@@ -9,11 +9,12 @@
 //! `Success` only. Error texts are single lines capped at
 //! [`RunOptions::max_result_bytes`]. What each check does lives in its own module.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
 use super::Outcome;
 use super::duration::format_duration;
@@ -102,28 +103,35 @@ fn timed_out(timeout: Duration) -> Outcome {
 }
 
 /// Runs every check in `set` and returns one outcome per check name.
+///
+/// Dropping the returned future cancels the checks still running (their tasks are
+/// aborted; a `command` child is killed).
 pub async fn run_checks(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, Outcome> {
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
-    let mut running = Vec::with_capacity(set.len());
+    // A JoinSet aborts its tasks when dropped, so a cancelled run leaves nothing behind.
+    let mut running = JoinSet::new();
+    let mut names = HashMap::with_capacity(set.len());
     for (name, check) in set.iter() {
         let check = check.clone();
         let opts = opts.clone();
         let permits = Arc::clone(&permits);
-        let task = tokio::spawn(async move {
+        let task = running.spawn(async move {
             // The semaphore is never closed, so acquiring only waits; the timeout starts
             // once the check actually starts.
             let _permit = permits.acquire_owned().await;
             run_one(&check, &opts).await
         });
-        running.push((name.to_owned(), task));
+        names.insert(task.id(), name.to_owned());
     }
     let mut results = BTreeMap::new();
-    for (name, task) in running {
-        let outcome = match task.await {
-            Ok(outcome) => outcome,
-            Err(e) => Outcome::Error(format!("the check crashed: {e}")),
+    while let Some(joined) = running.join_next_with_id().await {
+        let (id, outcome) = match joined {
+            Ok((id, outcome)) => (id, outcome),
+            Err(e) => (e.id(), Outcome::Error(format!("the check crashed: {e}"))),
         };
-        results.insert(name, one_line(outcome, opts.max_result_bytes));
+        if let Some(name) = names.remove(&id) {
+            results.insert(name, one_line(outcome, opts.max_result_bytes));
+        }
     }
     results
 }
@@ -352,6 +360,26 @@ mod tests {
             Outcome::Error(e) => assert!(e.contains("is a FIFO"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_cancels_running_checks() {
+        let dir = TempDir::new();
+        let marker = dir.join("late");
+        let json = format!(
+            r#"{{"late": {{"type": "command", "command": "sh", "args": ["-c", "sleep 1; touch {marker}"]}}}}"#
+        );
+        let opts = RunOptions {
+            allow_command: true,
+            ..RunOptions::default()
+        };
+        let checks = set(&json);
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(100), run_checks(&checks, &opts)).await;
+        assert!(cancelled.is_err(), "the run should still have been going");
+        // Correctness, not speed: the killed child must never get to create the marker.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(!std::path::Path::new(&marker).exists());
     }
 
     #[test]
