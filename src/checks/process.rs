@@ -120,11 +120,14 @@ mod tests {
         }
 
         fn exe(&self) -> String {
-            // Wait until the child has exec'd sleep (its exe link changes at exec).
+            // Wait until the child has finished exec'ing sleep: the exe link changes early
+            // in execve and the new argv shows in cmdline only a little later.
+            let pid = self.0.id();
             for _ in 0..200 {
-                if let Ok(target) = std::fs::read_link(format!("/proc/{}/exe", self.0.id())) {
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                if let Ok(target) = std::fs::read_link(format!("/proc/{pid}/exe")) {
                     let target = target.display().to_string();
-                    if target.ends_with("sleep") {
+                    if target.ends_with("sleep") && cmdline.ends_with(b"60\0") {
                         return target;
                     }
                 }
