@@ -1,0 +1,59 @@
+//! The `disk_free` check: does the filesystem holding a path have at least a given
+//! percentage of its space available?
+//!
+//! "Available" is what an unprivileged user may still write (`f_bavail`, like `df`'s
+//! Avail column), over the filesystem's total size (`f_blocks`). A path that cannot be
+//! stat-ed, or a filesystem that reports no size (e.g. `/proc`), is an `Error`.
+
+use super::Outcome;
+
+/// Runs `disk_free`.
+pub(crate) fn disk_free(path: &str, min_percent: f64) -> Outcome {
+    match available_percent(path) {
+        Ok(percent) => Outcome::Success(percent >= min_percent),
+        Err(e) => Outcome::Error(e),
+    }
+}
+
+/// Percentage of the filesystem's blocks available to unprivileged users.
+fn available_percent(path: &str) -> Result<f64, String> {
+    let stats = rustix::fs::statvfs(path)
+        .map_err(|e| format!("statvfs {path}: {}", std::io::Error::from(e)))?;
+    if stats.f_blocks == 0 {
+        return Err(format!(
+            "the filesystem holding {path} reports no size, so free space cannot be measured"
+        ));
+    }
+    Ok(stats.f_bavail as f64 * 100.0 / stats.f_blocks as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_the_root_filesystem() {
+        let percent = available_percent("/").unwrap();
+        assert!((0.0..=100.0).contains(&percent), "{percent}");
+        assert_eq!(disk_free("/", 0.0), Outcome::Success(true));
+        // Free space moves a little while other programs write; 5 points is a wide margin.
+        if percent < 95.0 {
+            assert_eq!(disk_free("/", percent + 5.0), Outcome::Success(false));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_path() {
+        match disk_free("/no/such/werify/path", 1.0) {
+            Outcome::Error(e) => {
+                assert!(e.contains("/no/such/werify/path"), "{e}");
+                assert!(e.contains("No such file"), "{e}");
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+        match disk_free("/proc", 1.0) {
+            Outcome::Error(e) => assert!(e.contains("reports no size"), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}

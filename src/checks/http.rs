@@ -1,0 +1,88 @@
+//! The `http_status` check: does a GET of a URL answer with the expected status code?
+//!
+//! Blocking (ureq), so the runner calls it on a blocking thread; ureq's own global
+//! timeout is set to the check's timeout so the thread does not outlive the check by
+//! much. Redirects are not followed (a `301` can be checked), any status is a result
+//! rather than an error, and proxy environment variables are ignored: the check talks to
+//! the URL directly. `https://` verifies certificates against the bundled web roots.
+//! Connection, DNS, TLS and timeout failures are `Error`s.
+
+use std::time::Duration;
+
+use super::Outcome;
+
+/// Runs `http_status` with an overall time limit of `timeout`.
+pub(crate) fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .build()
+        .into();
+    match agent.get(url).call() {
+        Ok(response) => Outcome::Success(response.status().as_u16() == status),
+        Err(e) => Outcome::Error(format!("GET {url}: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// Serves `responses.len()` connections on loopback, one canned response each.
+    fn serve(responses: Vec<&'static str>) -> (String, std::thread::JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            for response in responses {
+                let Ok((stream, _)) = listener.accept() else {
+                    return;
+                };
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                // Read the request head up to the blank line.
+                while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                    if line == "\r\n" {
+                        break;
+                    }
+                    line.clear();
+                }
+                let _ = reader.get_mut().write_all(response.as_bytes());
+            }
+        });
+        (base, handle)
+    }
+
+    #[test]
+    fn compares_the_status_without_following_redirects() {
+        let (base, server) = serve(vec![
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 301 Moved\r\nLocation: http://127.0.0.1:1/\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        ]);
+        let url = format!("{base}/health");
+        let timeout = Duration::from_secs(10);
+        assert_eq!(http_status(&url, 200, timeout), Outcome::Success(true));
+        assert_eq!(http_status(&url, 200, timeout), Outcome::Success(false));
+        assert_eq!(http_status(&url, 301, timeout), Outcome::Success(true));
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn connection_failures_are_errors() {
+        // Bind then drop to get a port nobody listens on.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/");
+        match http_status(&url, 200, Duration::from_secs(5)) {
+            Outcome::Error(e) => assert!(e.starts_with(&format!("GET {url}: ")), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The `service_active` check: is a systemd unit active, per `systemctl is-active`?
+//!
+//! Passes when `systemctl is-active -- NAME` exits 0; any other exit (inactive, failed,
+//! unknown unit) is `Success(false)`. On a host without systemd (no `systemctl` in
+//! `PATH`, or not booted with systemd: no `/run/systemd/system`) the check is an
+//! `Error` saying so, rather than a misleading `false`. The unit name was validated at
+//! submit (no leading `-`), and `--` ends options anyway.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use super::Outcome;
+
+/// Present on every host booted with systemd (what `sd_booted()` tests).
+const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";
+
+/// Runs `service_active`.
+pub(crate) async fn service_active(name: &str) -> Outcome {
+    let Some(systemctl) = find_systemctl() else {
+        return Outcome::Error(
+            "systemd is not available on this host (no systemctl in PATH)".into(),
+        );
+    };
+    if !Path::new(SYSTEMD_RUNTIME_DIR).is_dir() {
+        return Outcome::Error(format!(
+            "systemd is not available on this host (not booted with systemd: no {SYSTEMD_RUNTIME_DIR})"
+        ));
+    }
+    let status = tokio::process::Command::new(&systemctl)
+        .args(["is-active", "--quiet", "--", name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await;
+    match status {
+        Ok(status) => Outcome::Success(status.success()),
+        Err(e) => Outcome::Error(format!("running {}: {e}", systemctl.display())),
+    }
+}
+
+fn find_systemctl() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("systemctl"))
+        .find(|candidate| candidate.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reports_missing_systemd_or_an_inactive_unit() {
+        let outcome = service_active("werify-no-such-unit-xyz.service").await;
+        let systemd = find_systemctl().is_some() && Path::new(SYSTEMD_RUNTIME_DIR).is_dir();
+        if systemd {
+            assert_eq!(outcome, Outcome::Success(false));
+        } else {
+            match outcome {
+                Outcome::Error(e) => assert!(e.starts_with("systemd is not available"), "{e}"),
+                other => panic!("expected an error without systemd, got {other:?}"),
+            }
+        }
+    }
+}
