@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::cli::args::parse_duration;
+use crate::checks::duration::parse_duration;
 
 /// Default operation deadline.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
