@@ -1,7 +1,27 @@
 //! Mesh membership: node identity, the sans-IO SWIM + Lifeguard state machine, its
 //! simulator, and the tokio runtime that drives it over QUIC.
+//!
+//! State machine files: [`config`] (tuning and formulas), [`member`] (records),
+//! [`message`] (wire format), [`membership`] (the machine), with its helpers `suspicion`,
+//! `awareness` and `broadcast`. [`sim`] drives many machines in virtual time.
+//! Runtime files: [`runtime`] (the tokio driver), [`snapshot`] (persisted membership),
+//! [`health`] (periodic checks published into the gossiped state).
 
+mod awareness;
+mod broadcast;
+pub mod config;
 pub mod health;
 pub mod id;
+pub mod member;
+pub mod membership;
+pub mod message;
 pub mod runtime;
+pub mod sim;
 pub mod snapshot;
+mod suspicion;
+
+pub use config::{Config, Profile};
+pub use id::NodeId;
+pub use member::{HealthSummary, Member, Peer, State, Tags};
+pub use membership::{Event, Membership, RemoveError, Snapshot, Transmit};
+pub use message::{DecodeError, Message, PushPull, Update};

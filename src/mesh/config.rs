@@ -1,0 +1,319 @@
+//! Membership tuning: the [`Profile`] presets (`lan`, `wan`, `local`), the [`Config`] they
+//! produce, and the pure formulas (suspicion timeout, retransmit limit, push-pull scaling)
+//! that turn a config plus a cluster size into numbers. No state and no I/O live here.
+//!
+//! The formulas follow HashiCorp memberlist (`util.go`, `suspicion.go`) and the Lifeguard
+//! paper (Dadgar et al., DSN-W 2018); the numbers are tuned for werify's targets (see
+//! [`Profile::Lan`]).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A named set of tuning numbers. `lan` is the default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Profile {
+    /// Hosts on one LAN or data centre (sub-millisecond to few-millisecond RTT).
+    ///
+    /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone in a median of about
+    /// 2.5 s while 10% packet loss marks no healthy node dead: probe 400 ms / timeout
+    /// 200 ms, 3 indirect probers, suspicion 2 × max(1, log10 N) × probe (1.44 s at
+    /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
+    /// confirmations; gossip every 100 ms to 3 members; push-pull every 20 s (scaled up
+    /// above 32 members); rejoin attempts every 5 s; reap after 10 min.
+    #[default]
+    Lan,
+    /// Hosts across data centres or the internet: memberlist's `DefaultWANConfig` numbers
+    /// (probe 5 s / timeout 3 s, suspicion mult 6, gossip 500 ms to 4, push-pull 60 s).
+    Wan,
+    /// Many nodes on one machine (tests, demos): everything about twice as fast as `lan`.
+    Local,
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Lan => "lan",
+            Profile::Wan => "wan",
+            Profile::Local => "local",
+        })
+    }
+}
+
+/// Why a string is not a profile name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown mesh profile {0:?}: expected one of lan, wan, local")]
+pub struct ParseProfileError(pub String);
+
+impl FromStr for Profile {
+    type Err = ParseProfileError;
+
+    fn from_str(s: &str) -> Result<Profile, ParseProfileError> {
+        match s {
+            "lan" => Ok(Profile::Lan),
+            "wan" => Ok(Profile::Wan),
+            "local" => Ok(Profile::Local),
+            other => Err(ParseProfileError(other.to_string())),
+        }
+    }
+}
+
+/// Every tuning number of the membership state machine.
+///
+/// Build one with [`Config::for_profile`] and adjust fields if needed. Durations scale with
+/// the Lifeguard local-health multiplier where noted ("× awareness").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// Time between two probes started by this node (× awareness). Shorter detects failures
+    /// sooner but costs one ping + ack per interval per node.
+    /// lan 400 ms, wan 5 s, local 200 ms.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking `indirect_checks` members to probe
+    /// (× awareness). Must stay below `probe_interval` (the rest of the interval is left for
+    /// indirect acks). Rule of thumb: a few times the 99th-percentile RTT.
+    /// lan 200 ms, wan 3 s, local 100 ms.
+    pub probe_timeout: Duration,
+    /// How many members are asked to probe a target that missed its direct ack (SWIM `k`).
+    /// More means fewer false suspicions under loss, more messages. lan 3, wan 3, local 2.
+    pub indirect_checks: usize,
+    /// Each update is piggybacked at most `retransmit_mult × ceil(log10(N + 1))` times by
+    /// each node. lan 4, wan 4, local 3.
+    pub retransmit_mult: u32,
+    /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_interval`.
+    /// lan 2, wan 6, local 2.
+    pub suspicion_mult: u32,
+    /// Maximum suspicion timeout (lone accuser, no confirmation) = this × the minimum.
+    /// lan 6, wan 6, local 5.
+    pub suspicion_max_mult: u32,
+    /// Independent confirmations after which the suspicion timeout has shrunk to its
+    /// minimum (Lifeguard's `k`; memberlist uses `suspicion_mult − 2`). Ignored (treated
+    /// as 0) when the mesh has fewer than `k + 2` live members. lan 2, wan 4, local 2.
+    pub suspicion_confirmations: u32,
+    /// Upper bound of the Lifeguard local-health multiplier: probe interval and timeout are
+    /// multiplied by (score + 1), score in `0..awareness_max`. lan/wan/local 8.
+    pub awareness_max: u32,
+    /// Time between two dedicated gossip rounds (only sent when updates are queued).
+    /// lan 100 ms, wan 500 ms, local 50 ms.
+    pub gossip_interval: Duration,
+    /// Members gossiped to per round. lan 3, wan 4, local 3.
+    pub gossip_fanout: usize,
+    /// Dead members keep receiving gossip this long after they were declared dead, so a
+    /// falsely declared node hears about it and refutes. lan 15 s, wan 60 s, local 10 s.
+    pub gossip_to_dead: Duration,
+    /// Time between two full-state push-pull syncs with one random member, scaled up for
+    /// big meshes: × (ceil(log2 N − 5) + 1) once N > 32. lan 20 s, wan 60 s, local 10 s.
+    pub push_pull_interval: Duration,
+    /// Dead and left members are forgotten this long after they entered that state.
+    /// lan 10 min, wan 1 h, local 2 min.
+    pub reap_after: Duration,
+    /// Time between two rejoin attempts (a push-pull join to one random dead member and one
+    /// seed that is not a live member) so that a healed partition merges again.
+    /// lan 5 s, wan 30 s, local 2 s.
+    pub rejoin_interval: Duration,
+    /// Largest encoded datagram message (ping, ack, gossip, …). 1100 fits any QUIC path
+    /// (1162 bytes of datagram payload are guaranteed). Values below 300 are raised to 300.
+    pub max_datagram_bytes: usize,
+    /// Largest number of members kept; updates about further unknown members are dropped.
+    /// Bounds memory against a misbehaving peer. Default 65 536.
+    pub max_members: usize,
+}
+
+/// Floor for [`Config::max_datagram_bytes`]: room for a ping plus one full-size update.
+pub const MIN_DATAGRAM_BYTES: usize = 300;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config::for_profile(Profile::default())
+    }
+}
+
+impl Config {
+    /// The numbers of one profile (see [`Profile`] and each field's doc).
+    pub fn for_profile(profile: Profile) -> Config {
+        let ms = Duration::from_millis;
+        let secs = Duration::from_secs;
+        match profile {
+            Profile::Lan => Config {
+                probe_interval: ms(400),
+                probe_timeout: ms(200),
+                indirect_checks: 3,
+                retransmit_mult: 4,
+                suspicion_mult: 2,
+                suspicion_max_mult: 6,
+                suspicion_confirmations: 2,
+                awareness_max: 8,
+                gossip_interval: ms(100),
+                gossip_fanout: 3,
+                gossip_to_dead: secs(15),
+                push_pull_interval: secs(20),
+                reap_after: secs(600),
+                rejoin_interval: secs(5),
+                max_datagram_bytes: 1100,
+                max_members: 65_536,
+            },
+            Profile::Wan => Config {
+                probe_interval: secs(5),
+                probe_timeout: secs(3),
+                indirect_checks: 3,
+                retransmit_mult: 4,
+                suspicion_mult: 6,
+                suspicion_max_mult: 6,
+                suspicion_confirmations: 4,
+                awareness_max: 8,
+                gossip_interval: ms(500),
+                gossip_fanout: 4,
+                gossip_to_dead: secs(60),
+                push_pull_interval: secs(60),
+                reap_after: secs(3600),
+                rejoin_interval: secs(30),
+                max_datagram_bytes: 1100,
+                max_members: 65_536,
+            },
+            Profile::Local => Config {
+                probe_interval: ms(200),
+                probe_timeout: ms(100),
+                indirect_checks: 2,
+                retransmit_mult: 3,
+                suspicion_mult: 2,
+                suspicion_max_mult: 5,
+                suspicion_confirmations: 2,
+                awareness_max: 8,
+                gossip_interval: ms(50),
+                gossip_fanout: 3,
+                gossip_to_dead: secs(10),
+                push_pull_interval: secs(10),
+                reap_after: secs(120),
+                rejoin_interval: secs(2),
+                max_datagram_bytes: 1100,
+                max_members: 65_536,
+            },
+        }
+    }
+
+    /// The datagram budget actually used (never below [`MIN_DATAGRAM_BYTES`]).
+    pub fn datagram_budget(&self) -> usize {
+        self.max_datagram_bytes.max(MIN_DATAGRAM_BYTES)
+    }
+
+    /// How many times each node piggybacks one update, for a mesh of `members` live nodes:
+    /// `retransmit_mult × ceil(log10(members + 1))`, at least 1.
+    pub fn retransmit_limit(&self, members: usize) -> u32 {
+        let scale = ((members as f64) + 1.0).log10().ceil().max(1.0) as u32;
+        self.retransmit_mult.saturating_mul(scale).max(1)
+    }
+
+    /// Minimum suspicion timeout for `members` live nodes:
+    /// `suspicion_mult × max(1, log10 members) × probe_interval`.
+    pub fn suspicion_min(&self, members: usize) -> Duration {
+        let scale = (members as f64).log10().max(1.0);
+        self.probe_interval
+            .mul_f64(f64::from(self.suspicion_mult) * scale)
+    }
+
+    /// Maximum suspicion timeout (lone accuser): `suspicion_max_mult × suspicion_min`.
+    pub fn suspicion_max(&self, members: usize) -> Duration {
+        self.suspicion_min(members)
+            .saturating_mul(self.suspicion_max_mult.max(1))
+    }
+
+    /// The push-pull interval for `members` live nodes: the base interval, multiplied by
+    /// `ceil(log2 members − log2 32) + 1` once there are more than 32 members, so the
+    /// cluster-wide push-pull load grows only logarithmically.
+    pub fn push_pull_interval_for(&self, members: usize) -> Duration {
+        if members <= 32 {
+            return self.push_pull_interval;
+        }
+        let mult = ((members as f64).log2() - 32f64.log2()).ceil() + 1.0;
+        self.push_pull_interval.mul_f64(mult)
+    }
+}
+
+/// The Lifeguard dynamic suspicion timeout: starts at `max`, shrinks logarithmically with
+/// each independent confirmation and reaches `min` after `wanted` of them:
+/// `max − (max − min) × ln(confirmations + 1) / ln(wanted + 1)`, never below `min`.
+/// With `wanted == 0` it is `min`.
+pub fn suspicion_timeout(
+    min: Duration,
+    max: Duration,
+    confirmations: u32,
+    wanted: u32,
+) -> Duration {
+    if wanted == 0 || max <= min {
+        return min;
+    }
+    let frac = f64::from(confirmations + 1).ln() / f64::from(wanted + 1).ln();
+    let shrink = (max - min).mul_f64(frac.clamp(0.0, 1.0));
+    max.saturating_sub(shrink).max(min)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_parses_and_displays() {
+        for p in [Profile::Lan, Profile::Wan, Profile::Local] {
+            assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+        }
+        assert_eq!(Profile::default(), Profile::Lan);
+        assert!("LAN2".parse::<Profile>().is_err());
+    }
+
+    #[test]
+    fn local_is_faster_than_lan_and_lan_faster_than_wan() {
+        let (lan, wan, local) = (
+            Config::for_profile(Profile::Lan),
+            Config::for_profile(Profile::Wan),
+            Config::for_profile(Profile::Local),
+        );
+        assert!(local.probe_interval < lan.probe_interval);
+        assert!(lan.probe_interval < wan.probe_interval);
+        for c in [&lan, &wan, &local] {
+            assert!(c.probe_timeout < c.probe_interval);
+        }
+    }
+
+    #[test]
+    fn suspicion_min_follows_memberlist_formula() {
+        let lan = Config::for_profile(Profile::Lan);
+        // N <= 10: log10 clamps to 1 -> 2 * 400 ms.
+        assert_eq!(lan.suspicion_min(5), Duration::from_millis(800));
+        assert_eq!(lan.suspicion_min(10), Duration::from_millis(800));
+        // N = 1000: 2 * 3 * 400 ms = 2.4 s.
+        let min = lan.suspicion_min(1000).as_secs_f64();
+        assert!((min - 2.4).abs() < 1e-9, "{min}");
+        assert_eq!(lan.suspicion_max(1000), lan.suspicion_min(1000) * 6);
+    }
+
+    #[test]
+    fn suspicion_timeout_shrinks_with_confirmations() {
+        let min = Duration::from_secs(2);
+        let max = Duration::from_secs(12);
+        assert_eq!(suspicion_timeout(min, max, 0, 3), max);
+        let one = suspicion_timeout(min, max, 1, 3);
+        let two = suspicion_timeout(min, max, 2, 3);
+        assert!(one < max && two < one && two > min, "{one:?} {two:?}");
+        // ln(2)/ln(4) = 0.5 -> halfway.
+        assert!((one.as_secs_f64() - 7.0).abs() < 1e-6);
+        assert_eq!(suspicion_timeout(min, max, 3, 3), min);
+        assert_eq!(suspicion_timeout(min, max, 9, 3), min);
+        assert_eq!(suspicion_timeout(min, max, 0, 0), min);
+    }
+
+    #[test]
+    fn retransmit_limit_scales_with_log10() {
+        let lan = Config::for_profile(Profile::Lan);
+        assert_eq!(lan.retransmit_limit(0), 4);
+        assert_eq!(lan.retransmit_limit(9), 4);
+        assert_eq!(lan.retransmit_limit(64), 8);
+        assert_eq!(lan.retransmit_limit(1000), 16);
+    }
+
+    #[test]
+    fn push_pull_interval_scales_above_32() {
+        let lan = Config::for_profile(Profile::Lan);
+        assert_eq!(lan.push_pull_interval_for(32), Duration::from_secs(20));
+        assert_eq!(lan.push_pull_interval_for(64), Duration::from_secs(40));
+        assert_eq!(lan.push_pull_interval_for(1000), Duration::from_secs(120));
+    }
+}

@@ -1,0 +1,1591 @@
+//! The SWIM + Lifeguard membership state machine, [`Membership`]: sans-IO and
+//! deterministic. Time comes in as `now`, messages come in decoded, randomness comes from
+//! an RNG seeded by the caller; out come [`Transmit`]s, [`Event`]s and the next timer
+//! deadline. Carrying messages (QUIC datagrams and streams) is the runtime's job; the
+//! formulas live in `config`, suspicion bookkeeping in `suspicion`, the local health score
+//! in `awareness` and the piggyback queue in `broadcast`.
+//!
+//! # Method groups
+//! - getters: [`Membership::me`], [`Membership::config`], [`Membership::members`],
+//!   [`Membership::member_by_addr`], [`Membership::local_health`],
+//!   [`Membership::is_removed`], [`Membership::snapshot`];
+//! - inputs: [`Membership::handle_message`], [`Membership::handle_push_pull`],
+//!   [`Membership::handle_timeout`];
+//! - commands: [`Membership::join`], [`Membership::leave`], [`Membership::remove`],
+//!   [`Membership::set_health`], [`Membership::probe_all`], [`Membership::restore`];
+//! - outputs: [`Membership::poll_transmit`], [`Membership::poll_event`],
+//!   [`Membership::poll_timeout`].
+//!
+//! After every input or command the driver drains `poll_transmit` and `poll_event`, then
+//! sleeps until `poll_timeout` and calls `handle_timeout`.
+//!
+//! # Rules, in short
+//! - Every probe period one member (round-robin over a shuffled list) gets a `Ping`; no
+//!   ack within the probe timeout → `PingReq` through `indirect_checks` members, who
+//!   answer with the relayed `Ack` or a `Nack`; no ack by the end of the period → the
+//!   member is suspected. Missing nacks and missed acks raise the local health score,
+//!   acks lower it; the score stretches probe interval and timeout.
+//! - A suspicion expires after a timeout that shrinks with independent confirmations;
+//!   then the member is declared dead. Pings to a suspect carry the suspicion (buddy).
+//! - An update about this node that is not "alive at my incarnation" is refuted by
+//!   raising the incarnation above it (a restarted node with incarnation 0 wins so).
+//! - Updates ride on pings, acks and gossip rounds, each at most
+//!   `retransmit_mult × ceil(log10(N+1))` times per node, packed under the datagram cap.
+//! - Full state is exchanged by push-pull at join and periodically; dead members and
+//!   seeds get periodic join attempts so healed partitions merge; dead and left members
+//!   are forgotten after `reap_after`.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::awareness::Awareness;
+use crate::mesh::broadcast::BroadcastQueue;
+use crate::mesh::config::Config;
+use crate::mesh::id::NodeId;
+use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
+use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
+use crate::mesh::suspicion::{Suspicion, SuspicionTable};
+
+/// Pending events kept at most; older ones are dropped (with a warning) if the driver
+/// does not drain them.
+const MAX_EVENTS: usize = 1 << 16;
+/// Concurrent indirect probes this node runs for others, at most.
+const MAX_RELAYS: usize = 1024;
+/// Seed addresses remembered, at most.
+const MAX_SEEDS: usize = 1024;
+/// Outstanding `probe_all` pings tracked, at most.
+const MAX_REFRESH: usize = 1 << 16;
+/// Room kept free in a datagram for the growth of the update array header.
+const ARRAY_HEADER_SLACK: usize = 4;
+
+/// A message the runtime must send. `PushPull` goes over a request/response stream (its
+/// reply is fed back through [`Membership::handle_message`]); everything else is a
+/// datagram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transmit {
+    /// Destination address.
+    pub to: SocketAddr,
+    /// What to send.
+    pub msg: Message,
+}
+
+/// Something the application may want to know about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A member appeared, or came back after being dead / left.
+    MemberUp(Peer),
+    /// A member is suspected (`by` = the accuser).
+    MemberSuspect {
+        /// The suspect.
+        peer: Peer,
+        /// Who accused it.
+        by: NodeId,
+    },
+    /// A suspect refuted and is alive again.
+    MemberRefuted(Peer),
+    /// A member was declared dead (`by` = the node that declared it).
+    MemberDown {
+        /// The dead member.
+        peer: Peer,
+        /// Who declared it.
+        by: NodeId,
+    },
+    /// A member left gracefully.
+    MemberLeft(Peer),
+    /// A member was removed by an operator on node `by`.
+    MemberRemoved {
+        /// The removed member.
+        peer: Peer,
+        /// Where `werify ctl del` ran.
+        by: NodeId,
+    },
+    /// A member's tags, address or health summary changed.
+    MemberUpdated(Peer),
+    /// A dead or left member was forgotten after `reap_after`.
+    MemberReaped(Peer),
+    /// This node refuted an accusation by raising its incarnation.
+    Refuted {
+        /// The new incarnation.
+        incarnation: u64,
+        /// The accuser, when known.
+        by: Option<NodeId>,
+    },
+    /// This node was removed from the mesh (by `by`); it has gone quiet.
+    SelfRemoved {
+        /// Where `werify ctl del` ran.
+        by: NodeId,
+    },
+    /// This node was joined again after a removal and is active.
+    SelfReadded,
+}
+
+/// Why [`Membership::remove`] did nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoveError {
+    /// No member has that address. Nothing changed; check the address with `mesh status`.
+    #[error("no mesh member has address {0}; check the address with `werify ctl list`")]
+    UnknownAddress(SocketAddr),
+    /// The address is this node's own. Nothing changed; stop the node (graceful leave)
+    /// or run the removal on another node.
+    #[error("{0} is this node itself; run the removal on another node or stop this node")]
+    IsSelf(SocketAddr),
+    /// This node has itself been removed and knows no mesh. Nothing changed.
+    #[error("this node has been removed from the mesh; join it again first")]
+    SelfRemoved,
+}
+
+/// What is worth persisting to rejoin after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// This node.
+    pub me: Peer,
+    /// Its incarnation (restoring it avoids one refutation round).
+    pub incarnation: u64,
+    /// True if the node was removed: it then stays quiet after a restart.
+    pub removed: bool,
+    /// Alive, suspect and dead members (left ones are not worth rejoining).
+    pub peers: Vec<Peer>,
+    /// Seed addresses given to `join`.
+    pub seeds: Vec<SocketAddr>,
+}
+
+impl Snapshot {
+    /// Addresses to join through: every peer and seed, without duplicates.
+    pub fn join_addrs(&self) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = Vec::new();
+        for addr in self
+            .peers
+            .iter()
+            .map(|p| p.addr)
+            .chain(self.seeds.iter().copied())
+        {
+            if addr != self.me.addr && !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+        out
+    }
+}
+
+/// Whether this node takes part in the mesh.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Probing, gossiping, answering.
+    Active,
+    /// Left gracefully: only finishes spreading its leave.
+    Left,
+    /// Removed by `by` at `incarnation`: silent until an incoming join re-adds it.
+    Removed {
+        incarnation: u64,
+        by: Option<NodeId>,
+    },
+}
+
+/// The probe this node currently runs.
+#[derive(Clone, Debug)]
+struct Probe {
+    target: NodeId,
+    seq: u32,
+    sent: Instant,
+    ack_deadline: Instant,
+    indirect_sent: bool,
+    expected_nacks: usize,
+    nacks: usize,
+    acked: bool,
+}
+
+/// An indirect probe this node runs for another node.
+#[derive(Clone, Debug)]
+struct Relay {
+    requester: SocketAddr,
+    requester_seq: u32,
+    seq: u32,
+    target: NodeId,
+    deadline: Instant,
+}
+
+/// The membership state machine of one node. See the module docs.
+pub struct Membership {
+    config: Config,
+    me: Member,
+    mode: Mode,
+    rng: SmallRng,
+    /// Everyone but this node, in insertion order (swap-removed when reaped).
+    members: Vec<Member>,
+    index: HashMap<NodeId, usize>,
+    by_addr: HashMap<SocketAddr, NodeId>,
+    /// Members in Alive or Suspect state.
+    live_count: usize,
+    probe_order: Vec<NodeId>,
+    probe_pos: usize,
+    probe: Option<Probe>,
+    next_seq: u32,
+    relays: Vec<Relay>,
+    refresh: VecDeque<(u32, NodeId, Instant)>,
+    suspicions: SuspicionTable,
+    awareness: Awareness,
+    broadcasts: BroadcastQueue,
+    seeds: Vec<SocketAddr>,
+    next_probe: Instant,
+    next_gossip: Instant,
+    next_push_pull: Instant,
+    next_rejoin: Instant,
+    next_reap: Instant,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+}
+
+impl Membership {
+    /// A node alone in its mesh, at incarnation 0. `tags` are cut to
+    /// [`MAX_TAGS_BYTES`](crate::mesh::member::MAX_TAGS_BYTES) if needed.
+    pub fn new(me: Peer, tags: Tags, config: Config, rng_seed: u64, now: Instant) -> Membership {
+        let mut rng = SmallRng::seed_from_u64(rng_seed);
+        let first_probe = config.probe_interval.mul_f64(rng.random_range(0.0..1.0));
+        let first_push_pull = config
+            .push_pull_interval
+            .mul_f64(rng.random_range(0.5..1.0));
+        let max_item = config.datagram_budget().saturating_sub(64);
+        Membership {
+            me: Member::new(me, 0, cap_tags(tags), now),
+            mode: Mode::Active,
+            rng,
+            members: Vec::new(),
+            index: HashMap::new(),
+            by_addr: HashMap::new(),
+            live_count: 0,
+            probe_order: Vec::new(),
+            probe_pos: 0,
+            probe: None,
+            next_seq: 0,
+            relays: Vec::new(),
+            refresh: VecDeque::new(),
+            suspicions: SuspicionTable::default(),
+            awareness: Awareness::new(config.awareness_max),
+            broadcasts: BroadcastQueue::new(max_item),
+            seeds: Vec::new(),
+            next_probe: now + first_probe,
+            next_gossip: now + config.gossip_interval,
+            next_push_pull: now + first_push_pull,
+            next_rejoin: now + config.rejoin_interval,
+            next_reap: now + reap_check_interval(&config),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            config,
+        }
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// This node's own record.
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+
+    /// The tuning in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Everyone known, this node first.
+    pub fn members(&self) -> impl Iterator<Item = &Member> {
+        std::iter::once(&self.me).chain(self.members.iter())
+    }
+
+    /// The member (or this node) at `addr`.
+    pub fn member_by_addr(&self, addr: SocketAddr) -> Option<&Member> {
+        if addr == self.me.peer.addr {
+            return Some(&self.me);
+        }
+        let id = self.by_addr.get(&addr)?;
+        self.member(*id)
+    }
+
+    /// The member (or this node) with this id.
+    pub fn member(&self, id: NodeId) -> Option<&Member> {
+        if id == self.me.peer.id {
+            return Some(&self.me);
+        }
+        self.index.get(&id).and_then(|&i| self.members.get(i))
+    }
+
+    /// Lifeguard local health score: 0 is healthy; each point stretches this node's probe
+    /// interval and timeout by one more multiple.
+    pub fn local_health(&self) -> u32 {
+        self.awareness.score()
+    }
+
+    /// True after this node was removed (`werify ctl del` elsewhere) until a join re-adds it.
+    pub fn is_removed(&self) -> bool {
+        matches!(self.mode, Mode::Removed { .. })
+    }
+
+    /// True after [`Membership::leave`].
+    pub fn has_left(&self) -> bool {
+        self.mode == Mode::Left
+    }
+
+    /// Number of Alive or Suspect members, this node excluded.
+    pub fn live_members(&self) -> usize {
+        self.live_count
+    }
+
+    /// Updates waiting to be piggybacked (a measure of gossip backlog).
+    pub fn queued_updates(&self) -> usize {
+        self.broadcasts.len()
+    }
+
+    /// What to persist to rejoin after a restart.
+    pub fn snapshot(&self) -> Snapshot {
+        let removed = self.is_removed();
+        Snapshot {
+            me: self.me.peer,
+            incarnation: match self.mode {
+                Mode::Removed { incarnation, .. } => incarnation.max(self.me.incarnation),
+                _ => self.me.incarnation,
+            },
+            removed,
+            peers: if removed {
+                Vec::new()
+            } else {
+                self.members
+                    .iter()
+                    .filter(|m| m.state != State::Left)
+                    .map(|m| m.peer)
+                    .collect()
+            },
+            seeds: if removed {
+                Vec::new()
+            } else {
+                self.seeds.clone()
+            },
+        }
+    }
+
+    // ----- commands ------------------------------------------------------------------
+
+    /// Joins through these addresses: sends each a push-pull join request and remembers
+    /// them as seeds for periodic rejoin attempts. A node that has left becomes active
+    /// again; a removed node ignores this (only an incoming join re-adds it).
+    pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) {
+        match self.mode {
+            Mode::Removed { .. } => {
+                tracing::info!(
+                    "removed from the mesh: ignoring join; another node must join this one"
+                );
+                return;
+            }
+            Mode::Left => {
+                self.mode = Mode::Active;
+                self.me.state = State::Alive;
+                self.me.state_since = now;
+                self.me.incarnation += 1;
+                self.queue_self_alive();
+            }
+            Mode::Active => {}
+        }
+        for &seed in seeds {
+            if seed == self.me.peer.addr {
+                continue;
+            }
+            if !self.seeds.contains(&seed) && self.seeds.len() < MAX_SEEDS {
+                self.seeds.push(seed);
+            }
+            let req = self.push_pull_request(true);
+            self.send(seed, Message::PushPull(req));
+        }
+    }
+
+    /// Restores what [`Membership::snapshot`] saved: the incarnation, the removed flag,
+    /// and joins through the saved peers and seeds.
+    pub fn restore(&mut self, now: Instant, snapshot: &Snapshot) {
+        if snapshot.me.id != self.me.peer.id {
+            tracing::warn!(
+                "snapshot belongs to node {}, not to this node; ignored",
+                snapshot.me.id
+            );
+            return;
+        }
+        self.me.incarnation = self.me.incarnation.max(snapshot.incarnation);
+        if snapshot.removed {
+            self.mode = Mode::Removed {
+                incarnation: snapshot.incarnation,
+                by: None,
+            };
+            self.me.state = State::Left;
+            return;
+        }
+        self.join(now, &snapshot.join_addrs());
+    }
+
+    /// A push-pull request carrying this node's full state (`join` marks a join).
+    pub fn push_pull_request(&self, join: bool) -> PushPull {
+        PushPull {
+            from: self.me.peer,
+            join,
+            members: self.member_states(),
+        }
+    }
+
+    /// Leaves gracefully: the leave is gossiped right away and for a few more rounds,
+    /// after which the node is silent. Probing stops at once.
+    pub fn leave(&mut self, now: Instant) {
+        if self.mode != Mode::Active {
+            return;
+        }
+        self.mode = Mode::Left;
+        self.me.state = State::Left;
+        self.me.state_since = now;
+        self.probe = None;
+        self.relays.clear();
+        self.broadcasts.push(Update::Left {
+            id: self.me.peer.id,
+            incarnation: self.me.incarnation,
+            by: self.me.peer.id,
+        });
+        let fanout = self.config.gossip_fanout.saturating_mul(2).max(1);
+        self.gossip_round(now, fanout);
+    }
+
+    /// Removes the member at `addr` (`werify ctl del`): it is marked Left, the removal is
+    /// gossiped and the member is told directly; it then goes quiet until a node joins it
+    /// again. The address is also dropped from this node's seeds.
+    pub fn remove(&mut self, now: Instant, addr: SocketAddr) -> Result<NodeId, RemoveError> {
+        if self.is_removed() {
+            return Err(RemoveError::SelfRemoved);
+        }
+        if addr == self.me.peer.addr {
+            return Err(RemoveError::IsSelf(addr));
+        }
+        let Some(&id) = self.by_addr.get(&addr) else {
+            return Err(RemoveError::UnknownAddress(addr));
+        };
+        let incarnation = self.member(id).map(|m| m.incarnation).unwrap_or(0);
+        let me = self.me.peer.id;
+        self.on_left(now, id, incarnation, me);
+        self.seeds.retain(|s| *s != addr);
+        let notice = Update::Left {
+            id,
+            incarnation,
+            by: me,
+        };
+        self.send_with_updates(addr, vec![notice], |updates| Message::Gossip {
+            from: me,
+            updates,
+        });
+        Ok(id)
+    }
+
+    /// Publishes this node's health summary (capped; its version is raised above the
+    /// previous one if needed) by gossip.
+    pub fn set_health(&mut self, _now: Instant, summary: HealthSummary) {
+        let mut summary = summary.capped();
+        if let Some(prev) = &self.me.health {
+            if summary.version <= prev.version {
+                summary.version = prev.version.saturating_add(1);
+            }
+        }
+        self.me.health = Some(summary);
+        self.me.health_incarnation = self.me.incarnation;
+        self.queue_self_health();
+    }
+
+    /// Probes every live member now (refresh): their acks update `rtt` and `last_heard`.
+    /// Missing acks have no consequence beyond the regular probing.
+    pub fn probe_all(&mut self, now: Instant) {
+        if self.mode != Mode::Active {
+            return;
+        }
+        let targets: Vec<Peer> = self
+            .members
+            .iter()
+            .filter(|m| m.is_live())
+            .map(|m| m.peer)
+            .collect();
+        for peer in targets {
+            let seq = self.next_seq();
+            if self.refresh.len() >= MAX_REFRESH {
+                self.refresh.pop_front();
+            }
+            self.refresh.push_back((seq, peer.id, now));
+            let from = self.me.peer;
+            self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Ping {
+                from,
+                seq,
+                target: peer.id,
+                updates,
+            });
+        }
+    }
+
+    // ----- inputs --------------------------------------------------------------------
+
+    /// Handles a datagram message, or the reply to a push-pull this node requested.
+    pub fn handle_message(&mut self, now: Instant, msg: Message) {
+        let sender = msg.sender();
+        if sender == self.me.peer.id || self.mode != Mode::Active {
+            return;
+        }
+        if let Some(&i) = self.index.get(&sender) {
+            if let Some(m) = self.members.get_mut(i) {
+                m.last_heard = Some(now);
+            }
+        }
+        match msg {
+            Message::Ping {
+                from,
+                seq,
+                target,
+                updates,
+            } => {
+                self.apply_updates(now, updates);
+                if target != self.me.peer.id || self.mode != Mode::Active {
+                    return;
+                }
+                // Tell a sender we consider suspect/dead/removed what we think, so it
+                // can refute (or learn it was removed).
+                let mut first = Vec::new();
+                if let Some(m) = self.member(from.id) {
+                    if m.state != State::Alive {
+                        first.push(self.update_for(m));
+                    }
+                }
+                let me = self.me.peer.id;
+                self.send_with_updates(from.addr, first, |updates| Message::Ack {
+                    from: me,
+                    seq,
+                    updates,
+                });
+            }
+            Message::Ack { from, seq, updates } => {
+                self.apply_updates(now, updates);
+                self.on_ack(now, from, seq);
+            }
+            Message::PingReq { from, seq, target } => self.on_ping_req(now, from, seq, target),
+            Message::Nack { seq, .. } => {
+                if let Some(p) = self.probe.as_mut() {
+                    if p.seq == seq {
+                        p.nacks += 1;
+                    }
+                }
+            }
+            Message::Gossip { updates, .. } => self.apply_updates(now, updates),
+            Message::PushPull(pp) => self.merge(now, pp.from, pp.members),
+        }
+    }
+
+    /// Handles an incoming push-pull request (stream) and returns the reply. A removed
+    /// node answers only with its removal, unless the request is a join, which re-adds it.
+    pub fn handle_push_pull(&mut self, now: Instant, req: PushPull) -> PushPull {
+        if req.from.id == self.me.peer.id {
+            return self.push_pull_request(false);
+        }
+        match self.mode {
+            Mode::Removed { incarnation, .. } => {
+                if !req.join {
+                    return PushPull {
+                        from: self.me.peer,
+                        join: false,
+                        members: vec![self.own_state()],
+                    };
+                }
+                self.mode = Mode::Active;
+                self.me.incarnation = self.me.incarnation.max(incarnation) + 1;
+                self.me.state = State::Alive;
+                self.me.state_since = now;
+                self.queue_self_alive();
+                self.push_event(Event::SelfReadded);
+                tracing::info!(incarnation = self.me.incarnation, by = %req.from, "re-added to the mesh");
+            }
+            Mode::Left => return self.push_pull_request(false),
+            Mode::Active => {}
+        }
+        self.merge(now, req.from, req.members);
+        self.push_pull_request(false)
+    }
+
+    /// Runs whatever is due at `now`: probe steps, nacks for relayed probes, suspicion
+    /// timeouts, gossip, push-pull, rejoin attempts and reaping.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.mode {
+            Mode::Removed { .. } => return,
+            Mode::Left => {
+                if now >= self.next_gossip {
+                    self.gossip_round(now, self.config.gossip_fanout);
+                    self.next_gossip = now + self.config.gossip_interval;
+                }
+                return;
+            }
+            Mode::Active => {}
+        }
+        // Direct ack overdue: ask others to probe.
+        let indirect_due = self
+            .probe
+            .as_ref()
+            .is_some_and(|p| !p.acked && !p.indirect_sent && now >= p.ack_deadline);
+        if indirect_due {
+            self.send_indirect_probes();
+        }
+        if now >= self.next_probe {
+            self.probe_tick(now);
+        }
+        self.expire_relays(now);
+        for (id, suspicion) in self.suspicions.take_expired(now) {
+            self.suspicion_expired(now, id, suspicion);
+        }
+        if now >= self.next_gossip {
+            self.gossip_round(now, self.config.gossip_fanout);
+            self.next_gossip = now + self.config.gossip_interval;
+        }
+        if now >= self.next_push_pull {
+            self.push_pull_tick();
+            self.next_push_pull = now + self.config.push_pull_interval_for(self.live_count + 1);
+        }
+        if now >= self.next_rejoin {
+            self.rejoin_tick();
+            self.next_rejoin = now + self.config.rejoin_interval;
+        }
+        if now >= self.next_reap {
+            self.reap(now);
+            self.next_reap = now + reap_check_interval(&self.config);
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------------------
+
+    /// The next time [`Membership::handle_timeout`] has work, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.mode {
+            Mode::Removed { .. } => None,
+            Mode::Left => (!self.broadcasts.is_empty()).then_some(self.next_gossip),
+            Mode::Active => {
+                let mut next = self
+                    .next_probe
+                    .min(self.next_push_pull)
+                    .min(self.next_rejoin)
+                    .min(self.next_reap);
+                if let Some(p) = &self.probe {
+                    if !p.acked && !p.indirect_sent {
+                        next = next.min(p.ack_deadline);
+                    }
+                }
+                if let Some(at) = self.relays.iter().map(|r| r.deadline).min() {
+                    next = next.min(at);
+                }
+                if let Some(at) = self.suspicions.next_deadline() {
+                    next = next.min(at);
+                }
+                if !self.broadcasts.is_empty() {
+                    next = next.min(self.next_gossip);
+                }
+                Some(next)
+            }
+        }
+    }
+
+    /// The next message to send, if any.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ----- probing -------------------------------------------------------------------
+
+    fn probe_tick(&mut self, now: Instant) {
+        if let Some(p) = self.probe.take() {
+            if !p.acked {
+                self.probe_failed(now, p);
+            }
+        }
+        let scale_refresh = self.awareness.scale(self.config.probe_interval) * 2;
+        while let Some(&(_, _, at)) = self.refresh.front() {
+            if now.saturating_duration_since(at) <= scale_refresh {
+                break;
+            }
+            self.refresh.pop_front();
+        }
+        self.next_probe = now + self.awareness.scale(self.config.probe_interval);
+        let Some(target) = self.next_probe_target() else {
+            return;
+        };
+        let Some(member) = self.member(target) else {
+            return;
+        };
+        let addr = member.peer.addr;
+        let mut first = Vec::new();
+        if member.state == State::Suspect {
+            // Buddy system: make sure the suspect hears about its suspicion.
+            first.push(self.update_for(member));
+        }
+        let seq = self.next_seq();
+        let from = self.me.peer;
+        self.send_with_updates(addr, first, |updates| Message::Ping {
+            from,
+            seq,
+            target,
+            updates,
+        });
+        self.probe = Some(Probe {
+            target,
+            seq,
+            sent: now,
+            ack_deadline: now + self.awareness.scale(self.config.probe_timeout),
+            indirect_sent: false,
+            expected_nacks: 0,
+            nacks: 0,
+            acked: false,
+        });
+    }
+
+    fn next_probe_target(&mut self) -> Option<NodeId> {
+        let mut rebuilt = false;
+        loop {
+            if self.probe_pos >= self.probe_order.len() {
+                if rebuilt {
+                    return None;
+                }
+                self.probe_order = self
+                    .members
+                    .iter()
+                    .filter(|m| m.is_live())
+                    .map(|m| m.peer.id)
+                    .collect();
+                self.probe_order.shuffle(&mut self.rng);
+                self.probe_pos = 0;
+                rebuilt = true;
+                continue;
+            }
+            let id = self.probe_order[self.probe_pos];
+            self.probe_pos += 1;
+            if self
+                .member(id)
+                .is_some_and(|m| m.is_live() && id != self.me.peer.id)
+            {
+                return Some(id);
+            }
+        }
+    }
+
+    fn send_indirect_probes(&mut self) {
+        let Some(p) = self.probe.as_ref() else {
+            return;
+        };
+        let target_id = p.target;
+        let seq = p.seq;
+        let Some(target) = self.member(target_id).map(|m| m.peer) else {
+            return;
+        };
+        let relays = self.random_members(self.config.indirect_checks, |m| {
+            m.state == State::Alive && m.peer.id != target_id
+        });
+        let from = self.me.peer;
+        for relay in &relays {
+            self.send(relay.addr, Message::PingReq { from, seq, target });
+        }
+        if let Some(p) = self.probe.as_mut() {
+            p.indirect_sent = true;
+            p.expected_nacks = relays.len();
+        }
+    }
+
+    fn probe_failed(&mut self, now: Instant, p: Probe) {
+        // Lifeguard: a missing nack means our own path may be the problem.
+        let delta = if p.expected_nacks > 0 {
+            p.expected_nacks.saturating_sub(p.nacks)
+        } else {
+            1
+        };
+        self.awareness
+            .apply(i64::try_from(delta).unwrap_or(i64::MAX));
+        let Some(m) = self.member(p.target) else {
+            return;
+        };
+        if !m.is_live() {
+            return;
+        }
+        tracing::debug!(target = %m.peer, "no ack, direct or indirect: suspecting");
+        let incarnation = m.incarnation;
+        let me = self.me.peer.id;
+        self.on_suspect(now, p.target, incarnation, me);
+    }
+
+    fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
+        if let Some(p) = self.probe.as_mut() {
+            if p.seq == seq && !p.acked {
+                p.acked = true;
+                let (target, sent) = (p.target, p.sent);
+                self.awareness.apply(-1);
+                if from == target {
+                    self.record_rtt(target, now.saturating_duration_since(sent), now);
+                }
+                return;
+            }
+        }
+        if let Some(pos) = self
+            .relays
+            .iter()
+            .position(|r| r.seq == seq && r.target == from)
+        {
+            let relay = self.relays.swap_remove(pos);
+            let me = self.me.peer.id;
+            let requester_seq = relay.requester_seq;
+            self.send_with_updates(relay.requester, Vec::new(), |updates| Message::Ack {
+                from: me,
+                seq: requester_seq,
+                updates,
+            });
+            return;
+        }
+        if let Some(pos) = self
+            .refresh
+            .iter()
+            .position(|&(s, id, _)| s == seq && id == from)
+        {
+            if let Some((_, id, sent)) = self.refresh.remove(pos) {
+                self.record_rtt(id, now.saturating_duration_since(sent), now);
+            }
+        }
+    }
+
+    fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
+        if let Some(&i) = self.index.get(&id) {
+            if let Some(m) = self.members.get_mut(i) {
+                m.rtt = Some(rtt);
+                m.last_heard = Some(now);
+            }
+        }
+    }
+
+    fn on_ping_req(&mut self, now: Instant, from: Peer, seq: u32, target: Peer) {
+        let me = self.me.peer.id;
+        if target.id == me {
+            self.send_with_updates(from.addr, Vec::new(), |updates| Message::Ack {
+                from: me,
+                seq,
+                updates,
+            });
+            return;
+        }
+        if self.relays.len() >= MAX_RELAYS {
+            return;
+        }
+        let my_seq = self.next_seq();
+        let me_peer = self.me.peer;
+        self.send_with_updates(target.addr, Vec::new(), |updates| Message::Ping {
+            from: me_peer,
+            seq: my_seq,
+            target: target.id,
+            updates,
+        });
+        // memberlist sends the nack at 80% of its probe timeout, so it arrives in time.
+        self.relays.push(Relay {
+            requester: from.addr,
+            requester_seq: seq,
+            seq: my_seq,
+            target: target.id,
+            deadline: now + self.config.probe_timeout.mul_f64(0.8),
+        });
+    }
+
+    fn expire_relays(&mut self, now: Instant) {
+        let me = self.me.peer.id;
+        let mut i = 0;
+        while i < self.relays.len() {
+            if self.relays[i].deadline <= now {
+                let r = self.relays.swap_remove(i);
+                self.send(
+                    r.requester,
+                    Message::Nack {
+                        from: me,
+                        seq: r.requester_seq,
+                    },
+                );
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn suspicion_expired(&mut self, now: Instant, id: NodeId, suspicion: Suspicion) {
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        let me = self.me.peer.id;
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if m.state != State::Suspect || m.incarnation != suspicion.incarnation {
+            return;
+        }
+        tracing::debug!(
+            member = %m.peer,
+            confirmations = suspicion.confirmers.len(),
+            "suspicion timeout reached: declaring dead"
+        );
+        let incarnation = m.incarnation;
+        self.on_dead(now, id, incarnation, me);
+    }
+
+    // ----- dissemination -------------------------------------------------------------
+
+    fn gossip_round(&mut self, now: Instant, fanout: usize) {
+        if self.broadcasts.is_empty() {
+            return;
+        }
+        let to_dead = self.config.gossip_to_dead;
+        let targets = self.random_members(fanout, |m| {
+            m.is_live()
+                || (m.state == State::Dead
+                    && now.saturating_duration_since(m.state_since) < to_dead)
+        });
+        let me = self.me.peer.id;
+        for peer in targets {
+            if self.broadcasts.is_empty() {
+                break;
+            }
+            self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Gossip {
+                from: me,
+                updates,
+            });
+        }
+    }
+
+    fn push_pull_tick(&mut self) {
+        let targets = self.random_members(1, |m| m.state == State::Alive);
+        if let Some(peer) = targets.first() {
+            let req = self.push_pull_request(false);
+            self.send(peer.addr, Message::PushPull(req));
+        }
+    }
+
+    fn rejoin_tick(&mut self) {
+        let dead = self.random_members(1, |m| m.state == State::Dead);
+        let mut targets: Vec<SocketAddr> = dead.iter().map(|p| p.addr).collect();
+        let eligible: Vec<SocketAddr> = self
+            .seeds
+            .iter()
+            .copied()
+            .filter(
+                |s| match self.by_addr.get(s).and_then(|id| self.member(*id)) {
+                    None => true,
+                    Some(m) => m.state == State::Dead,
+                },
+            )
+            .collect();
+        if !eligible.is_empty() {
+            let pick = eligible[self.rng.random_range(0..eligible.len())];
+            if !targets.contains(&pick) {
+                targets.push(pick);
+            }
+        }
+        for addr in targets {
+            let req = self.push_pull_request(true);
+            self.send(addr, Message::PushPull(req));
+        }
+    }
+
+    fn reap(&mut self, now: Instant) {
+        let after = self.config.reap_after;
+        let expired: Vec<NodeId> = self
+            .members
+            .iter()
+            .filter(|m| {
+                matches!(m.state, State::Dead | State::Left)
+                    && now.saturating_duration_since(m.state_since) >= after
+            })
+            .map(|m| m.peer.id)
+            .collect();
+        for id in expired {
+            if let Some(m) = self.forget(id) {
+                self.push_event(Event::MemberReaped(m.peer));
+            }
+        }
+    }
+
+    /// Sends a datagram that carries `first` plus as many queued updates as fit.
+    fn send_with_updates(
+        &mut self,
+        to: SocketAddr,
+        first: Vec<Update>,
+        make: impl Fn(Vec<Update>) -> Message,
+    ) {
+        let base = encode_value(&make(Vec::new())).len();
+        let mut budget = self
+            .config
+            .datagram_budget()
+            .saturating_sub(base + ARRAY_HEADER_SLACK);
+        let mut updates = Vec::new();
+        for u in first {
+            let len = encode_value(&u).len();
+            if len <= budget {
+                budget -= len;
+                updates.push(u);
+            }
+        }
+        let limit = self.config.retransmit_limit(self.live_count + 1);
+        updates.extend(self.broadcasts.fill(budget, limit));
+        self.send(to, make(updates));
+    }
+
+    fn send(&mut self, to: SocketAddr, msg: Message) {
+        self.transmits.push_back(Transmit { to, msg });
+    }
+
+    fn push_event(&mut self, event: Event) {
+        if self.events.len() >= MAX_EVENTS {
+            tracing::warn!("membership event queue full: dropping the oldest event");
+            self.events.pop_front();
+        }
+        self.events.push_back(event);
+    }
+
+    // ----- state changes -------------------------------------------------------------
+
+    fn apply_updates(&mut self, now: Instant, updates: Vec<Update>) {
+        for update in updates {
+            self.apply_update(now, update);
+        }
+    }
+
+    fn apply_update(&mut self, now: Instant, update: Update) {
+        match update {
+            Update::Alive {
+                peer,
+                incarnation,
+                tags,
+            } => self.on_alive(now, peer, incarnation, tags),
+            Update::Suspect {
+                id,
+                incarnation,
+                by,
+            } => self.on_suspect(now, id, incarnation, by),
+            Update::Dead {
+                id,
+                incarnation,
+                by,
+            } => self.on_dead(now, id, incarnation, by),
+            Update::Left {
+                id,
+                incarnation,
+                by,
+            } => self.on_left(now, id, incarnation, by),
+            Update::Health {
+                id,
+                incarnation,
+                summary,
+            } => self.on_health(id, incarnation, summary),
+        }
+    }
+
+    fn merge(&mut self, now: Instant, from: Peer, states: Vec<MemberState>) {
+        if self.mode != Mode::Active {
+            return;
+        }
+        for s in states {
+            if self.mode != Mode::Active {
+                return;
+            }
+            let id = s.peer.id;
+            match s.state {
+                State::Alive => self.on_alive(now, s.peer, s.incarnation, s.tags),
+                State::Suspect | State::Dead => {
+                    if id == self.me.peer.id {
+                        self.on_self_accused(s.incarnation, s.by.unwrap_or(from.id));
+                    } else {
+                        // Learn unknown suspects (they may well be alive), and treat a
+                        // remote "dead" as a suspicion by the sender, as memberlist does: a
+                        // partition's verdict must not kill members instantly on merge.
+                        if s.state == State::Suspect && self.member(id).is_none() {
+                            self.on_alive(now, s.peer, s.incarnation, s.tags);
+                        }
+                        self.on_suspect(now, id, s.incarnation, from.id);
+                    }
+                }
+                State::Left => self.on_left(now, id, s.incarnation, s.by.unwrap_or(id)),
+            }
+            if let Some((incarnation, summary)) = s.health {
+                self.on_health(id, incarnation, summary);
+            }
+        }
+    }
+
+    fn on_alive(&mut self, now: Instant, peer: Peer, incarnation: u64, tags: Tags) {
+        if peer.id == self.me.peer.id {
+            let differs = peer.addr != self.me.peer.addr || tags != self.me.tags;
+            if incarnation > self.me.incarnation || (incarnation == self.me.incarnation && differs)
+            {
+                self.refute(incarnation, None);
+            }
+            return;
+        }
+        if peer.addr == self.me.peer.addr {
+            tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
+            return;
+        }
+        if let Some(&holder) = self.by_addr.get(&peer.addr) {
+            if holder != peer.id {
+                let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
+                if holder_alive {
+                    tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
+                    return;
+                }
+                // A new id at the address of a member that is not alive replaces it.
+                self.forget(holder);
+            }
+        }
+        let Some(&i) = self.index.get(&peer.id) else {
+            if self.members.len() >= self.config.max_members {
+                return;
+            }
+            let i = self.members.len();
+            self.members
+                .push(Member::new(peer, incarnation, tags.clone(), now));
+            self.index.insert(peer.id, i);
+            self.by_addr.insert(peer.addr, peer.id);
+            self.live_count += 1;
+            // Insert at a random position of the probe round (memberlist does the same)
+            // so a newcomer is probed within one round.
+            let pos = self
+                .rng
+                .random_range(self.probe_pos..=self.probe_order.len().max(self.probe_pos));
+            let pos = pos.min(self.probe_order.len());
+            self.probe_order.insert(pos, peer.id);
+            self.push_event(Event::MemberUp(peer));
+            self.broadcasts.push(Update::Alive {
+                peer,
+                incarnation,
+                tags,
+            });
+            return;
+        };
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if incarnation <= m.incarnation {
+            return;
+        }
+        let old_state = m.state;
+        let changed = m.peer.addr != peer.addr || m.tags != tags;
+        if m.peer.addr != peer.addr {
+            let old = m.peer.addr;
+            if self.by_addr.get(&old) == Some(&peer.id) {
+                self.by_addr.remove(&old);
+            }
+            self.by_addr.insert(peer.addr, peer.id);
+        }
+        m.peer = peer;
+        m.incarnation = incarnation;
+        m.tags = tags.clone();
+        if old_state != State::Alive {
+            m.suspected_by = None;
+            m.confirmations = 0;
+            self.set_state(i, State::Alive, now);
+            self.suspicions.remove(peer.id);
+            match old_state {
+                State::Suspect => self.push_event(Event::MemberRefuted(peer)),
+                _ => self.push_event(Event::MemberUp(peer)),
+            }
+        } else if changed {
+            self.push_event(Event::MemberUpdated(peer));
+        }
+        self.broadcasts.push(Update::Alive {
+            peer,
+            incarnation,
+            tags,
+        });
+    }
+
+    fn on_suspect(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
+        if id == self.me.peer.id {
+            self.on_self_accused(incarnation, by);
+            return;
+        }
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        let live = self.live_count + 1;
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
+            return;
+        }
+        if m.state == State::Suspect && incarnation == m.incarnation {
+            if let Some((_, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
+                m.confirmations = count;
+                if useful {
+                    self.broadcasts.push(Update::Suspect {
+                        id,
+                        incarnation,
+                        by,
+                    });
+                }
+            }
+            return;
+        }
+        m.incarnation = incarnation;
+        m.suspected_by = Some(by);
+        m.confirmations = 0;
+        let peer = m.peer;
+        self.set_state(i, State::Suspect, now);
+        let wanted = if live.saturating_sub(2) < self.config.suspicion_confirmations as usize {
+            0
+        } else {
+            self.config.suspicion_confirmations
+        };
+        let suspicion = Suspicion::new(
+            incarnation,
+            by,
+            now,
+            self.config.suspicion_min(live),
+            self.config.suspicion_max(live),
+            wanted,
+        );
+        self.suspicions.insert(id, suspicion);
+        self.push_event(Event::MemberSuspect { peer, by });
+        self.broadcasts.push(Update::Suspect {
+            id,
+            incarnation,
+            by,
+        });
+    }
+
+    fn on_dead(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
+        if id == self.me.peer.id {
+            self.on_self_accused(incarnation, by);
+            return;
+        }
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
+            return;
+        }
+        m.incarnation = incarnation;
+        if m.suspected_by.is_none() {
+            m.suspected_by = Some(by);
+        }
+        let peer = m.peer;
+        self.set_state(i, State::Dead, now);
+        self.suspicions.remove(id);
+        self.push_event(Event::MemberDown { peer, by });
+        self.broadcasts.push(Update::Dead {
+            id,
+            incarnation,
+            by,
+        });
+    }
+
+    fn on_left(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
+        if id == self.me.peer.id {
+            self.on_self_left(incarnation, by);
+            return;
+        }
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if incarnation < m.incarnation || m.state == State::Left {
+            return;
+        }
+        m.incarnation = incarnation;
+        if by != id {
+            m.suspected_by = Some(by);
+        }
+        let peer = m.peer;
+        self.set_state(i, State::Left, now);
+        self.suspicions.remove(id);
+        self.seeds.retain(|s| *s != peer.addr);
+        self.push_event(if by == id {
+            Event::MemberLeft(peer)
+        } else {
+            Event::MemberRemoved { peer, by }
+        });
+        self.broadcasts.push(Update::Left {
+            id,
+            incarnation,
+            by,
+        });
+    }
+
+    fn on_health(&mut self, id: NodeId, incarnation: u64, summary: HealthSummary) {
+        if id == self.me.peer.id {
+            return;
+        }
+        let Some(&i) = self.index.get(&id) else {
+            return;
+        };
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        let newer = match &m.health {
+            None => true,
+            Some(h) => (incarnation, summary.version) > (m.health_incarnation, h.version),
+        };
+        if !newer {
+            return;
+        }
+        let summary = summary.capped();
+        m.health = Some(summary.clone());
+        m.health_incarnation = incarnation;
+        let peer = m.peer;
+        self.push_event(Event::MemberUpdated(peer));
+        self.broadcasts.push(Update::Health {
+            id,
+            incarnation,
+            summary,
+        });
+    }
+
+    /// Someone says this node is suspect or dead.
+    fn on_self_accused(&mut self, incarnation: u64, by: NodeId) {
+        if self.mode != Mode::Active {
+            return;
+        }
+        if incarnation >= self.me.incarnation {
+            self.refute(incarnation, Some(by));
+        } else {
+            // Stale news: repeat our current incarnation so the sender catches up.
+            self.queue_self_alive();
+        }
+    }
+
+    /// Someone says this node left or was removed.
+    fn on_self_left(&mut self, incarnation: u64, by: NodeId) {
+        if self.mode != Mode::Active {
+            return;
+        }
+        if incarnation < self.me.incarnation {
+            self.queue_self_alive();
+            return;
+        }
+        if by == self.me.peer.id {
+            // An old leave of ours (we restarted since): we are back.
+            self.refute(incarnation, None);
+            return;
+        }
+        tracing::info!(%by, incarnation, "removed from the mesh: going quiet until joined again");
+        self.mode = Mode::Removed {
+            incarnation,
+            by: Some(by),
+        };
+        self.me.state = State::Left;
+        self.members.clear();
+        self.index.clear();
+        self.by_addr.clear();
+        self.live_count = 0;
+        self.probe_order.clear();
+        self.probe_pos = 0;
+        self.probe = None;
+        self.relays.clear();
+        self.refresh.clear();
+        self.suspicions.clear();
+        self.broadcasts.clear();
+        self.seeds.clear();
+        self.push_event(Event::SelfRemoved { by });
+    }
+
+    fn refute(&mut self, accused_incarnation: u64, by: Option<NodeId>) {
+        self.me.incarnation = accused_incarnation.max(self.me.incarnation) + 1;
+        self.awareness.apply(1);
+        self.queue_self_alive();
+        if self.me.health.is_some() {
+            self.me.health_incarnation = self.me.incarnation;
+            self.queue_self_health();
+        }
+        tracing::debug!(incarnation = self.me.incarnation, ?by, "refuting");
+        self.push_event(Event::Refuted {
+            incarnation: self.me.incarnation,
+            by,
+        });
+    }
+
+    fn queue_self_alive(&mut self) {
+        self.broadcasts.push(Update::Alive {
+            peer: self.me.peer,
+            incarnation: self.me.incarnation,
+            tags: self.me.tags.clone(),
+        });
+    }
+
+    fn queue_self_health(&mut self) {
+        if let Some(summary) = &self.me.health {
+            self.broadcasts.push(Update::Health {
+                id: self.me.peer.id,
+                incarnation: self.me.health_incarnation,
+                summary: summary.clone(),
+            });
+        }
+    }
+
+    fn set_state(&mut self, i: usize, state: State, now: Instant) {
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        let was_live = m.is_live();
+        m.state = state;
+        m.state_since = now;
+        let is_live = m.is_live();
+        if was_live && !is_live {
+            self.live_count = self.live_count.saturating_sub(1);
+        } else if !was_live && is_live {
+            self.live_count += 1;
+        }
+    }
+
+    /// Drops a member entirely (reaped, or replaced by a new id at its address).
+    fn forget(&mut self, id: NodeId) -> Option<Member> {
+        let i = self.index.remove(&id)?;
+        if i >= self.members.len() {
+            return None;
+        }
+        let m = self.members.swap_remove(i);
+        if let Some(moved) = self.members.get(i) {
+            self.index.insert(moved.peer.id, i);
+        }
+        if self.by_addr.get(&m.peer.addr) == Some(&id) {
+            self.by_addr.remove(&m.peer.addr);
+        }
+        if m.is_live() {
+            self.live_count = self.live_count.saturating_sub(1);
+        }
+        self.suspicions.remove(id);
+        Some(m)
+    }
+
+    // ----- helpers -------------------------------------------------------------------
+
+    fn next_seq(&mut self) -> u32 {
+        self.next_seq = self.next_seq.wrapping_add(1);
+        self.next_seq
+    }
+
+    /// Up to `k` distinct random members matching `filter` (bounded random tries, then
+    /// a scan, so it is cheap in big meshes and exact in small ones).
+    fn random_members(&mut self, k: usize, filter: impl Fn(&Member) -> bool) -> Vec<Peer> {
+        let n = self.members.len();
+        let mut chosen: Vec<usize> = Vec::with_capacity(k);
+        if n == 0 || k == 0 {
+            return Vec::new();
+        }
+        for _ in 0..(4 * k).min(4 * n) {
+            if chosen.len() >= k {
+                break;
+            }
+            let i = self.rng.random_range(0..n);
+            if !chosen.contains(&i) && self.members.get(i).is_some_and(&filter) {
+                chosen.push(i);
+            }
+        }
+        if chosen.len() < k {
+            let start = self.rng.random_range(0..n);
+            for step in 0..n {
+                if chosen.len() >= k {
+                    break;
+                }
+                let i = (start + step) % n;
+                if !chosen.contains(&i) && self.members.get(i).is_some_and(&filter) {
+                    chosen.push(i);
+                }
+            }
+        }
+        chosen
+            .into_iter()
+            .filter_map(|i| self.members.get(i).map(|m| m.peer))
+            .collect()
+    }
+
+    /// The update that states what this node believes about `m`.
+    fn update_for(&self, m: &Member) -> Update {
+        let id = m.peer.id;
+        let incarnation = m.incarnation;
+        let by = m.suspected_by.unwrap_or(self.me.peer.id);
+        match m.state {
+            State::Alive => Update::Alive {
+                peer: m.peer,
+                incarnation,
+                tags: m.tags.clone(),
+            },
+            State::Suspect => Update::Suspect {
+                id,
+                incarnation,
+                by,
+            },
+            State::Dead => Update::Dead {
+                id,
+                incarnation,
+                by,
+            },
+            State::Left => Update::Left {
+                id,
+                incarnation,
+                by,
+            },
+        }
+    }
+
+    fn own_state(&self) -> MemberState {
+        let by = match self.mode {
+            Mode::Removed { by, .. } => by.or(Some(self.me.peer.id)),
+            _ => Some(self.me.peer.id),
+        };
+        MemberState {
+            peer: self.me.peer,
+            incarnation: match self.mode {
+                Mode::Removed { incarnation, .. } => incarnation.max(self.me.incarnation),
+                _ => self.me.incarnation,
+            },
+            state: self.me.state,
+            tags: self.me.tags.clone(),
+            health: self
+                .me
+                .health
+                .clone()
+                .map(|h| (self.me.health_incarnation, h)),
+            by: if self.me.state == State::Alive {
+                None
+            } else {
+                by
+            },
+        }
+    }
+
+    fn member_states(&self) -> Vec<MemberState> {
+        let mut out = Vec::with_capacity(self.members.len() + 1);
+        out.push(self.own_state());
+        for m in &self.members {
+            out.push(MemberState {
+                peer: m.peer,
+                incarnation: m.incarnation,
+                state: m.state,
+                tags: m.tags.clone(),
+                health: m.health.clone().map(|h| (m.health_incarnation, h)),
+                by: if m.state == State::Alive {
+                    None
+                } else {
+                    m.suspected_by
+                },
+            });
+        }
+        out
+    }
+}
+
+/// How often dead/left members are checked for reaping.
+fn reap_check_interval(config: &Config) -> Duration {
+    (config.reap_after / 20).max(Duration::from_millis(100))
+}

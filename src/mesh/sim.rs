@@ -1,0 +1,788 @@
+//! A deterministic simulator that drives many [`Membership`] state machines in virtual
+//! time over a simulated network (latency, jitter, loss, partitions, cut links), with
+//! crashes, restarts and operator commands. Same [`SimConfig`] (seed included) ⇒ same run,
+//! bit for bit. Used by `tests/sim.rs` and by benches; it does no real I/O and reads the
+//! real clock once, for the base `Instant` that virtual time is added to.
+//!
+//! Mechanics: one event queue ordered by (virtual time, insertion number) holds timer
+//! wake-ups, datagram deliveries and push-pull requests/replies. [`Sim::step`] pops the
+//! earliest, feeds it to its node, then drains that node's transmits (each datagram is
+//! CBOR-encoded for size accounting and, if [`SimConfig::decode`], decoded again on
+//! arrival) and events, and re-arms its timer from `poll_timeout`.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::mesh::config::Config;
+use crate::mesh::id::NodeId;
+use crate::mesh::member::{Peer, State, Tags};
+use crate::mesh::membership::{Event, Membership, RemoveError};
+use crate::mesh::message::{Message, PushPull};
+
+/// How a simulation is set up.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Seeds everything random: node ids, each node's RNG, loss, jitter.
+    pub seed: u64,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// Membership tuning used by every node.
+    pub config: Config,
+    /// One-way latency of every link.
+    pub latency: Duration,
+    /// Extra one-way delay, uniform in `0..jitter`.
+    pub jitter: Duration,
+    /// Probability that a datagram is lost (push-pull streams are reliable unless cut).
+    pub loss: f64,
+    /// Decode every datagram from its bytes on arrival (slower; checks the codec).
+    pub decode: bool,
+    /// Node `i > 0` joins at `i × join_spread / nodes` through node 0 and one random
+    /// earlier node.
+    pub join_spread: Duration,
+}
+
+impl SimConfig {
+    /// `nodes` nodes with `config`, 1 ms ± 1 ms latency, no loss, joins spread over 1 s.
+    pub fn new(seed: u64, nodes: usize, config: Config) -> SimConfig {
+        SimConfig {
+            seed,
+            nodes,
+            config,
+            latency: Duration::from_millis(1),
+            jitter: Duration::from_millis(1),
+            loss: 0.0,
+            decode: true,
+            join_spread: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Traffic counters of one node.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Datagrams sent.
+    pub msgs_sent: u64,
+    /// Encoded bytes of datagrams sent.
+    pub bytes_sent: u64,
+    /// Push-pull requests sent.
+    pub push_pulls_sent: u64,
+    /// Encoded bytes of push-pull requests and replies sent.
+    pub push_pull_bytes: u64,
+    /// Largest datagram sent.
+    pub max_datagram: usize,
+}
+
+/// Event counts over all nodes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    /// `MemberUp`.
+    pub up: u64,
+    /// `MemberSuspect`.
+    pub suspect: u64,
+    /// `MemberRefuted`.
+    pub refuted: u64,
+    /// `MemberDown`.
+    pub down: u64,
+    /// `MemberLeft` and `MemberRemoved`.
+    pub left: u64,
+    /// `Refuted` (a node raised its own incarnation).
+    pub self_refuted: u64,
+    /// Datagrams larger than `max_datagram_bytes` (must stay 0).
+    pub oversized: u64,
+    /// Datagrams whose bytes did not decode (must stay 0).
+    pub undecodable: u64,
+}
+
+/// One `MemberDown` seen by one node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownRecord {
+    /// Virtual time.
+    pub at: Duration,
+    /// The node that saw it.
+    pub observer: usize,
+    /// The member declared dead.
+    pub subject: NodeId,
+    /// Who declared it.
+    pub by: NodeId,
+}
+
+#[derive(Debug)]
+enum Payload {
+    Bytes(Vec<u8>),
+    Decoded(Message),
+}
+
+#[derive(Debug)]
+enum Item {
+    Timer {
+        node: usize,
+        at: Duration,
+    },
+    Join {
+        node: usize,
+        seeds: Vec<usize>,
+    },
+    Datagram {
+        from: usize,
+        to: SocketAddr,
+        payload: Payload,
+    },
+    PushPullRequest {
+        from: usize,
+        to: SocketAddr,
+        req: PushPull,
+    },
+    PushPullReply {
+        from: usize,
+        to: usize,
+        reply: PushPull,
+    },
+}
+
+struct Scheduled {
+    at: Duration,
+    seq: u64,
+    item: Item,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct SimNode {
+    peer: Peer,
+    machine: Option<Membership>,
+    timer: Option<Duration>,
+    group: u32,
+    stats: NodeStats,
+}
+
+/// The simulator. See the module docs.
+pub struct Sim {
+    cfg: SimConfig,
+    base: Instant,
+    now: Duration,
+    rng: SmallRng,
+    nodes: Vec<SimNode>,
+    by_addr: HashMap<SocketAddr, usize>,
+    queue: BinaryHeap<Scheduled>,
+    next_seq: u64,
+    cut_links: HashSet<(usize, usize)>,
+    counts: EventCounts,
+    downs: Vec<DownRecord>,
+    fingerprint: u64,
+    record_events: bool,
+    events: Vec<(Duration, usize, Event)>,
+}
+
+/// The address the simulator gives node `i`.
+pub fn sim_addr(i: usize) -> SocketAddr {
+    let n = i + 1;
+    let ip = Ipv4Addr::new(
+        127,
+        ((n >> 16) & 0xff) as u8,
+        ((n >> 8) & 0xff) as u8,
+        (n & 0xff) as u8,
+    );
+    SocketAddr::from((ip, 7946))
+}
+
+impl Sim {
+    /// Builds the nodes and schedules their joins (node 0 starts alone).
+    pub fn new(cfg: SimConfig) -> Sim {
+        let mut rng = SmallRng::seed_from_u64(cfg.seed);
+        let base = Instant::now();
+        let mut nodes = Vec::with_capacity(cfg.nodes);
+        let mut by_addr = HashMap::new();
+        for i in 0..cfg.nodes {
+            let peer = Peer {
+                id: NodeId(rng.random()),
+                addr: sim_addr(i),
+            };
+            let machine =
+                Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
+            by_addr.insert(peer.addr, i);
+            nodes.push(SimNode {
+                peer,
+                machine: Some(machine),
+                timer: None,
+                group: 0,
+                stats: NodeStats::default(),
+            });
+        }
+        let mut sim = Sim {
+            base,
+            now: Duration::ZERO,
+            rng,
+            nodes,
+            by_addr,
+            queue: BinaryHeap::new(),
+            next_seq: 0,
+            cut_links: HashSet::new(),
+            counts: EventCounts::default(),
+            downs: Vec::new(),
+            fingerprint: 0xcbf2_9ce4_8422_2325,
+            record_events: false,
+            events: Vec::new(),
+            cfg,
+        };
+        let n = sim.nodes.len();
+        for i in 0..n {
+            sim.rearm(i);
+        }
+        for i in 1..n {
+            let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
+            let mut seeds = vec![0];
+            let other = sim.rng.random_range(0..i);
+            if other != 0 {
+                seeds.push(other);
+            }
+            sim.schedule(at, Item::Join { node: i, seeds });
+        }
+        sim
+    }
+
+    // ----- inspection ----------------------------------------------------------------
+
+    /// Virtual time elapsed since the start.
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// The `Instant` that stands for the current virtual time.
+    pub fn now_instant(&self) -> Instant {
+        self.base + self.now
+    }
+
+    /// Number of nodes (up or crashed).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Node `i`'s id and address.
+    pub fn peer(&self, i: usize) -> Option<Peer> {
+        self.nodes.get(i).map(|n| n.peer)
+    }
+
+    /// Node `i`'s state machine, unless it is crashed.
+    pub fn node(&self, i: usize) -> Option<&Membership> {
+        self.nodes.get(i).and_then(|n| n.machine.as_ref())
+    }
+
+    /// True unless node `i` is crashed.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.node(i).is_some()
+    }
+
+    /// Node `i`'s traffic counters.
+    pub fn stats(&self, i: usize) -> Option<&NodeStats> {
+        self.nodes.get(i).map(|n| &n.stats)
+    }
+
+    /// Sum of all nodes' traffic counters (`max_datagram` is the overall maximum).
+    pub fn total_stats(&self) -> NodeStats {
+        let mut t = NodeStats::default();
+        for n in &self.nodes {
+            t.msgs_sent += n.stats.msgs_sent;
+            t.bytes_sent += n.stats.bytes_sent;
+            t.push_pulls_sent += n.stats.push_pulls_sent;
+            t.push_pull_bytes += n.stats.push_pull_bytes;
+            t.max_datagram = t.max_datagram.max(n.stats.max_datagram);
+        }
+        t
+    }
+
+    /// Event counts so far.
+    pub fn counts(&self) -> &EventCounts {
+        &self.counts
+    }
+
+    /// Every `MemberDown` seen so far, in order.
+    pub fn downs(&self) -> &[DownRecord] {
+        &self.downs
+    }
+
+    /// Keep every event (off by default: a 1000-node run produces millions).
+    pub fn record_events(&mut self, on: bool) {
+        self.record_events = on;
+    }
+
+    /// Recorded events (see [`Sim::record_events`]).
+    pub fn events(&self) -> &[(Duration, usize, Event)] {
+        &self.events
+    }
+
+    /// A hash of everything that happened (deliveries and events with their times);
+    /// equal for equal runs.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// What node `observer` thinks of node `subject`.
+    pub fn view(&self, observer: usize, subject: usize) -> Option<State> {
+        let id = self.peer(subject)?.id;
+        self.node(observer)?.member(id).map(|m| m.state)
+    }
+
+    /// Does every up node other than `subject` see `subject` in `state`?
+    pub fn all_see(&self, subject: usize, state: State) -> bool {
+        (0..self.nodes.len())
+            .filter(|&i| i != subject && self.is_up(i))
+            .all(|i| self.view(i, subject) == Some(state))
+    }
+
+    /// Does every up node see every up node (itself included) alive, and no other member
+    /// as live?
+    pub fn converged(&self) -> bool {
+        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.is_up(i)).collect();
+        up.iter().all(|&i| {
+            let Some(m) = self.node(i) else { return false };
+            m.live_members() + 1 == up.len()
+                && m.members().filter(|x| x.state == State::Alive).count() == up.len()
+                && up.iter().all(|&j| self.view(i, j) == Some(State::Alive))
+        })
+    }
+
+    // ----- network control -----------------------------------------------------------
+
+    /// Sets the datagram loss probability.
+    pub fn set_loss(&mut self, loss: f64) {
+        self.cfg.loss = loss;
+    }
+
+    /// Splits the nodes: node `i` goes to group `groups[i]` (missing entries: group 0).
+    /// Only nodes in the same group can talk.
+    pub fn partition(&mut self, groups: &[u32]) {
+        for (i, n) in self.nodes.iter_mut().enumerate() {
+            n.group = groups.get(i).copied().unwrap_or(0);
+        }
+    }
+
+    /// Cuts node `i` off from everyone (its own group).
+    pub fn isolate(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.group = u32::MAX - 1;
+        }
+    }
+
+    /// Cuts the link between `a` and `b` (both directions).
+    pub fn cut(&mut self, a: usize, b: usize) {
+        self.cut_links.insert((a.min(b), a.max(b)));
+    }
+
+    /// Removes every partition and cut link.
+    pub fn heal(&mut self) {
+        for n in &mut self.nodes {
+            n.group = 0;
+        }
+        self.cut_links.clear();
+    }
+
+    fn connected(&self, a: usize, b: usize) -> bool {
+        let (Some(na), Some(nb)) = (self.nodes.get(a), self.nodes.get(b)) else {
+            return false;
+        };
+        na.group == nb.group && !self.cut_links.contains(&(a.min(b), a.max(b)))
+    }
+
+    // ----- node control --------------------------------------------------------------
+
+    /// Crashes node `i` (kill -9): its state is gone, messages to it are lost.
+    pub fn crash(&mut self, i: usize) {
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.machine = None;
+            n.timer = None;
+        }
+    }
+
+    /// Restarts node `i` with the same id and address, incarnation 0, and joins it
+    /// through `seeds`.
+    pub fn restart(&mut self, i: usize, seeds: &[usize]) {
+        let Some(peer) = self.peer(i) else { return };
+        let seed = self.rng.random();
+        let machine = Membership::new(
+            peer,
+            Tags::new(),
+            self.cfg.config.clone(),
+            seed,
+            self.now_instant(),
+        );
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.machine = Some(machine);
+            n.timer = None;
+        }
+        self.join(i, seeds);
+    }
+
+    /// Node `i` joins through the given nodes now.
+    pub fn join(&mut self, i: usize, seeds: &[usize]) {
+        let addrs: Vec<SocketAddr> = seeds
+            .iter()
+            .filter_map(|&s| self.peer(s))
+            .map(|p| p.addr)
+            .collect();
+        self.with_node(i, |m, now| m.join(now, &addrs));
+    }
+
+    /// Node `i` leaves gracefully.
+    pub fn leave(&mut self, i: usize) {
+        self.with_node(i, |m, now| m.leave(now));
+    }
+
+    /// Node `i` removes node `target` (`werify ctl del`).
+    pub fn remove(&mut self, i: usize, target: usize) -> Option<Result<NodeId, RemoveError>> {
+        let addr = self.peer(target)?.addr;
+        self.with_node(i, |m, now| m.remove(now, addr))
+    }
+
+    /// Runs `f` on node `i`'s state machine at the current virtual time, then routes
+    /// whatever it produced. `None` if the node is crashed.
+    pub fn with_node<R>(
+        &mut self,
+        i: usize,
+        f: impl FnOnce(&mut Membership, Instant) -> R,
+    ) -> Option<R> {
+        let now = self.now_instant();
+        let machine = self.nodes.get_mut(i)?.machine.as_mut()?;
+        let r = f(machine, now);
+        self.after_input(i);
+        Some(r)
+    }
+
+    // ----- running -------------------------------------------------------------------
+
+    /// Processes the earliest queued item. False when nothing is left.
+    pub fn step(&mut self) -> bool {
+        let Some(s) = self.queue.pop() else {
+            return false;
+        };
+        self.now = self.now.max(s.at);
+        self.process(s.item);
+        true
+    }
+
+    /// Runs until `d` more virtual time has passed.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.queue.peek().is_some_and(|s| s.at <= end) {
+            self.step();
+        }
+        self.now = end;
+    }
+
+    /// Runs until `pred` holds (checked every `check_every` of virtual time) or `max`
+    /// more virtual time has passed. Returns the virtual time (since the start) at which
+    /// `pred` was first seen true.
+    pub fn run_until(
+        &mut self,
+        max: Duration,
+        check_every: Duration,
+        mut pred: impl FnMut(&Sim) -> bool,
+    ) -> Option<Duration> {
+        let end = self.now + max;
+        let check_every = check_every.max(Duration::from_millis(1));
+        loop {
+            if pred(self) {
+                return Some(self.now);
+            }
+            if self.now >= end {
+                return None;
+            }
+            let next = (self.now + check_every).min(end);
+            self.run_for(next - self.now);
+        }
+    }
+
+    fn schedule(&mut self, at: Duration, item: Item) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.queue.push(Scheduled { at, seq, item });
+    }
+
+    fn delay(&mut self) -> Duration {
+        let jitter = if self.cfg.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            self.cfg.jitter.mul_f64(self.rng.random_range(0.0..1.0))
+        };
+        self.cfg.latency + jitter
+    }
+
+    fn mix(&mut self, values: &[u64]) {
+        for v in values {
+            for b in v.to_le_bytes() {
+                self.fingerprint ^= u64::from(b);
+                self.fingerprint = self.fingerprint.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+    }
+
+    fn process(&mut self, item: Item) {
+        let now = self.now_instant();
+        match item {
+            Item::Timer { node, at } => {
+                let Some(n) = self.nodes.get_mut(node) else {
+                    return;
+                };
+                if n.timer != Some(at) {
+                    return; // superseded
+                }
+                n.timer = None;
+                let Some(m) = n.machine.as_mut() else { return };
+                m.handle_timeout(now);
+                self.after_input(node);
+            }
+            Item::Join { node, seeds } => self.join(node, &seeds),
+            Item::Datagram { from, to, payload } => {
+                let Some(&dst) = self.by_addr.get(&to) else {
+                    return;
+                };
+                if !self.connected(from, dst) {
+                    return;
+                }
+                let msg = match payload {
+                    Payload::Decoded(msg) => msg,
+                    Payload::Bytes(bytes) => match Message::decode(&bytes) {
+                        Ok(msg) => msg,
+                        Err(_) => {
+                            self.counts.undecodable += 1;
+                            return;
+                        }
+                    },
+                };
+                let nanos = self.now.as_nanos() as u64;
+                self.mix(&[nanos, from as u64, dst as u64]);
+                let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
+                    return;
+                };
+                m.handle_message(now, msg);
+                self.after_input(dst);
+            }
+            Item::PushPullRequest { from, to, req } => {
+                let Some(&dst) = self.by_addr.get(&to) else {
+                    return;
+                };
+                if !self.connected(from, dst) {
+                    return;
+                }
+                let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
+                    return;
+                };
+                let reply = m.handle_push_pull(now, req);
+                self.after_input(dst);
+                let bytes = Message::PushPull(reply.clone()).encode().len() as u64;
+                if let Some(n) = self.nodes.get_mut(dst) {
+                    n.stats.push_pull_bytes += bytes;
+                }
+                let at = self.now + self.delay();
+                self.schedule(
+                    at,
+                    Item::PushPullReply {
+                        from: dst,
+                        to: from,
+                        reply,
+                    },
+                );
+            }
+            Item::PushPullReply { from, to, reply } => {
+                if !self.connected(from, to) {
+                    return;
+                }
+                let nanos = self.now.as_nanos() as u64;
+                self.mix(&[nanos, from as u64, to as u64, 1]);
+                let Some(m) = self.nodes.get_mut(to).and_then(|n| n.machine.as_mut()) else {
+                    return;
+                };
+                m.handle_message(now, Message::PushPull(reply));
+                self.after_input(to);
+            }
+        }
+    }
+
+    /// Drains node `i`'s transmits and events and re-arms its timer.
+    fn after_input(&mut self, i: usize) {
+        let max_datagram = self.cfg.config.max_datagram_bytes;
+        loop {
+            let Some(t) = self
+                .nodes
+                .get_mut(i)
+                .and_then(|n| n.machine.as_mut())
+                .and_then(|m| m.poll_transmit())
+            else {
+                break;
+            };
+            if let Message::PushPull(req) = t.msg {
+                let bytes = Message::PushPull(req.clone()).encode().len() as u64;
+                if let Some(n) = self.nodes.get_mut(i) {
+                    n.stats.push_pulls_sent += 1;
+                    n.stats.push_pull_bytes += bytes;
+                }
+                let at = self.now + self.delay();
+                self.schedule(
+                    at,
+                    Item::PushPullRequest {
+                        from: i,
+                        to: t.to,
+                        req,
+                    },
+                );
+                continue;
+            }
+            let bytes = t.msg.encode();
+            if bytes.len() > max_datagram {
+                self.counts.oversized += 1;
+            }
+            if let Some(n) = self.nodes.get_mut(i) {
+                n.stats.msgs_sent += 1;
+                n.stats.bytes_sent += bytes.len() as u64;
+                n.stats.max_datagram = n.stats.max_datagram.max(bytes.len());
+            }
+            if self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss.clamp(0.0, 1.0)) {
+                continue;
+            }
+            let payload = if self.cfg.decode {
+                Payload::Bytes(bytes)
+            } else {
+                Payload::Decoded(t.msg)
+            };
+            let at = self.now + self.delay();
+            self.schedule(
+                at,
+                Item::Datagram {
+                    from: i,
+                    to: t.to,
+                    payload,
+                },
+            );
+        }
+        loop {
+            let Some(e) = self
+                .nodes
+                .get_mut(i)
+                .and_then(|n| n.machine.as_mut())
+                .and_then(|m| m.poll_event())
+            else {
+                break;
+            };
+            self.count_event(i, e);
+        }
+        let next = self.node(i).and_then(|m| m.poll_timeout());
+        let Some(next) = next else {
+            if let Some(n) = self.nodes.get_mut(i) {
+                n.timer = None;
+            }
+            return;
+        };
+        let at = next.saturating_duration_since(self.base).max(self.now);
+        let current = self.nodes.get(i).and_then(|n| n.timer);
+        if current != Some(at) {
+            if let Some(n) = self.nodes.get_mut(i) {
+                n.timer = Some(at);
+            }
+            self.schedule(at, Item::Timer { node: i, at });
+        }
+    }
+
+    fn rearm(&mut self, i: usize) {
+        self.after_input(i);
+    }
+
+    fn count_event(&mut self, i: usize, e: Event) {
+        let (kind, subject) = match &e {
+            Event::MemberUp(p) => {
+                self.counts.up += 1;
+                (1, Some(p.id))
+            }
+            Event::MemberSuspect { peer, .. } => {
+                self.counts.suspect += 1;
+                (2, Some(peer.id))
+            }
+            Event::MemberRefuted(p) => {
+                self.counts.refuted += 1;
+                (3, Some(p.id))
+            }
+            Event::MemberDown { peer, by } => {
+                self.counts.down += 1;
+                self.downs.push(DownRecord {
+                    at: self.now,
+                    observer: i,
+                    subject: peer.id,
+                    by: *by,
+                });
+                (4, Some(peer.id))
+            }
+            Event::MemberLeft(p) | Event::MemberRemoved { peer: p, .. } => {
+                self.counts.left += 1;
+                (5, Some(p.id))
+            }
+            Event::Refuted { .. } => {
+                self.counts.self_refuted += 1;
+                (6, None)
+            }
+            Event::MemberUpdated(p) => (7, Some(p.id)),
+            Event::MemberReaped(p) => (8, Some(p.id)),
+            Event::SelfRemoved { .. } => (9, None),
+            Event::SelfReadded => (10, None),
+        };
+        let id_bits = subject.map(|id| {
+            u64::from_le_bytes([
+                id.0[0], id.0[1], id.0[2], id.0[3], id.0[4], id.0[5], id.0[6], id.0[7],
+            ])
+        });
+        let nanos = self.now.as_nanos() as u64;
+        self.mix(&[nanos, i as u64, kind, id_bits.unwrap_or(0)]);
+        if self.record_events {
+            self.events.push((self.now, i, e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::config::Profile;
+
+    #[test]
+    fn small_mesh_converges_and_datagrams_fit() {
+        let mut sim = Sim::new(SimConfig::new(7, 8, Config::for_profile(Profile::Lan)));
+        let t = sim.run_until(
+            Duration::from_secs(30),
+            Duration::from_millis(100),
+            Sim::converged,
+        );
+        assert!(t.is_some(), "8 nodes did not converge in 30 s");
+        assert_eq!(sim.counts().oversized, 0);
+        assert_eq!(sim.counts().undecodable, 0);
+        assert!(sim.total_stats().msgs_sent > 0);
+    }
+
+    #[test]
+    fn addresses_are_distinct() {
+        let addrs: HashSet<SocketAddr> = (0..70_000).map(sim_addr).collect();
+        assert_eq!(addrs.len(), 70_000);
+    }
+}

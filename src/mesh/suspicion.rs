@@ -1,0 +1,209 @@
+//! Lifeguard suspicion bookkeeping: one [`Suspicion`] per suspected member (accuser,
+//! independent confirmations, the shrinking deadline) and the [`SuspicionTable`] that
+//! keeps them ordered by deadline. What happens when a deadline passes (declaring the
+//! member dead) is decided by the state machine, not here.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::mesh::config::suspicion_timeout;
+use crate::mesh::id::NodeId;
+
+/// Confirmers remembered per suspicion (for display); the timeout only needs `wanted`.
+const MAX_CONFIRMERS: usize = 32;
+
+/// An open suspicion of one member at one incarnation.
+#[derive(Clone, Debug)]
+pub(crate) struct Suspicion {
+    /// The incarnation the member is suspected at.
+    pub incarnation: u64,
+    /// Who raised it first.
+    pub accuser: NodeId,
+    /// Distinct other accusers, at most [`MAX_CONFIRMERS`].
+    pub confirmers: Vec<NodeId>,
+    start: Instant,
+    min: Duration,
+    max: Duration,
+    wanted: u32,
+}
+
+impl Suspicion {
+    /// A suspicion starting `now` with timeout bounds `min..=max`, reaching `min` after
+    /// `wanted` independent confirmations.
+    pub fn new(
+        incarnation: u64,
+        accuser: NodeId,
+        now: Instant,
+        min: Duration,
+        max: Duration,
+        wanted: u32,
+    ) -> Suspicion {
+        Suspicion {
+            incarnation,
+            accuser,
+            confirmers: Vec::new(),
+            start: now,
+            min,
+            max,
+            wanted,
+        }
+    }
+
+    /// When the member is declared dead unless it refutes first.
+    pub fn deadline(&self) -> Instant {
+        let n = u32::try_from(self.confirmers.len()).unwrap_or(u32::MAX);
+        self.start + suspicion_timeout(self.min, self.max, n, self.wanted)
+    }
+
+    /// Records an accusation by `by`. Returns `(new, useful)`: `new` if `by` had not
+    /// accused yet, `useful` if it also shortened the timeout (worth re-gossiping).
+    pub fn confirm(&mut self, by: NodeId) -> (bool, bool) {
+        if by == self.accuser || self.confirmers.contains(&by) {
+            return (false, false);
+        }
+        if self.confirmers.len() >= MAX_CONFIRMERS {
+            return (false, false);
+        }
+        self.confirmers.push(by);
+        let useful = self.confirmers.len() <= self.wanted as usize;
+        (true, useful)
+    }
+}
+
+/// All open suspicions of one node, indexed by member and by deadline.
+#[derive(Debug, Default)]
+pub(crate) struct SuspicionTable {
+    by_member: HashMap<NodeId, Suspicion>,
+    deadlines: BTreeSet<(Instant, NodeId)>,
+}
+
+impl SuspicionTable {
+    /// Starts (or restarts) the suspicion of `id`.
+    pub fn insert(&mut self, id: NodeId, suspicion: Suspicion) {
+        self.remove(id);
+        self.deadlines.insert((suspicion.deadline(), id));
+        self.by_member.insert(id, suspicion);
+    }
+
+    /// Ends the suspicion of `id` (refuted, dead, forgotten).
+    pub fn remove(&mut self, id: NodeId) -> Option<Suspicion> {
+        let s = self.by_member.remove(&id)?;
+        self.deadlines.remove(&(s.deadline(), id));
+        Some(s)
+    }
+
+    /// Adds an accusation by `by` to the suspicion of `id` at `incarnation`.
+    /// Returns `(new, useful, confirmations)`, or `None` if there is no such suspicion.
+    pub fn confirm(
+        &mut self,
+        id: NodeId,
+        incarnation: u64,
+        by: NodeId,
+    ) -> Option<(bool, bool, usize)> {
+        let s = self.by_member.get_mut(&id)?;
+        if s.incarnation != incarnation {
+            return None;
+        }
+        let before = s.deadline();
+        let (new, useful) = s.confirm(by);
+        let after = s.deadline();
+        let count = s.confirmers.len();
+        if before != after {
+            self.deadlines.remove(&(before, id));
+            self.deadlines.insert((after, id));
+        }
+        Some((new, useful, count))
+    }
+
+    /// The earliest deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
+    }
+
+    /// Removes and returns every suspicion whose deadline is at or before `now`, earliest
+    /// first (ties by id, so the order is deterministic).
+    pub fn take_expired(&mut self, now: Instant) -> Vec<(NodeId, Suspicion)> {
+        let mut out = Vec::new();
+        while let Some(&(at, id)) = self.deadlines.first() {
+            if at > now {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(s) = self.by_member.remove(&id) {
+                out.push((id, s));
+            }
+        }
+        out
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.by_member.clear();
+        self.deadlines.clear();
+    }
+
+    /// Number of open suspicions.
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.by_member.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> NodeId {
+        NodeId([n; 16])
+    }
+
+    #[test]
+    fn confirmations_shrink_the_deadline_down_to_min() {
+        let now = Instant::now();
+        let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
+        let mut table = SuspicionTable::default();
+        table.insert(id(1), Suspicion::new(4, id(9), now, min, max, 2));
+        assert_eq!(table.next_deadline(), Some(now + max));
+        // The original accuser repeating itself is not a confirmation.
+        assert_eq!(table.confirm(id(1), 4, id(9)), Some((false, false, 0)));
+        // A stale incarnation is not this suspicion.
+        assert_eq!(table.confirm(id(1), 3, id(8)), None);
+        assert_eq!(table.confirm(id(1), 4, id(8)), Some((true, true, 1)));
+        let one = table.next_deadline().unwrap_or(now);
+        assert!(one < now + max && one > now + min);
+        assert_eq!(table.confirm(id(1), 4, id(7)), Some((true, true, 2)));
+        assert_eq!(table.next_deadline(), Some(now + min));
+        // Beyond `wanted`, confirmations are recorded but not worth re-gossiping.
+        assert_eq!(table.confirm(id(1), 4, id(6)), Some((true, false, 3)));
+        assert_eq!(table.next_deadline(), Some(now + min));
+    }
+
+    #[test]
+    fn take_expired_returns_due_suspicions_in_deadline_order() {
+        let now = Instant::now();
+        let s = |secs| {
+            Suspicion::new(
+                0,
+                id(9),
+                now,
+                Duration::from_secs(secs),
+                Duration::from_secs(secs),
+                0,
+            )
+        };
+        let mut table = SuspicionTable::default();
+        table.insert(id(3), s(3));
+        table.insert(id(1), s(1));
+        table.insert(id(2), s(2));
+        assert!(table.take_expired(now).is_empty());
+        let due: Vec<NodeId> = table
+            .take_expired(now + Duration::from_secs(2))
+            .into_iter()
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(due, vec![id(1), id(2)]);
+        assert_eq!(table.len(), 1);
+        assert!(table.remove(id(3)).is_some());
+        assert_eq!(table.next_deadline(), None);
+    }
+}
