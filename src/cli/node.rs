@@ -133,31 +133,24 @@ async fn start(args: NodeArgs) -> Result<(), String> {
         id: node_id,
         addr: advertise,
     };
-    let membership = Membership::new(me, tags, config, rand::random(), Instant::now());
+    let mut membership = Membership::new(me, tags, config, rand::random(), Instant::now());
     let snapshot_path = data_dir.join("membership.cbor");
-    let previous = match snapshot::load(&snapshot_path) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("ignoring the membership snapshot: {e}");
-            None
-        }
-    };
-    let mesh = runtime::spawn(membership, transport.clone(), Some(snapshot_path));
-
+    match snapshot::load(&snapshot_path) {
+        Ok(Some(snap)) => membership.restore(Instant::now(), &snap),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("ignoring the membership snapshot: {e}"),
+    }
     let mut seeds = Vec::new();
     for j in &args.join {
-        seeds.push(parse_host(j).map_err(|e| format!("--join: {e}"))?);
-    }
-    if let Some(snap) = &previous {
-        for addr in snap.rejoin_addrs() {
-            if addr != advertise && !seeds.contains(&addr) {
-                seeds.push(addr);
-            }
+        let addr = parse_host(j).map_err(|e| format!("--join: {e}"))?;
+        if addr != advertise {
+            seeds.push(addr);
         }
     }
     if !seeds.is_empty() {
-        mesh.join(seeds).await.map_err(|e| e.to_string())?;
+        membership.join(Instant::now(), &seeds);
     }
+    let mesh = runtime::spawn(membership, transport.clone(), Some(snapshot_path));
 
     let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())
         .map_err(|e| e.to_string())?;

@@ -262,13 +262,15 @@ fn ago(d: Option<Duration>) -> String {
 fn rtt(d: Option<Duration>) -> String {
     match d {
         None => "-".into(),
-        Some(d) => format!("{:.2}ms", d.as_secs_f64() * 1000.0),
+        Some(d) if d < Duration::from_millis(1) => format!("{}µs", d.as_micros()),
+        Some(d) => format!("{:.1}ms", d.as_secs_f64() * 1000.0),
     }
 }
 
 fn health_cell(m: &MemberReport) -> String {
     match &m.health {
         None => "-".into(),
+        Some(h) if h.passing + h.failing + h.erroring == 0 => "no checks".into(),
         Some(h) if h.failing == 0 && h.erroring == 0 => format!("ok {}/{}", h.passing, h.passing),
         Some(h) => {
             let mut s = format!(

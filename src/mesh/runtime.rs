@@ -325,8 +325,12 @@ fn log_event(ev: &Event) {
             )
         }
         Event::MemberLeft(p) => tracing::info!("member {} ({}) left", p.addr, p.id.short()),
-        Event::SelfRemoved => {
-            tracing::warn!("this node was removed from the mesh; it stays out until added again")
+        Event::SelfRemoved { by } => tracing::warn!(
+            "this node was removed from the mesh by {}; it stays out until added again",
+            by.short()
+        ),
+        Event::MemberRemoved { peer, by } => {
+            tracing::info!("member {} ({}) was removed by {}", peer.addr, peer.id.short(), by.short())
         }
         Event::SelfReadded => tracing::info!("this node was added to the mesh again"),
         other => tracing::debug!("mesh event: {other:?}"),
