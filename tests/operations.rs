@@ -40,7 +40,9 @@ fn results(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
         let rest = &line["Host:".len()..];
         let (host, rest) = rest.split_once(" Operation:").expect("operation field");
         let (name, outcome) = rest.split_once(' ').expect("outcome field");
-        out.entry(host.to_string()).or_default().insert(name.to_string(), outcome.to_string());
+        out.entry(host.to_string())
+            .or_default()
+            .insert(name.to_string(), outcome.to_string());
     }
     out
 }
@@ -56,10 +58,24 @@ fn every_check_type_on_five_hosts_with_each_outcome_per_host() {
     let dir = TempDir::new("op-all");
     let port = 31201;
     // Only hosts 1 and 2 allow command checks: the others must report an error for them.
-    let nodes = start_mesh(&dir, port, 5, |i| if i <= 2 { vec!["--allow-command".into()] } else { vec![] });
-    let contains = write(&dir, "contains.txt", "alpha\nbeta gamma\nlast line without newline");
+    let nodes = start_mesh(&dir, port, 5, |i| {
+        if i <= 2 {
+            vec!["--allow-command".into()]
+        } else {
+            vec![]
+        }
+    });
+    let contains = write(
+        &dir,
+        "contains.txt",
+        "alpha\nbeta gamma\nlast line without newline",
+    );
     let hash_file = write(&dir, "hash.txt", "abc");
-    let missing = dir.path().join("missing.txt").to_string_lossy().into_owned();
+    let missing = dir
+        .path()
+        .join("missing.txt")
+        .to_string_lossy()
+        .into_owned();
     let ops = format!(
         r#"{{
   "fe_present":   {{"type": "file_exists", "path": "{contains}"}},
@@ -85,14 +101,26 @@ fn every_check_type_on_five_hosts_with_each_outcome_per_host() {
     let coord = nodes[0].addr();
     let o = ctl(&coord, &["--timeout", "30s", "operation", &file, "--wait"]);
     let text = stdout(&o);
-    assert_eq!(o.status.code(), Some(1), "some checks fail, so exit 1\n{text}\n{}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "some checks fail, so exit 1\n{text}\n{}",
+        stderr(&o)
+    );
     let r = results(&text);
     assert_eq!(r.len(), 5, "{text}");
     for (i, n) in nodes.iter().enumerate() {
-        let host = r.get(&n.addr()).unwrap_or_else(|| panic!("no results for {}\n{text}", n.addr()));
+        let host = r
+            .get(&n.addr())
+            .unwrap_or_else(|| panic!("no results for {}\n{text}", n.addr()));
         assert_eq!(host.len(), 17, "{text}");
         let is = |name: &str, want: &str| {
-            assert_eq!(host.get(name).map(String::as_str), Some(want), "{} {name}\n{text}", n.addr());
+            assert_eq!(
+                host.get(name).map(String::as_str),
+                Some(want),
+                "{} {name}\n{text}",
+                n.addr()
+            );
         };
         let is_error = |name: &str| {
             let v = host.get(name).map(String::as_str).unwrap_or("");
@@ -118,13 +146,23 @@ fn every_check_type_on_five_hosts_with_each_outcome_per_host() {
             is("cmd_true", "Success:true");
         } else {
             is_error("cmd_true");
-            assert!(host["cmd_true"].contains("--allow-command"), "{}", host["cmd_true"]);
+            assert!(
+                host["cmd_true"].contains("--allow-command"),
+                "{}",
+                host["cmd_true"]
+            );
         }
     }
     assert!(text.contains("Operation ended, took "), "{text}");
-    assert!(text.contains("Hosts: 5 targeted, 5 answered, 0 unreachable"), "{text}");
+    assert!(
+        text.contains("Hosts: 5 targeted, 5 answered, 0 unreachable"),
+        "{text}"
+    );
     // Lines are sorted by host, then check name.
-    let hosts: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("Host:")).collect();
+    let hosts: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("Host:"))
+        .collect();
     let mut sorted = hosts.clone();
     sorted.sort();
     assert_eq!(hosts, sorted);
@@ -154,7 +192,10 @@ fn a_host_killed_mid_operation_is_reported_and_the_rest_complete() {
     }
     let dead = &r[&nodes[3].addr()]["slow"];
     assert!(dead.starts_with("Error:"), "{text}");
-    assert!(text.contains("Hosts: 4 targeted, 3 answered, 1 unreachable"), "{text}");
+    assert!(
+        text.contains("Hosts: 4 targeted, 3 answered, 1 unreachable"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -162,7 +203,11 @@ fn get_works_from_another_node_and_after_a_coordinator_restart() {
     let dir = TempDir::new("op-get");
     let port = 31203;
     let mut nodes = start_mesh(&dir, port, 3, |_| vec![]);
-    let file = write(&dir, "ops.json", r#"{"hosts": {"type": "file_exists", "path": "/etc/hosts"}}"#);
+    let file = write(
+        &dir,
+        "ops.json",
+        r#"{"hosts": {"type": "file_exists", "path": "/etc/hosts"}}"#,
+    );
     let o = ctl(&nodes[0].addr(), &["operation", &file]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -184,7 +229,11 @@ fn get_works_from_another_node_and_after_a_coordinator_restart() {
         let o = ctl(&nodes[1].addr(), &["get", &handle]);
         o.status.success() && results(&stdout(&o)) == results(&before)
     });
-    assert!(after.is_some(), "results lost after restart\n{}", dump_logs(&[&nodes[0]]));
+    assert!(
+        after.is_some(),
+        "results lost after restart\n{}",
+        dump_logs(&[&nodes[0]])
+    );
     // An unknown handle is a clear error.
     let o = ctl(&nodes[1].addr(), &["get", "abc1-zzzz"]);
     assert_eq!(o.status.code(), Some(2));
@@ -197,7 +246,10 @@ fn hostile_files_give_the_right_error_within_the_check_timeout() {
     let port = 31204;
     let nodes = start_mesh(&dir, port, 1, |_| vec![]);
     let fifo = dir.path().join("fifo");
-    let st = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let st = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(st.success());
     let long = write(&dir, "long.txt", &format!("{}needle\n", "x".repeat(70_000)));
     let subdir = dir.path().join("adir");
@@ -222,7 +274,10 @@ fn hostile_files_give_the_right_error_within_the_check_timeout() {
     assert!(host["fifo"].starts_with("Error:"), "{text}");
     assert!(host["zero"].starts_with("Error:"), "{text}");
     assert_eq!(host["long"], "Success:true", "{text}");
-    assert!(host["dir"].starts_with("Error:") && host["dir"].contains("director"), "{text}");
+    assert!(
+        host["dir"].starts_with("Error:") && host["dir"].contains("director"),
+        "{text}"
+    );
     // Nothing waited for the FIFO's writer: well within the 10 s default deadline.
     assert!(took < Duration::from_secs(10), "took {took:?}");
 }
@@ -232,13 +287,23 @@ fn a_bad_operations_file_is_rejected_before_anything_is_sent() {
     let dir = TempDir::new("op-bad");
     let port = 31205;
     let nodes = start_mesh(&dir, port, 1, |_| vec![]);
-    let bad_type = write(&dir, "bad.json", "{\n  \"x\": {\"type\": \"regex_match\", \"path\": \"/\"}\n}\n");
+    let bad_type = write(
+        &dir,
+        "bad.json",
+        "{\n  \"x\": {\"type\": \"regex_match\", \"path\": \"/\"}\n}\n",
+    );
     let o = ctl(&nodes[0].addr(), &["operation", &bad_type]);
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("bad.json:2:"), "{err}");
-    assert!(err.contains("\"x\"") && err.contains("file_exists"), "{err}");
-    let o = ctl(&nodes[0].addr(), &["operation", &dir.path().join("nope.json").to_string_lossy()]);
+    assert!(
+        err.contains("\"x\"") && err.contains("file_exists"),
+        "{err}"
+    );
+    let o = ctl(
+        &nodes[0].addr(),
+        &["operation", &dir.path().join("nope.json").to_string_lossy()],
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
 }

@@ -68,6 +68,36 @@ fn load_or_create_node_id(dir: &Path) -> Result<NodeId, String> {
     }
 }
 
+/// The node's QUIC stateless-reset key, kept in the data dir (mode 0600) so that it
+/// survives restarts: see [`Transport::server`].
+fn load_or_create_reset_key(dir: &Path) -> Result<[u8; 32], String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("reset-key");
+    match std::fs::read(&path) {
+        Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+            format!(
+                "{} is not 32 bytes; delete it and restart the node",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key: [u8; 32] = rand::random();
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            f.write_all(&key)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            Ok(key)
+        }
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
+}
+
 fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     for t in tags {
@@ -116,7 +146,9 @@ async fn start(args: NodeArgs) -> Result<(), String> {
     }
     let env = identity.env().to_string();
     let fingerprint = identity.ca_fingerprint();
-    let transport = Transport::server(Arc::new(identity), bind).map_err(|e| e.to_string())?;
+    let reset_key = load_or_create_reset_key(&data_dir)?;
+    let transport =
+        Transport::server(Arc::new(identity), bind, &reset_key).map_err(|e| e.to_string())?;
 
     let periodic = match &args.checks {
         Some(path) => Some(load_operations_file(path).map_err(|e| e.to_string())?),

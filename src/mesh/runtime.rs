@@ -20,8 +20,8 @@ use crate::rpc::transport::Transport;
 
 /// How long a push-pull exchange may take.
 const PUSH_PULL_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the membership snapshot is written when it changed.
-const SNAPSHOT_EVERY: Duration = Duration::from_secs(5);
+/// How often, at most, the membership snapshot is written when it changed.
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
 /// A copy of one member as seen at one instant, for status and listing.
 #[derive(Clone, Debug)]
@@ -330,7 +330,12 @@ fn log_event(ev: &Event) {
             by.short()
         ),
         Event::MemberRemoved { peer, by } => {
-            tracing::info!("member {} ({}) was removed by {}", peer.addr, peer.id.short(), by.short())
+            tracing::info!(
+                "member {} ({}) was removed by {}",
+                peer.addr,
+                peer.id.short(),
+                by.short()
+            )
         }
         Event::SelfReadded => tracing::info!("this node was added to the mesh again"),
         other => tracing::debug!("mesh event: {other:?}"),

@@ -55,11 +55,35 @@ pub struct Transport {
 
 impl Transport {
     /// A node's endpoint: accepts connections on `bind` and dials from the same socket.
-    pub fn server(identity: Arc<Identity>, bind: SocketAddr) -> Result<Transport, TransportError> {
+    ///
+    /// `reset_key` must stay the same across restarts of the node (it lives in the data
+    /// dir): QUIC stateless resets are keyed by it, so when a node restarts, packets its
+    /// peers still send on their old connections are answered with a reset those peers
+    /// accept at once, instead of the old connections hanging until their idle timeout.
+    pub fn server(
+        identity: Arc<Identity>,
+        bind: SocketAddr,
+        reset_key: &[u8; 32],
+    ) -> Result<Transport, TransportError> {
         let bind_err = |reason: String| TransportError::Bind { addr: bind, reason };
         let server = tls::server_config(&identity).map_err(|e| bind_err(e.to_string()))?;
         let client = tls::client_config(&identity).map_err(|e| bind_err(e.to_string()))?;
-        let mut endpoint = quinn::Endpoint::server(server, bind).map_err(|e| {
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            reset_key,
+        )));
+        // Connection ids are validated with a keyed hash: the key must survive restarts too,
+        // or the restarted node drops its peers' old packets instead of resetting them.
+        let cid_key = cid_key(reset_key);
+        endpoint_config.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        let runtime =
+            quinn::default_runtime().ok_or_else(|| bind_err("no async runtime".into()))?;
+        let socket = std::net::UdpSocket::bind(bind).and_then(|socket| {
+            quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime)
+        });
+        let mut endpoint = socket.map_err(|e| {
             bind_err(match e.kind() {
                 std::io::ErrorKind::AddrInUse => {
                     format!("{e} (is another werify node already running there?)")
@@ -249,6 +273,18 @@ impl Transport {
         self.endpoint.close(0u32.into(), b"shutting down");
         let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
     }
+}
+
+/// The connection-id hashing key, derived from the reset key (domain-separated).
+fn cid_key(reset_key: &[u8; 32]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(b"werify connection id key v1")
+        .chain_update(reset_key)
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
 fn evict_one(cache: &mut HashMap<SocketAddr, Arc<tokio::sync::Mutex<CacheEntry>>>) {
