@@ -121,7 +121,7 @@ pub async fn run_ctl(args: CtlArgs) -> ExitCode {
             Some(cmd) => run_one(&s, cmd, timeout).await?,
             None => run_batch(&s, timeout).await?,
         };
-        s.transport.shutdown().await;
+        s.transport.shutdown(Duration::from_millis(10)).await;
         Ok::<u8, String>(code)
     };
     finish(bounded(work, timeout, needs_longer(&args.command)).await)
@@ -421,7 +421,7 @@ pub async fn run_status(args: StatusArgs) -> ExitCode {
         } else {
             print!("{}", output::status_text(&report));
         }
-        s.transport.shutdown().await;
+        s.transport.shutdown(Duration::from_millis(10)).await;
         Ok(EXIT_OK)
     };
     finish(bounded(work, timeout, false).await)

@@ -229,7 +229,7 @@ async fn start(args: NodeArgs) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), mesh.leave()).await;
     // Give the leave datagrams a moment to go out before the endpoint closes.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    transport.shutdown().await;
+    transport.shutdown(Duration::from_millis(500)).await;
     Ok(())
 }
 

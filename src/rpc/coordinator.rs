@@ -334,7 +334,11 @@ impl Coordinator {
         }
         let until = Instant::now() + wait;
         loop {
+            // Register interest before reading, so a change between the read and the
+            // wait is not missed.
             let notified = inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             let h = handle.clone();
             match self.store(move |s| s.get(&h)).await {
                 Ok(Some(rec)) => {

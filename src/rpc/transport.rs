@@ -268,10 +268,12 @@ impl Transport {
         });
     }
 
-    /// Closes every connection and waits (briefly) for the close to reach peers.
-    pub async fn shutdown(&self) {
+    /// Closes every connection and waits up to `grace` for the closes to drain. The close
+    /// frames leave at once; draining only matters to answer late packets, so a
+    /// short-lived client passes a few milliseconds.
+    pub async fn shutdown(&self, grace: Duration) {
         self.endpoint.close(0u32.into(), b"shutting down");
-        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
+        let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
     }
 }
 
