@@ -4,7 +4,7 @@
 //! (forwarding to the coordinator named by the handle), and mesh-wide refresh.
 //! Storage is [`crate::rpc::store`]; running checks on a host is [`crate::checks::run`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -244,32 +244,49 @@ impl Coordinator {
         let started = Instant::now();
         let slots = Arc::new(Semaphore::new(inner.workers));
         let checks = Arc::new(checks);
+        // Hosts the mesh declares dead while the operation runs are reported at once
+        // instead of at the deadline.
+        let (dead_tx, dead_rx) = tokio::sync::watch::channel(HashSet::<SocketAddr>::new());
+        let watcher = tokio::spawn(watch_dead(
+            inner.mesh.clone(),
+            targets.iter().map(|(a, _)| *a).collect(),
+            dead_tx,
+        ));
         let mut tasks = tokio::task::JoinSet::new();
         for (addr, is_self) in targets {
             let this = self.clone();
             let slots = slots.clone();
             let checks = checks.clone();
             let handle = handle.clone();
+            let mut dead_rx = dead_rx.clone();
             tasks.spawn(async move {
                 let work = async {
                     let _slot = slots.acquire_owned().await;
                     let remaining = deadline.saturating_sub(started.elapsed());
                     this.run_on(addr, is_self, &checks, remaining).await
                 };
-                let result =
-                    match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work)
-                        .await
-                    {
+                let died = async {
+                    if dead_rx.wait_for(|dead| dead.contains(&addr)).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                let result = tokio::select! {
+                    r = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work) => match r {
                         Ok(r) => r,
                         Err(_) => HostResult::Failed(format!(
                             "no answer within {}",
                             human_duration(deadline)
                         )),
-                    };
+                    },
+                    () = died => HostResult::Failed(
+                        "host unreachable: it was declared dead while the operation ran".into(),
+                    ),
+                };
                 this.record(&handle, &addr.to_string(), result).await;
             });
         }
         while tasks.join_next().await.is_some() {}
+        watcher.abort();
         let h = handle.clone();
         if let Err(e) = self.store(move |s| s.finish(&h, unix_ms())).await {
             tracing::warn!("could not record the end of operation {handle}: {e}");
@@ -439,6 +456,31 @@ impl Coordinator {
         Response::RefreshStarted {
             refresh_id,
             targeted,
+        }
+    }
+}
+
+/// Publishes which of `targets` the mesh sees as dead, every 250 ms, until aborted.
+async fn watch_dead(
+    mesh: MeshHandle,
+    targets: HashSet<SocketAddr>,
+    tx: tokio::sync::watch::Sender<HashSet<SocketAddr>>,
+) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let Ok(view) = mesh.view().await else { return };
+        let dead: HashSet<SocketAddr> = view
+            .members
+            .iter()
+            .filter(|m| m.member.state == State::Dead && targets.contains(&m.member.peer.addr))
+            .map(|m| m.member.peer.addr)
+            .collect();
+        if !dead.is_empty() {
+            tx.send_if_modified(|d| {
+                let changed = *d != dead;
+                *d = dead;
+                changed
+            });
         }
     }
 }
