@@ -543,19 +543,26 @@ impl Membership {
                 target,
                 updates,
             } => {
+                let me = self.me.peer.id;
+                let accused = updates.iter().any(|u| {
+                    matches!(u, Update::Suspect { id, .. } | Update::Dead { id, .. } if *id == me)
+                });
                 self.apply_updates(now, updates);
-                if target != self.me.peer.id || self.mode != Mode::Active {
+                if target != me || self.mode != Mode::Active {
                     return;
+                }
+                let mut first = Vec::new();
+                if accused {
+                    // Buddy ping: the prober suspects us; answer with our (refuted) state.
+                    first.push(self.update_for(&self.me));
                 }
                 // Tell a sender we consider suspect/dead/removed what we think, so it
                 // can refute (or learn it was removed).
-                let mut first = Vec::new();
                 if let Some(m) = self.member(from.id) {
                     if m.state != State::Alive {
                         first.push(self.update_for(m));
                     }
                 }
-                let me = self.me.peer.id;
                 self.send_with_updates(from.addr, first, |updates| Message::Ack {
                     from: me,
                     seq,
@@ -1219,6 +1226,7 @@ impl Membership {
         if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
             return;
         }
+        let me = self.me.peer.id;
         if m.state == State::Suspect && incarnation == m.incarnation {
             if let Some((_, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
                 m.confirmations = count;
@@ -1229,6 +1237,9 @@ impl Membership {
                         by,
                     });
                 }
+            }
+            if by == me {
+                self.suspicions.arm(id, incarnation, now);
             }
             return;
         }
@@ -1245,6 +1256,7 @@ impl Membership {
         let suspicion = Suspicion::new(
             incarnation,
             by,
+            by == me,
             now,
             self.config.suspicion_min(live),
             self.config.suspicion_max(live),
@@ -1361,6 +1373,23 @@ impl Membership {
         } else {
             // Stale news: repeat our current incarnation so the sender catches up.
             self.queue_self_alive();
+        }
+        // The accuser holds the only running suspicion timer that matters (see
+        // `Suspicion::armed`): tell it directly, not only by gossip. Every copy of the
+        // accusation that reaches us triggers one such datagram, so loss is retried.
+        if by != self.me.peer.id {
+            if let Some(addr) = self.member(by).filter(|m| m.is_live()).map(|m| m.peer.addr) {
+                let me = self.me.peer.id;
+                let alive = Update::Alive {
+                    peer: self.me.peer,
+                    incarnation: self.me.incarnation,
+                    tags: self.me.tags.clone(),
+                };
+                self.send_with_updates(addr, vec![alive], |updates| Message::Gossip {
+                    from: me,
+                    updates,
+                });
+            }
         }
     }
 

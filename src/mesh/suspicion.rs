@@ -21,6 +21,11 @@ pub(crate) struct Suspicion {
     pub accuser: NodeId,
     /// Distinct other accusers, at most [`MAX_CONFIRMERS`].
     pub confirmers: Vec<NodeId>,
+    /// True once this node has its own evidence (it is the accuser, or its own probe of
+    /// the suspect failed too). Only armed suspicions have a deadline: a node that merely
+    /// heard the rumour waits for the verdict (Dead or a refutation) instead of issuing
+    /// one, so a refutation only has to reach the few nodes with evidence in time.
+    pub armed: bool,
     start: Instant,
     min: Duration,
     max: Duration,
@@ -33,6 +38,7 @@ impl Suspicion {
     pub fn new(
         incarnation: u64,
         accuser: NodeId,
+        armed: bool,
         now: Instant,
         min: Duration,
         max: Duration,
@@ -42,6 +48,7 @@ impl Suspicion {
             incarnation,
             accuser,
             confirmers: Vec::new(),
+            armed,
             start: now,
             min,
             max,
@@ -81,15 +88,33 @@ impl SuspicionTable {
     /// Starts (or restarts) the suspicion of `id`.
     pub fn insert(&mut self, id: NodeId, suspicion: Suspicion) {
         self.remove(id);
-        self.deadlines.insert((suspicion.deadline(), id));
+        if suspicion.armed {
+            self.deadlines.insert((suspicion.deadline(), id));
+        }
         self.by_member.insert(id, suspicion);
     }
 
     /// Ends the suspicion of `id` (refuted, dead, forgotten).
     pub fn remove(&mut self, id: NodeId) -> Option<Suspicion> {
         let s = self.by_member.remove(&id)?;
-        self.deadlines.remove(&(s.deadline(), id));
+        if s.armed {
+            self.deadlines.remove(&(s.deadline(), id));
+        }
         Some(s)
+    }
+
+    /// Gives the suspicion of `id` at `incarnation` a deadline (this node now has its own
+    /// evidence). The timeout counts from `now`, so the suspect gets the full window to
+    /// refute even if the rumour is old (it may have refuted long ago, unheard here).
+    pub fn arm(&mut self, id: NodeId, incarnation: u64, now: Instant) {
+        let Some(s) = self.by_member.get_mut(&id) else {
+            return;
+        };
+        if s.incarnation == incarnation && !s.armed {
+            s.armed = true;
+            s.start = now;
+            self.deadlines.insert((s.deadline(), id));
+        }
     }
 
     /// Adds an accusation by `by` to the suspicion of `id` at `incarnation`.
@@ -108,7 +133,7 @@ impl SuspicionTable {
         let (new, useful) = s.confirm(by);
         let after = s.deadline();
         let count = s.confirmers.len();
-        if before != after {
+        if s.armed && before != after {
             self.deadlines.remove(&(before, id));
             self.deadlines.insert((after, id));
         }
@@ -162,7 +187,7 @@ mod tests {
         let now = Instant::now();
         let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
         let mut table = SuspicionTable::default();
-        table.insert(id(1), Suspicion::new(4, id(9), now, min, max, 2));
+        table.insert(id(1), Suspicion::new(4, id(9), true, now, min, max, 2));
         assert_eq!(table.next_deadline(), Some(now + max));
         // The original accuser repeating itself is not a confirmation.
         assert_eq!(table.confirm(id(1), 4, id(9)), Some((false, false, 0)));
@@ -176,6 +201,25 @@ mod tests {
         // Beyond `wanted`, confirmations are recorded but not worth re-gossiping.
         assert_eq!(table.confirm(id(1), 4, id(6)), Some((true, false, 3)));
         assert_eq!(table.next_deadline(), Some(now + min));
+    }
+
+    #[test]
+    fn unarmed_suspicions_have_no_deadline_until_armed() {
+        let now = Instant::now();
+        let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
+        let mut table = SuspicionTable::default();
+        table.insert(id(1), Suspicion::new(4, id(9), false, now, min, max, 2));
+        assert_eq!(table.confirm(id(1), 4, id(8)), Some((true, true, 1)));
+        assert_eq!(table.next_deadline(), None);
+        assert!(table.take_expired(now + max * 10).is_empty());
+        table.arm(id(1), 3, now); // wrong incarnation: no effect
+        assert_eq!(table.next_deadline(), None);
+        let later = now + Duration::from_secs(60);
+        table.arm(id(1), 4, later);
+        let at = table.next_deadline().unwrap_or(now);
+        assert!(at > later + min && at < later + max, "{at:?}");
+        assert!(table.remove(id(1)).is_some());
+        assert_eq!(table.next_deadline(), None);
     }
 
     #[test]
