@@ -61,6 +61,8 @@ const MAX_RELAYS: usize = 1024;
 const MAX_SEEDS: usize = 1024;
 /// Outstanding `probe_all` pings tracked, at most.
 const MAX_REFRESH: usize = 1 << 16;
+/// (member, accuser) pairs remembered for rate-limiting stale-accusation corrections.
+const MAX_CORRECTIONS: usize = 4096;
 /// Room kept free in a datagram for the growth of the update array header.
 const ARRAY_HEADER_SLACK: usize = 4;
 
@@ -229,6 +231,8 @@ pub struct Membership {
     relays: Vec<Relay>,
     refresh: VecDeque<(u32, NodeId, Instant)>,
     suspicions: SuspicionTable,
+    /// Last time we told an accuser its accusation of a member was stale.
+    corrections: HashMap<(NodeId, NodeId), Instant>,
     awareness: Awareness,
     broadcasts: BroadcastQueue,
     seeds: Vec<SocketAddr>,
@@ -266,6 +270,7 @@ impl Membership {
             relays: Vec::new(),
             refresh: VecDeque::new(),
             suspicions: SuspicionTable::default(),
+            corrections: HashMap::new(),
             awareness: Awareness::new(config.awareness_max),
             broadcasts: BroadcastQueue::new(max_item),
             seeds: Vec::new(),
@@ -1223,14 +1228,21 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
+        if incarnation < m.incarnation && m.state == State::Alive {
+            self.correct_accuser(now, i, by);
+            return;
+        }
         if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
             return;
         }
         let me = self.me.peer.id;
         if m.state == State::Suspect && incarnation == m.incarnation {
-            if let Some((_, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
+            if let Some((new, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
                 m.confirmations = count;
-                if useful {
+                // Our own accusation always goes out, even when it no longer shortens
+                // anyone's timer: the suspect must learn that we hold an armed timer, so
+                // that it answers us directly.
+                if useful || (new && by == me) {
                     self.broadcasts.push(Update::Suspect {
                         id,
                         incarnation,
@@ -1282,6 +1294,10 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
+        if incarnation < m.incarnation && m.state == State::Alive {
+            self.correct_accuser(now, i, by);
+            return;
+        }
         if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
             return;
         }
@@ -1360,6 +1376,45 @@ impl Membership {
             id,
             incarnation,
             summary,
+        });
+    }
+
+    /// An accusation by `by` about member `i` is older than the refutation we hold: tell
+    /// the accuser directly (at most once per probe interval per pair). The accuser may
+    /// hold an armed suspicion timer and have missed the refutation's gossip; the
+    /// rumour-holders that relay its stale accusation are the ones that can tell it.
+    fn correct_accuser(&mut self, now: Instant, i: usize, by: NodeId) {
+        let me = self.me.peer.id;
+        let Some(m) = self.members.get(i) else {
+            return;
+        };
+        if by == me || by == m.peer.id {
+            return;
+        }
+        let key = (m.peer.id, by);
+        let every = self.config.probe_interval;
+        if self
+            .corrections
+            .get(&key)
+            .is_some_and(|&at| now.saturating_duration_since(at) < every)
+        {
+            return;
+        }
+        let Some(addr) = self.member(by).filter(|a| a.is_live()).map(|a| a.peer.addr) else {
+            return;
+        };
+        let update = self.update_for(m);
+        if self.corrections.len() >= MAX_CORRECTIONS {
+            self.corrections
+                .retain(|_, at| now.saturating_duration_since(*at) < every);
+            if self.corrections.len() >= MAX_CORRECTIONS {
+                return;
+            }
+        }
+        self.corrections.insert(key, now);
+        self.send_with_updates(addr, vec![update], |updates| Message::Gossip {
+            from: me,
+            updates,
         });
     }
 
