@@ -4,6 +4,7 @@
 //! member dead) is decided by the state machine, not here.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
 use crate::mesh::config::suspicion_timeout;
@@ -80,8 +81,13 @@ impl Suspicion {
 /// All open suspicions of one node, indexed by member and by deadline.
 #[derive(Debug, Default)]
 pub(crate) struct SuspicionTable {
-    by_member: HashMap<NodeId, Suspicion>,
+    by_member: HashMap<NodeId, Suspicion, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
+    /// Armed suspicions by deadline.
     deadlines: BTreeSet<(Instant, NodeId)>,
+    /// Unarmed (rumour-only) suspicions by the time this node should check for itself
+    /// (start + minimum timeout): a rumour whose refutation we missed is resolved by our
+    /// own probe rather than lingering until the next push-pull.
+    verify: BTreeSet<(Instant, NodeId)>,
 }
 
 impl SuspicionTable {
@@ -90,6 +96,8 @@ impl SuspicionTable {
         self.remove(id);
         if suspicion.armed {
             self.deadlines.insert((suspicion.deadline(), id));
+        } else {
+            self.verify.insert((suspicion.start + suspicion.min, id));
         }
         self.by_member.insert(id, suspicion);
     }
@@ -99,6 +107,8 @@ impl SuspicionTable {
         let s = self.by_member.remove(&id)?;
         if s.armed {
             self.deadlines.remove(&(s.deadline(), id));
+        } else {
+            self.verify.remove(&(s.start + s.min, id));
         }
         Some(s)
     }
@@ -111,6 +121,7 @@ impl SuspicionTable {
             return;
         };
         if s.incarnation == incarnation && !s.armed {
+            self.verify.remove(&(s.start + s.min, id));
             s.armed = true;
             s.start = now;
             self.deadlines.insert((s.deadline(), id));
@@ -140,6 +151,21 @@ impl SuspicionTable {
         Some((new, useful, count))
     }
 
+    /// The next rumour-only suspicion due for this node's own check, if any is due.
+    pub fn take_due_verification(&mut self, now: Instant) -> Option<NodeId> {
+        let &(at, id) = self.verify.first()?;
+        if at > now {
+            return None;
+        }
+        self.verify.pop_first();
+        Some(id)
+    }
+
+    /// Members with armed suspicions, earliest deadline first.
+    pub fn armed_by_deadline(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.deadlines.iter().map(|(_, id)| *id)
+    }
+
     /// The earliest deadline.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.deadlines.first().map(|(at, _)| *at)
@@ -165,6 +191,7 @@ impl SuspicionTable {
     pub fn clear(&mut self) {
         self.by_member.clear();
         self.deadlines.clear();
+        self.verify.clear();
     }
 
     /// Number of open suspicions.
@@ -211,6 +238,10 @@ mod tests {
         table.insert(id(1), Suspicion::new(4, id(9), false, now, min, max, 2));
         assert_eq!(table.confirm(id(1), 4, id(8)), Some((true, true, 1)));
         assert_eq!(table.next_deadline(), None);
+        // A rumour is due for our own check after the minimum timeout, once.
+        assert_eq!(table.take_due_verification(now), None);
+        assert_eq!(table.take_due_verification(now + min), Some(id(1)));
+        assert_eq!(table.take_due_verification(now + max), None);
         assert!(table.take_expired(now + max * 10).is_empty());
         table.arm(id(1), 3, now); // wrong incarnation: no effect
         assert_eq!(table.next_deadline(), None);
