@@ -418,7 +418,7 @@ impl Membership {
                 self.mode = Mode::Active;
                 self.me.state = State::Alive;
                 self.me.state_since = now;
-                self.me.incarnation += 1;
+                self.me.incarnation = self.me.incarnation.saturating_add(1);
                 self.queue_self_alive();
             }
             Mode::Active => {}
@@ -636,7 +636,7 @@ impl Membership {
                     };
                 }
                 self.mode = Mode::Active;
-                self.me.incarnation = self.me.incarnation.max(incarnation) + 1;
+                self.me.incarnation = self.me.incarnation.max(incarnation).saturating_add(1);
                 self.me.state = State::Alive;
                 self.me.state_since = now;
                 self.queue_self_alive();
@@ -1560,7 +1560,9 @@ impl Membership {
     }
 
     fn refute(&mut self, accused_incarnation: u64, by: Option<NodeId>) {
-        self.me.incarnation = accused_incarnation.max(self.me.incarnation) + 1;
+        self.me.incarnation = accused_incarnation
+            .max(self.me.incarnation)
+            .saturating_add(1);
         self.awareness.apply(1);
         self.queue_self_alive();
         if self.me.health.is_some() {
@@ -1748,4 +1750,570 @@ impl Membership {
 /// How often dead/left members are checked for reaping.
 fn reap_check_interval(config: &Config) -> Duration {
     (config.reap_after / 20).max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::config::Profile;
+
+    fn peer(n: u8) -> Peer {
+        Peer {
+            id: NodeId([n; 16]),
+            addr: SocketAddr::from(([127, 0, 0, n], 7946)),
+        }
+    }
+
+    fn node(n: u8, now: Instant) -> Membership {
+        Membership::new(
+            peer(n),
+            Tags::new(),
+            Config::for_profile(Profile::Lan),
+            u64::from(n),
+            now,
+        )
+    }
+
+    fn transmits(m: &mut Membership) -> Vec<Transmit> {
+        std::iter::from_fn(|| m.poll_transmit()).collect()
+    }
+
+    fn events(m: &mut Membership) -> Vec<Event> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    /// `a` learns everything `b` knows (as after a join reply from `b`).
+    fn learn(a: &mut Membership, b: &Membership, now: Instant) {
+        a.handle_message(now, Message::PushPull(b.push_pull_request(false)));
+    }
+
+    fn gossip(from: u8, updates: Vec<Update>) -> Message {
+        Message::Gossip {
+            from: NodeId([from; 16]),
+            updates,
+        }
+    }
+
+    /// Drives `m` through its timers until `until`, returning everything it sent.
+    fn run(m: &mut Membership, until: Instant) -> Vec<Transmit> {
+        let mut out = Vec::new();
+        while let Some(at) = m.poll_timeout() {
+            if at > until {
+                break;
+            }
+            m.handle_timeout(at);
+            out.extend(transmits(m));
+        }
+        out
+    }
+
+    #[test]
+    fn suspicion_about_self_is_refuted_with_a_higher_incarnation_sent_to_the_accuser() {
+        let t0 = Instant::now();
+        let (mut a, b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        transmits(&mut a);
+        events(&mut a);
+        let accusation = Update::Suspect {
+            id: peer(1).id,
+            incarnation: 0,
+            by: peer(2).id,
+        };
+        a.handle_message(t0, gossip(2, vec![accusation.clone()]));
+        assert_eq!(a.me().incarnation, 1);
+        assert_eq!(
+            events(&mut a),
+            vec![Event::Refuted {
+                incarnation: 1,
+                by: Some(peer(2).id)
+            }]
+        );
+        assert_eq!(
+            a.local_health(),
+            1,
+            "refuting raises the local health score"
+        );
+        let sent = transmits(&mut a);
+        let to_accuser = sent.iter().find(|t| t.to == peer(2).addr).map(|t| &t.msg);
+        let Some(Message::Gossip { updates, .. }) = to_accuser else {
+            panic!("no direct refutation to the accuser: {sent:?}");
+        };
+        assert!(updates.contains(&Update::Alive {
+            peer: peer(1),
+            incarnation: 1,
+            tags: Tags::new()
+        }));
+        // The same (now stale) accusation again does not bump the incarnation.
+        a.handle_message(t0, gossip(2, vec![accusation]));
+        assert_eq!(a.me().incarnation, 1);
+    }
+
+    #[test]
+    fn restarted_node_with_incarnation_zero_wins_over_its_old_death() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let reply = PushPull {
+            from: peer(2),
+            join: false,
+            members: vec![
+                MemberState {
+                    peer: peer(2),
+                    incarnation: 0,
+                    state: State::Alive,
+                    tags: Tags::new(),
+                    health: None,
+                    by: None,
+                },
+                MemberState {
+                    peer: peer(1),
+                    incarnation: 5,
+                    state: State::Dead,
+                    tags: Tags::new(),
+                    health: None,
+                    by: Some(peer(2).id),
+                },
+            ],
+        };
+        a.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(a.me().incarnation, 6);
+        assert_eq!(a.me().state, State::Alive);
+        // An Alive about us from someone else at a higher incarnation is refuted too.
+        a.handle_message(
+            t0,
+            gossip(
+                2,
+                vec![Update::Alive {
+                    peer: peer(1),
+                    incarnation: 9,
+                    tags: Tags::new(),
+                }],
+            ),
+        );
+        assert_eq!(a.me().incarnation, 10);
+    }
+
+    #[test]
+    fn unanswered_probe_goes_indirect_then_suspects_then_declares_dead() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let others: Vec<Membership> = (2..=5).map(|n| node(n, t0)).collect();
+        for o in &others {
+            learn(&mut a, o, t0);
+        }
+        transmits(&mut a);
+        events(&mut a);
+        // Run until the first probe, then never answer anything.
+        let mut probe = None;
+        let mut first = t0;
+        while probe.is_none() {
+            let Some(at) = a.poll_timeout() else {
+                panic!("no timer")
+            };
+            assert!(
+                at < t0 + Duration::from_secs(1),
+                "no probe within a probe interval"
+            );
+            a.handle_timeout(at);
+            first = at;
+            probe = transmits(&mut a).iter().find_map(|t| match t.msg {
+                Message::Ping { target, .. } => Some((t.to, target)),
+                _ => None,
+            });
+        }
+        let Some((target_addr, target)) = probe else {
+            return;
+        };
+        // After the probe timeout: ping-reqs to (up to) 3 other members.
+        let sent = run(&mut a, first + Duration::from_millis(250));
+        let reqs: Vec<_> = sent
+            .iter()
+            .filter(|t| matches!(&t.msg, Message::PingReq { target: p, .. } if p.id == target))
+            .collect();
+        assert_eq!(reqs.len(), 3);
+        assert!(reqs.iter().all(|t| t.to != target_addr));
+        // At the end of the probe period: suspected by us.
+        run(&mut a, first + Duration::from_millis(401));
+        let m = a
+            .member_by_addr(target_addr)
+            .map(|m| (m.state, m.suspected_by));
+        assert_eq!(m, Some((State::Suspect, Some(peer(1).id))));
+        assert!(
+            events(&mut a)
+                .iter()
+                .any(|e| matches!(e, Event::MemberSuspect { peer, .. } if peer.id == target))
+        );
+        // With 5 live members and no confirmations it is dead after the maximum timeout
+        // (probes of other members keep failing too, but that is fine here).
+        let max = a.config().suspicion_max(5);
+        run(&mut a, first + max + Duration::from_secs(2));
+        assert_eq!(
+            a.member_by_addr(target_addr).map(|m| m.state),
+            Some(State::Dead)
+        );
+        assert!(events(&mut a).iter().any(|e| matches!(
+            e,
+            Event::MemberDown { peer, by } if peer.id == target && *by == peer_id(1)
+        )));
+    }
+
+    fn peer_id(n: u8) -> NodeId {
+        peer(n).id
+    }
+
+    #[test]
+    fn datagrams_stay_under_the_cap_with_a_big_backlog() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let mut tags = Tags::new();
+        tags.insert("role".into(), "x".repeat(100));
+        let members: Vec<MemberState> = (0..600u16)
+            .map(|i| {
+                let mut id = [7u8; 16];
+                id[..2].copy_from_slice(&i.to_le_bytes());
+                MemberState {
+                    peer: Peer {
+                        id: NodeId(id),
+                        addr: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946)),
+                    },
+                    incarnation: u64::from(i) * 1_000_000,
+                    state: State::Alive,
+                    tags: tags.clone(),
+                    health: None,
+                    by: None,
+                }
+            })
+            .collect();
+        a.handle_message(
+            t0,
+            Message::PushPull(PushPull {
+                from: peer(2),
+                join: false,
+                members,
+            }),
+        );
+        assert_eq!(a.live_members(), 600);
+        let sent = run(&mut a, t0 + Duration::from_secs(3));
+        let datagrams: Vec<_> = sent.iter().filter(|t| !t.msg.is_stream()).collect();
+        assert!(datagrams.len() > 10);
+        let mut most = 0;
+        for t in &datagrams {
+            let len = t.msg.encode().len();
+            assert!(
+                len <= a.config().max_datagram_bytes,
+                "{len} bytes: {:?}",
+                t.msg
+            );
+            if let Message::Gossip { updates, .. } = &t.msg {
+                most = most.max(updates.len());
+            }
+        }
+        assert!(most >= 5, "gossip should pack several updates, got {most}");
+    }
+
+    #[test]
+    fn removed_member_goes_quiet_and_is_readded_only_by_a_join() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        let reply = b.handle_push_pull(t0, a.push_pull_request(true));
+        a.handle_message(t0, Message::PushPull(reply));
+        transmits(&mut a);
+        transmits(&mut b);
+        events(&mut b);
+        assert_eq!(
+            a.remove(t0, peer(1).addr),
+            Err(RemoveError::IsSelf(peer(1).addr))
+        );
+        let nowhere = SocketAddr::from(([127, 0, 0, 99], 1));
+        assert_eq!(
+            a.remove(t0, nowhere),
+            Err(RemoveError::UnknownAddress(nowhere))
+        );
+        assert_eq!(a.remove(t0, peer(2).addr), Ok(peer(2).id));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.state),
+            Some(State::Left)
+        );
+        // The removed node is told directly.
+        for t in transmits(&mut a) {
+            if t.to == peer(2).addr {
+                b.handle_message(t0, t.msg);
+            }
+        }
+        assert!(b.is_removed());
+        assert_eq!(events(&mut b), vec![Event::SelfRemoved { by: peer(1).id }]);
+        assert_eq!(b.members().count(), 1);
+        assert_eq!(b.poll_timeout(), None);
+        assert!(b.snapshot().removed);
+        // Quiet: ignores pings, its own join attempts and non-join syncs.
+        b.handle_message(
+            t0,
+            Message::Ping {
+                from: peer(1),
+                seq: 1,
+                target: peer(2).id,
+                updates: vec![],
+            },
+        );
+        b.join(t0, &[peer(1).addr]);
+        assert!(transmits(&mut b).is_empty());
+        let reply = b.handle_push_pull(t0, a.push_pull_request(false));
+        assert_eq!(reply.members.len(), 1);
+        assert!(b.is_removed());
+        // An incoming join re-adds it above the removal's incarnation.
+        let reply = b.handle_push_pull(t0, a.push_pull_request(true));
+        assert!(!b.is_removed());
+        assert!(events(&mut b).contains(&Event::SelfReadded));
+        assert!(b.me().incarnation > 0);
+        a.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.state),
+            Some(State::Alive)
+        );
+    }
+
+    #[test]
+    fn a_new_id_replaces_a_dead_member_at_the_same_address_but_not_a_live_one() {
+        let t0 = Instant::now();
+        let (mut a, b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        let newcomer = Peer {
+            id: NodeId([42; 16]),
+            addr: peer(2).addr,
+        };
+        let alive = Update::Alive {
+            peer: newcomer,
+            incarnation: 0,
+            tags: Tags::new(),
+        };
+        a.handle_message(t0, gossip(3, vec![alive.clone()]));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.peer.id),
+            Some(peer(2).id)
+        );
+        a.handle_message(
+            t0,
+            gossip(
+                3,
+                vec![Update::Dead {
+                    id: peer(2).id,
+                    incarnation: 0,
+                    by: NodeId([3; 16]),
+                }],
+            ),
+        );
+        a.handle_message(t0, gossip(3, vec![alive]));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.peer.id),
+            Some(newcomer.id)
+        );
+        assert!(a.members().all(|m| m.peer.id != peer(2).id));
+    }
+
+    #[test]
+    fn health_summaries_are_versioned_and_capped() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        let summary = |version| HealthSummary {
+            version,
+            passing: 1,
+            failing: 30,
+            erroring: 0,
+            failing_names: (0..30).map(|i| format!("check-{i}")).collect(),
+            at_unix_ms: 0,
+            refresh_id: 0,
+        };
+        b.set_health(t0, summary(5));
+        b.set_health(t0, summary(3)); // older version: raised above the previous one
+        assert_eq!(b.me().health.as_ref().map(|h| h.version), Some(6));
+        assert_eq!(
+            b.me().health.as_ref().map(|h| h.failing_names.len()),
+            Some(8)
+        );
+        let h = |inc, v| Update::Health {
+            id: peer(2).id,
+            incarnation: inc,
+            summary: summary(v),
+        };
+        a.handle_message(t0, gossip(2, vec![h(0, 6)]));
+        a.handle_message(t0, gossip(2, vec![h(0, 4)]));
+        let seen = |a: &Membership| {
+            a.member(peer(2).id)
+                .and_then(|m| m.health.as_ref())
+                .map(|h| h.version)
+        };
+        assert_eq!(seen(&a), Some(6));
+        // After a restart (higher incarnation) a lower version wins.
+        a.handle_message(t0, gossip(2, vec![h(1, 1)]));
+        assert_eq!(seen(&a), Some(1));
+        assert!(
+            a.member(peer(2).id)
+                .and_then(|m| m.health.as_ref())
+                .is_some_and(|h| h.failing_names.len() <= 8)
+        );
+    }
+
+    #[test]
+    fn graceful_leave_spreads_and_then_goes_silent() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        learn(&mut b, &a, t0);
+        events(&mut b);
+        a.leave(t0);
+        assert!(a.has_left());
+        let sent = transmits(&mut a);
+        assert!(!sent.is_empty());
+        for t in sent {
+            b.handle_message(t0, t.msg);
+        }
+        assert_eq!(b.member(peer(1).id).map(|m| m.state), Some(State::Left));
+        assert!(events(&mut b).contains(&Event::MemberLeft(peer(1))));
+        run(&mut a, t0 + Duration::from_secs(60));
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
+    fn nonsense_inputs_change_nothing_and_do_not_panic() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let stranger = NodeId([77; 16]);
+        let inputs = vec![
+            // From ourselves.
+            gossip(
+                1,
+                vec![Update::Dead {
+                    id: peer(1).id,
+                    incarnation: 99,
+                    by: peer(1).id,
+                }],
+            ),
+            // About members nobody knows.
+            gossip(
+                2,
+                vec![
+                    Update::Suspect {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Dead {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Left {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Health {
+                        id: stranger,
+                        incarnation: 1,
+                        summary: HealthSummary {
+                            version: 1,
+                            passing: 0,
+                            failing: 0,
+                            erroring: 0,
+                            failing_names: vec![],
+                            at_unix_ms: 0,
+                            refresh_id: 0,
+                        },
+                    },
+                ],
+            ),
+            // Acks and nacks for probes never sent.
+            Message::Ack {
+                from: peer(2).id,
+                seq: 12345,
+                updates: vec![],
+            },
+            Message::Nack {
+                from: peer(2).id,
+                seq: 7,
+            },
+            // A ping for someone else.
+            Message::Ping {
+                from: peer(2),
+                seq: 1,
+                target: stranger,
+                updates: vec![],
+            },
+            // An empty push-pull.
+            Message::PushPull(PushPull {
+                from: peer(2),
+                join: true,
+                members: vec![],
+            }),
+        ];
+        for msg in inputs {
+            a.handle_message(t0, msg);
+        }
+        assert_eq!(a.me().incarnation, 0);
+        assert_eq!(a.members().count(), 1);
+        assert!(transmits(&mut a).is_empty());
+        // An empty mesh runs its timers without sending anything but nothing breaks.
+        let sent = run(&mut a, t0 + Duration::from_secs(30));
+        assert!(sent.iter().all(|t| t.msg.is_stream()), "{sent:?}");
+        // A ping-req about ourselves is simply acked; an accusation at u64::MAX saturates.
+        a.handle_message(
+            t0,
+            Message::PingReq {
+                from: peer(2),
+                seq: 3,
+                target: peer(1),
+            },
+        );
+        assert!(matches!(
+            transmits(&mut a).as_slice(),
+            [Transmit {
+                msg: Message::Ack { seq: 3, .. },
+                ..
+            }]
+        ));
+        a.handle_message(
+            t0,
+            gossip(
+                2,
+                vec![Update::Suspect {
+                    id: peer(1).id,
+                    incarnation: u64::MAX,
+                    by: peer(2).id,
+                }],
+            ),
+        );
+        assert_eq!(a.me().incarnation, u64::MAX);
+    }
+
+    #[test]
+    fn snapshot_of_a_removed_node_keeps_it_quiet_after_restart() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let snap = Snapshot {
+            me: peer(1),
+            incarnation: 4,
+            removed: true,
+            peers: vec![peer(2)],
+            seeds: vec![],
+        };
+        a.restore(t0, &snap);
+        assert!(a.is_removed());
+        assert!(transmits(&mut a).is_empty());
+        let mut b = node(1, t0);
+        let snap = Snapshot {
+            removed: false,
+            ..snap
+        };
+        b.restore(t0, &snap);
+        assert_eq!(b.me().incarnation, 4);
+        let sent = transmits(&mut b);
+        assert!(matches!(
+            sent.as_slice(),
+            [Transmit {
+                msg: Message::PushPull(PushPull { join: true, .. }),
+                ..
+            }]
+        ));
+        assert_eq!(snap.join_addrs(), vec![peer(2).addr]);
+    }
 }

@@ -260,6 +260,7 @@ mod tests {
             Suspicion::new(
                 0,
                 id(9),
+                true,
                 now,
                 Duration::from_secs(secs),
                 Duration::from_secs(secs),
