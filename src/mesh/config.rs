@@ -16,7 +16,11 @@ pub enum Profile {
     /// Hosts on one LAN or data centre (sub-millisecond to few-millisecond RTT).
     ///
     /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone in a median of about
-    /// 2.5 s while 10% packet loss marks no healthy node dead: probe 400 ms / timeout
+    /// 2.5 s while 10% packet loss marks no healthy node dead. Stated bounds, checked in
+    /// the simulator (`tests/sim.rs`, 1–2 ms links): a crashed node is seen dead by all 64
+    /// within 10 s (median ≤ 3 s, typically 2.0–2.6 s); 128 nodes at 10% loss for 5 min
+    /// see zero false deaths; a healed 50/50 partition of 100 nodes is whole again within
+    /// 30 s (typically 6–10 s). Numbers: probe 400 ms / timeout
     /// 200 ms, 3 indirect probers, suspicion 2 × max(1, log10 N) × probe (1.44 s at
     /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
     /// confirmations; gossip every 100 ms to 3 members; push-pull every 20 s (scaled up

@@ -27,6 +27,14 @@
 //!   acks lower it; the score stretches probe interval and timeout.
 //! - A suspicion expires after a timeout that shrinks with independent confirmations;
 //!   then the member is declared dead. Pings to a suspect carry the suspicion (buddy).
+//!   Only nodes with their own evidence (the accuser, and nodes whose own probe failed
+//!   too) run that timer; nodes that merely heard the rumour wait for the verdict and,
+//!   if none comes within the minimum timeout, probe the suspect themselves. Accusers
+//!   re-probe their suspects every other probe period. This departs from memberlist
+//!   (where every node runs a timer) so that a refutation only has to reach the few
+//!   accusers in time, and they are told directly: the suspect answers each accusation
+//!   (and each buddy ping) to the accuser, and nodes holding the refutation answer a
+//!   stale accusation to its accuser.
 //! - An update about this node that is not "alive at my incarnation" is refuted by
 //!   raising the incarnation above it (a restarted node with incarnation 0 wins so).
 //! - Updates ride on pings, acks and gossip rounds, each at most
@@ -519,10 +527,10 @@ impl Membership {
     /// previous one if needed) by gossip.
     pub fn set_health(&mut self, _now: Instant, summary: HealthSummary) {
         let mut summary = summary.capped();
-        if let Some(prev) = &self.me.health {
-            if summary.version <= prev.version {
-                summary.version = prev.version.saturating_add(1);
-            }
+        if let Some(prev) = &self.me.health
+            && summary.version <= prev.version
+        {
+            summary.version = prev.version.saturating_add(1);
         }
         self.me.health = Some(summary);
         self.me.health_incarnation = self.me.incarnation;
@@ -565,10 +573,10 @@ impl Membership {
         if sender == self.me.peer.id || self.mode != Mode::Active {
             return;
         }
-        if let Some(&i) = self.index.get(&sender) {
-            if let Some(m) = self.members.get_mut(i) {
-                m.last_heard = Some(now);
-            }
+        if let Some(&i) = self.index.get(&sender)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.last_heard = Some(now);
         }
         match msg {
             Message::Ping {
@@ -592,10 +600,10 @@ impl Membership {
                 }
                 // Tell a sender we consider suspect/dead/removed what we think, so it
                 // can refute (or learn it was removed).
-                if let Some(m) = self.member(from.id) {
-                    if m.state != State::Alive {
-                        first.push(self.update_for(m));
-                    }
+                if let Some(m) = self.member(from.id)
+                    && m.state != State::Alive
+                {
+                    first.push(self.update_for(m));
                 }
                 self.send_with_updates(from.addr, first, |updates| Message::Ack {
                     from: me,
@@ -609,10 +617,10 @@ impl Membership {
             }
             Message::PingReq { from, seq, target } => self.on_ping_req(now, from, seq, target),
             Message::Nack { seq, .. } => {
-                if let Some(p) = self.probe.as_mut() {
-                    if p.seq == seq {
-                        p.nacks += 1;
-                    }
+                if let Some(p) = self.probe.as_mut()
+                    && p.seq == seq
+                {
+                    p.nacks += 1;
                 }
             }
             Message::Gossip { updates, .. } => self.apply_updates(now, updates),
@@ -710,10 +718,11 @@ impl Membership {
                     .min(self.next_push_pull)
                     .min(self.next_rejoin)
                     .min(self.next_reap);
-                if let Some(p) = &self.probe {
-                    if !p.acked && !p.indirect_sent {
-                        next = next.min(p.ack_deadline);
-                    }
+                if let Some(p) = &self.probe
+                    && !p.acked
+                    && !p.indirect_sent
+                {
+                    next = next.min(p.ack_deadline);
                 }
                 if let Some(at) = self.relays.iter().map(|r| r.deadline).min() {
                     next = next.min(at);
@@ -742,10 +751,10 @@ impl Membership {
     // ----- probing -------------------------------------------------------------------
 
     fn probe_tick(&mut self, now: Instant) {
-        if let Some(p) = self.probe.take() {
-            if !p.acked {
-                self.probe_failed(now, p);
-            }
+        if let Some(p) = self.probe.take()
+            && !p.acked
+        {
+            self.probe_failed(now, p);
         }
         let scale_refresh = self.awareness.scale(self.config.probe_interval) * 2;
         while let Some(&(_, _, at)) = self.refresh.front() {
@@ -765,10 +774,10 @@ impl Membership {
         let Some(target) = target else {
             return;
         };
-        if let Some(&i) = self.index.get(&target) {
-            if let Some(m) = self.members.get_mut(i) {
-                m.last_probed = Some(now);
-            }
+        if let Some(&i) = self.index.get(&target)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.last_probed = Some(now);
         }
         let Some(member) = self.member(target) else {
             return;
@@ -898,16 +907,17 @@ impl Membership {
     }
 
     fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
-        if let Some(p) = self.probe.as_mut() {
-            if p.seq == seq && !p.acked {
-                p.acked = true;
-                let (target, sent) = (p.target, p.sent);
-                self.awareness.apply(-1);
-                if from == target {
-                    self.record_rtt(target, now.saturating_duration_since(sent), now);
-                }
-                return;
+        if let Some(p) = self.probe.as_mut()
+            && p.seq == seq
+            && !p.acked
+        {
+            p.acked = true;
+            let (target, sent) = (p.target, p.sent);
+            self.awareness.apply(-1);
+            if from == target {
+                self.record_rtt(target, now.saturating_duration_since(sent), now);
             }
+            return;
         }
         if let Some(pos) = self
             .relays
@@ -928,19 +938,18 @@ impl Membership {
             .refresh
             .iter()
             .position(|&(s, id, _)| s == seq && id == from)
+            && let Some((_, id, sent)) = self.refresh.remove(pos)
         {
-            if let Some((_, id, sent)) = self.refresh.remove(pos) {
-                self.record_rtt(id, now.saturating_duration_since(sent), now);
-            }
+            self.record_rtt(id, now.saturating_duration_since(sent), now);
         }
     }
 
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
-        if let Some(&i) = self.index.get(&id) {
-            if let Some(m) = self.members.get_mut(i) {
-                m.rtt = Some(rtt);
-                m.last_heard = Some(now);
-            }
+        if let Some(&i) = self.index.get(&id)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.rtt = Some(rtt);
+            m.last_heard = Some(now);
         }
     }
 
@@ -1207,29 +1216,28 @@ impl Membership {
             return;
         }
         // Fast path (the common case in a converged mesh): nothing new.
-        if let Some(&i) = self.index.get(&peer.id) {
-            if self
+        if let Some(&i) = self.index.get(&peer.id)
+            && self
                 .members
                 .get(i)
                 .is_some_and(|m| incarnation <= m.incarnation)
-            {
-                return;
-            }
+        {
+            return;
         }
         if peer.addr == self.me.peer.addr {
             tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
             return;
         }
-        if let Some(&holder) = self.by_addr.get(&peer.addr) {
-            if holder != peer.id {
-                let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
-                if holder_alive {
-                    tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
-                    return;
-                }
-                // A new id at the address of a member that is not alive replaces it.
-                self.forget(holder);
+        if let Some(&holder) = self.by_addr.get(&peer.addr)
+            && holder != peer.id
+        {
+            let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
+            if holder_alive {
+                tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
+                return;
             }
+            // A new id at the address of a member that is not alive replaces it.
+            self.forget(holder);
         }
         let Some(&i) = self.index.get(&peer.id) else {
             if self.members.len() >= self.config.max_members {
@@ -1508,19 +1516,19 @@ impl Membership {
         // The accuser holds the only running suspicion timer that matters (see
         // `Suspicion::armed`): tell it directly, not only by gossip. Every copy of the
         // accusation that reaches us triggers one such datagram, so loss is retried.
-        if by != self.me.peer.id {
-            if let Some(addr) = self.member(by).filter(|m| m.is_live()).map(|m| m.peer.addr) {
-                let me = self.me.peer.id;
-                let alive = Update::Alive {
-                    peer: self.me.peer,
-                    incarnation: self.me.incarnation,
-                    tags: self.me.tags.clone(),
-                };
-                self.send_with_updates(addr, vec![alive], |updates| Message::Gossip {
-                    from: me,
-                    updates,
-                });
-            }
+        if by != self.me.peer.id
+            && let Some(addr) = self.member(by).filter(|m| m.is_live()).map(|m| m.peer.addr)
+        {
+            let me = self.me.peer.id;
+            let alive = Update::Alive {
+                peer: self.me.peer,
+                incarnation: self.me.incarnation,
+                tags: self.me.tags.clone(),
+            };
+            self.send_with_updates(addr, vec![alive], |updates| Message::Gossip {
+                from: me,
+                updates,
+            });
         }
     }
 
