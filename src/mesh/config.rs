@@ -194,6 +194,32 @@ impl Config {
         }
     }
 
+    /// The same config with every number brought into a range the state machine can
+    /// use without overflowing timers: durations between 1 ms and 1 day (`reap_after` up
+    /// to 30 days), `probe_timeout` below `probe_interval`, multipliers at least 1.
+    /// [`Membership::new`](crate::mesh::Membership::new) applies it.
+    pub fn sanitized(mut self) -> Config {
+        let ms = Duration::from_millis(1);
+        let day = Duration::from_secs(86_400);
+        let clamp = |d: Duration| d.clamp(ms, day);
+        self.probe_interval = clamp(self.probe_interval).max(Duration::from_millis(2));
+        self.probe_timeout = clamp(self.probe_timeout).min(self.probe_interval - ms);
+        self.gossip_interval = clamp(self.gossip_interval);
+        self.gossip_to_dead = clamp(self.gossip_to_dead);
+        self.push_pull_interval = clamp(self.push_pull_interval);
+        self.rejoin_interval = clamp(self.rejoin_interval);
+        self.reap_after = self.reap_after.clamp(ms, day * 30);
+        self.retransmit_mult = self.retransmit_mult.clamp(1, 64);
+        self.suspicion_mult = self.suspicion_mult.clamp(1, 64);
+        self.suspicion_max_mult = self.suspicion_max_mult.clamp(1, 64);
+        self.suspicion_confirmations = self.suspicion_confirmations.min(64);
+        self.awareness_max = self.awareness_max.clamp(1, 64);
+        self.indirect_checks = self.indirect_checks.min(64);
+        self.gossip_fanout = self.gossip_fanout.clamp(1, 64);
+        self.max_members = self.max_members.max(1);
+        self
+    }
+
     /// The datagram budget actually used (never below [`MIN_DATAGRAM_BYTES`]).
     pub fn datagram_budget(&self) -> usize {
         self.max_datagram_bytes.max(MIN_DATAGRAM_BYTES)
@@ -311,6 +337,26 @@ mod tests {
         assert_eq!(lan.retransmit_limit(9), 4);
         assert_eq!(lan.retransmit_limit(64), 8);
         assert_eq!(lan.retransmit_limit(1000), 16);
+    }
+
+    #[test]
+    fn absurd_configs_are_sanitized_into_usable_ones() {
+        let mut c = Config::for_profile(Profile::Lan);
+        c.probe_interval = Duration::MAX;
+        c.probe_timeout = Duration::MAX;
+        c.gossip_interval = Duration::ZERO;
+        c.suspicion_mult = u32::MAX;
+        c.awareness_max = 0;
+        let c = c.sanitized();
+        assert!(c.probe_timeout < c.probe_interval);
+        assert!(c.gossip_interval > Duration::ZERO);
+        // The formulas stay finite for any member count.
+        let _ = c.suspicion_max(usize::MAX);
+        let _ = c.push_pull_interval_for(usize::MAX);
+        assert_eq!(
+            Config::for_profile(Profile::Wan).sanitized(),
+            Config::for_profile(Profile::Wan)
+        );
     }
 
     #[test]

@@ -286,6 +286,7 @@ impl Membership {
     /// A node alone in its mesh, at incarnation 0. `tags` are cut to
     /// [`MAX_TAGS_BYTES`](crate::mesh::member::MAX_TAGS_BYTES) if needed.
     pub fn new(me: Peer, tags: Tags, config: Config, rng_seed: u64, now: Instant) -> Membership {
+        let config = config.sanitized();
         let mut rng = SmallRng::seed_from_u64(rng_seed);
         let first_probe = config.probe_interval.mul_f64(rng.random_range(0.0..1.0));
         let first_push_pull = config
