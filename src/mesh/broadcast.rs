@@ -5,6 +5,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 
 use crate::mesh::id::NodeId;
 use crate::mesh::message::{Update, encode_value};
@@ -29,7 +30,7 @@ struct Queued {
 /// Updates waiting to be piggybacked.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    entries: HashMap<Key, Queued>,
+    entries: HashMap<Key, Queued, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
     /// (times sent, newest first) -> key; iteration order = send priority.
     order: BTreeMap<(u32, Reverse<u64>), Key>,
     next_seq: u64,

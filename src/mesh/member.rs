@@ -157,6 +157,8 @@ pub struct Member {
     /// Incarnation the member had when it published `health` (orders summaries across
     /// restarts: a newer incarnation wins over a higher version).
     pub(crate) health_incarnation: u64,
+    /// Last time this node started a probe of the member.
+    pub(crate) last_probed: Option<Instant>,
 }
 
 impl Member {
@@ -174,6 +176,7 @@ impl Member {
             suspected_by: None,
             confirmations: 0,
             health_incarnation: 0,
+            last_probed: None,
         }
     }
 

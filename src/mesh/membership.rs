@@ -27,6 +27,14 @@
 //!   acks lower it; the score stretches probe interval and timeout.
 //! - A suspicion expires after a timeout that shrinks with independent confirmations;
 //!   then the member is declared dead. Pings to a suspect carry the suspicion (buddy).
+//!   Only nodes with their own evidence (the accuser, and nodes whose own probe failed
+//!   too) run that timer; nodes that merely heard the rumour wait for the verdict and,
+//!   if none comes within the minimum timeout, probe the suspect themselves. Accusers
+//!   re-probe their suspects every other probe period. This departs from memberlist
+//!   (where every node runs a timer) so that a refutation only has to reach the few
+//!   accusers in time, and they are told directly: the suspect answers each accusation
+//!   (and each buddy ping) to the accuser, and nodes holding the refutation answer a
+//!   stale accusation to its accuser.
 //! - An update about this node that is not "alive at my incarnation" is refuted by
 //!   raising the incarnation above it (a restarted node with incarnation 0 wins so).
 //! - Updates ride on pings, acks and gossip rounds, each at most
@@ -36,6 +44,7 @@
 //!   are forgotten after `reap_after`.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -61,8 +70,38 @@ const MAX_RELAYS: usize = 1024;
 const MAX_SEEDS: usize = 1024;
 /// Outstanding `probe_all` pings tracked, at most.
 const MAX_REFRESH: usize = 1 << 16;
+/// (member, accuser) pairs remembered for rate-limiting stale-accusation corrections.
+const MAX_CORRECTIONS: usize = 4096;
 /// Room kept free in a datagram for the growth of the update array header.
 const ARRAY_HEADER_SLACK: usize = 4;
+
+/// Hasher for maps keyed by [`NodeId`]s: ids are 16 random bytes bound to certificates
+/// of authenticated peers, so a fast multiply-rotate mix is enough (SipHash showed up as
+/// a tenth of simulator time).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by node ids (or pairs of them).
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A message the runtime must send. `PushPull` goes over a request/response stream (its
 /// reply is fed back through [`Membership::handle_message`]); everything else is a
@@ -218,7 +257,7 @@ pub struct Membership {
     rng: SmallRng,
     /// Everyone but this node, in insertion order (swap-removed when reaped).
     members: Vec<Member>,
-    index: HashMap<NodeId, usize>,
+    index: IdMap<NodeId, usize>,
     by_addr: HashMap<SocketAddr, NodeId>,
     /// Members in Alive or Suspect state.
     live_count: usize,
@@ -229,6 +268,8 @@ pub struct Membership {
     relays: Vec<Relay>,
     refresh: VecDeque<(u32, NodeId, Instant)>,
     suspicions: SuspicionTable,
+    /// Last time we told an accuser its accusation of a member was stale.
+    corrections: IdMap<(NodeId, NodeId), Instant>,
     awareness: Awareness,
     broadcasts: BroadcastQueue,
     seeds: Vec<SocketAddr>,
@@ -245,6 +286,7 @@ impl Membership {
     /// A node alone in its mesh, at incarnation 0. `tags` are cut to
     /// [`MAX_TAGS_BYTES`](crate::mesh::member::MAX_TAGS_BYTES) if needed.
     pub fn new(me: Peer, tags: Tags, config: Config, rng_seed: u64, now: Instant) -> Membership {
+        let config = config.sanitized();
         let mut rng = SmallRng::seed_from_u64(rng_seed);
         let first_probe = config.probe_interval.mul_f64(rng.random_range(0.0..1.0));
         let first_push_pull = config
@@ -256,7 +298,7 @@ impl Membership {
             mode: Mode::Active,
             rng,
             members: Vec::new(),
-            index: HashMap::new(),
+            index: IdMap::default(),
             by_addr: HashMap::new(),
             live_count: 0,
             probe_order: Vec::new(),
@@ -266,6 +308,7 @@ impl Membership {
             relays: Vec::new(),
             refresh: VecDeque::new(),
             suspicions: SuspicionTable::default(),
+            corrections: IdMap::default(),
             awareness: Awareness::new(config.awareness_max),
             broadcasts: BroadcastQueue::new(max_item),
             seeds: Vec::new(),
@@ -384,7 +427,7 @@ impl Membership {
                 self.mode = Mode::Active;
                 self.me.state = State::Alive;
                 self.me.state_since = now;
-                self.me.incarnation += 1;
+                self.me.incarnation = self.me.incarnation.saturating_add(1);
                 self.queue_self_alive();
             }
             Mode::Active => {}
@@ -485,10 +528,10 @@ impl Membership {
     /// previous one if needed) by gossip.
     pub fn set_health(&mut self, _now: Instant, summary: HealthSummary) {
         let mut summary = summary.capped();
-        if let Some(prev) = &self.me.health {
-            if summary.version <= prev.version {
-                summary.version = prev.version.saturating_add(1);
-            }
+        if let Some(prev) = &self.me.health
+            && summary.version <= prev.version
+        {
+            summary.version = prev.version.saturating_add(1);
         }
         self.me.health = Some(summary);
         self.me.health_incarnation = self.me.incarnation;
@@ -531,10 +574,10 @@ impl Membership {
         if sender == self.me.peer.id || self.mode != Mode::Active {
             return;
         }
-        if let Some(&i) = self.index.get(&sender) {
-            if let Some(m) = self.members.get_mut(i) {
-                m.last_heard = Some(now);
-            }
+        if let Some(&i) = self.index.get(&sender)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.last_heard = Some(now);
         }
         match msg {
             Message::Ping {
@@ -543,19 +586,26 @@ impl Membership {
                 target,
                 updates,
             } => {
+                let me = self.me.peer.id;
+                let accused = updates.iter().any(|u| {
+                    matches!(u, Update::Suspect { id, .. } | Update::Dead { id, .. } if *id == me)
+                });
                 self.apply_updates(now, updates);
-                if target != self.me.peer.id || self.mode != Mode::Active {
+                if target != me || self.mode != Mode::Active {
                     return;
+                }
+                let mut first = Vec::new();
+                if accused {
+                    // Buddy ping: the prober suspects us; answer with our (refuted) state.
+                    first.push(self.update_for(&self.me));
                 }
                 // Tell a sender we consider suspect/dead/removed what we think, so it
                 // can refute (or learn it was removed).
-                let mut first = Vec::new();
-                if let Some(m) = self.member(from.id) {
-                    if m.state != State::Alive {
-                        first.push(self.update_for(m));
-                    }
+                if let Some(m) = self.member(from.id)
+                    && m.state != State::Alive
+                {
+                    first.push(self.update_for(m));
                 }
-                let me = self.me.peer.id;
                 self.send_with_updates(from.addr, first, |updates| Message::Ack {
                     from: me,
                     seq,
@@ -568,10 +618,10 @@ impl Membership {
             }
             Message::PingReq { from, seq, target } => self.on_ping_req(now, from, seq, target),
             Message::Nack { seq, .. } => {
-                if let Some(p) = self.probe.as_mut() {
-                    if p.seq == seq {
-                        p.nacks += 1;
-                    }
+                if let Some(p) = self.probe.as_mut()
+                    && p.seq == seq
+                {
+                    p.nacks += 1;
                 }
             }
             Message::Gossip { updates, .. } => self.apply_updates(now, updates),
@@ -595,7 +645,7 @@ impl Membership {
                     };
                 }
                 self.mode = Mode::Active;
-                self.me.incarnation = self.me.incarnation.max(incarnation) + 1;
+                self.me.incarnation = self.me.incarnation.max(incarnation).saturating_add(1);
                 self.me.state = State::Alive;
                 self.me.state_since = now;
                 self.queue_self_alive();
@@ -669,10 +719,11 @@ impl Membership {
                     .min(self.next_push_pull)
                     .min(self.next_rejoin)
                     .min(self.next_reap);
-                if let Some(p) = &self.probe {
-                    if !p.acked && !p.indirect_sent {
-                        next = next.min(p.ack_deadline);
-                    }
+                if let Some(p) = &self.probe
+                    && !p.acked
+                    && !p.indirect_sent
+                {
+                    next = next.min(p.ack_deadline);
                 }
                 if let Some(at) = self.relays.iter().map(|r| r.deadline).min() {
                     next = next.min(at);
@@ -701,10 +752,10 @@ impl Membership {
     // ----- probing -------------------------------------------------------------------
 
     fn probe_tick(&mut self, now: Instant) {
-        if let Some(p) = self.probe.take() {
-            if !p.acked {
-                self.probe_failed(now, p);
-            }
+        if let Some(p) = self.probe.take()
+            && !p.acked
+        {
+            self.probe_failed(now, p);
         }
         let scale_refresh = self.awareness.scale(self.config.probe_interval) * 2;
         while let Some(&(_, _, at)) = self.refresh.front() {
@@ -714,9 +765,21 @@ impl Membership {
             self.refresh.pop_front();
         }
         self.next_probe = now + self.awareness.scale(self.config.probe_interval);
-        let Some(target) = self.next_probe_target() else {
+        let target = match self.suspect_due_for_reprobe(now) {
+            Some(id) => Some(id),
+            None => match self.rumour_due_for_check(now) {
+                Some(id) => Some(id),
+                None => self.next_probe_target(),
+            },
+        };
+        let Some(target) = target else {
             return;
         };
+        if let Some(&i) = self.index.get(&target)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.last_probed = Some(now);
+        }
         let Some(member) = self.member(target) else {
             return;
         };
@@ -744,6 +807,32 @@ impl Membership {
             nacks: 0,
             acked: false,
         });
+    }
+
+    /// A member whose suspicion this node holds an armed timer for and has not probed
+    /// for two probe periods. Probing it again (the ping carries the suspicion) gives it
+    /// another chance to refute, even if our accusation never spread (e.g. we were the
+    /// ones cut off while we accused it).
+    fn suspect_due_for_reprobe(&self, now: Instant) -> Option<NodeId> {
+        let gap = self.awareness.scale(self.config.probe_interval) * 2;
+        self.suspicions.armed_by_deadline().take(8).find(|id| {
+            self.member(*id).is_some_and(|m| {
+                m.state == State::Suspect
+                    && m.last_probed
+                        .is_none_or(|at| now.saturating_duration_since(at) >= gap)
+            })
+        })
+    }
+
+    /// A member we only heard is suspect, whose suspicion outlived the minimum timeout
+    /// without a verdict: probe it ourselves (see `SuspicionTable::verify`).
+    fn rumour_due_for_check(&mut self, now: Instant) -> Option<NodeId> {
+        while let Some(id) = self.suspicions.take_due_verification(now) {
+            if self.member(id).is_some_and(|m| m.state == State::Suspect) {
+                return Some(id);
+            }
+        }
+        None
     }
 
     fn next_probe_target(&mut self) -> Option<NodeId> {
@@ -819,16 +908,17 @@ impl Membership {
     }
 
     fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
-        if let Some(p) = self.probe.as_mut() {
-            if p.seq == seq && !p.acked {
-                p.acked = true;
-                let (target, sent) = (p.target, p.sent);
-                self.awareness.apply(-1);
-                if from == target {
-                    self.record_rtt(target, now.saturating_duration_since(sent), now);
-                }
-                return;
+        if let Some(p) = self.probe.as_mut()
+            && p.seq == seq
+            && !p.acked
+        {
+            p.acked = true;
+            let (target, sent) = (p.target, p.sent);
+            self.awareness.apply(-1);
+            if from == target {
+                self.record_rtt(target, now.saturating_duration_since(sent), now);
             }
+            return;
         }
         if let Some(pos) = self
             .relays
@@ -849,19 +939,18 @@ impl Membership {
             .refresh
             .iter()
             .position(|&(s, id, _)| s == seq && id == from)
+            && let Some((_, id, sent)) = self.refresh.remove(pos)
         {
-            if let Some((_, id, sent)) = self.refresh.remove(pos) {
-                self.record_rtt(id, now.saturating_duration_since(sent), now);
-            }
+            self.record_rtt(id, now.saturating_duration_since(sent), now);
         }
     }
 
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
-        if let Some(&i) = self.index.get(&id) {
-            if let Some(m) = self.members.get_mut(i) {
-                m.rtt = Some(rtt);
-                m.last_heard = Some(now);
-            }
+        if let Some(&i) = self.index.get(&id)
+            && let Some(m) = self.members.get_mut(i)
+        {
+            m.rtt = Some(rtt);
+            m.last_heard = Some(now);
         }
     }
 
@@ -1127,20 +1216,29 @@ impl Membership {
             }
             return;
         }
+        // Fast path (the common case in a converged mesh): nothing new.
+        if let Some(&i) = self.index.get(&peer.id)
+            && self
+                .members
+                .get(i)
+                .is_some_and(|m| incarnation <= m.incarnation)
+        {
+            return;
+        }
         if peer.addr == self.me.peer.addr {
             tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
             return;
         }
-        if let Some(&holder) = self.by_addr.get(&peer.addr) {
-            if holder != peer.id {
-                let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
-                if holder_alive {
-                    tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
-                    return;
-                }
-                // A new id at the address of a member that is not alive replaces it.
-                self.forget(holder);
+        if let Some(&holder) = self.by_addr.get(&peer.addr)
+            && holder != peer.id
+        {
+            let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
+            if holder_alive {
+                tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
+                return;
             }
+            // A new id at the address of a member that is not alive replaces it.
+            self.forget(holder);
         }
         let Some(&i) = self.index.get(&peer.id) else {
             if self.members.len() >= self.config.max_members {
@@ -1154,11 +1252,10 @@ impl Membership {
             self.live_count += 1;
             // Insert at a random position of the probe round (memberlist does the same)
             // so a newcomer is probed within one round.
-            let pos = self
-                .rng
-                .random_range(self.probe_pos..=self.probe_order.len().max(self.probe_pos));
-            let pos = pos.min(self.probe_order.len());
-            self.probe_order.insert(pos, peer.id);
+            self.probe_order.push(peer.id);
+            let last = self.probe_order.len() - 1;
+            let pos = self.rng.random_range(self.probe_pos.min(last)..=last);
+            self.probe_order.swap(pos, last);
             self.push_event(Event::MemberUp(peer));
             self.broadcasts.push(Update::Alive {
                 peer,
@@ -1216,19 +1313,30 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
+        if incarnation < m.incarnation && m.state == State::Alive {
+            self.correct_accuser(now, i, by);
+            return;
+        }
         if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
             return;
         }
+        let me = self.me.peer.id;
         if m.state == State::Suspect && incarnation == m.incarnation {
-            if let Some((_, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
+            if let Some((new, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
                 m.confirmations = count;
-                if useful {
+                // Our own accusation always goes out, even when it no longer shortens
+                // anyone's timer: the suspect must learn that we hold an armed timer, so
+                // that it answers us directly.
+                if useful || (new && by == me) {
                     self.broadcasts.push(Update::Suspect {
                         id,
                         incarnation,
                         by,
                     });
                 }
+            }
+            if by == me {
+                self.suspicions.arm(id, incarnation, now);
             }
             return;
         }
@@ -1245,6 +1353,7 @@ impl Membership {
         let suspicion = Suspicion::new(
             incarnation,
             by,
+            by == me,
             now,
             self.config.suspicion_min(live),
             self.config.suspicion_max(live),
@@ -1270,6 +1379,10 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
+        if incarnation < m.incarnation && m.state == State::Alive {
+            self.correct_accuser(now, i, by);
+            return;
+        }
         if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
             return;
         }
@@ -1351,6 +1464,45 @@ impl Membership {
         });
     }
 
+    /// An accusation by `by` about member `i` is older than the refutation we hold: tell
+    /// the accuser directly (at most once per probe interval per pair). The accuser may
+    /// hold an armed suspicion timer and have missed the refutation's gossip; the
+    /// rumour-holders that relay its stale accusation are the ones that can tell it.
+    fn correct_accuser(&mut self, now: Instant, i: usize, by: NodeId) {
+        let me = self.me.peer.id;
+        let Some(m) = self.members.get(i) else {
+            return;
+        };
+        if by == me || by == m.peer.id {
+            return;
+        }
+        let key = (m.peer.id, by);
+        let every = self.config.probe_interval;
+        if self
+            .corrections
+            .get(&key)
+            .is_some_and(|&at| now.saturating_duration_since(at) < every)
+        {
+            return;
+        }
+        let Some(addr) = self.member(by).filter(|a| a.is_live()).map(|a| a.peer.addr) else {
+            return;
+        };
+        let update = self.update_for(m);
+        if self.corrections.len() >= MAX_CORRECTIONS {
+            self.corrections
+                .retain(|_, at| now.saturating_duration_since(*at) < every);
+            if self.corrections.len() >= MAX_CORRECTIONS {
+                return;
+            }
+        }
+        self.corrections.insert(key, now);
+        self.send_with_updates(addr, vec![update], |updates| Message::Gossip {
+            from: me,
+            updates,
+        });
+    }
+
     /// Someone says this node is suspect or dead.
     fn on_self_accused(&mut self, incarnation: u64, by: NodeId) {
         if self.mode != Mode::Active {
@@ -1361,6 +1513,23 @@ impl Membership {
         } else {
             // Stale news: repeat our current incarnation so the sender catches up.
             self.queue_self_alive();
+        }
+        // The accuser holds the only running suspicion timer that matters (see
+        // `Suspicion::armed`): tell it directly, not only by gossip. Every copy of the
+        // accusation that reaches us triggers one such datagram, so loss is retried.
+        if by != self.me.peer.id
+            && let Some(addr) = self.member(by).filter(|m| m.is_live()).map(|m| m.peer.addr)
+        {
+            let me = self.me.peer.id;
+            let alive = Update::Alive {
+                peer: self.me.peer,
+                incarnation: self.me.incarnation,
+                tags: self.me.tags.clone(),
+            };
+            self.send_with_updates(addr, vec![alive], |updates| Message::Gossip {
+                from: me,
+                updates,
+            });
         }
     }
 
@@ -1400,7 +1569,9 @@ impl Membership {
     }
 
     fn refute(&mut self, accused_incarnation: u64, by: Option<NodeId>) {
-        self.me.incarnation = accused_incarnation.max(self.me.incarnation) + 1;
+        self.me.incarnation = accused_incarnation
+            .max(self.me.incarnation)
+            .saturating_add(1);
         self.awareness.apply(1);
         self.queue_self_alive();
         if self.me.health.is_some() {
@@ -1588,4 +1759,570 @@ impl Membership {
 /// How often dead/left members are checked for reaping.
 fn reap_check_interval(config: &Config) -> Duration {
     (config.reap_after / 20).max(Duration::from_millis(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mesh::config::Profile;
+
+    fn peer(n: u8) -> Peer {
+        Peer {
+            id: NodeId([n; 16]),
+            addr: SocketAddr::from(([127, 0, 0, n], 7946)),
+        }
+    }
+
+    fn node(n: u8, now: Instant) -> Membership {
+        Membership::new(
+            peer(n),
+            Tags::new(),
+            Config::for_profile(Profile::Lan),
+            u64::from(n),
+            now,
+        )
+    }
+
+    fn transmits(m: &mut Membership) -> Vec<Transmit> {
+        std::iter::from_fn(|| m.poll_transmit()).collect()
+    }
+
+    fn events(m: &mut Membership) -> Vec<Event> {
+        std::iter::from_fn(|| m.poll_event()).collect()
+    }
+
+    /// `a` learns everything `b` knows (as after a join reply from `b`).
+    fn learn(a: &mut Membership, b: &Membership, now: Instant) {
+        a.handle_message(now, Message::PushPull(b.push_pull_request(false)));
+    }
+
+    fn gossip(from: u8, updates: Vec<Update>) -> Message {
+        Message::Gossip {
+            from: NodeId([from; 16]),
+            updates,
+        }
+    }
+
+    /// Drives `m` through its timers until `until`, returning everything it sent.
+    fn run(m: &mut Membership, until: Instant) -> Vec<Transmit> {
+        let mut out = Vec::new();
+        while let Some(at) = m.poll_timeout() {
+            if at > until {
+                break;
+            }
+            m.handle_timeout(at);
+            out.extend(transmits(m));
+        }
+        out
+    }
+
+    #[test]
+    fn suspicion_about_self_is_refuted_with_a_higher_incarnation_sent_to_the_accuser() {
+        let t0 = Instant::now();
+        let (mut a, b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        transmits(&mut a);
+        events(&mut a);
+        let accusation = Update::Suspect {
+            id: peer(1).id,
+            incarnation: 0,
+            by: peer(2).id,
+        };
+        a.handle_message(t0, gossip(2, vec![accusation.clone()]));
+        assert_eq!(a.me().incarnation, 1);
+        assert_eq!(
+            events(&mut a),
+            vec![Event::Refuted {
+                incarnation: 1,
+                by: Some(peer(2).id)
+            }]
+        );
+        assert_eq!(
+            a.local_health(),
+            1,
+            "refuting raises the local health score"
+        );
+        let sent = transmits(&mut a);
+        let to_accuser = sent.iter().find(|t| t.to == peer(2).addr).map(|t| &t.msg);
+        let Some(Message::Gossip { updates, .. }) = to_accuser else {
+            panic!("no direct refutation to the accuser: {sent:?}");
+        };
+        assert!(updates.contains(&Update::Alive {
+            peer: peer(1),
+            incarnation: 1,
+            tags: Tags::new()
+        }));
+        // The same (now stale) accusation again does not bump the incarnation.
+        a.handle_message(t0, gossip(2, vec![accusation]));
+        assert_eq!(a.me().incarnation, 1);
+    }
+
+    #[test]
+    fn restarted_node_with_incarnation_zero_wins_over_its_old_death() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let reply = PushPull {
+            from: peer(2),
+            join: false,
+            members: vec![
+                MemberState {
+                    peer: peer(2),
+                    incarnation: 0,
+                    state: State::Alive,
+                    tags: Tags::new(),
+                    health: None,
+                    by: None,
+                },
+                MemberState {
+                    peer: peer(1),
+                    incarnation: 5,
+                    state: State::Dead,
+                    tags: Tags::new(),
+                    health: None,
+                    by: Some(peer(2).id),
+                },
+            ],
+        };
+        a.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(a.me().incarnation, 6);
+        assert_eq!(a.me().state, State::Alive);
+        // An Alive about us from someone else at a higher incarnation is refuted too.
+        a.handle_message(
+            t0,
+            gossip(
+                2,
+                vec![Update::Alive {
+                    peer: peer(1),
+                    incarnation: 9,
+                    tags: Tags::new(),
+                }],
+            ),
+        );
+        assert_eq!(a.me().incarnation, 10);
+    }
+
+    #[test]
+    fn unanswered_probe_goes_indirect_then_suspects_then_declares_dead() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let others: Vec<Membership> = (2..=5).map(|n| node(n, t0)).collect();
+        for o in &others {
+            learn(&mut a, o, t0);
+        }
+        transmits(&mut a);
+        events(&mut a);
+        // Run until the first probe, then never answer anything.
+        let mut probe = None;
+        let mut first = t0;
+        while probe.is_none() {
+            let Some(at) = a.poll_timeout() else {
+                panic!("no timer")
+            };
+            assert!(
+                at < t0 + Duration::from_secs(1),
+                "no probe within a probe interval"
+            );
+            a.handle_timeout(at);
+            first = at;
+            probe = transmits(&mut a).iter().find_map(|t| match t.msg {
+                Message::Ping { target, .. } => Some((t.to, target)),
+                _ => None,
+            });
+        }
+        let Some((target_addr, target)) = probe else {
+            return;
+        };
+        // After the probe timeout: ping-reqs to (up to) 3 other members.
+        let sent = run(&mut a, first + Duration::from_millis(250));
+        let reqs: Vec<_> = sent
+            .iter()
+            .filter(|t| matches!(&t.msg, Message::PingReq { target: p, .. } if p.id == target))
+            .collect();
+        assert_eq!(reqs.len(), 3);
+        assert!(reqs.iter().all(|t| t.to != target_addr));
+        // At the end of the probe period: suspected by us.
+        run(&mut a, first + Duration::from_millis(401));
+        let m = a
+            .member_by_addr(target_addr)
+            .map(|m| (m.state, m.suspected_by));
+        assert_eq!(m, Some((State::Suspect, Some(peer(1).id))));
+        assert!(
+            events(&mut a)
+                .iter()
+                .any(|e| matches!(e, Event::MemberSuspect { peer, .. } if peer.id == target))
+        );
+        // With 5 live members and no confirmations it is dead after the maximum timeout
+        // (probes of other members keep failing too, but that is fine here).
+        let max = a.config().suspicion_max(5);
+        run(&mut a, first + max + Duration::from_secs(2));
+        assert_eq!(
+            a.member_by_addr(target_addr).map(|m| m.state),
+            Some(State::Dead)
+        );
+        assert!(events(&mut a).iter().any(|e| matches!(
+            e,
+            Event::MemberDown { peer, by } if peer.id == target && *by == peer_id(1)
+        )));
+    }
+
+    fn peer_id(n: u8) -> NodeId {
+        peer(n).id
+    }
+
+    #[test]
+    fn datagrams_stay_under_the_cap_with_a_big_backlog() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let mut tags = Tags::new();
+        tags.insert("role".into(), "x".repeat(100));
+        let members: Vec<MemberState> = (0..600u16)
+            .map(|i| {
+                let mut id = [7u8; 16];
+                id[..2].copy_from_slice(&i.to_le_bytes());
+                MemberState {
+                    peer: Peer {
+                        id: NodeId(id),
+                        addr: SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946)),
+                    },
+                    incarnation: u64::from(i) * 1_000_000,
+                    state: State::Alive,
+                    tags: tags.clone(),
+                    health: None,
+                    by: None,
+                }
+            })
+            .collect();
+        a.handle_message(
+            t0,
+            Message::PushPull(PushPull {
+                from: peer(2),
+                join: false,
+                members,
+            }),
+        );
+        assert_eq!(a.live_members(), 600);
+        let sent = run(&mut a, t0 + Duration::from_secs(3));
+        let datagrams: Vec<_> = sent.iter().filter(|t| !t.msg.is_stream()).collect();
+        assert!(datagrams.len() > 10);
+        let mut most = 0;
+        for t in &datagrams {
+            let len = t.msg.encode().len();
+            assert!(
+                len <= a.config().max_datagram_bytes,
+                "{len} bytes: {:?}",
+                t.msg
+            );
+            if let Message::Gossip { updates, .. } = &t.msg {
+                most = most.max(updates.len());
+            }
+        }
+        assert!(most >= 5, "gossip should pack several updates, got {most}");
+    }
+
+    #[test]
+    fn removed_member_goes_quiet_and_is_readded_only_by_a_join() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        let reply = b.handle_push_pull(t0, a.push_pull_request(true));
+        a.handle_message(t0, Message::PushPull(reply));
+        transmits(&mut a);
+        transmits(&mut b);
+        events(&mut b);
+        assert_eq!(
+            a.remove(t0, peer(1).addr),
+            Err(RemoveError::IsSelf(peer(1).addr))
+        );
+        let nowhere = SocketAddr::from(([127, 0, 0, 99], 1));
+        assert_eq!(
+            a.remove(t0, nowhere),
+            Err(RemoveError::UnknownAddress(nowhere))
+        );
+        assert_eq!(a.remove(t0, peer(2).addr), Ok(peer(2).id));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.state),
+            Some(State::Left)
+        );
+        // The removed node is told directly.
+        for t in transmits(&mut a) {
+            if t.to == peer(2).addr {
+                b.handle_message(t0, t.msg);
+            }
+        }
+        assert!(b.is_removed());
+        assert_eq!(events(&mut b), vec![Event::SelfRemoved { by: peer(1).id }]);
+        assert_eq!(b.members().count(), 1);
+        assert_eq!(b.poll_timeout(), None);
+        assert!(b.snapshot().removed);
+        // Quiet: ignores pings, its own join attempts and non-join syncs.
+        b.handle_message(
+            t0,
+            Message::Ping {
+                from: peer(1),
+                seq: 1,
+                target: peer(2).id,
+                updates: vec![],
+            },
+        );
+        b.join(t0, &[peer(1).addr]);
+        assert!(transmits(&mut b).is_empty());
+        let reply = b.handle_push_pull(t0, a.push_pull_request(false));
+        assert_eq!(reply.members.len(), 1);
+        assert!(b.is_removed());
+        // An incoming join re-adds it above the removal's incarnation.
+        let reply = b.handle_push_pull(t0, a.push_pull_request(true));
+        assert!(!b.is_removed());
+        assert!(events(&mut b).contains(&Event::SelfReadded));
+        assert!(b.me().incarnation > 0);
+        a.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.state),
+            Some(State::Alive)
+        );
+    }
+
+    #[test]
+    fn a_new_id_replaces_a_dead_member_at_the_same_address_but_not_a_live_one() {
+        let t0 = Instant::now();
+        let (mut a, b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        let newcomer = Peer {
+            id: NodeId([42; 16]),
+            addr: peer(2).addr,
+        };
+        let alive = Update::Alive {
+            peer: newcomer,
+            incarnation: 0,
+            tags: Tags::new(),
+        };
+        a.handle_message(t0, gossip(3, vec![alive.clone()]));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.peer.id),
+            Some(peer(2).id)
+        );
+        a.handle_message(
+            t0,
+            gossip(
+                3,
+                vec![Update::Dead {
+                    id: peer(2).id,
+                    incarnation: 0,
+                    by: NodeId([3; 16]),
+                }],
+            ),
+        );
+        a.handle_message(t0, gossip(3, vec![alive]));
+        assert_eq!(
+            a.member_by_addr(peer(2).addr).map(|m| m.peer.id),
+            Some(newcomer.id)
+        );
+        assert!(a.members().all(|m| m.peer.id != peer(2).id));
+    }
+
+    #[test]
+    fn health_summaries_are_versioned_and_capped() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        let summary = |version| HealthSummary {
+            version,
+            passing: 1,
+            failing: 30,
+            erroring: 0,
+            failing_names: (0..30).map(|i| format!("check-{i}")).collect(),
+            at_unix_ms: 0,
+            refresh_id: 0,
+        };
+        b.set_health(t0, summary(5));
+        b.set_health(t0, summary(3)); // older version: raised above the previous one
+        assert_eq!(b.me().health.as_ref().map(|h| h.version), Some(6));
+        assert_eq!(
+            b.me().health.as_ref().map(|h| h.failing_names.len()),
+            Some(8)
+        );
+        let h = |inc, v| Update::Health {
+            id: peer(2).id,
+            incarnation: inc,
+            summary: summary(v),
+        };
+        a.handle_message(t0, gossip(2, vec![h(0, 6)]));
+        a.handle_message(t0, gossip(2, vec![h(0, 4)]));
+        let seen = |a: &Membership| {
+            a.member(peer(2).id)
+                .and_then(|m| m.health.as_ref())
+                .map(|h| h.version)
+        };
+        assert_eq!(seen(&a), Some(6));
+        // After a restart (higher incarnation) a lower version wins.
+        a.handle_message(t0, gossip(2, vec![h(1, 1)]));
+        assert_eq!(seen(&a), Some(1));
+        assert!(
+            a.member(peer(2).id)
+                .and_then(|m| m.health.as_ref())
+                .is_some_and(|h| h.failing_names.len() <= 8)
+        );
+    }
+
+    #[test]
+    fn graceful_leave_spreads_and_then_goes_silent() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        learn(&mut b, &a, t0);
+        events(&mut b);
+        a.leave(t0);
+        assert!(a.has_left());
+        let sent = transmits(&mut a);
+        assert!(!sent.is_empty());
+        for t in sent {
+            b.handle_message(t0, t.msg);
+        }
+        assert_eq!(b.member(peer(1).id).map(|m| m.state), Some(State::Left));
+        assert!(events(&mut b).contains(&Event::MemberLeft(peer(1))));
+        run(&mut a, t0 + Duration::from_secs(60));
+        assert_eq!(a.poll_timeout(), None);
+    }
+
+    #[test]
+    fn nonsense_inputs_change_nothing_and_do_not_panic() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let stranger = NodeId([77; 16]);
+        let inputs = vec![
+            // From ourselves.
+            gossip(
+                1,
+                vec![Update::Dead {
+                    id: peer(1).id,
+                    incarnation: 99,
+                    by: peer(1).id,
+                }],
+            ),
+            // About members nobody knows.
+            gossip(
+                2,
+                vec![
+                    Update::Suspect {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Dead {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Left {
+                        id: stranger,
+                        incarnation: 1,
+                        by: peer(2).id,
+                    },
+                    Update::Health {
+                        id: stranger,
+                        incarnation: 1,
+                        summary: HealthSummary {
+                            version: 1,
+                            passing: 0,
+                            failing: 0,
+                            erroring: 0,
+                            failing_names: vec![],
+                            at_unix_ms: 0,
+                            refresh_id: 0,
+                        },
+                    },
+                ],
+            ),
+            // Acks and nacks for probes never sent.
+            Message::Ack {
+                from: peer(2).id,
+                seq: 12345,
+                updates: vec![],
+            },
+            Message::Nack {
+                from: peer(2).id,
+                seq: 7,
+            },
+            // A ping for someone else.
+            Message::Ping {
+                from: peer(2),
+                seq: 1,
+                target: stranger,
+                updates: vec![],
+            },
+            // An empty push-pull.
+            Message::PushPull(PushPull {
+                from: peer(2),
+                join: true,
+                members: vec![],
+            }),
+        ];
+        for msg in inputs {
+            a.handle_message(t0, msg);
+        }
+        assert_eq!(a.me().incarnation, 0);
+        assert_eq!(a.members().count(), 1);
+        assert!(transmits(&mut a).is_empty());
+        // An empty mesh runs its timers without sending anything but nothing breaks.
+        let sent = run(&mut a, t0 + Duration::from_secs(30));
+        assert!(sent.iter().all(|t| t.msg.is_stream()), "{sent:?}");
+        // A ping-req about ourselves is simply acked; an accusation at u64::MAX saturates.
+        a.handle_message(
+            t0,
+            Message::PingReq {
+                from: peer(2),
+                seq: 3,
+                target: peer(1),
+            },
+        );
+        assert!(matches!(
+            transmits(&mut a).as_slice(),
+            [Transmit {
+                msg: Message::Ack { seq: 3, .. },
+                ..
+            }]
+        ));
+        a.handle_message(
+            t0,
+            gossip(
+                2,
+                vec![Update::Suspect {
+                    id: peer(1).id,
+                    incarnation: u64::MAX,
+                    by: peer(2).id,
+                }],
+            ),
+        );
+        assert_eq!(a.me().incarnation, u64::MAX);
+    }
+
+    #[test]
+    fn snapshot_of_a_removed_node_keeps_it_quiet_after_restart() {
+        let t0 = Instant::now();
+        let mut a = node(1, t0);
+        let snap = Snapshot {
+            me: peer(1),
+            incarnation: 4,
+            removed: true,
+            peers: vec![peer(2)],
+            seeds: vec![],
+        };
+        a.restore(t0, &snap);
+        assert!(a.is_removed());
+        assert!(transmits(&mut a).is_empty());
+        let mut b = node(1, t0);
+        let snap = Snapshot {
+            removed: false,
+            ..snap
+        };
+        b.restore(t0, &snap);
+        assert_eq!(b.me().incarnation, 4);
+        let sent = transmits(&mut b);
+        assert!(matches!(
+            sent.as_slice(),
+            [Transmit {
+                msg: Message::PushPull(PushPull { join: true, .. }),
+                ..
+            }]
+        ));
+        assert_eq!(snap.join_addrs(), vec![peer(2).addr]);
+    }
 }

@@ -626,15 +626,12 @@ impl Sim {
     /// Drains node `i`'s transmits and events and re-arms its timer.
     fn after_input(&mut self, i: usize) {
         let max_datagram = self.cfg.config.max_datagram_bytes;
-        loop {
-            let Some(t) = self
-                .nodes
-                .get_mut(i)
-                .and_then(|n| n.machine.as_mut())
-                .and_then(|m| m.poll_transmit())
-            else {
-                break;
-            };
+        while let Some(t) = self
+            .nodes
+            .get_mut(i)
+            .and_then(|n| n.machine.as_mut())
+            .and_then(|m| m.poll_transmit())
+        {
             if let Message::PushPull(req) = t.msg {
                 let bytes = Message::PushPull(req.clone()).encode().len() as u64;
                 if let Some(n) = self.nodes.get_mut(i) {
@@ -679,15 +676,12 @@ impl Sim {
                 },
             );
         }
-        loop {
-            let Some(e) = self
-                .nodes
-                .get_mut(i)
-                .and_then(|n| n.machine.as_mut())
-                .and_then(|m| m.poll_event())
-            else {
-                break;
-            };
+        while let Some(e) = self
+            .nodes
+            .get_mut(i)
+            .and_then(|n| n.machine.as_mut())
+            .and_then(|m| m.poll_event())
+        {
             self.count_event(i, e);
         }
         let next = self.node(i).and_then(|m| m.poll_timeout());

@@ -4,6 +4,7 @@
 //! member dead) is decided by the state machine, not here.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
 use crate::mesh::config::suspicion_timeout;
@@ -21,6 +22,11 @@ pub(crate) struct Suspicion {
     pub accuser: NodeId,
     /// Distinct other accusers, at most [`MAX_CONFIRMERS`].
     pub confirmers: Vec<NodeId>,
+    /// True once this node has its own evidence (it is the accuser, or its own probe of
+    /// the suspect failed too). Only armed suspicions have a deadline: a node that merely
+    /// heard the rumour waits for the verdict (Dead or a refutation) instead of issuing
+    /// one, so a refutation only has to reach the few nodes with evidence in time.
+    pub armed: bool,
     start: Instant,
     min: Duration,
     max: Duration,
@@ -33,6 +39,7 @@ impl Suspicion {
     pub fn new(
         incarnation: u64,
         accuser: NodeId,
+        armed: bool,
         now: Instant,
         min: Duration,
         max: Duration,
@@ -42,6 +49,7 @@ impl Suspicion {
             incarnation,
             accuser,
             confirmers: Vec::new(),
+            armed,
             start: now,
             min,
             max,
@@ -73,23 +81,51 @@ impl Suspicion {
 /// All open suspicions of one node, indexed by member and by deadline.
 #[derive(Debug, Default)]
 pub(crate) struct SuspicionTable {
-    by_member: HashMap<NodeId, Suspicion>,
+    by_member: HashMap<NodeId, Suspicion, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
+    /// Armed suspicions by deadline.
     deadlines: BTreeSet<(Instant, NodeId)>,
+    /// Unarmed (rumour-only) suspicions by the time this node should check for itself
+    /// (start + minimum timeout): a rumour whose refutation we missed is resolved by our
+    /// own probe rather than lingering until the next push-pull.
+    verify: BTreeSet<(Instant, NodeId)>,
 }
 
 impl SuspicionTable {
     /// Starts (or restarts) the suspicion of `id`.
     pub fn insert(&mut self, id: NodeId, suspicion: Suspicion) {
         self.remove(id);
-        self.deadlines.insert((suspicion.deadline(), id));
+        if suspicion.armed {
+            self.deadlines.insert((suspicion.deadline(), id));
+        } else {
+            self.verify.insert((suspicion.start + suspicion.min, id));
+        }
         self.by_member.insert(id, suspicion);
     }
 
     /// Ends the suspicion of `id` (refuted, dead, forgotten).
     pub fn remove(&mut self, id: NodeId) -> Option<Suspicion> {
         let s = self.by_member.remove(&id)?;
-        self.deadlines.remove(&(s.deadline(), id));
+        if s.armed {
+            self.deadlines.remove(&(s.deadline(), id));
+        } else {
+            self.verify.remove(&(s.start + s.min, id));
+        }
         Some(s)
+    }
+
+    /// Gives the suspicion of `id` at `incarnation` a deadline (this node now has its own
+    /// evidence). The timeout counts from `now`, so the suspect gets the full window to
+    /// refute even if the rumour is old (it may have refuted long ago, unheard here).
+    pub fn arm(&mut self, id: NodeId, incarnation: u64, now: Instant) {
+        let Some(s) = self.by_member.get_mut(&id) else {
+            return;
+        };
+        if s.incarnation == incarnation && !s.armed {
+            self.verify.remove(&(s.start + s.min, id));
+            s.armed = true;
+            s.start = now;
+            self.deadlines.insert((s.deadline(), id));
+        }
     }
 
     /// Adds an accusation by `by` to the suspicion of `id` at `incarnation`.
@@ -108,11 +144,26 @@ impl SuspicionTable {
         let (new, useful) = s.confirm(by);
         let after = s.deadline();
         let count = s.confirmers.len();
-        if before != after {
+        if s.armed && before != after {
             self.deadlines.remove(&(before, id));
             self.deadlines.insert((after, id));
         }
         Some((new, useful, count))
+    }
+
+    /// The next rumour-only suspicion due for this node's own check, if any is due.
+    pub fn take_due_verification(&mut self, now: Instant) -> Option<NodeId> {
+        let &(at, id) = self.verify.first()?;
+        if at > now {
+            return None;
+        }
+        self.verify.pop_first();
+        Some(id)
+    }
+
+    /// Members with armed suspicions, earliest deadline first.
+    pub fn armed_by_deadline(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.deadlines.iter().map(|(_, id)| *id)
     }
 
     /// The earliest deadline.
@@ -140,6 +191,7 @@ impl SuspicionTable {
     pub fn clear(&mut self) {
         self.by_member.clear();
         self.deadlines.clear();
+        self.verify.clear();
     }
 
     /// Number of open suspicions.
@@ -162,7 +214,7 @@ mod tests {
         let now = Instant::now();
         let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
         let mut table = SuspicionTable::default();
-        table.insert(id(1), Suspicion::new(4, id(9), now, min, max, 2));
+        table.insert(id(1), Suspicion::new(4, id(9), true, now, min, max, 2));
         assert_eq!(table.next_deadline(), Some(now + max));
         // The original accuser repeating itself is not a confirmation.
         assert_eq!(table.confirm(id(1), 4, id(9)), Some((false, false, 0)));
@@ -179,12 +231,36 @@ mod tests {
     }
 
     #[test]
+    fn unarmed_suspicions_have_no_deadline_until_armed() {
+        let now = Instant::now();
+        let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
+        let mut table = SuspicionTable::default();
+        table.insert(id(1), Suspicion::new(4, id(9), false, now, min, max, 2));
+        assert_eq!(table.confirm(id(1), 4, id(8)), Some((true, true, 1)));
+        assert_eq!(table.next_deadline(), None);
+        // A rumour is due for our own check after the minimum timeout, once.
+        assert_eq!(table.take_due_verification(now), None);
+        assert_eq!(table.take_due_verification(now + min), Some(id(1)));
+        assert_eq!(table.take_due_verification(now + max), None);
+        assert!(table.take_expired(now + max * 10).is_empty());
+        table.arm(id(1), 3, now); // wrong incarnation: no effect
+        assert_eq!(table.next_deadline(), None);
+        let later = now + Duration::from_secs(60);
+        table.arm(id(1), 4, later);
+        let at = table.next_deadline().unwrap_or(now);
+        assert!(at > later + min && at < later + max, "{at:?}");
+        assert!(table.remove(id(1)).is_some());
+        assert_eq!(table.next_deadline(), None);
+    }
+
+    #[test]
     fn take_expired_returns_due_suspicions_in_deadline_order() {
         let now = Instant::now();
         let s = |secs| {
             Suspicion::new(
                 0,
                 id(9),
+                true,
                 now,
                 Duration::from_secs(secs),
                 Duration::from_secs(secs),
