@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use regex::Regex;
 use tokio::sync::{Notify, Semaphore};
@@ -16,6 +16,7 @@ use tokio::sync::{Notify, Semaphore};
 use crate::checks::Outcome;
 use crate::checks::run::{RunOptions, run_checks};
 use crate::checks::spec::CheckSet;
+use crate::mesh::health::unix_ms;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::State;
 use crate::mesh::runtime::{MemberView, MeshHandle};
@@ -54,13 +55,6 @@ struct Inner {
     limiter: Mutex<RateLimiter>,
     changed: Notify,
     refresh_tx: tokio::sync::mpsc::Sender<u64>,
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 impl Coordinator {
