@@ -26,6 +26,9 @@ const DETECT: Duration = Duration::from_secs(30);
 /// attempts every 5 s to dead members and seeds, push-pull every 20 s. Observed: see the
 /// printed "healed in".
 const HEAL: Duration = Duration::from_secs(60);
+/// How long the partition is kept after both sides saw each other inactive: past
+/// `gossip_to_dead` (15 s), so healing has to come from rejoin attempts.
+const PARTITION_HOLD: Duration = Duration::from_secs(20);
 /// A restarted host is alive everywhere again. Observed: 1–3 s.
 const REJOIN: Duration = Duration::from_secs(30);
 
@@ -152,6 +155,22 @@ fn partition_2_3_each_side_sees_the_other_inactive_and_heals_by_itself() {
             theirs.len()
         );
         assert!(text.contains(&summary), "{summary}\n{text}");
+    }
+
+    // Hold the partition well past `gossip_to_dead` (15 s in lan): afterwards nobody
+    // gossips to the other side any more, so only the periodic rejoin attempts can merge
+    // the mesh. Meanwhile the split stays stable: no flapping on either side.
+    let hold = Instant::now();
+    while hold.elapsed() < PARTITION_HOLD {
+        for (mine, theirs) in [(a, b), (b, a)] {
+            assert!(
+                c.agree(mine, &addrs(mine), &addrs(theirs)),
+                "the split changed {} into the partition\n{}",
+                since(cut),
+                c.logs(40)
+            );
+        }
+        std::thread::sleep(Duration::from_secs(1));
     }
 
     // Heal: no command, no restart; the mesh must merge on its own.
