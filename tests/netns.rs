@@ -4,8 +4,8 @@
 //! a coordinator killed mid-operation, and outsiders with another secret or env.
 //!
 //! Needs root, `ip` (iproute2) and `nft` (nftables); each test prints "SKIPPED: …" and
-//! passes otherwise. The tests run one at a time (a lock in the harness), about 2 minutes
-//! in all. The harness is tests/netns_support/; bounds below are correctness bounds, stated
+//! passes otherwise. The tests run one at a time (a lock in the harness): about 100 s in
+//! all, debug or release, on a busy 2-core machine. The harness is tests/netns_support/; bounds below are correctness bounds, stated
 //! for the `lan` profile (probe 400 ms, suspicion 0.8–4.8 s at 5 nodes, rejoin every 5 s,
 //! push-pull every 20 s), with a wide margin for a busy 2-core machine.
 
@@ -18,18 +18,20 @@ use std::time::{Duration, Instant};
 use common::{TempDir, stderr, stdout, wait_until};
 use netns_support::{Cluster, MemberState, addr_of, addrs, ctl_in, ip_of, member_states, since};
 
-/// Five fresh nodes agree on five alive members. Observed: 1–3 s.
+/// Five fresh nodes agree on five alive members. Observed: 0.4–0.7 s.
 const CONVERGE: Duration = Duration::from_secs(30);
-/// A silent host is inactive on every node that can still talk. Observed: 3–6 s.
+/// A silent host is inactive on every node that can still talk. Observed: kill -9
+/// 1.1–1.8 s; both sides of a partition 2.4–6.9 s.
 const DETECT: Duration = Duration::from_secs(30);
 /// After the partition's rules are gone, one mesh again with nobody's help: rejoin
-/// attempts every 5 s to dead members and seeds, push-pull every 20 s. Observed: see the
-/// printed "healed in".
+/// attempts every 5 s to dead members and seeds, push-pull every 20 s. Observed after a
+/// 23–28 s partition: 1.0–5.2 s, median 1.4 s over 10 runs (printed as "healed in";
+/// the polling itself takes about 0.5 s a round).
 const HEAL: Duration = Duration::from_secs(60);
 /// How long the partition is kept after both sides saw each other inactive: past
 /// `gossip_to_dead` (15 s), so healing has to come from rejoin attempts.
 const PARTITION_HOLD: Duration = Duration::from_secs(20);
-/// A restarted host is alive everywhere again. Observed: 1–3 s.
+/// A restarted or resumed host is alive everywhere again. Observed: 0.4–1.3 s.
 const REJOIN: Duration = Duration::from_secs(30);
 
 fn no_flags(_: u8) -> (Vec<String>, Vec<String>) {
@@ -144,11 +146,19 @@ fn partition_2_3_each_side_sees_the_other_inactive_and_heals_by_itself() {
             assert_eq!(r[&h]["hosts_file"], "Success:true", "{h}\n{text}");
         }
         for h in addrs(theirs) {
+            let line = &r[&h]["hosts_file"];
             assert!(
-                r[&h]["hosts_file"].starts_with("Error:"),
+                line.starts_with("Error:") && line.contains("unreachable"),
                 "{h} is across the partition\n{text}"
             );
         }
+        eprintln!(
+            "partition: operation on {}: {}",
+            addr_of(coord),
+            text.lines()
+                .find(|l| l.contains(&addr_of(theirs[0])))
+                .unwrap_or("")
+        );
         let summary = format!(
             "Hosts: 5 targeted, {} answered, {} unreachable",
             mine.len(),
@@ -160,18 +170,32 @@ fn partition_2_3_each_side_sees_the_other_inactive_and_heals_by_itself() {
     // Hold the partition well past `gossip_to_dead` (15 s in lan): afterwards nobody
     // gossips to the other side any more, so only the periodic rejoin attempts can merge
     // the mesh. Meanwhile the split stays stable: no flapping on either side.
+    // (A `list` that gets no answer is counted, not failed: the machine may be busy.)
     let hold = Instant::now();
+    let (mut asked, mut unanswered) = (0, 0);
     while hold.elapsed() < PARTITION_HOLD {
         for (mine, theirs) in [(a, b), (b, a)] {
-            assert!(
-                c.agree(mine, &addrs(mine), &addrs(theirs)),
-                "the split changed {} into the partition\n{}",
-                since(cut),
-                c.logs(40)
-            );
+            for &k in mine {
+                asked += 1;
+                match c.node(k).list() {
+                    Some(seen) => assert_eq!(
+                        seen,
+                        (addrs(mine), addrs(theirs)),
+                        "{}'s view changed {} into the partition\n{}",
+                        addr_of(k),
+                        since(cut),
+                        c.logs(40)
+                    ),
+                    None => unanswered += 1,
+                }
+            }
         }
         std::thread::sleep(Duration::from_secs(1));
     }
+    assert!(
+        unanswered * 4 < asked,
+        "{unanswered} of {asked} list calls got no answer during the partition"
+    );
 
     // Heal: no command, no restart; the mesh must merge on its own.
     c.net.heal();
@@ -309,7 +333,7 @@ struct Watch {
     false_deaths: BTreeSet<String>,
     /// Observers that saw the stopped host suspect or dead.
     saw_stopped_down: BTreeSet<u8>,
-    max_suspect_of_healthy: BTreeMap<String, usize>,
+    suspect_rows_of_healthy: BTreeMap<String, usize>,
 }
 
 impl Watch {
@@ -328,7 +352,7 @@ impl Watch {
                                 .insert(format!("{} saw {addr} {state:?}", addr_of(k)));
                         }
                         MemberState::Suspect => {
-                            *self.max_suspect_of_healthy.entry(addr).or_default() += 1;
+                            *self.suspect_rows_of_healthy.entry(addr).or_default() += 1;
                         }
                         MemberState::Alive => {}
                     }
@@ -375,7 +399,7 @@ fn sigstop_for_20s_marks_no_healthy_host_dead_and_the_host_comes_back() {
         "sigstop: {} polls; stopped host seen down by {:?}; healthy members seen suspect (count of status rows): {:?}; unanswered status calls: {:?}; alive everywhere {} after SIGCONT",
         w.polls,
         w.saw_stopped_down,
-        w.max_suspect_of_healthy,
+        w.suspect_rows_of_healthy,
         w.unanswered,
         back.map(|d| format!("{:.1}s", d.as_secs_f64()))
             .unwrap_or_else(|| "never".into()),
