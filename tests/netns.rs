@@ -25,7 +25,7 @@ const CONVERGE: Duration = Duration::from_secs(30);
 const DETECT: Duration = Duration::from_secs(30);
 /// After the partition's rules are gone, one mesh again with nobody's help: rejoin
 /// attempts every 5 s to dead members and seeds, push-pull every 20 s. Observed after a
-/// 23–28 s partition: 1.0–5.2 s, median 1.4 s over 10 runs (printed as "healed in";
+/// 23–28 s partition: 1.0–5.2 s, median 1.6 s over 11 runs (printed as "healed in";
 /// the polling itself takes about 0.5 s a round).
 const HEAL: Duration = Duration::from_secs(60);
 /// How long the partition is kept after both sides saw each other inactive: past
