@@ -417,7 +417,7 @@ pub async fn run_status(args: StatusArgs) -> ExitCode {
         let s = session(&args.connect, &args.identity)?;
         let report = s.status().await?;
         if s.output == OutputFormat::Json {
-            print_json(&serde_json::to_value(&report).map_err(|e| e.to_string())?);
+            print_json(&output::status_json(&report));
         } else {
             print!("{}", output::status_text(&report));
         }

@@ -102,6 +102,7 @@ async fn handle_connection(ctx: Arc<NodeContext>, incoming: quinn::Incoming) {
         }
     };
     if matches!(peer.role, Role::Node) {
+        ctx.transport.note_peer(remote, peer.node_id);
         let ctx2 = ctx.clone();
         let conn2 = conn.clone();
         tokio::spawn(async move { read_datagrams(ctx2, conn2, peer.node_id).await });

@@ -268,6 +268,26 @@ impl Transport {
         });
     }
 
+    /// Tells the transport that the node at `addr` now holds `id` (learned from an
+    /// incoming connection's certificate). A cached connection to `addr` that was made to
+    /// another node id is dropped: that node was replaced (e.g. restarted with a wiped data
+    /// dir), and its old connection would only hang until the idle timeout.
+    pub fn note_peer(&self, addr: SocketAddr, id: NodeId) {
+        let entry = {
+            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(&addr).cloned()
+        };
+        let Some(entry) = entry else { return };
+        if let Ok(mut e) = entry.try_lock()
+            && e.peer_id.is_some_and(|old| old != id)
+        {
+            if let Some(c) = e.conn.take() {
+                c.close(0u32.into(), b"peer replaced");
+            }
+            e.peer_id = None;
+        }
+    }
+
     /// Closes every connection and waits up to `grace` for the closes to drain. The close
     /// frames leave at once; draining only matters to answer late packets, so a
     /// short-lived client passes a few milliseconds.
