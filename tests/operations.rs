@@ -307,3 +307,70 @@ fn a_bad_operations_file_is_rejected_before_anything_is_sent() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("nope.json"), "{}", stderr(&o));
 }
+
+#[test]
+fn refresh_reruns_periodic_checks_and_every_node_sees_every_summary() {
+    let dir = TempDir::new("op-refresh");
+    let port = 31206;
+    let marker = dir.path().join("marker");
+    let checks = write(
+        &dir,
+        "periodic.json",
+        &format!(
+            r#"{{"marker": {{"type": "file_exists", "path": "{}"}}, "hosts": {{"type": "file_exists", "path": "/etc/hosts"}}}}"#,
+            marker.display()
+        ),
+    );
+    // A long interval: only a refresh can make the summaries change during the test.
+    let nodes = start_mesh(&dir, port, 3, |_| {
+        vec![
+            "--checks".into(),
+            checks.clone(),
+            "--check-interval".into(),
+            "60m".into(),
+        ]
+    });
+    let o = ctl(&nodes[0].addr(), &["refresh", "--wait"]);
+    let text = stdout(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "marker is missing, so a check fails\n{text}{}",
+        stderr(&o)
+    );
+    for n in &nodes {
+        assert!(
+            text.contains(&format!(
+                "Host:{} Health: 1 passing, 1 failing, 0 erroring (marker)",
+                n.addr()
+            )),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("Refresh complete: 3 of 3 alive hosts reported"),
+        "{text}"
+    );
+    std::fs::write(&marker, "x").unwrap();
+    let o = ctl(&nodes[1].addr(), &["refresh", "--wait"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Gossip carries each node's new summary to every other node.
+    let all_ok = wait_until(CONVERGE, || {
+        nodes.iter().all(|n| {
+            let o = std::process::Command::new(BIN)
+                .args(["mesh", "status", "--connect", &n.addr(), "--output", "json"])
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+            v["members"].as_array().is_some_and(|ms| {
+                ms.len() == 3
+                    && ms
+                        .iter()
+                        .all(|m| m["health"]["passing"] == 2 && m["health"]["failing"] == 0)
+            })
+        })
+    });
+    assert!(all_ok.is_some(), "summaries did not spread");
+    let o = ctl(&nodes[2].addr(), &["refresh"]);
+    assert_eq!(stdout(&o), "Initiated refresh\n");
+}

@@ -121,23 +121,31 @@ pub struct NodeArgs {
     pub allow_command: bool,
 }
 
+impl ConnectArgs {
+    /// The node to talk to; an empty flag or variable counts as unset.
+    pub fn target(&self) -> &str {
+        self.connect
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .unwrap_or(DEFAULT_CONNECT)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
     Text,
     Json,
 }
 
+/// Where `ctl` connects when neither `--connect` nor `WERIFY_CONNECT` says.
+pub const DEFAULT_CONNECT: &str = "127.0.0.1:30035";
+
 /// How to reach a node.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
-    /// Node to talk to, HOST[:PORT].
-    #[arg(
-        long,
-        env = "WERIFY_CONNECT",
-        default_value = "127.0.0.1:30035",
-        value_name = "HOST[:PORT]"
-    )]
-    pub connect: String,
+    /// Node to talk to, HOST[:PORT] [default: 127.0.0.1:30035].
+    #[arg(long, env = "WERIFY_CONNECT", value_name = "HOST[:PORT]")]
+    pub connect: Option<String>,
     /// Bound on the whole call, connecting included.
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,

@@ -65,7 +65,7 @@ fn unexpected(r: &Response) -> String {
 }
 
 fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, String> {
-    let addr = parse_host(&connect.connect).map_err(|e| format!("--connect: {e}"))?;
+    let addr = parse_host(connect.target()).map_err(|e| format!("--connect: {e}"))?;
     let ips: [IpAddr; 0] = [];
     let id = identity_from_args(identity, Role::Client, NodeId::random(), &ips)?;
     let mut hint_flags = String::new();
@@ -86,7 +86,7 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, St
     Ok(Session {
         transport,
         addr,
-        connect_text: connect.connect.clone(),
+        connect_text: connect.target().to_string(),
         output: connect.output,
         hint_flags,
     })
