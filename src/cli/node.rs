@@ -29,7 +29,7 @@ use crate::rpc::transport::Transport;
 
 /// Runs a node until it is told to stop.
 pub async fn run_node(args: NodeArgs) -> ExitCode {
-    match start(args).await {
+    match run_until(args, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -111,7 +111,12 @@ fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-async fn start(args: NodeArgs) -> Result<(), String> {
+/// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
+/// passes Ctrl-C/SIGTERM; benchmarks and tests can run many nodes in one process.
+pub async fn run_until(
+    args: NodeArgs,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
     let bind = SocketAddr::new(args.bind, args.port);
     let advertise = match &args.advertise {
         None => bind,
@@ -224,7 +229,7 @@ async fn start(args: NodeArgs) -> Result<(), String> {
         fingerprint,
         data_dir.display()
     );
-    serve(ctx, shutdown_signal()).await;
+    serve(ctx, shutdown).await;
     tracing::info!("shutting down: leaving the mesh");
     let _ = tokio::time::timeout(Duration::from_secs(2), mesh.leave()).await;
     // Give the leave datagrams a moment to go out before the endpoint closes.
