@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}; rounds=${2:-5}; port=30335
-cargo build --release --quiet
-bin="$PWD/target/release/werify"
+# The shipped build (Cargo profile "dist": size-optimized, LTO); WERIFY_BIN overrides.
+if [ -z "${WERIFY_BIN:-}" ]; then cargo build --profile dist --quiet; fi
+bin="${WERIFY_BIN:-$PWD/target/dist/werify}"
 dir=$(mktemp -d -t werify-fc.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }

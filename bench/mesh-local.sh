@@ -7,8 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-16}; rounds=${2:-5}; profile=${3:-lan}; port=30135
-cargo build --release --quiet
-bin="$PWD/target/release/werify"
+# The shipped build (Cargo profile "dist": size-optimized, LTO); WERIFY_BIN overrides.
+if [ -z "${WERIFY_BIN:-}" ]; then cargo build --profile dist --quiet; fi
+bin="${WERIFY_BIN:-$PWD/target/dist/werify}"
 dir=$(mktemp -d -t werify-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }

@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 rounds=${1:-10}; shift || true
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1 16 32)
 port=30235
-cargo build --release --quiet
-bin="$PWD/target/release/werify"
+# The shipped build (Cargo profile "dist": size-optimized, LTO); WERIFY_BIN overrides.
+if [ -z "${WERIFY_BIN:-}" ]; then cargo build --profile dist --quiet; fi
+bin="${WERIFY_BIN:-$PWD/target/dist/werify}"
 file="$PWD/examples/ops.json"
 dir=$(mktemp -d -t werify-ops.XXXXXX)
 pids=()
