@@ -218,7 +218,7 @@ fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     if bytes.len() > 4096 {
-        s.push_str("…");
+        s.push('…');
     }
     s
 }
