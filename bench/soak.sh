@@ -95,6 +95,12 @@ EOF
     victim=$FIRST_VICTIM
     while true; do
         sleep "$KILL_EVERY"
+        # RSS of the nodes that are never killed, for the trend.
+        line="$(now_ms)"
+        for i in $(seq 1 $(( FIRST_VICTIM - 1 ))); do
+            line+=" $(rss_kib "$(cat "$DIR/node$i.pid")")"
+        done
+        echo "$line" >>"$DIR/rss-trend.txt"
         pid=$(cat "$DIR/node$victim.pid")
         echo "kill $victim $(now_ms)" >>"$DIR/events.txt"
         kill -9 "$pid" 2>/dev/null || true
@@ -232,6 +238,11 @@ if steady:
     ratios = sorted(e / s for s, e in steady if s)
     print(f"never-killed nodes: median end/start RSS ratio {statistics.median(ratios):.2f} "
           f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+if os.path.exists(f"{d}/rss-trend.txt"):
+    rows = [list(map(int, l.split())) for l in open(f"{d}/rss-trend.txt")]
+    t0 = rows[0][0]
+    print("RSS trend of never-killed nodes (median KiB, every kill interval):",
+          " ".join(f"{(r[0] - t0) / 1000:.0f}s:{statistics.median(r[1:]):.0f}" for r in rows))
 print(f"panics in logs: {sum(panics.values())}")
 ok = not unanswered and not missing and running == 0 and sum(panics.values()) == 0
 print("SOAK", "PASSED" if ok else "FAILED")
