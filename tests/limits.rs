@@ -178,7 +178,7 @@ async fn frame_size_is_capped_at_16_mib_on_both_ends() {
 
 /// Row "frame size", consequence: the record of one operation is one frame, so a big
 /// operation's results cannot be fetched beyond the cap. With every check erroring at the
-/// full 1 KiB, 256 checks per host, the cap is reached at about 63 hosts.
+/// full 1 KiB, 256 checks per host, the cap is reached beyond 62 hosts.
 #[test]
 fn one_operation_record_must_fit_one_frame() {
     let record = |hosts: usize| {
