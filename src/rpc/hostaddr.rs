@@ -15,8 +15,26 @@ pub struct HostError {
     pub reason: String,
 }
 
+/// A host as typed, before any name resolution: an address, or a name and a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostSpec {
+    /// An IP address (with the default port if none was given).
+    Addr(SocketAddr),
+    /// A host name still to be resolved, and the port.
+    Name { name: String, port: u16 },
+}
+
 /// Parses a host as users type it, resolving names through the system resolver.
 pub fn parse_host(input: &str) -> Result<SocketAddr, HostError> {
+    match parse_host_syntax(input)? {
+        HostSpec::Addr(addr) => Ok(addr),
+        HostSpec::Name { name, port } => resolve(input, &name, port),
+    }
+}
+
+/// The syntax half of [`parse_host`]: never touches the resolver or the network, so it can
+/// be fuzzed and used where a lookup is not wanted.
+pub fn parse_host_syntax(input: &str) -> Result<HostSpec, HostError> {
     let err = |reason: &str| HostError {
         input: input.to_string(),
         reason: reason.to_string(),
@@ -26,18 +44,18 @@ pub fn parse_host(input: &str) -> Result<SocketAddr, HostError> {
         return Err(err("empty"));
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
-        return Ok(SocketAddr::new(ip, DEFAULT_PORT));
+        return Ok(HostSpec::Addr(SocketAddr::new(ip, DEFAULT_PORT)));
     }
     if let Ok(addr) = s.parse::<SocketAddr>() {
         if addr.port() == 0 {
             return Err(err("port 0 is not a port a node can listen on"));
         }
-        return Ok(addr);
+        return Ok(HostSpec::Addr(addr));
     }
     if let Some(v6) = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
         return v6
             .parse::<IpAddr>()
-            .map(|ip| SocketAddr::new(ip, DEFAULT_PORT))
+            .map(|ip| HostSpec::Addr(SocketAddr::new(ip, DEFAULT_PORT)))
             .map_err(|_| err("not an IPv6 address inside the brackets"));
     }
     let (name, port) = match s.rsplit_once(':') {
@@ -55,6 +73,18 @@ pub fn parse_host(input: &str) -> Result<SocketAddr, HostError> {
     if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err(err("not an address or host name"));
     }
+    Ok(HostSpec::Name {
+        name: name.to_string(),
+        port,
+    })
+}
+
+/// Resolves a host name through the system resolver, preferring an IPv4 address.
+fn resolve(input: &str, name: &str, port: u16) -> Result<SocketAddr, HostError> {
+    let err = |reason: &str| HostError {
+        input: input.to_string(),
+        reason: reason.to_string(),
+    };
     let mut addrs = (name, port)
         .to_socket_addrs()
         .map_err(|e| err(&format!("cannot resolve {name}: {e}")))?;

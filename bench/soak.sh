@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# Soak test (not part of CI; bounded in count and time; loopback only).
+#
+# Starts 16 `werify node` processes on 127.0.0.1-16 (one port), submits 1,000 operations
+# from 4 parallel `werify ctl` clients over a few minutes while one node is killed (-9)
+# and restarted every 20 s, then checks:
+#   - every handle answers a `get` (through a node other than its coordinator),
+#   - every operation ended, and every host that stayed up around it answered every check,
+#   - RSS of every node at start and end (nodes never killed show the trend),
+#   - no panic in any node log.
+# Prints a summary (and writes it to $SOAK_DIR/summary.txt). Kills only the PIDs it
+# started, on exit.
+#
+# Knobs: SOAK_PORT (31900), SOAK_OPS (1000), SOAK_CLIENTS (4), SOAK_NODES (16),
+#        SOAK_KILL_EVERY (20 s), SOAK_PAUSE (0.4 s between submits per client),
+#        SOAK_DIR (a fresh temp dir), WERIFY_BIN (target/release/werify, built if missing).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+PORT=${SOAK_PORT:-31900}
+OPS=${SOAK_OPS:-1000}
+CLIENTS=${SOAK_CLIENTS:-4}
+NODES=${SOAK_NODES:-16}
+KILL_EVERY=${SOAK_KILL_EVERY:-20}
+PAUSE=${SOAK_PAUSE:-0.4}
+DEADLINE=20s
+# Only the last quarter of the nodes is ever killed, so the others show a clean RSS trend.
+FIRST_VICTIM=$(( NODES - NODES / 4 + 1 ))
+BIN=${WERIFY_BIN:-target/release/werify}
+DIR=${SOAK_DIR:-$(mktemp -d /tmp/werify-soak.XXXXXX)}
+mkdir -p "$DIR"
+if [[ ! -x $BIN ]]; then
+    cargo build --release --quiet
+fi
+echo "soak: $NODES nodes on 127.0.0.1-$NODES:$PORT, $OPS operations from $CLIENTS clients, kill every ${KILL_EVERY}s; dir $DIR"
+
+now_ms() { date +%s%3N; }
+
+declare -A PIDS
+start_node() {
+    local i=$1
+    local args=(node --bind "127.0.0.$i" --port "$PORT" --data-dir "$DIR/node$i" --profile local)
+    if (( i > 1 )); then args+=(--join "127.0.0.1:$PORT"); fi
+    mkdir -p "$DIR/node$i"
+    RUST_LOG=info "$BIN" "${args[@]}" </dev/null >/dev/null 2>>"$DIR/node$i.log" &
+    PIDS[$i]=$!
+    echo "${PIDS[$i]}" >"$DIR/node$i.pid"
+}
+
+KILLER_PID=""
+CLIENT_PIDS=()
+cleanup() {
+    [[ -n $KILLER_PID ]] && kill "$KILLER_PID" 2>/dev/null || true
+    for p in "${CLIENT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for i in $(seq 1 "$NODES"); do
+        [[ -f $DIR/node$i.pid ]] && kill -9 "$(cat "$DIR/node$i.pid")" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+active_count() {
+    "$BIN" ctl --connect "127.0.0.$1:$PORT" --timeout 3s listactive 2>/dev/null | grep -c "^127\." || true
+}
+
+wait_converged() {
+    local limit=$1 t0=$SECONDS
+    while (( SECONDS - t0 < limit )); do
+        local ok=1
+        for i in $(seq 1 "$NODES"); do
+            [[ $(active_count "$i") == "$NODES" ]] || { ok=0; break; }
+        done
+        (( ok )) && { echo $(( SECONDS - t0 )); return 0; }
+        sleep 1
+    done
+    return 1
+}
+
+for i in $(seq 1 "$NODES"); do start_node "$i"; done
+if ! took=$(wait_converged 120); then echo "soak: mesh did not converge" >&2; exit 1; fi
+echo "soak: converged in ${took}s"
+for i in $(seq 1 "$NODES"); do echo "$i ${PIDS[$i]} $(rss_kib "${PIDS[$i]}")" >>"$DIR/rss-start.txt"; done
+
+cat >"$DIR/ops.json" <<'EOF'
+{
+  "hostname_exists": {"type": "file_exists", "path": "/etc/hostname"},
+  "hosts_has_localhost": {"type": "file_contains", "path": "/etc/hosts", "check": "localhost"},
+  "no_such_file": {"type": "file_exists", "path": "/nonexistent/werify-soak", "expect": false}
+}
+EOF
+
+# Killer: every KILL_EVERY seconds, kill -9 one of the last nodes and restart it 2 s later.
+(
+    victim=$FIRST_VICTIM
+    while true; do
+        sleep "$KILL_EVERY"
+        # RSS of the nodes that are never killed, for the trend.
+        line="$(now_ms)"
+        for i in $(seq 1 $(( FIRST_VICTIM - 1 ))); do
+            line+=" $(rss_kib "$(cat "$DIR/node$i.pid")")"
+        done
+        echo "$line" >>"$DIR/rss-trend.txt"
+        pid=$(cat "$DIR/node$victim.pid")
+        echo "kill $victim $(now_ms)" >>"$DIR/events.txt"
+        kill -9 "$pid" 2>/dev/null || true
+        sleep 2
+        start_node "$victim"
+        echo "start $victim $(now_ms)" >>"$DIR/events.txt"
+        victim=$(( victim + 1 > NODES ? FIRST_VICTIM : victim + 1 ))
+    done
+) &
+KILLER_PID=$!
+
+# Clients: each submits its share, round-robin over the nodes; a failed submit is retried
+# on the next node (at most 5 tries), and counted.
+client() {
+    local c=$1 n=$2 i node tries out
+    for (( i = 0; i < n; i++ )); do
+        node=$(( (c * 5 + i) % NODES + 1 ))
+        for (( tries = 0; tries < 5; tries++ )); do
+            if out=$("$BIN" ctl --connect "127.0.0.$node:$PORT" --timeout 10s --output json \
+                operation "$DIR/ops.json" --deadline "$DEADLINE" 2>>"$DIR/client$c.err"); then
+                echo "$(now_ms) $node $out" | tr -d '\n' >>"$DIR/handles$c.txt"
+                echo >>"$DIR/handles$c.txt"
+                break
+            fi
+            echo "retry" >>"$DIR/client$c.retries"
+            node=$(( node % NODES + 1 ))
+        done
+        sleep "$PAUSE"
+    done
+}
+t_submit=$SECONDS
+for c in $(seq 0 $(( CLIENTS - 1 ))); do
+    share=$(( OPS / CLIENTS + (c < OPS % CLIENTS ? 1 : 0) ))
+    client "$c" "$share" &
+    CLIENT_PIDS+=($!)
+done
+for p in "${CLIENT_PIDS[@]}"; do wait "$p"; done
+CLIENT_PIDS=()
+submit_secs=$(( SECONDS - t_submit ))
+echo "soak: submissions done in ${submit_secs}s"
+
+# Stop killing; let the last restart rejoin and every operation pass its deadline.
+kill "$KILLER_PID" 2>/dev/null || true
+wait "$KILLER_PID" 2>/dev/null || true
+KILLER_PID=""
+for i in $(seq "$FIRST_VICTIM" "$NODES"); do
+    pid=$(cat "$DIR/node$i.pid")
+    kill -0 "$pid" 2>/dev/null || { start_node "$i"; echo "start $i $(now_ms)" >>"$DIR/events.txt"; }
+done
+if ! took=$(wait_converged 120); then echo "soak: mesh did not re-converge" >&2; fi
+sleep 25
+for i in $(seq 1 "$NODES"); do
+    pid=$(cat "$DIR/node$i.pid")
+    echo "$i $pid $(rss_kib "$pid")" >>"$DIR/rss-end.txt"
+done
+
+cat "$DIR"/handles*.txt >"$DIR/all-handles.txt"
+python3 - "$BIN" "$PORT" "$NODES" "$DIR" "$submit_secs" <<'EOF' | tee "$DIR/summary.txt"
+import json, subprocess, sys, glob, os, statistics
+bin_, port, nodes, d, submit_secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+events = {}
+for line in open(f"{d}/events.txt") if os.path.exists(f"{d}/events.txt") else []:
+    kind, node, ms = line.split()
+    events.setdefault(f"127.0.0.{node}:{port}", []).append((kind, int(ms)))
+subs = []
+for line in open(f"{d}/all-handles.txt"):
+    ms, node, doc = line.split(" ", 2)
+    subs.append((int(ms), int(node), json.loads(doc)))
+retries = sum(len(open(f).read().split()) for f in glob.glob(f"{d}/client*.retries"))
+MARGIN = 15_000  # a restarted node may take this long to be alive again in every view
+def disturbed(host, start, end):
+    return any(start - MARGIN <= ms <= end + 1_000 for _, ms in events.get(host, []))
+unanswered, running, missing, durations, targeted, answered_hosts, failed_hosts = [], 0, [], [], [], 0, 0
+coordinator_restarted = 0
+for k, (ms, node, sub) in enumerate(subs):
+    handle = sub["handle"]
+    via = (node + k) % nodes + 1  # usually not the coordinator: exercises forwarding
+    if via == node:
+        via = via % nodes + 1
+    r = subprocess.run([bin_, "ctl", "--connect", f"127.0.0.{via}:{port}", "--timeout", "20s",
+                        "--output", "json", "get", handle], capture_output=True, text=True)
+    if r.returncode != 0:
+        unanswered.append((handle, via, r.stderr.strip()))
+        continue
+    rec = json.loads(r.stdout)
+    if rec["running"]:
+        running += 1
+        continue
+    durations.append(rec["took_ms"])
+    targeted.append(len(rec["hosts"]))
+    if disturbed(rec["coordinator"], rec["submitted_unix_ms"], rec["ended_unix_ms"]):
+        coordinator_restarted += 1
+        continue
+    for h in rec["hosts"]:
+        if h["status"] == "answered":
+            answered_hosts += 1
+            if sorted(h["checks"]) != sorted(rec["checks"]):
+                missing.append((handle, h["host"], "missing check results"))
+        else:
+            failed_hosts += 1
+            if not disturbed(h["host"], rec["submitted_unix_ms"], rec["ended_unix_ms"]):
+                missing.append((handle, h["host"], h["error"]))
+    hosts = {h["host"] for h in rec["hosts"]}
+    for i in range(1, nodes + 1):
+        host = f"127.0.0.{i}:{port}"
+        if host not in hosts and not disturbed(host, rec["submitted_unix_ms"], rec["ended_unix_ms"]):
+            missing.append((handle, host, "not targeted"))
+def rss(name):
+    return {int(l.split()[0]): (int(l.split()[1]), int(l.split()[2])) for l in open(f"{d}/{name}")}
+start, end = rss("rss-start.txt"), rss("rss-end.txt")
+panics = {os.path.basename(f): sum("panic" in l.lower() for l in open(f, errors="replace"))
+          for f in sorted(glob.glob(f"{d}/node*.log"))}
+kills = sum(1 for v in events.values() for k, _ in v if k == "kill")
+print(f"operations submitted: {len(subs)} in {submit_secs}s ({retries} submit retries on another node)")
+print(f"node kills (-9) and restarts: {kills}")
+print(f"handles answering get: {len(subs) - len(unanswered)}/{len(subs)}; still running: {running}")
+for u in unanswered[:10]:
+    print("  unanswered:", u)
+if durations:
+    q = statistics.quantiles(durations, n=20)
+    print(f"operation took ms: median {statistics.median(durations):.0f}, p95 {q[18]:.0f}, max {max(durations)}")
+    print(f"hosts per record: min {min(targeted)}, max {max(targeted)}; host results answered {answered_hosts}, "
+          f"failed {failed_hosts}")
+print(f"operations whose coordinator was killed meanwhile (hosts not required to answer): {coordinator_restarted}")
+print(f"results missing for an undisturbed host: {len(missing)}")
+for m in missing[:10]:
+    print("  missing:", m)
+print("RSS KiB per node (start -> end; * = restarted during the run):")
+for i in sorted(start):
+    (p0, r0), (p1, r1) = start[i], end.get(i, (0, 0))
+    mark = "*" if p0 != p1 else " "
+    print(f"  node{i:<2} {r0:>7} -> {r1:>7} {mark}")
+steady = [(start[i][1], end[i][1]) for i in start if i in end and start[i][0] == end[i][0]]
+if steady:
+    ratios = sorted(e / s for s, e in steady if s)
+    print(f"never-killed nodes: median end/start RSS ratio {statistics.median(ratios):.2f} "
+          f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+if os.path.exists(f"{d}/rss-trend.txt"):
+    rows = [list(map(int, l.split())) for l in open(f"{d}/rss-trend.txt")]
+    t0 = rows[0][0]
+    print("RSS trend of never-killed nodes (median KiB, every kill interval):",
+          " ".join(f"{(r[0] - t0) / 1000:.0f}s:{statistics.median(r[1:]):.0f}" for r in rows))
+print(f"panics in logs: {sum(panics.values())}")
+ok = not unanswered and not missing and running == 0 and sum(panics.values()) == 0
+print("SOAK", "PASSED" if ok else "FAILED")
+sys.exit(0 if ok else 1)
+EOF
