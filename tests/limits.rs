@@ -525,7 +525,7 @@ async fn deadlines_waits_and_oversized_sets_over_the_wire() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o).trim(),
-        "Error: deadline 0ns is out of range: use more than 0s and at most 600s"
+        "Error: deadline 0ms is out of range: use more than 0s and at most 600s"
     );
     let o = ctl(&node.addr(), &["operation", &file, "--deadline", "600s"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

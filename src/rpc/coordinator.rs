@@ -130,6 +130,18 @@ impl Coordinator {
         }
     }
 
+    /// Admits one request of `what` (operations, refreshes, adds) from `client`, or says
+    /// how long to wait. One bucket per client address covers all of them.
+    pub fn check_rate(&self, client: IpAddr, what: &str) -> Result<(), String> {
+        let mut limiter = self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
+        limiter.check(client, Instant::now()).map_err(|retry| {
+            format!(
+                "too many {what} from {client}: at most {SUBMITS_PER_SECOND} per second; retry in {} ms",
+                retry.0.as_millis()
+            )
+        })
+    }
+
     /// `ctl operation`: records the operation and starts it; answers at once.
     pub async fn submit(
         &self,
@@ -139,12 +151,13 @@ impl Coordinator {
         deadline: Duration,
     ) -> Response {
         let inner = &self.inner;
-        if let Err(e) = checks.validate() {
+        if let Err(e) = validate_off_runtime(&checks).await {
             return Response::Error(format!("invalid operation: {e}"));
         }
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Response::Error(format!(
-                "deadline {deadline:?} is out of range: use more than 0s and at most {}s",
+                "deadline {} is out of range: use more than 0s and at most {}s",
+                human_duration(deadline),
                 MAX_DEADLINE.as_secs()
             ));
         }
@@ -152,14 +165,8 @@ impl Coordinator {
             Ok(m) => m,
             Err(e) => return Response::Error(e),
         };
-        {
-            let mut limiter = inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(retry) = limiter.check(client, Instant::now()) {
-                return Response::Error(format!(
-                    "too many operations from {client}: at most {SUBMITS_PER_SECOND} per second; retry in {} ms",
-                    retry.0.as_millis()
-                ));
-            }
+        if let Err(e) = self.check_rate(client, "operations") {
+            return Response::Error(e);
         }
         let Ok(permit) = inner.running.clone().try_acquire_owned() else {
             return Response::Error(format!(
@@ -451,6 +458,16 @@ impl Coordinator {
             refresh_id,
             targeted,
         }
+    }
+}
+
+/// Validates a check set on the blocking pool: compiling a hostile regex can take a
+/// while, and must not stall the node's async workers.
+pub async fn validate_off_runtime(checks: &CheckSet) -> Result<(), String> {
+    let checks = checks.clone();
+    match tokio::task::spawn_blocking(move || checks.validate()).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("validation failed: {e}")),
     }
 }
 

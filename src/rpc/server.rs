@@ -15,7 +15,7 @@ use crate::mesh::id::NodeId;
 use crate::mesh::member::State;
 use crate::mesh::message::Message;
 use crate::mesh::runtime::MeshHandle;
-use crate::rpc::coordinator::Coordinator;
+use crate::rpc::coordinator::{Coordinator, validate_off_runtime};
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
@@ -25,6 +25,10 @@ use crate::rpc::transport::{Transport, response_name};
 
 /// Most connections a node accepts at once; past this new ones are refused.
 pub const MAX_INCOMING_CONNECTIONS: usize = 2048;
+/// Handshakes in progress at once; past this new connection attempts are refused.
+pub const MAX_PENDING_HANDSHAKES: usize = 256;
+/// Longest a TLS handshake may take before the attempt is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest a peer may take to send its request frame.
 const REQUEST_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest gossip datagram accepted (the mesh keeps its own under ~1100 bytes).
@@ -49,12 +53,24 @@ pub struct NodeContext {
 /// Accepts connections until `shutdown` completes.
 pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
     let slots = Arc::new(Semaphore::new(MAX_INCOMING_CONNECTIONS));
+    let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             incoming = ctx.transport.endpoint().accept() => {
                 let Some(incoming) = incoming else { break };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                // Unauthenticated peers can hold at most MAX_PENDING_HANDSHAKES connection
+                // slots, each for at most HANDSHAKE_TIMEOUT: the rest stay for peers that
+                // proved who they are.
+                let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                    tracing::warn!(
+                        "refusing a connection from {}: {MAX_PENDING_HANDSHAKES} handshakes already in progress",
+                        incoming.remote_address()
+                    );
+                    incoming.refuse();
+                    continue;
+                };
+                let Ok(slot) = slots.clone().try_acquire_owned() else {
                     tracing::warn!(
                         "refusing a connection from {}: {MAX_INCOMING_CONNECTIONS} connections already open",
                         incoming.remote_address()
@@ -64,8 +80,8 @@ pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
                 };
                 let ctx = ctx.clone();
                 tokio::spawn(async move {
-                    handle_connection(ctx, incoming).await;
-                    drop(permit);
+                    handle_connection(ctx, incoming, handshake).await;
+                    drop(slot);
                 });
             }
             _ = &mut shutdown => break,
@@ -73,7 +89,11 @@ pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
     }
 }
 
-async fn handle_connection(ctx: Arc<NodeContext>, incoming: quinn::Incoming) {
+async fn handle_connection(
+    ctx: Arc<NodeContext>,
+    incoming: quinn::Incoming,
+    handshake: tokio::sync::OwnedSemaphorePermit,
+) {
     let remote = incoming.remote_address();
     let connecting = match incoming.accept() {
         Ok(c) => c,
@@ -82,7 +102,7 @@ async fn handle_connection(ctx: Arc<NodeContext>, incoming: quinn::Incoming) {
             return;
         }
     };
-    let conn = match tokio::time::timeout(Duration::from_secs(10), connecting).await {
+    let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
             tracing::warn!("rejected {}", tls::describe_connection_error(remote, &e));
@@ -93,6 +113,7 @@ async fn handle_connection(ctx: Arc<NodeContext>, incoming: quinn::Incoming) {
             return;
         }
     };
+    drop(handshake);
     let peer = match tls::peer_cert(&conn) {
         Ok(p) => p,
         Err(e) => {
@@ -216,8 +237,11 @@ async fn dispatch(
             let _ = ctx.refresh_tx.try_send(refresh_id);
             Response::Done
         }
-        Request::Add { host } => add_host(ctx, &host).await,
-        Request::Del { host } => match parse_host(&host) {
+        Request::Add { host } => match ctx.coordinator.check_rate(remote.ip(), "adds") {
+            Ok(()) => add_host(ctx, &host).await,
+            Err(e) => Response::Error(e),
+        },
+        Request::Del { host } => match resolve_host(host).await {
             Err(e) => Response::Error(e.to_string()),
             Ok(addr) => match ctx.mesh.remove(addr).await {
                 Ok(Ok(_)) => Response::Done,
@@ -248,7 +272,10 @@ async fn dispatch(
                 .get(&handle, Duration::from_millis(wait_ms))
                 .await
         }
-        Request::Refresh => ctx.coordinator.refresh().await,
+        Request::Refresh => match ctx.coordinator.check_rate(remote.ip(), "refreshes") {
+            Ok(()) => ctx.coordinator.refresh().await,
+            Err(e) => Response::Error(e),
+        },
     }
 }
 
@@ -258,7 +285,7 @@ pub async fn run_checks_here(
     checks: crate::checks::spec::CheckSet,
     timeout: Duration,
 ) -> Response {
-    if let Err(e) = checks.validate() {
+    if let Err(e) = validate_off_runtime(&checks).await {
         return Response::Error(format!("invalid checks: {e}"));
     }
     let started = Instant::now();
@@ -273,8 +300,16 @@ pub async fn run_checks_here(
     }
 }
 
+/// Parses a host named by a client; a name lookup runs on the blocking pool.
+async fn resolve_host(host: String) -> Result<SocketAddr, String> {
+    match tokio::task::spawn_blocking(move || parse_host(&host)).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(format!("resolving the host failed: {e}")),
+    }
+}
+
 async fn add_host(ctx: &NodeContext, host: &str) -> Response {
-    let addr = match parse_host(host) {
+    let addr = match resolve_host(host.to_string()).await {
         Ok(a) => a,
         Err(e) => return Response::Error(e.to_string()),
     };
