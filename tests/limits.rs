@@ -996,3 +996,74 @@ fn oversized_node_tags_are_dropped_silently() {
     assert!(!text.contains("\"big\""), "{text}");
     assert!(!node.log_text().contains("big"), "{}", node.log_text());
 }
+
+/// Row "handshakes in progress": a flood of QUIC Initial packets whose handshakes are never
+/// finished holds at most 256 handshake slots, for at most 5 s each. Connections that were
+/// established before the flood keep working, and new ones are accepted again once the
+/// stalled handshakes time out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_flood_holds_at_most_256_slots_and_spares_established_connections() {
+    use werify::rpc::server::MAX_PENDING_HANDSHAKES;
+    assert_eq!(MAX_PENDING_HANDSHAKES, 256);
+    let dir = scratch("handshakes");
+    let node = one_node(&dir, 31709, &[]);
+    let addr = addr_of(&node);
+    // An authenticated client connected before the flood.
+    let (_t, established) = connect(addr, Role::Client).await;
+
+    // The flood: first Initial packets of 400 distinct connection attempts, sent from a
+    // plain UDP socket by a sans-IO client endpoint that never reads the answers.
+    let client_config =
+        werify::rpc::tls::client_config(&identity(Role::Client)).expect("client config");
+    let mut endpoint = quinn_proto::Endpoint::new(
+        Arc::new(quinn_proto::EndpointConfig::default()),
+        None,
+        false,
+        None,
+    );
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    let mut connections = Vec::new();
+    let now = Instant::now();
+    let mut buf = Vec::new();
+    for i in 0..400 {
+        if i % 20 == 0 {
+            // Pace the flood so the node's socket buffer does not drop it.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (_, mut conn) = endpoint
+            .connect(now, client_config.clone(), addr, SERVER_NAME)
+            .expect("connect");
+        buf.clear();
+        let t = conn
+            .poll_transmit(now, 1, &mut buf)
+            .expect("an Initial packet");
+        socket.send_to(&buf[..t.size], t.destination).expect("send");
+        connections.push(conn);
+    }
+    assert!(
+        wait_until(STEP, || node
+            .log_text()
+            .contains("256 handshakes already in progress"))
+        .is_some(),
+        "the handshake cap was not hit\n{}",
+        node.log_text()
+    );
+    // The established connection still answers.
+    let (mut s, mut r) = established.open_bi().await.expect("stream");
+    frame::write_frame(&mut s, &Request::Status)
+        .await
+        .expect("send");
+    let _ = s.finish();
+    let resp = tokio::time::timeout(STEP, frame::read_frame::<Response>(&mut r, MAX_FRAME_BYTES))
+        .await
+        .expect("in time")
+        .expect("status");
+    assert!(matches!(resp, Response::Status(_)), "{resp:?}");
+    // Once the stalled handshakes time out (5 s), new clients get in again.
+    assert!(
+        wait_until(STEP, || list(&node.addr()).is_some()).is_some(),
+        "new connections were not accepted after the flood\n{}",
+        node.log_text()
+    );
+    drop(connections);
+}
