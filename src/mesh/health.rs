@@ -24,6 +24,7 @@ pub fn spawn(
 ) {
     tokio::spawn(async move {
         let mut last_refresh = 0u64;
+        let mut published = None;
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(100)));
         loop {
             tokio::select! {
@@ -59,9 +60,23 @@ pub fn spawn(
                     refresh_id: last_refresh,
                 },
             };
+            // Gossip only what changed: an unchanged summary would cost every node a
+            // round of dissemination per interval for nothing. `at_unix_ms` therefore says
+            // when the summary last changed (or answered a refresh).
+            let key = (
+                summary.passing,
+                summary.failing,
+                summary.erroring,
+                summary.failing_names.clone(),
+                summary.refresh_id,
+            );
+            if published.as_ref() == Some(&key) {
+                continue;
+            }
             if mesh.set_health(summary).await.is_err() {
                 return;
             }
+            published = Some(key);
         }
     });
 }
