@@ -15,6 +15,9 @@ use clap::Parser;
 
 use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
 
+/// Threads the async runtime may start for blocking work (checks, store commits).
+const MAX_BLOCKING_THREADS: usize = 32;
+
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -32,6 +35,10 @@ pub fn main() -> ExitCode {
     init_logging(matches!(cli.command, Command::Node(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Checks and store commits run on the blocking pool. Each extra thread costs a
+        // stack and, with glibc, often a malloc arena: bound the pool so a busy node's
+        // memory stays flat (a check that hangs past its timeout holds one thread).
+        .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
     {

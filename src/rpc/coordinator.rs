@@ -188,15 +188,12 @@ impl Coordinator {
         for m in view.members.iter().filter(|m| matcher.matches(m)) {
             let key = m.member.peer.addr.to_string();
             match m.member.state {
-                State::Alive => {
+                // A suspect may well be alive (suspicions are often refuted): ask it. If it
+                // is really gone, the mesh declares it dead soon and the watcher below
+                // reports it then.
+                State::Alive | State::Suspect => {
                     hosts.insert(key, HostResult::Pending);
                     targets.push((m.member.peer.addr, m.is_self));
-                }
-                State::Suspect => {
-                    hosts.insert(
-                        key,
-                        HostResult::Failed("host unreachable (suspected down)".into()),
-                    );
                 }
                 State::Dead => {
                     hosts.insert(
