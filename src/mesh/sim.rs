@@ -6,9 +6,9 @@
 //!
 //! Mechanics: one event queue ordered by (virtual time, insertion number) holds timer
 //! wake-ups, datagram deliveries and push-pull requests/replies. [`Sim::step`] pops the
-//! earliest, feeds it to its node, then drains that node's transmits (each datagram is
-//! CBOR-encoded for size accounting and, if [`SimConfig::decode`], decoded again on
-//! arrival) and events, and re-arms its timer from `poll_timeout`.
+//! earliest, feeds it to its node, then drains that node's transmits (each datagram's
+//! CBOR length is measured for size accounting; with [`SimConfig::decode`] it is encoded
+//! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
+use serde::Serialize;
 
 use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
@@ -69,9 +70,10 @@ pub struct NodeStats {
     pub msgs_sent: u64,
     /// Encoded bytes of datagrams sent.
     pub bytes_sent: u64,
-    /// Push-pull requests sent.
+    /// Push-pull requests sent (attempts, delivered or not).
     pub push_pulls_sent: u64,
-    /// Encoded bytes of push-pull requests and replies sent.
+    /// Encoded bytes of push-pull requests and replies that reached their peer (a stream
+    /// to a crashed or cut-off node carries no state).
     pub push_pull_bytes: u64,
     /// Largest datagram sent.
     pub max_datagram: usize,
@@ -192,6 +194,41 @@ pub struct Sim {
     fingerprint: u64,
     record_events: bool,
     events: Vec<(Duration, usize, Event)>,
+}
+
+/// Counts bytes instead of storing them.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// CBOR length of `value`, without building the bytes.
+fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    let mut count = ByteCount(0);
+    // Our message types always serialize; a failure would be a bug in the codec and is
+    // caught by the `undecodable` counter in decode mode.
+    let _ = ciborium::into_writer(value, &mut count);
+    count.0
+}
+
+/// Serializes exactly like `Message::PushPull(pp)`, from a borrow (no clone of the state).
+#[derive(Serialize)]
+enum PushPullRef<'a> {
+    #[serde(rename = "S")]
+    PushPull(&'a PushPull),
+}
+
+/// Encoded length of `Message::PushPull(pp)`.
+fn push_pull_len(pp: &PushPull) -> u64 {
+    encoded_len(&PushPullRef::PushPull(pp)) as u64
 }
 
 /// The address the simulator gives node `i`.
@@ -592,9 +629,13 @@ impl Sim {
                 let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
                     return;
                 };
+                let req_bytes = push_pull_len(&req);
                 let reply = m.handle_push_pull(now, req);
                 self.after_input(dst);
-                let bytes = Message::PushPull(reply.clone()).encode().len() as u64;
+                if let Some(n) = self.nodes.get_mut(from) {
+                    n.stats.push_pull_bytes += req_bytes;
+                }
+                let bytes = push_pull_len(&reply);
                 if let Some(n) = self.nodes.get_mut(dst) {
                     n.stats.push_pull_bytes += bytes;
                 }
@@ -633,10 +674,10 @@ impl Sim {
             .and_then(|m| m.poll_transmit())
         {
             if let Message::PushPull(req) = t.msg {
-                let bytes = Message::PushPull(req.clone()).encode().len() as u64;
+                // Bytes are counted on delivery: rejoin attempts to dead members are
+                // frequent and their full state never leaves (the dial fails).
                 if let Some(n) = self.nodes.get_mut(i) {
                     n.stats.push_pulls_sent += 1;
-                    n.stats.push_pull_bytes += bytes;
                 }
                 let at = self.now + self.delay();
                 self.schedule(
@@ -649,22 +690,23 @@ impl Sim {
                 );
                 continue;
             }
-            let bytes = t.msg.encode();
-            if bytes.len() > max_datagram {
+            // Encoded for real only when the receiver decodes it; otherwise just measured.
+            let bytes = self.cfg.decode.then(|| t.msg.encode());
+            let len = bytes.as_ref().map_or_else(|| encoded_len(&t.msg), Vec::len);
+            if len > max_datagram {
                 self.counts.oversized += 1;
             }
             if let Some(n) = self.nodes.get_mut(i) {
                 n.stats.msgs_sent += 1;
-                n.stats.bytes_sent += bytes.len() as u64;
-                n.stats.max_datagram = n.stats.max_datagram.max(bytes.len());
+                n.stats.bytes_sent += len as u64;
+                n.stats.max_datagram = n.stats.max_datagram.max(len);
             }
             if self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss.clamp(0.0, 1.0)) {
                 continue;
             }
-            let payload = if self.cfg.decode {
-                Payload::Bytes(bytes)
-            } else {
-                Payload::Decoded(t.msg)
+            let payload = match bytes {
+                Some(bytes) => Payload::Bytes(bytes),
+                None => Payload::Decoded(t.msg),
             };
             let at = self.now + self.delay();
             self.schedule(
@@ -772,6 +814,41 @@ mod tests {
         assert_eq!(sim.counts().oversized, 0);
         assert_eq!(sim.counts().undecodable, 0);
         assert!(sim.total_stats().msgs_sent > 0);
+    }
+
+    #[test]
+    fn measured_lengths_equal_encoded_lengths() {
+        let peer = |n: u8| Peer {
+            id: NodeId([n; 16]),
+            addr: sim_addr(usize::from(n)),
+        };
+        let pp = PushPull {
+            from: peer(1),
+            join: true,
+            members: (1..=40)
+                .map(|n| crate::mesh::message::MemberState {
+                    peer: peer(n),
+                    incarnation: u64::from(n) * 1000,
+                    state: State::Alive,
+                    tags: [("role".to_string(), "db".to_string())].into(),
+                    health: None,
+                    by: None,
+                })
+                .collect(),
+        };
+        let msg = Message::PushPull(pp.clone());
+        assert_eq!(push_pull_len(&pp), msg.encode().len() as u64);
+        let ping = Message::Ping {
+            from: peer(2),
+            seq: 77,
+            target: NodeId([3; 16]),
+            updates: vec![crate::mesh::message::Update::Suspect {
+                id: NodeId([3; 16]),
+                incarnation: 5,
+                by: NodeId([2; 16]),
+            }],
+        };
+        assert_eq!(encoded_len(&ping), ping.encode().len());
     }
 
     #[test]
