@@ -125,11 +125,12 @@ def poll_cmd(cmd, done_line=None, timeout=10, env=None):
 # /proc readings
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS"):
+    """VmRSS (or another /proc/PID/status field, e.g. RssAnon) in KiB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         return None
@@ -211,9 +212,10 @@ class Serf:
     name = "serf"
     port = SERF_PORT
 
-    def __init__(self, n, work):
+    def __init__(self, n, work, run_no):
         self.n = n
-        self.work = work
+        self.work = os.path.join(work, f"serf-run{run_no}")
+        os.makedirs(self.work)
         self.procs = {}
 
     def ip(self, k):
@@ -235,8 +237,8 @@ class Serf:
         return f"n{k}"
 
     def ready(self, k):
-        out, _, _ = poll_cmd(["serf", "members", "-rpc-addr", self.rpc(k)], timeout=5)
-        return f"n{k} " in out
+        count, _ = self.alive_count(k)
+        return count
 
     def join_cmd(self, k):
         return ["serf", "join", "-rpc-addr", self.rpc(k), f"{self.ip(1)}:{SERF_PORT}"]
@@ -300,14 +302,18 @@ class Serf:
 class Werify:
     name = "werify"
 
-    def __init__(self, n, work, binary, port):
+    def __init__(self, n, work, run_no, binary, port):
         self.n = n
-        self.work = work
+        # A fresh data dir per run: a node restores its membership snapshot on start, which
+        # would skip the join being measured.
+        self.work = os.path.join(work, f"werify-run{run_no}")
+        os.makedirs(self.work)
         self.bin = binary
         self.port = port
         self.procs = {}
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("WERIFY_")}
-        self.env["RUST_LOG"] = "warn"
+        # Default settings and log level, like the Serf agents (RUST_LOG unset = info).
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("WERIFY_") and k != "RUST_LOG"}
 
     def ip(self, k):
         return f"127.0.0.{k}"
@@ -332,8 +338,8 @@ class Werify:
         return [self.bin, "ctl", "--connect", self.addr(k), "--timeout", f"{timeout}s"] + args
 
     def ready(self, k):
-        out, _, _ = poll_cmd(self.ctl_cmd(k, ["listactive"], 5), END_OF_LIST, 10, self.env)
-        return "End of list" in out
+        count, _ = self.alive_count(k)
+        return count
 
     def join_cmd(self, k):
         return [self.bin, "ctl", "--connect", self.addr(k), "--timeout", "30s",
@@ -479,11 +485,21 @@ def one_run(sysm, args, run_no, ops_file):
         sysm.start(k)
     deadline = time.monotonic() + 90
     t0 = time.monotonic()
-    ready, _ = poll_until(nodes, lambda k: (sysm.ready(k), 0.0), deadline, args.workers, t0)
+    counts = {}
+
+    def answers(k):
+        counts[k] = sysm.ready(k)
+        return counts[k] is not None, 0.0
+
+    ready, _ = poll_until(nodes, answers, deadline, args.workers, t0)
     if len(ready) < n:
         dead = [k for k in nodes if sysm.procs[k].poll() is not None]
         raise RuntimeError(f"{sysm.name}: only {len(ready)}/{n} agents answered within 90 s "
-                           f"(exited: {dead}); see the logs in {args.work}")
+                           f"(exited: {dead}); see the logs in {sysm.work}")
+    stale = [k for k in nodes if counts[k] != 1]
+    if stale:
+        raise RuntimeError(f"{sysm.name}: nodes {stale} already list other members before the "
+                           "join; stale state would spoil the measurement")
     res["startup_s"] = max(ready.values())
 
     # Join: every node k > 1 joins node 1, all at once.
@@ -517,8 +533,11 @@ def one_run(sysm, args, run_no, ops_file):
     res["convergence_s"] = max(conv.values()) if len(conv) == n else None
     res["convergence_node_median_s"] = median(conv.values())
     res["poll_cost_s"] = median(durs)
+    slowest = sorted(conv.items(), key=lambda kv: -kv[1])[:3]
     log(f"{sysm.name} run {run_no}: converged {len(conv)}/{n} in "
-        f"{fmt_s(res['convergence_s'])} (poll cost {fmt_s(res['poll_cost_s'])})")
+        f"{fmt_s(res['convergence_s'])} (poll cost {fmt_s(res['poll_cost_s'])}; slowest "
+        + ", ".join(f"n{k} {fmt_s(t)}" for k, t in slowest)
+        + (f"; not converged: {sorted(set(nodes) - set(conv))}" if len(conv) < n else "") + ")")
 
     # Idle window: no CLI calls at all, only the counters.
     time.sleep(args.settle)
@@ -533,6 +552,7 @@ def one_run(sysm, args, run_no, ops_file):
         c1 = {k: cpu_ticks(p) for k, p in pids.items()}
     window = w1 - w0
     rss = [rss_kb(p) for p in pids.values()]
+    res["rss_anon_kb_median"] = median([rss_kb(p, "RssAnon") for p in pids.values()])
     res["idle_window_s"] = window
     res["idle_cpu_s_total"] = sum(c1[k] - c0[k] for k in nodes) / CLK_TCK
     sent = {k: b1.get(k, (0, 0))[1] - b0.get(k, (0, 0))[1] for k in nodes}
@@ -707,6 +727,7 @@ def summarize(results, n):
             "false_dead_pairs": sum(r["false_dead_pairs"] for r in rs),
             "false_suspect_pairs": sum(r["false_suspect_pairs"] for r in rs),
             "rss_mb": (median([r["rss_kb_median"] for r in rs]) or 0) / 1024,
+            "rss_anon_mb": (median([r["rss_anon_kb_median"] for r in rs]) or 0) / 1024,
             "rss_mb_max": max((r["rss_kb_max"] for r in rs), default=0) / 1024,
             "rss_mb_after": (median([r["rss_kb_median_after"] for r in rs]) or 0) / 1024,
             "idle_cpu_s": median([r["idle_cpu_s_total"] for r in rs]),
@@ -742,6 +763,8 @@ def print_table(summary, args, wprof):
         ("  werify: all list it inactive", "detect_inactive_s", fmt_s,
          "werify suspect-or-dead"),
         ("RSS per node after idle (MB, median)", "rss_mb", lambda x: f"{x:.1f}", ""),
+        ("  of which anonymous (RssAnon, MB)", "rss_anon_mb", lambda x: f"{x:.1f}",
+         "the rest is mapped files (binary, libs)"),
         ("  RSS max node (MB)", "rss_mb_max", lambda x: f"{x:.1f}", ""),
         ("  RSS after fan-out+kills (MB)", "rss_mb_after", lambda x: f"{x:.1f}", ""),
         (f"idle CPU s, all nodes, {args.idle:.0f} s", "idle_cpu_s", lambda x: f"{x:.2f}", ""),
@@ -791,6 +814,8 @@ def main():
     ap.add_argument("--idle", type=float, default=60)
     ap.add_argument("--settle", type=float, default=10)
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--systems", default="serf,werify",
+                    help="which systems to run, in this order, each round (for diagnosis)")
     ap.add_argument("--converge-timeout", type=float, default=120)
     ap.add_argument("--detect-timeout", type=float, default=120)
     args = ap.parse_args()
@@ -813,8 +838,13 @@ def main():
     started = datetime.datetime.now().astimezone()
     try:
         for rnd in range(1, args.rounds + 1):
-            for sysm in (Serf(args.n, args.work),
-                         Werify(args.n, args.work, args.werify, args.port)):
+            for name in args.systems.split(","):
+                if name == "serf":
+                    sysm = Serf(args.n, args.work, rnd)
+                elif name == "werify":
+                    sysm = Werify(args.n, args.work, rnd, args.werify, args.port)
+                else:
+                    sys.exit(f"--systems: unknown system {name!r}; use serf and/or werify")
                 results.append(one_run(sysm, args, rnd, ops_file))
     finally:
         stop_all()
