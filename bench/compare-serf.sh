@@ -103,7 +103,8 @@ json="$root/bench/results/n$n-$stamp.json"
 
 echo "# werify vs Serf, N=$n, $(date -Iseconds)"
 echo "# machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -m | awk '/^Mem:/{print $2}') MiB RAM, $(uname -sr)"
-echo "# serf: $(serf version | head -1); werify: $(git -C "$root" rev-parse --short HEAD) ($bin)"
+src_rev=$(git -C "$root" log -1 --format=%h -- src Cargo.toml Cargo.lock 2>/dev/null || echo unknown)
+echo "# serf: $(serf version | head -1); werify: src at $src_rev, tree at $(git -C "$root" rev-parse --short HEAD 2>/dev/null) ($bin)"
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$root/bench/serfbench.py" "$n" --werify "$bin" --root "$root" --work "$work" \

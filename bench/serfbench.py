@@ -137,6 +137,19 @@ def rss_kb(pid, field="VmRSS"):
     return None
 
 
+def pss_kb(pid):
+    """Proportional set size: shared pages (the binary's text, mapped by every node on this
+    machine) divided among the processes that map them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def cpu_ticks(pid):
     """utime + stime of a process (all threads), in clock ticks."""
     try:
@@ -302,8 +315,9 @@ class Serf:
 class Werify:
     name = "werify"
 
-    def __init__(self, n, work, run_no, binary, port):
+    def __init__(self, n, work, run_no, binary, port, extra=()):
         self.n = n
+        self.extra = list(extra)
         # A fresh data dir per run: a node restores its membership snapshot on start, which
         # would skip the join being measured.
         self.work = os.path.join(work, f"werify-run{run_no}")
@@ -328,7 +342,7 @@ class Werify:
         self.procs[k] = spawn([
             self.bin, "node", "--bind", self.ip(k), "--port", str(self.port),
             "--data-dir", data, "--profile", "lan",
-        ], stdout=logf, env=self.env)
+        ] + self.extra, stdout=logf, env=self.env)
         logf.close()
 
     def member_key(self, k):
@@ -444,11 +458,23 @@ def poll_until(nodes, probe, deadline, workers, t0):
                 else:
                     pending.append(k)
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    errors = []
+
+    def guarded():
+        try:
+            worker()
+        except Exception as e:  # noqa: BLE001 - re-raised in the calling thread below
+            errors.append(e)
+            with lock:
+                pending.clear()
+
+    threads = [threading.Thread(target=guarded) for _ in range(workers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        raise errors[0]
     return done, durations
 
 
@@ -488,6 +514,9 @@ def one_run(sysm, args, run_no, ops_file):
     counts = {}
 
     def answers(k):
+        if sysm.procs[k].poll() is not None:
+            raise RuntimeError(f"{sysm.name} agent n{k} exited at start (code "
+                               f"{sysm.procs[k].returncode}); see its log in {sysm.work}")
         counts[k] = sysm.ready(k)
         return counts[k] is not None, 0.0
 
@@ -553,6 +582,7 @@ def one_run(sysm, args, run_no, ops_file):
     window = w1 - w0
     rss = [rss_kb(p) for p in pids.values()]
     res["rss_anon_kb_median"] = median([rss_kb(p, "RssAnon") for p in pids.values()])
+    res["pss_kb_median"] = median([pss_kb(p) for p in pids.values()])
     res["idle_window_s"] = window
     res["idle_cpu_s_total"] = sum(c1[k] - c0[k] for k in nodes) / CLK_TCK
     sent = {k: b1.get(k, (0, 0))[1] - b0.get(k, (0, 0))[1] for k in nodes}
@@ -728,6 +758,7 @@ def summarize(results, n):
             "false_suspect_pairs": sum(r["false_suspect_pairs"] for r in rs),
             "rss_mb": (median([r["rss_kb_median"] for r in rs]) or 0) / 1024,
             "rss_anon_mb": (median([r["rss_anon_kb_median"] for r in rs]) or 0) / 1024,
+            "pss_mb": (median([r["pss_kb_median"] for r in rs]) or 0) / 1024,
             "rss_mb_max": max((r["rss_kb_max"] for r in rs), default=0) / 1024,
             "rss_mb_after": (median([r["rss_kb_median_after"] for r in rs]) or 0) / 1024,
             "idle_cpu_s": median([r["idle_cpu_s_total"] for r in rs]),
@@ -765,6 +796,8 @@ def print_table(summary, args, wprof):
         ("RSS per node after idle (MB, median)", "rss_mb", lambda x: f"{x:.1f}", ""),
         ("  of which anonymous (RssAnon, MB)", "rss_anon_mb", lambda x: f"{x:.1f}",
          "the rest is mapped files (binary, libs)"),
+        ("  PSS per node (MB, median)", "pss_mb", lambda x: f"{x:.1f}",
+         "shared binary pages split among the N nodes"),
         ("  RSS max node (MB)", "rss_mb_max", lambda x: f"{x:.1f}", ""),
         ("  RSS after fan-out+kills (MB)", "rss_mb_after", lambda x: f"{x:.1f}", ""),
         (f"idle CPU s, all nodes, {args.idle:.0f} s", "idle_cpu_s", lambda x: f"{x:.2f}", ""),
@@ -816,6 +849,9 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--systems", default="serf,werify",
                     help="which systems to run, in this order, each round (for diagnosis)")
+    ap.add_argument("--werify-arg", action="append", default=[],
+                    help="extra werify node argument (repeatable; for diagnosis, e.g. "
+                         "--werify-arg=--check-interval=1h)")
     ap.add_argument("--converge-timeout", type=float, default=120)
     ap.add_argument("--detect-timeout", type=float, default=120)
     args = ap.parse_args()
@@ -842,7 +878,8 @@ def main():
                 if name == "serf":
                     sysm = Serf(args.n, args.work, rnd)
                 elif name == "werify":
-                    sysm = Werify(args.n, args.work, rnd, args.werify, args.port)
+                    sysm = Werify(args.n, args.work, rnd, args.werify, args.port,
+                                  args.werify_arg)
                 else:
                     sys.exit(f"--systems: unknown system {name!r}; use serf and/or werify")
                 results.append(one_run(sysm, args, rnd, ops_file))
