@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 once=false
 [ "${1:-}" = "--once" ] && once=true
+port=${WERIFY_DEMO_PORT:-30035}   # the embedded default; override if 30035 is taken
 
 cargo build --release --quiet
 bin="$PWD/target/release/werify"
@@ -21,15 +22,15 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 for i in 1 2 3 4 5; do
-    args=(node --bind "127.0.0.$i" --data-dir "$dir/node$i" --tag "demo=node$i")
-    [ "$i" -gt 1 ] && args+=(--join 127.0.0.1)
+    args=(node --bind "127.0.0.$i" --port "$port" --data-dir "$dir/node$i" --tag "demo=node$i")
+    [ "$i" -gt 1 ] && args+=(--join "127.0.0.1:$port")
     "$bin" "${args[@]}" 2>"$dir/node$i.log" &
     pids+=($!)
 done
 
-echo "Started 5 nodes on 127.0.0.1-5:30035 (logs in $dir); waiting for them to see each other..."
+echo "Started 5 nodes on 127.0.0.1-5:$port (logs in $dir); waiting for them to see each other..."
 for _ in $(seq 1 100); do
-    if "$bin" ctl --connect 127.0.0.5 --timeout 2s listactive 2>/dev/null | grep -q '^Active hosts (5)'; then
+    if "$bin" ctl --connect "127.0.0.5:$port" --timeout 2s listactive 2>/dev/null | grep -q '^Active hosts (5)'; then
         break
     fi
     sleep 0.2
@@ -43,17 +44,17 @@ for p in "${pids[@]}"; do
 done
 
 echo
-echo '$ werify mesh status --connect 127.0.0.3'
-"$bin" mesh status --connect 127.0.0.3
+echo "\$ werify mesh status --connect 127.0.0.3:$port"
+"$bin" mesh status --connect "127.0.0.3:$port"
 echo
-echo '$ werify ctl --connect 127.0.0.2 list'
-"$bin" ctl --connect 127.0.0.2 list
+echo "\$ werify ctl --connect 127.0.0.2:$port list"
+"$bin" ctl --connect "127.0.0.2:$port" list
 echo
-echo '$ werify ctl operation examples/ops.json --wait'
-"$bin" ctl operation examples/ops.json --wait || true
+echo "\$ werify ctl --connect 127.0.0.1:$port operation examples/ops.json --wait"
+"$bin" ctl --connect "127.0.0.1:$port" operation examples/ops.json --wait || true
 if $once; then
     exit 0
 fi
 echo
-echo "The mesh keeps running; try: $bin ctl --connect 127.0.0.4 list   (Ctrl-C stops every node)"
+echo "The mesh keeps running; try: $bin ctl --connect 127.0.0.4:$port list   (Ctrl-C stops every node)"
 wait
