@@ -21,6 +21,36 @@ use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter};
 use crate::rpc::store::OperationRecord;
 use crate::rpc::transport::{Transport, response_name};
 
+/// Writes to stdout; a closed pipe (`werify ctl list | head -1`) ends the process quietly
+/// with success, as Unix tools do, instead of a panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
+            crate::cli::ctl::stdout_failed(e);
+        }
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            crate::cli::ctl::stdout_failed(e);
+        }
+    }};
+}
+
+/// What to do when stdout cannot be written.
+pub fn stdout_failed(e: std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("Error: cannot write to stdout: {e}");
+    std::process::exit(i32::from(EXIT_ERROR));
+}
+
 /// Exit code: every check on every host succeeded (or the command worked).
 pub const EXIT_OK: u8 = 0;
 /// Exit code: a check was false or errored, or a host did not answer.
@@ -185,12 +215,12 @@ async fn run_batch(s: &Session, timeout: Duration) -> CmdResult {
         }
         processed += 1;
     }
-    println!("Commands processed: {processed}");
+    outln!("Commands processed: {processed}");
     Ok(worst)
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
     );
@@ -205,7 +235,7 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             if json {
                 print_json(&serde_json::json!({"added": host}));
             } else {
-                println!("Added host {host}");
+                outln!("Added host {host}");
             }
             Ok(EXIT_OK)
         }
@@ -215,7 +245,7 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             if json {
                 print_json(&serde_json::json!({"removed": host}));
             } else {
-                println!("Removed host {host}");
+                outln!("Removed host {host}");
             }
             Ok(EXIT_OK)
         }
@@ -224,7 +254,7 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             if json {
                 print_json(&output::list_json(&report, active, inactive));
             } else {
-                print!("{}", output::list_text(&report, active, inactive));
+                out!("{}", output::list_text(&report, active, inactive));
             }
             Ok(EXIT_OK)
         }
@@ -258,9 +288,10 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
                     "targeted": targeted,
                 }));
             } else {
-                println!(
+                outln!(
                     "Operation submitted. To check progress, run: werify ctl --connect {}{} get {handle}",
-                    s.connect_text, s.hint_flags
+                    s.connect_text,
+                    s.hint_flags
                 );
             }
             Ok(EXIT_OK)
@@ -295,7 +326,7 @@ fn print_record(s: &Session, rec: &OperationRecord) {
     if s.output == OutputFormat::Json {
         print_json(&output::operation_json(rec));
     } else {
-        print!("{}", output::operation_text(rec));
+        out!("{}", output::operation_text(rec));
     }
 }
 
@@ -340,7 +371,7 @@ async fn refresh(s: &Session, wait: bool, timeout: Duration) -> CmdResult {
         if s.output == OutputFormat::Json {
             print_json(&serde_json::json!({"refresh_id": refresh_id, "targeted": targeted}));
         } else {
-            println!("Initiated refresh");
+            outln!("Initiated refresh");
         }
         return Ok(EXIT_OK);
     }
@@ -385,7 +416,7 @@ fn print_refresh(s: &Session, report: &StatusReport, refresh_id: u64, complete: 
             "hosts": rows.iter().map(|(a, h)| serde_json::json!({"host": a, "health": h})).collect::<Vec<_>>(),
         }));
     } else {
-        println!("Initiated refresh");
+        outln!("Initiated refresh");
         for (addr, h) in &rows {
             match h {
                 Some(h) => {
@@ -396,13 +427,13 @@ fn print_refresh(s: &Session, report: &StatusReport, refresh_id: u64, complete: 
                     if !h.failing_names.is_empty() {
                         line.push_str(&format!(" ({})", h.failing_names.join(", ")));
                     }
-                    println!("{line}");
+                    outln!("{line}");
                 }
-                None => println!("Host:{addr} Error:no new health summary arrived"),
+                None => outln!("Host:{addr} Error:no new health summary arrived"),
             }
         }
         let reported = rows.iter().filter(|(_, h)| h.is_some()).count();
-        println!(
+        outln!(
             "Refresh complete: {reported} of {} alive hosts reported",
             rows.len()
         );
@@ -419,7 +450,7 @@ pub async fn run_status(args: StatusArgs) -> ExitCode {
         if s.output == OutputFormat::Json {
             print_json(&output::status_json(&report));
         } else {
-            print!("{}", output::status_text(&report));
+            out!("{}", output::status_text(&report));
         }
         s.transport.shutdown(Duration::from_millis(10)).await;
         Ok(EXIT_OK)
