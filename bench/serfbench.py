@@ -26,6 +26,7 @@ from collections import deque
 
 SERF_PORT = 7946
 SERF_RPC_PORT = 7373
+JOIN_CPU_WINDOW = 5.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # Every process we start, by PID, so that stop_all() and the shell trap can end them.
@@ -533,7 +534,18 @@ def one_run(sysm, args, run_no, ops_file):
 
     # Join: every node k > 1 joins node 1, all at once.
     log(f"{sysm.name} run {run_no}: joining")
+    pids = {k: sysm.procs[k].pid for k in nodes}
+    cpu_join = {0: sum(cpu_ticks(p) or 0 for p in pids.values())}
+
+    def sample_join_cpu():
+        cpu_join[1] = sum(cpu_ticks(p) or 0 for p in pids.values())
+
+    # CPU of all nodes in the first JOIN_CPU_WINDOW seconds after the joins (polling included,
+    # the same for both systems): what joining costs.
+    sampler = threading.Timer(JOIN_CPU_WINDOW, sample_join_cpu)
+    sampler.daemon = True
     t_join = time.monotonic()
+    sampler.start()
     joins = [(k, spawn(sysm.join_cmd(k), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        env=getattr(sysm, "env", None), text=True, record=False))
              for k in nodes[1:]]
@@ -569,8 +581,9 @@ def one_run(sysm, args, run_no, ops_file):
         + (f"; not converged: {sorted(set(nodes) - set(conv))}" if len(conv) < n else "") + ")")
 
     # Idle window: no CLI calls at all, only the counters.
-    time.sleep(args.settle)
-    pids = {k: sysm.procs[k].pid for k in nodes}
+    time.sleep(max(args.settle, JOIN_CPU_WINDOW + 0.5 - (time.monotonic() - t_join)))
+    sampler.join()
+    res["join_cpu_s"] = (cpu_join[1] - cpu_join[0]) / CLK_TCK if 1 in cpu_join else None
     with ByteCounters(f"{args.table}_{sysm.name}", n, sysm.port) as bc:
         c0 = {k: cpu_ticks(p) for k, p in pids.items()}
         b0 = bc.read()
@@ -762,6 +775,7 @@ def summarize(results, n):
             "rss_mb_max": max((r["rss_kb_max"] for r in rs), default=0) / 1024,
             "rss_mb_after": (median([r["rss_kb_median_after"] for r in rs]) or 0) / 1024,
             "idle_cpu_s": median([r["idle_cpu_s_total"] for r in rs]),
+            "join_cpu_s": median([r.get("join_cpu_s") for r in rs]),
             "idle_bytes": median([r["idle_bytes_per_node_s"] for r in rs]),
             "idle_packets": median([r["idle_packets_per_node_s"] for r in rs]),
         }
@@ -800,6 +814,8 @@ def print_table(summary, args, wprof):
          "shared binary pages split among the N nodes"),
         ("  RSS max node (MB)", "rss_mb_max", lambda x: f"{x:.1f}", ""),
         ("  RSS after fan-out+kills (MB)", "rss_mb_after", lambda x: f"{x:.1f}", ""),
+        (f"join CPU s, all nodes, first {JOIN_CPU_WINDOW:.0f} s", "join_cpu_s",
+         lambda x: f"{x:.2f}", "includes answering the convergence polls"),
         (f"idle CPU s, all nodes, {args.idle:.0f} s", "idle_cpu_s", lambda x: f"{x:.2f}", ""),
         ("idle bytes sent / node / s", "idle_bytes", lambda x: f"{x:.0f}", ""),
         ("idle packets sent / node / s", "idle_packets", lambda x: f"{x:.1f}", ""),
@@ -832,7 +848,8 @@ def print_table(summary, args, wprof):
 
 def main():
     global _pidfile
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(
+        description="werify vs Serf side by side on 127.0.0.1..N (run via bench/compare-serf.sh)")
     ap.add_argument("n", type=int)
     ap.add_argument("--werify", required=True, help="path of the werify release binary")
     ap.add_argument("--root", required=True, help="werify source tree (for config.rs)")
