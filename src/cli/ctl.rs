@@ -17,7 +17,7 @@ use crate::mesh::id::NodeId;
 use crate::mesh::member::State;
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
-use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter};
+use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter, duration_ms};
 use crate::rpc::store::OperationRecord;
 use crate::rpc::transport::{Transport, response_name};
 
@@ -270,7 +270,7 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
             let req = Request::Submit {
                 checks,
                 filter: TargetFilter { nodes, tags },
-                deadline_ms: u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+                deadline_ms: duration_ms(deadline),
             };
             let (handle, targeted) = match s.call(&req, timeout).await? {
                 Response::Submitted {
@@ -314,7 +314,7 @@ async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRecor
         .map_err(|e: crate::rpc::handle::ParseHandleError| e.to_string())?;
     let req = Request::Get {
         handle,
-        wait_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+        wait_ms: duration_ms(wait),
     };
     match s.call(&req, wait + Duration::from_secs(15)).await? {
         Response::Operation(rec) => Ok(rec),

@@ -22,7 +22,7 @@ use crate::mesh::member::State;
 use crate::mesh::runtime::{MemberView, MeshHandle};
 use crate::rpc::handle::{Handle, node_tag};
 use crate::rpc::limits::RateLimiter;
-use crate::rpc::protocol::{Request, Response, TargetFilter};
+use crate::rpc::protocol::{Request, Response, TargetFilter, duration_ms};
 use crate::rpc::store::{HostResult, OperationRecord, Store, StoreError};
 use crate::rpc::transport::{Transport, TransportError, response_name};
 
@@ -208,7 +208,7 @@ impl Coordinator {
             handle: handle.clone(),
             coordinator: inner.addr.to_string(),
             submitted_unix_ms: now,
-            deadline_unix_ms: now + u64::try_from(deadline.as_millis()).unwrap_or(u64::MAX),
+            deadline_unix_ms: now.saturating_add(duration_ms(deadline)),
             ended_unix_ms: None,
             check_names: checks.names().map(str::to_string).collect(),
             hosts,
@@ -304,12 +304,12 @@ impl Coordinator {
             let results = run_checks(checks, &self.inner.run_options).await;
             return HostResult::Answered {
                 results,
-                took_ms: millis(started.elapsed()),
+                took_ms: duration_ms(started.elapsed()),
             };
         }
         let req = Request::RunChecks {
             checks: checks.clone(),
-            timeout_ms: millis(remaining),
+            timeout_ms: duration_ms(remaining),
         };
         match self.inner.transport.call(addr, &req, remaining).await {
             Ok(Response::CheckResults { results, took_ms }) => HostResult::Answered {
@@ -395,7 +395,7 @@ impl Coordinator {
             let addr = owner.member.peer.addr;
             let req = Request::Get {
                 handle: handle.clone(),
-                wait_ms: millis(wait),
+                wait_ms: duration_ms(wait),
             };
             match self
                 .inner
@@ -562,10 +562,6 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &line[..end])
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// `10s`, `1.5s`, `250ms`: how deadlines are shown in results.

@@ -19,6 +19,12 @@ use crate::mesh::message::PushPull;
 use crate::rpc::handle::Handle;
 use crate::rpc::store::OperationRecord;
 
+/// A duration as whole milliseconds for the wire (saturating: no realistic duration is
+/// that long, and none may panic).
+pub fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Version of this protocol, exchanged in [`Request::Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -131,8 +137,7 @@ mod opt_duration_ms {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        d.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .serialize(s)
+        d.map(super::duration_ms).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

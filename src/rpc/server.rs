@@ -19,7 +19,9 @@ use crate::rpc::coordinator::{Coordinator, validate_off_runtime};
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
-use crate::rpc::protocol::{MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport};
+use crate::rpc::protocol::{
+    MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport, duration_ms,
+};
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
 
@@ -296,7 +298,7 @@ pub async fn run_checks_here(
     let results = run_checks(&checks, &ctx.run_options).await;
     Response::CheckResults {
         results,
-        took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        took_ms: duration_ms(started.elapsed()),
     }
 }
 

@@ -149,7 +149,11 @@ pub fn list(addr: &str) -> Option<(Vec<String>, Vec<String>)> {
     if !o.status.success() {
         return None;
     }
-    let text = stdout(&o);
+    Some(parse_list(&stdout(&o)))
+}
+
+/// Hosts under "Active hosts" and "Inactive hosts" of `ctl list` text.
+pub fn parse_list(text: &str) -> (Vec<String>, Vec<String>) {
     let mut active = Vec::new();
     let mut inactive = Vec::new();
     let mut section = 0;
@@ -166,7 +170,7 @@ pub fn list(addr: &str) -> Option<(Vec<String>, Vec<String>)> {
             inactive.push(line.to_string());
         }
     }
-    Some((active, inactive))
+    (active, inactive)
 }
 
 /// Polls `f` every 100 ms until it returns true or `limit` passes; returns how long it took.

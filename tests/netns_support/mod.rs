@@ -380,7 +380,9 @@ impl NsNode {
     /// Active and inactive hosts by `ctl list`, or `None` if the node did not answer.
     pub fn list(&self) -> Option<(Vec<String>, Vec<String>)> {
         let o = self.ctl(&["--timeout", "5s", "list"]);
-        o.status.success().then(|| parse_list(&stdout(&o)))
+        o.status
+            .success()
+            .then(|| crate::common::parse_list(&stdout(&o)))
     }
 
     /// `mesh status --output json`, or `None` if the node did not answer.
@@ -443,27 +445,6 @@ pub fn ctl_in(ns: &str, connect: &str, ident: &[&str], args: &[&str]) -> Output 
         .stdin(Stdio::null())
         .output()
         .expect("run werify ctl")
-}
-
-/// Hosts under "Active hosts" and "Inactive hosts" of `ctl list` text.
-pub fn parse_list(text: &str) -> (Vec<String>, Vec<String>) {
-    let mut active = Vec::new();
-    let mut inactive = Vec::new();
-    let mut section = 0;
-    for line in text.lines() {
-        if line.starts_with("Active hosts") {
-            section = 1;
-        } else if line.starts_with("Inactive hosts") {
-            section = 2;
-        } else if line == "End of list" {
-            break;
-        } else if section == 1 {
-            active.push(line.to_string());
-        } else if section == 2 {
-            inactive.push(line.to_string());
-        }
-    }
-    (active, inactive)
 }
 
 /// A member's state in `mesh status --output json`. The JSON carries the wire names
