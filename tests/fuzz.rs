@@ -765,6 +765,7 @@ fn status_report(rng: &mut Rng) -> StatusReport {
         profile: text(rng),
         local_health: rng.u64() as u32,
         local_health_max: rng.u64() as u32,
+        connections: rng.below(5000),
         members: (0..rng.below(4))
             .map(|_| MemberReport {
                 addr: socket_addr(rng).to_string(),

@@ -362,3 +362,48 @@ fn mesh_status_shows_members_in_text_and_json() {
     assert_eq!(v["members"].as_array().map(|m| m.len()), Some(3));
     assert_eq!(v["env"], "dev");
 }
+
+/// The node's own count of open QUIC connections, from `mesh status --output json` (the
+/// status call's own connection included).
+fn connections_of(node: &Node) -> Option<u64> {
+    let o = std::process::Command::new(BIN)
+        .args([
+            "mesh",
+            "status",
+            "--connect",
+            &node.addr(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+    v["connections"].as_u64()
+}
+
+#[test]
+fn each_pair_of_nodes_shares_one_connection() {
+    // Every node probes every other within a few seconds, so each pair has talked both
+    // ways; with a connection per direction each node would hold 2 × 4 peer connections.
+    let dir = TempDir::new("one-conn");
+    let port = 31120;
+    let nodes = start_joined(&dir, port, 5, &[]);
+    let refs: Vec<&Node> = nodes.iter().collect();
+    let all = addrs(port, 5);
+    assert!(
+        wait_until(CONVERGE, || all_agree(&refs, &all, &[])).is_some(),
+        "{}",
+        dump_logs(&refs)
+    );
+    // Let every pair exchange probes, and any duplicate from a simultaneous dial close
+    // (after its grace period).
+    std::thread::sleep(Duration::from_secs(3));
+    let settled = wait_until(Duration::from_secs(40), || {
+        nodes.iter().all(|n| connections_of(n) == Some(4 + 1))
+    });
+    let counts: Vec<Option<u64>> = nodes.iter().map(connections_of).collect();
+    assert!(
+        settled.is_some(),
+        "open connections per node (4 peers + this status call expected): {counts:?}"
+    );
+}

@@ -333,6 +333,7 @@ pub fn status_json(r: &StatusReport) -> Value {
         "profile": r.profile,
         "local_health": r.local_health,
         "local_health_max": r.local_health_max,
+        "connections": r.connections,
         "counts": {
             "alive": count(State::Alive),
             "suspect": count(State::Suspect),
@@ -349,13 +350,14 @@ pub fn status_text(r: &StatusReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "env {}  node {} ({})  profile {}  local health {}/{}",
+        "env {}  node {} ({})  profile {}  local health {}/{}  connections {}",
         r.env,
         r.addr,
         r.node_id.short(),
         r.profile,
         r.local_health,
-        r.local_health_max
+        r.local_health_max,
+        r.connections
     );
     let _ = writeln!(
         out,

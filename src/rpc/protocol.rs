@@ -107,6 +107,9 @@ pub struct StatusReport {
     /// Lifeguard local-health score (0 = healthy) and its maximum.
     pub local_health: u32,
     pub local_health_max: u32,
+    /// QUIC connections the node has open (to peers and clients, either direction).
+    #[serde(default)]
+    pub connections: usize,
     pub members: Vec<MemberReport>,
 }
 

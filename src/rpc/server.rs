@@ -54,6 +54,19 @@ pub struct NodeContext {
 
 /// Accepts connections until `shutdown` completes.
 pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
+    // Connections this node dials are served like accepted ones: a peer sends its gossip
+    // and requests over whichever connection the pair already has. A weak reference, as
+    // the context owns the transport that holds this hook.
+    let weak = Arc::downgrade(&ctx);
+    ctx.transport.on_dialed(move |conn| {
+        let Some(ctx) = weak.upgrade() else { return };
+        match tls::peer_cert(&conn) {
+            Ok(peer) => {
+                tokio::spawn(serve_connection(ctx, conn, peer));
+            }
+            Err(e) => tracing::warn!("not serving {}: {e}", conn.remote_address()),
+        }
+    });
     let slots = Arc::new(Semaphore::new(MAX_INCOMING_CONNECTIONS));
     let handshakes = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     tokio::pin!(shutdown);
@@ -125,7 +138,16 @@ async fn handle_connection(
         }
     };
     if matches!(peer.role, Role::Node) {
-        ctx.transport.note_peer(remote, peer.node_id);
+        ctx.transport.adopt_incoming(remote, peer.node_id, &conn);
+    }
+    serve_connection(ctx, conn, peer).await;
+}
+
+/// Serves an established connection, whichever side dialed it: gossip datagrams from a
+/// node go to the mesh, and each bidirectional stream carries one request.
+async fn serve_connection(ctx: Arc<NodeContext>, conn: quinn::Connection, peer: PeerCert) {
+    let remote = conn.remote_address();
+    if matches!(peer.role, Role::Node) {
         let ctx2 = ctx.clone();
         let conn2 = conn.clone();
         tokio::spawn(async move { read_datagrams(ctx2, conn2, peer.node_id).await });
@@ -383,6 +405,7 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, String> {
         profile: ctx.profile.clone(),
         local_health: view.local_health,
         local_health_max: view.local_health_max,
+        connections: ctx.transport.open_connections(),
         members,
     })
 }

@@ -193,10 +193,10 @@ pub struct PeerCert {
 
 /// Transport settings of both directions:
 ///
-/// - idle timeout 30 s ([`IDLE_TIMEOUT`]); only the dialer sends keep-alives, every 10 s
-///   ([`KEEP_ALIVE_INTERVAL`]): one side suffices to keep a connection open, and every
-///   node has a connection in each direction to each peer it talks to, so keep-alives on
-///   both ends would double the idle traffic for nothing;
+/// - idle timeout 30 s ([`IDLE_TIMEOUT`]); only the dialer sends keep-alives, after 10 s
+///   without any packet either way ([`KEEP_ALIVE_INTERVAL`]): one side suffices to keep a
+///   connection open (a pair of nodes shares one, see [`crate::rpc::transport`]), and
+///   keep-alives on both ends would double the idle traffic for nothing;
 /// - up to 256 concurrent bidirectional streams (one per request) and 16 unidirectional;
 /// - 1 MiB datagram send and receive buffers (gossip; oldest dropped when full);
 /// - everything else quinn's defaults (1.25 MB stream window, MTU discovery on).

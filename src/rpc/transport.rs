@@ -1,11 +1,13 @@
 //! One QUIC endpoint per process and the connections it keeps: dialing with a bounded
 //! handshake, an application hello on every new connection, a capped cache of live
-//! connections reused for datagrams and requests, and one-request-per-stream calls.
+//! connections reused for datagrams and requests — one connection per pair of nodes,
+//! whichever side dialed it — datagrams held while a dial is in flight, and
+//! one-request-per-stream calls.
 //! What a request means is in [`crate::rpc::server`]; TLS details are in [`crate::rpc::tls`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -37,20 +39,67 @@ pub enum TransportError {
     Bind { addr: SocketAddr, reason: String },
 }
 
+/// Datagrams held for a peer while its connection is being dialed; past this the oldest
+/// go. A join or a probe to a new member is exactly when a handshake is in flight, and
+/// dropping those messages left late joiners unknown for several seconds.
+pub const MAX_PENDING_DATAGRAMS: usize = 64;
+
+/// When both nodes of a pair dialed each other, the connection that is not kept is closed
+/// this long after the choice, so that requests already on it finish.
+pub const DUPLICATE_GRACE: Duration = Duration::from_secs(15);
+
+/// What the cache knows of one peer address.
 #[derive(Default)]
-struct CacheEntry {
+struct SlotState {
     conn: Option<quinn::Connection>,
     peer_id: Option<NodeId>,
     failed_at: Option<Instant>,
     last_used: Option<Instant>,
+    /// A dial is scheduled or in flight: datagrams wait in `pending`.
+    dialing: bool,
+    pending: VecDeque<Bytes>,
+    /// A connection the peer dialed to us while our own dial was in flight; settled by
+    /// [`Transport::settle`] when the dial ends.
+    offered: Option<(quinn::Connection, NodeId)>,
 }
 
-/// A QUIC endpoint plus the connections this process dialed.
+impl SlotState {
+    fn live(&self) -> Option<(quinn::Connection, NodeId)> {
+        match (&self.conn, self.peer_id) {
+            (Some(c), Some(id)) if c.close_reason().is_none() => Some((c.clone(), id)),
+            _ => None,
+        }
+    }
+}
+
+/// One peer address: its state, and a lock that lets one dial run at a time.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    dial: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn state(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+type ConnectionHook = Box<dyn Fn(quinn::Connection) + Send + Sync>;
+
+/// A QUIC endpoint plus the connections this process holds, one per peer address
+/// whichever side dialed it.
 #[derive(Clone)]
 pub struct Transport {
     endpoint: quinn::Endpoint,
     identity: Arc<Identity>,
-    cache: Arc<Mutex<HashMap<SocketAddr, Arc<tokio::sync::Mutex<CacheEntry>>>>>,
+    cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
+    /// Called with every connection this transport dials, so that the node also serves
+    /// the requests and datagrams its peer sends back on it (set by the server).
+    on_dialed: Arc<OnceLock<ConnectionHook>>,
+    /// Connections dialed before that hook was set (a join starts before the server
+    /// runs); handed to the hook when it is set.
+    unserved: Arc<Mutex<Vec<quinn::Connection>>>,
 }
 
 impl Transport {
@@ -120,6 +169,8 @@ impl Transport {
             endpoint,
             identity,
             cache: Arc::new(Mutex::new(HashMap::new())),
+            on_dialed: Arc::new(OnceLock::new()),
+            unserved: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -133,7 +184,37 @@ impl Transport {
         &self.identity
     }
 
-    fn entry(&self, addr: SocketAddr) -> Arc<tokio::sync::Mutex<CacheEntry>> {
+    /// Has `hook` called with every connection this transport dials, those dialed
+    /// before this call included. The first hook set stays; a second call returns false.
+    pub fn on_dialed(&self, hook: impl Fn(quinn::Connection) + Send + Sync + 'static) -> bool {
+        if self.on_dialed.set(Box::new(hook)).is_err() {
+            return false;
+        }
+        let earlier = std::mem::take(&mut *self.unserved.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Some(hook) = self.on_dialed.get() {
+            for conn in earlier.into_iter().filter(|c| c.close_reason().is_none()) {
+                hook(conn);
+            }
+        }
+        true
+    }
+
+    fn hand_to_hook(&self, conn: &quinn::Connection) {
+        // Checked under the lock that `on_dialed` drains, so no connection slips between.
+        let mut unserved = self.unserved.lock().unwrap_or_else(|p| p.into_inner());
+        match self.on_dialed.get() {
+            Some(hook) => {
+                drop(unserved);
+                hook(conn.clone());
+            }
+            None => {
+                unserved.retain(|c| c.close_reason().is_none());
+                unserved.push(conn.clone());
+            }
+        }
+    }
+
+    fn slot(&self, addr: SocketAddr) -> Arc<Slot> {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = cache.get(&addr) {
             return e.clone();
@@ -144,29 +225,70 @@ impl Transport {
         cache.entry(addr).or_default().clone()
     }
 
-    /// A live, hello-verified connection to `addr`, dialing if needed.
+    /// A live, verified connection to `addr` (dialed by either side), dialing if needed.
     pub async fn connection(
         &self,
         addr: SocketAddr,
     ) -> Result<(quinn::Connection, NodeId), TransportError> {
-        let entry = self.entry(addr);
-        let mut e = entry.lock().await;
-        e.last_used = Some(Instant::now());
-        if let (Some(conn), Some(id)) = (&e.conn, e.peer_id)
-            && conn.close_reason().is_none()
+        let slot = self.slot(addr);
         {
-            return Ok((conn.clone(), id));
+            let mut s = slot.state();
+            s.last_used = Some(Instant::now());
+            if let Some(live) = s.live() {
+                return Ok(live);
+            }
         }
-        e.conn = None;
-        match self.dial(addr).await {
+        let _dialing = slot.dial.lock().await;
+        {
+            // Another caller may have dialed, or the peer dialed us, while we waited.
+            let mut s = slot.state();
+            if let Some(live) = s.live() {
+                s.dialing = false;
+                let pending = std::mem::take(&mut s.pending);
+                drop(s);
+                send_all(&live.0, addr, pending);
+                return Ok(live);
+            }
+            s.conn = None;
+            s.dialing = true;
+        }
+        let result = self.dial(addr).await;
+        let mut s = slot.state();
+        s.dialing = false;
+        let pending = std::mem::take(&mut s.pending);
+        match result {
             Ok((conn, id)) => {
-                e.conn = Some(conn.clone());
-                e.peer_id = Some(id);
-                e.failed_at = None;
-                Ok((conn, id))
+                s.conn = Some(conn.clone());
+                s.peer_id = Some(id);
+                s.failed_at = None;
+                let offered = s.offered.take();
+                if let Some((incoming, incoming_id)) = offered {
+                    self.settle(&mut s, incoming, incoming_id);
+                }
+                let kept = s.live().unwrap_or((conn.clone(), id));
+                drop(s);
+                // The dialed connection is served even when the pair keeps the other one:
+                // requests the peer already sent on it finish.
+                self.hand_to_hook(&conn);
+                send_all(&kept.0, addr, pending);
+                Ok(kept)
             }
             Err(err) => {
-                e.failed_at = Some(Instant::now());
+                s.failed_at = Some(Instant::now());
+                if let Some((incoming, incoming_id)) = s.offered.take()
+                    && incoming.close_reason().is_none()
+                {
+                    // The peer reached us although we could not reach it (yet): use its.
+                    s.conn = Some(incoming.clone());
+                    s.peer_id = Some(incoming_id);
+                    s.failed_at = None;
+                    drop(s);
+                    send_all(&incoming, addr, pending);
+                    return Ok((incoming, incoming_id));
+                }
+                if !pending.is_empty() {
+                    tracing::debug!(%addr, "{} datagrams dropped: {err}", pending.len());
+                }
                 Err(err)
             }
         }
@@ -236,56 +358,93 @@ impl Transport {
         }
     }
 
-    /// Sends a gossip datagram to `addr` without waiting. A datagram to a peer that is
-    /// being dialed or that just failed is dropped: SWIM treats loss as loss.
+    /// Sends a gossip datagram to `addr` without waiting. While a connection to `addr` is
+    /// being dialed the datagram waits (up to [`MAX_PENDING_DATAGRAMS`]) and leaves as
+    /// soon as the handshake completes; for a short while after a failed dial it is
+    /// dropped: SWIM treats loss as loss.
     pub fn send_datagram(&self, addr: SocketAddr, payload: Bytes) {
-        let entry = self.entry(addr);
-        if let Ok(e) = entry.try_lock() {
-            if let Some(conn) = &e.conn
-                && conn.close_reason().is_none()
-            {
-                if let Err(err) = conn.send_datagram(payload) {
-                    tracing::debug!(%addr, "datagram not sent: {err}");
-                }
-                return;
+        let slot = self.slot(addr);
+        let mut s = slot.state();
+        if let Some((conn, _)) = s.live() {
+            drop(s);
+            if let Err(err) = conn.send_datagram(payload) {
+                tracing::debug!(%addr, "datagram not sent: {err}");
             }
-            if e.failed_at.is_some_and(|t| t.elapsed() < NEGATIVE_CACHE) {
-                return;
-            }
-        } else {
-            return; // a dial is in progress
+            return;
         }
+        if !s.dialing && s.failed_at.is_some_and(|t| t.elapsed() < NEGATIVE_CACHE) {
+            return;
+        }
+        if s.pending.len() >= MAX_PENDING_DATAGRAMS {
+            s.pending.pop_front();
+        }
+        s.pending.push_back(payload);
+        if s.dialing {
+            return;
+        }
+        s.dialing = true;
+        drop(s);
         let this = self.clone();
         tokio::spawn(async move {
-            match this.connection(addr).await {
-                Ok((conn, _)) => {
-                    if let Err(err) = conn.send_datagram(payload) {
-                        tracing::debug!(%addr, "datagram not sent: {err}");
-                    }
-                }
-                Err(err) => tracing::debug!(%addr, "datagram dropped: {err}"),
+            if let Err(err) = this.connection(addr).await {
+                tracing::debug!(%addr, "datagrams dropped: {err}");
             }
         });
     }
 
-    /// Tells the transport that the node at `addr` now holds `id` (learned from an
-    /// incoming connection's certificate). A cached connection to `addr` that was made to
-    /// another node id is dropped: that node was replaced (e.g. restarted with a wiped data
-    /// dir), and its old connection would only hang until the idle timeout.
-    pub fn note_peer(&self, addr: SocketAddr, id: NodeId) {
-        let entry = {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(&addr).cloned()
-        };
-        let Some(entry) = entry else { return };
-        if let Ok(mut e) = entry.try_lock()
-            && e.peer_id.is_some_and(|old| old != id)
-        {
-            if let Some(c) = e.conn.take() {
-                c.close(0u32.into(), b"peer replaced");
-            }
-            e.peer_id = None;
+    /// Offers a connection that the node at `addr` dialed to us (its certificate says it
+    /// is node `id`), so that this side sends over it too instead of dialing a second
+    /// one. See [`Transport::settle`] for which connection a pair keeps.
+    pub fn adopt_incoming(&self, addr: SocketAddr, id: NodeId, conn: &quinn::Connection) {
+        let slot = self.slot(addr);
+        let mut s = slot.state();
+        if s.dialing {
+            // Our own dial is in flight: decide when it ends. Both connections serve
+            // requests meanwhile.
+            s.offered = Some((conn.clone(), id));
+            return;
         }
+        self.settle(&mut s, conn.clone(), id);
+    }
+
+    /// Decides between the connection held in `s` and one the peer dialed (`incoming`).
+    ///
+    /// - Nothing live held: the incoming one is used.
+    /// - A live connection to another node id: that node was replaced (e.g. restarted with
+    ///   a wiped data dir); its old connection would only hang until the idle timeout, so
+    ///   it is closed and the incoming one used.
+    /// - A live connection to the same node (both dialed at once): both ends keep the one
+    ///   dialed by the lower node id, so each pair settles on one connection; the other is
+    ///   closed after [`DUPLICATE_GRACE`], letting requests already on it finish.
+    fn settle(&self, s: &mut SlotState, incoming: quinn::Connection, id: NodeId) {
+        if incoming.close_reason().is_some() {
+            return;
+        }
+        if let Some((held, held_id)) = s.live() {
+            if held.stable_id() == incoming.stable_id() {
+                return;
+            }
+            if held_id == id {
+                // `held` was dialed by us (incoming ones are only held when nothing live
+                // was): keep ours if our id is the lower.
+                if self.identity.node_id() < id {
+                    close_later(incoming);
+                    return;
+                }
+                close_later(held);
+            } else {
+                held.close(0u32.into(), b"peer replaced");
+            }
+        }
+        s.conn = Some(incoming);
+        s.peer_id = Some(id);
+        s.failed_at = None;
+        s.last_used = Some(Instant::now());
+    }
+
+    /// How many QUIC connections the endpoint has open (both directions).
+    pub fn open_connections(&self) -> usize {
+        self.endpoint.open_connections()
     }
 
     /// Closes every connection and waits up to `grace` for the closes to drain. The close
@@ -309,25 +468,43 @@ fn cid_key(reset_key: &[u8; 32]) -> u64 {
     u64::from_le_bytes(first)
 }
 
-fn evict_one(cache: &mut HashMap<SocketAddr, Arc<tokio::sync::Mutex<CacheEntry>>>) {
+fn evict_one(cache: &mut HashMap<SocketAddr, Arc<Slot>>) {
     let mut victim: Option<(SocketAddr, Option<Instant>)> = None;
-    for (addr, entry) in cache.iter() {
-        let Ok(e) = entry.try_lock() else { continue };
-        let dead = e.conn.as_ref().is_none_or(|c| c.close_reason().is_some());
-        if dead {
+    for (addr, slot) in cache.iter() {
+        let s = slot.state();
+        if s.dialing {
+            continue;
+        }
+        if s.live().is_none() {
             victim = Some((*addr, None));
             break;
         }
-        if victim.as_ref().is_none_or(|(_, t)| e.last_used < *t) {
-            victim = Some((*addr, e.last_used));
+        if victim.as_ref().is_none_or(|(_, t)| s.last_used < *t) {
+            victim = Some((*addr, s.last_used));
         }
     }
     if let Some((addr, _)) = victim
-        && let Some(entry) = cache.remove(&addr)
-        && let Ok(e) = entry.try_lock()
-        && let Some(c) = &e.conn
+        && let Some(slot) = cache.remove(&addr)
+        && let Some(c) = &slot.state().conn
     {
         c.close(0u32.into(), b"connection cache full");
+    }
+}
+
+/// Closes a duplicate connection of a pair after [`DUPLICATE_GRACE`].
+fn close_later(conn: quinn::Connection) {
+    tokio::spawn(async move {
+        tokio::time::sleep(DUPLICATE_GRACE).await;
+        conn.close(0u32.into(), b"duplicate connection");
+    });
+}
+
+/// Sends datagrams that waited for a dial.
+fn send_all(conn: &quinn::Connection, addr: SocketAddr, pending: VecDeque<Bytes>) {
+    for payload in pending {
+        if let Err(err) = conn.send_datagram(payload) {
+            tracing::debug!(%addr, "datagram not sent: {err}");
+        }
     }
 }
 
