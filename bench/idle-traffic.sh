@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Idle traffic and CPU of a local werify mesh: starts N nodes of BIN on 127.0.0.1..N:PORT,
-# lets them settle 8 s, then counts the bytes they send (an nftables counter on UDP source
+# lets them settle SETTLE (8) s, then counts the bytes they send (an nftables counter on UDP source
 # port PORT, so run as root) and their CPU ticks over SECONDS. Removes its table and kills
 # its nodes by PID at the end. Bytes are IP packet lengths (headers included).
-# Usage: bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. target/dist/werify 32104 32 20)
+# Usage: [SETTLE=8] bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. target/dist/werify 32104 32 20)
+# A mesh of N nodes keeps opening first connections until every pair has probed once (about
+# N × probe interval, 25 s at N = 64 on lan): use SETTLE=40 or more there.
 set -u
 bin=$1; port=$2; n=$3; secs=$4
 dir=$(mktemp -d); pids=()
@@ -12,7 +14,7 @@ nft add table inet $tbl
 nft add chain inet $tbl out '{ type filter hook output priority 0; }'
 nft add rule inet $tbl out udp sport $port counter
 for i in $(seq 1 $n); do a=(); [ $i -gt 1 ] && a=(--join 127.0.0.1:$port); RUST_LOG=warn $bin node --bind 127.0.0.$i --port $port --data-dir $dir/n$i "${a[@]}" 2>/dev/null & pids+=($!); done
-sleep 8
+sleep "${SETTLE:-8}"
 b0=$(nft list chain inet $tbl out | grep -o 'bytes [0-9]*' | awk '{print $2}')
 k0=$(nft list chain inet $tbl out | grep -o 'packets [0-9]*' | awk '{print $2}')
 c0=$(for p in "${pids[@]}"; do awk '{print $14+$15}' /proc/$p/stat; done | paste -sd+ | bc)

@@ -23,7 +23,7 @@ pub enum Profile {
     /// 30 s (typically 6–10 s). Numbers: probe 400 ms / timeout
     /// 200 ms, 3 indirect probers, suspicion 2 × max(1, log10 N) × probe (1.44 s at
     /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
-    /// confirmations; gossip every 100 ms to 3 members; push-pull every 20 s (scaled up
+    /// confirmations; gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
     /// above 32 members); rejoin attempts every 5 s; reap after 10 min.
     #[default]
     Lan,
@@ -105,7 +105,7 @@ pub struct Config {
     /// falsely declared node hears about it and refutes. lan 15 s, wan 60 s, local 10 s.
     pub gossip_to_dead: Duration,
     /// Time between two full-state push-pull syncs with one random member, scaled up for
-    /// big meshes: × (ceil(log2 N − 5) + 1) once N > 32. lan 20 s, wan 60 s, local 10 s.
+    /// big meshes: × (ceil(log2 N − 5) + 1) once N > 32. lan 30 s (as memberlist's LAN default), wan 60 s, local 10 s.
     pub push_pull_interval: Duration,
     /// Dead and left members are forgotten this long after they entered that state.
     /// lan 10 min, wan 1 h, local 2 min.
@@ -149,7 +149,7 @@ impl Config {
                 gossip_interval: ms(100),
                 gossip_fanout: 3,
                 gossip_to_dead: secs(15),
-                push_pull_interval: secs(20),
+                push_pull_interval: secs(30),
                 reap_after: secs(600),
                 rejoin_interval: secs(5),
                 max_datagram_bytes: 1100,
