@@ -851,7 +851,7 @@ def main():
     ap = argparse.ArgumentParser(
         description="werify vs Serf side by side on 127.0.0.1..N (run via bench/compare-serf.sh)")
     ap.add_argument("n", type=int)
-    ap.add_argument("--werify", required=True, help="path of the werify release binary")
+    ap.add_argument("--werify", required=True, help="path of the werify binary")
     ap.add_argument("--root", required=True, help="werify source tree (for config.rs)")
     ap.add_argument("--work", required=True, help="scratch dir (logs, data dirs)")
     ap.add_argument("--pidfile", required=True)

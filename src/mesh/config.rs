@@ -362,8 +362,8 @@ mod tests {
     #[test]
     fn push_pull_interval_scales_above_32() {
         let lan = Config::for_profile(Profile::Lan);
-        assert_eq!(lan.push_pull_interval_for(32), Duration::from_secs(20));
-        assert_eq!(lan.push_pull_interval_for(64), Duration::from_secs(40));
-        assert_eq!(lan.push_pull_interval_for(1000), Duration::from_secs(120));
+        assert_eq!(lan.push_pull_interval_for(32), Duration::from_secs(30));
+        assert_eq!(lan.push_pull_interval_for(64), Duration::from_secs(60));
+        assert_eq!(lan.push_pull_interval_for(1000), Duration::from_secs(180));
     }
 }

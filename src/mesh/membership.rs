@@ -63,6 +63,9 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
 /// Pending events kept at most; older ones are dropped (with a warning) if the driver
 /// does not drain them.
+/// A joining node syncs again with a random member this many probe intervals after its
+/// join request (1.2 s on lan).
+const JOIN_SYNC_AFTER_PROBES: u32 = 3;
 const MAX_EVENTS: usize = 1 << 16;
 /// Concurrent indirect probes this node runs for others, at most.
 const MAX_RELAYS: usize = 1024;
@@ -441,7 +444,19 @@ impl Membership {
             }
             let req = self.push_pull_request(true);
             self.send(seed, Message::PushPull(req));
+            self.schedule_join_sync(now);
         }
+    }
+
+    /// Brings the next push-pull (with a random member) forward to a few probe intervals
+    /// from `now`; called when this node sends a join request, and when the answer to a
+    /// sync brought members this node did not know. When many nodes join at
+    /// once, each seed's reply lacks the nodes that join after it, and their Alive gossip
+    /// may be spent before anyone knows to send it here: 64 nodes joining one seed
+    /// together left a node or two missing members for 10-15 s, until a periodic push-pull.
+    pub fn schedule_join_sync(&mut self, now: Instant) {
+        let at = now + self.config.probe_interval * JOIN_SYNC_AFTER_PROBES;
+        self.next_push_pull = self.next_push_pull.min(at);
     }
 
     /// Restores what [`Membership::snapshot`] saved: the incarnation, the removed flag,
@@ -625,7 +640,16 @@ impl Membership {
                 }
             }
             Message::Gossip { updates, .. } => self.apply_updates(now, updates),
-            Message::PushPull(pp) => self.merge(now, pp.from, pp.members),
+            Message::PushPull(pp) => {
+                // The answer to a sync this node started. If it taught us members we did
+                // not know, the mesh is still forming (a mass join): sync again soon
+                // rather than wait a full push-pull interval for what gossip missed.
+                let known = self.members.len();
+                self.merge(now, pp.from, pp.members);
+                if self.members.len() > known {
+                    self.schedule_join_sync(now);
+                }
+            }
         }
     }
 
@@ -1822,6 +1846,51 @@ mod tests {
             out.extend(transmits(m));
         }
         out
+    }
+
+    fn push_pull_targets(sent: &[Transmit]) -> Vec<SocketAddr> {
+        sent.iter()
+            .filter(|t| matches!(t.msg, Message::PushPull(_)))
+            .map(|t| t.to)
+            .collect()
+    }
+
+    #[test]
+    fn a_join_and_a_sync_that_teaches_new_members_are_followed_by_an_early_sync() {
+        let t0 = Instant::now();
+        let probe = Config::for_profile(Profile::Lan).probe_interval;
+        let early = probe * JOIN_SYNC_AFTER_PROBES;
+        let (mut a, mut b, c) = (node(1, t0), node(2, t0), node(3, t0));
+        assert!(
+            a.next_push_pull - t0 > early,
+            "the first periodic sync is 15-30 s away"
+        );
+        a.join(t0, &[peer(2).addr]);
+        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
+        assert_eq!(
+            a.next_push_pull,
+            t0 + early,
+            "a join brings the next sync forward"
+        );
+        // The sync runs at that time (to b, the only member; one timer call, so that b
+        // has not missed an ack yet)...
+        learn(&mut a, &b, t0);
+        a.handle_timeout(t0 + early);
+        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
+        let periodic = a.config.push_pull_interval_for(2);
+        assert_eq!(a.next_push_pull, t0 + early + periodic);
+        // ...and an answer that brings a member a did not know (c) brings it forward again.
+        learn(&mut b, &c, t0);
+        let t1 = t0 + early;
+        learn(&mut a, &b, t1);
+        assert_eq!(a.next_push_pull, t1 + early);
+        // An answer with nothing new leaves the schedule alone.
+        let t2 = t1 + early;
+        a.handle_timeout(t2);
+        let scheduled = a.next_push_pull;
+        learn(&mut a, &b, t2);
+        assert_eq!(a.next_push_pull, scheduled);
+        assert!(scheduled - t2 > early);
     }
 
     #[test]
