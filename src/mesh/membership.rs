@@ -66,6 +66,10 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 /// A joining node syncs again with a random member this many probe intervals after its
 /// join request (1.2 s on lan).
 const JOIN_SYNC_AFTER_PROBES: u32 = 3;
+/// Shortest time between two syncs with the same unknown sender.
+pub const UNKNOWN_SYNC_EVERY: Duration = Duration::from_secs(5);
+/// Unknown senders remembered for that (a bound against a flood of made-up ids).
+const MAX_UNKNOWN_SYNCS: usize = 1024;
 const MAX_EVENTS: usize = 1 << 16;
 /// Concurrent indirect probes this node runs for others, at most.
 const MAX_RELAYS: usize = 1024;
@@ -273,6 +277,9 @@ pub struct Membership {
     suspicions: SuspicionTable,
     /// Last time we told an accuser its accusation of a member was stale.
     corrections: IdMap<(NodeId, NodeId), Instant>,
+    /// Last time we synced with a sender we did not know (see
+    /// [`Membership::handle_message_from`]).
+    unknown_syncs: IdMap<NodeId, Instant>,
     awareness: Awareness,
     broadcasts: BroadcastQueue,
     seeds: Vec<SocketAddr>,
@@ -312,6 +319,7 @@ impl Membership {
             refresh: VecDeque::new(),
             suspicions: SuspicionTable::default(),
             corrections: IdMap::default(),
+            unknown_syncs: IdMap::default(),
             awareness: Awareness::new(config.awareness_max),
             broadcasts: BroadcastQueue::new(max_item),
             seeds: Vec::new(),
@@ -651,6 +659,38 @@ impl Membership {
                 }
             }
         }
+    }
+
+    /// [`Membership::handle_message`] for a datagram that arrived from `addr` (the
+    /// sending node's address as the transport saw it). A sender that is still unknown
+    /// after its message is handled knows of us while we do not know of it: an update
+    /// about it went past us (typically in a mass join, before anyone knew to gossip to
+    /// us). We sync with it (a push-pull, not a join), at most once per
+    /// [`UNKNOWN_SYNC_EVERY`] per sender, instead of waiting for a periodic push-pull
+    /// (a minute at 64 nodes).
+    pub fn handle_message_from(&mut self, now: Instant, addr: SocketAddr, msg: Message) {
+        let sender = msg.sender();
+        self.handle_message(now, msg);
+        if self.mode != Mode::Active || sender == self.me.peer.id || self.member(sender).is_some() {
+            return;
+        }
+        if self
+            .unknown_syncs
+            .get(&sender)
+            .is_some_and(|t| now.saturating_duration_since(*t) < UNKNOWN_SYNC_EVERY)
+        {
+            return;
+        }
+        if self.unknown_syncs.len() >= MAX_UNKNOWN_SYNCS {
+            self.unknown_syncs
+                .retain(|_, t| now.saturating_duration_since(*t) < UNKNOWN_SYNC_EVERY);
+            if self.unknown_syncs.len() >= MAX_UNKNOWN_SYNCS {
+                return;
+            }
+        }
+        self.unknown_syncs.insert(sender, now);
+        let req = self.push_pull_request(false);
+        self.send(addr, Message::PushPull(req));
     }
 
     /// Handles an incoming push-pull request (stream) and returns the reply. A removed
@@ -1891,6 +1931,38 @@ mod tests {
         learn(&mut a, &b, t2);
         assert_eq!(a.next_push_pull, scheduled);
         assert!(scheduled - t2 > early);
+    }
+
+    #[test]
+    fn a_datagram_from_an_unknown_sender_starts_one_sync_with_it() {
+        let t0 = Instant::now();
+        let (mut a, b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        transmits(&mut a);
+        // Node 3 gossips to a, which has never heard of it (nothing about 3 itself inside).
+        let from3 = peer(3).addr;
+        a.handle_message_from(t0, from3, gossip(3, Vec::new()));
+        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![from3]);
+        // Not again for the same sender within UNKNOWN_SYNC_EVERY...
+        let t1 = t0 + UNKNOWN_SYNC_EVERY / 2;
+        a.handle_message_from(t1, from3, gossip(3, Vec::new()));
+        assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        // ...but after it, if 3 is still unknown.
+        let t2 = t0 + UNKNOWN_SYNC_EVERY;
+        a.handle_message_from(t2, from3, gossip(3, Vec::new()));
+        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![from3]);
+        // A known sender starts no sync.
+        a.handle_message_from(t2, peer(2).addr, gossip(2, Vec::new()));
+        assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        // Nor does one whose message introduces itself.
+        let alive4 = Update::Alive {
+            peer: peer(4),
+            incarnation: 0,
+            tags: Tags::new(),
+        };
+        a.handle_message_from(t2, peer(4).addr, gossip(4, vec![alive4]));
+        assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        assert!(a.member(peer(4).id).is_some());
     }
 
     #[test]

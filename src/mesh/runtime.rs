@@ -42,7 +42,8 @@ pub struct MeshView {
 }
 
 enum Input {
-    Datagram(Message),
+    /// A gossip datagram and the address of the connection it came on.
+    Datagram(Message, SocketAddr),
     PushPullRequest(PushPull, oneshot::Sender<PushPull>),
     PushPullReply(PushPull),
     MakePushPull(oneshot::Sender<PushPull>),
@@ -75,10 +76,11 @@ impl MeshHandle {
         rx.await.map_err(|_| MeshStopped)
     }
 
-    /// Feeds a gossip datagram whose sender's certificate was already checked.
-    /// Drops it if the mesh task is overloaded: gossip tolerates loss.
-    pub fn datagram(&self, msg: Message) {
-        let _ = self.tx.try_send(Input::Datagram(msg));
+    /// Feeds a gossip datagram whose sender's certificate was already checked, with the
+    /// remote address of the connection it came on. Drops it if the mesh task is
+    /// overloaded: gossip tolerates loss.
+    pub fn datagram(&self, msg: Message, from: SocketAddr) {
+        let _ = self.tx.try_send(Input::Datagram(msg, from));
     }
 
     /// Answers an incoming push-pull with this node's state.
@@ -207,7 +209,7 @@ impl Driver {
     fn handle(&mut self, input: Input) -> bool {
         let now = Instant::now();
         match input {
-            Input::Datagram(msg) => self.membership.handle_message(now, msg),
+            Input::Datagram(msg, from) => self.membership.handle_message_from(now, from, msg),
             Input::PushPullReply(pp) => self.membership.handle_message(now, Message::PushPull(pp)),
             Input::PushPullRequest(req, reply) => {
                 let _ = reply.send(self.membership.handle_push_pull(now, req));

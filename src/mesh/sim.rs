@@ -613,10 +613,14 @@ impl Sim {
                 };
                 let nanos = self.now.as_nanos() as u64;
                 self.mix(&[nanos, from as u64, dst as u64]);
+                let Some(from_addr) = self.nodes.get(from).map(|n| n.peer.addr) else {
+                    return;
+                };
                 let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
                     return;
                 };
-                m.handle_message(now, msg);
+                // As the node runtime does: the sender's address comes with the datagram.
+                m.handle_message_from(now, from_addr, msg);
                 self.after_input(dst);
             }
             Item::PushPullRequest { from, to, req } => {

@@ -170,7 +170,7 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
             continue;
         }
         match Message::decode(&bytes) {
-            Ok(msg) if msg.sender() == sender => ctx.mesh.datagram(msg),
+            Ok(msg) if msg.sender() == sender => ctx.mesh.datagram(msg, conn.remote_address()),
             Ok(msg) => {
                 if !spoof_warned {
                     tracing::warn!(
