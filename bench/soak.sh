@@ -6,7 +6,8 @@
 # and restarted every 20 s, then checks:
 #   - every handle answers a `get` (through a node other than its coordinator),
 #   - every operation ended, and every host that stayed up around it answered every check,
-#   - RSS of every node at start and end (nodes never killed show the trend),
+#   - VmRSS of every node at start and end, split into RssAnon (heap, stacks) and RssFile
+#     (mapped binary and libraries), and of the never-killed nodes every KILL_EVERY sec
 #   - no panic in any node log.
 # Prints a summary (and writes it to $SOAK_DIR/summary.txt). Kills only the PIDs it
 # started, on exit.
@@ -59,6 +60,12 @@ cleanup() {
 trap cleanup EXIT
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# "VmRSS RssAnon RssFile" in KiB (0 0 0 if the process is gone).
+rss_split() {
+    local s
+    s=$(awk '/^(VmRSS|RssAnon|RssFile):/ {printf "%s ", $2}' "/proc/$1/status" 2>/dev/null)
+    echo "${s:-0 0 0}"
+}
 
 active_count() {
     "$BIN" ctl --connect "127.0.0.$1:$PORT" --timeout 3s listactive 2>/dev/null | grep -c "^127\." || true
@@ -80,7 +87,7 @@ wait_converged() {
 for i in $(seq 1 "$NODES"); do start_node "$i"; done
 if ! took=$(wait_converged 120); then echo "soak: mesh did not converge" >&2; exit 1; fi
 echo "soak: converged in ${took}s"
-for i in $(seq 1 "$NODES"); do echo "$i ${PIDS[$i]} $(rss_kib "${PIDS[$i]}")" >>"$DIR/rss-start.txt"; done
+for i in $(seq 1 "$NODES"); do echo "$i ${PIDS[$i]} $(rss_split "${PIDS[$i]}")" >>"$DIR/rss-start.txt"; done
 
 cat >"$DIR/ops.json" <<'EOF'
 {
@@ -154,7 +161,7 @@ if ! took=$(wait_converged 120); then echo "soak: mesh did not re-converge" >&2;
 sleep 25
 for i in $(seq 1 "$NODES"); do
     pid=$(cat "$DIR/node$i.pid")
-    echo "$i $pid $(rss_kib "$pid")" >>"$DIR/rss-end.txt"
+    echo "$i $pid $(rss_split "$pid")" >>"$DIR/rss-end.txt"
 done
 
 cat "$DIR"/handles*.txt >"$DIR/all-handles.txt"
@@ -209,7 +216,8 @@ for k, (ms, node, sub) in enumerate(subs):
         if host not in hosts and not disturbed(host, rec["submitted_unix_ms"], rec["ended_unix_ms"]):
             missing.append((handle, host, "not targeted"))
 def rss(name):
-    return {int(l.split()[0]): (int(l.split()[1]), int(l.split()[2])) for l in open(f"{d}/{name}")}
+    # node -> (pid, VmRSS, RssAnon, RssFile), KiB
+    return {int(l.split()[0]): tuple(map(int, l.split()[1:5])) for l in open(f"{d}/{name}")}
 start, end = rss("rss-start.txt"), rss("rss-end.txt")
 panics = {os.path.basename(f): sum("panic" in l.lower() for l in open(f, errors="replace"))
           for f in sorted(glob.glob(f"{d}/node*.log"))}
@@ -228,11 +236,11 @@ print(f"operations whose coordinator was killed meanwhile (hosts not required to
 print(f"results missing for an undisturbed host: {len(missing)}")
 for m in missing[:10]:
     print("  missing:", m)
-print("RSS KiB per node (start -> end; * = restarted during the run):")
+print("RSS KiB per node (start -> end; * = restarted during the run), and its RssAnon + RssFile:")
 for i in sorted(start):
-    (p0, r0), (p1, r1) = start[i], end.get(i, (0, 0))
+    (p0, r0, a0, f0), (p1, r1, a1, f1) = start[i], end.get(i, (0, 0, 0, 0))
     mark = "*" if p0 != p1 else " "
-    print(f"  node{i:<2} {r0:>7} -> {r1:>7} {mark}")
+    print(f"  node{i:<2} {r0:>7} -> {r1:>7} {mark}  anon {a0:>6} -> {a1:>6}, file {f0:>6} -> {f1:>6}")
 steady = [(start[i][1], end[i][1]) for i in start if i in end and start[i][0] == end[i][0]]
 if steady:
     ratios = sorted(e / s for s, e in steady if s)

@@ -25,8 +25,11 @@ use super::Outcome;
 use super::file::{open_regular, read_full};
 use super::run::CheckContext;
 
-/// Size of one read. Large enough that per-read overhead vanishes next to the search.
+/// Largest read. Large enough that per-read overhead vanishes next to the search.
 const CHUNK_BYTES: usize = 1 << 20;
+
+/// Smallest read buffer (one page), for small and empty files.
+const MIN_CHUNK_BYTES: usize = 4096;
 
 /// Longest line `file_matches` will hold in memory to run the regex on it.
 pub const MAX_REGEX_LINE_BYTES: usize = 16 << 20;
@@ -78,6 +81,19 @@ fn next_chunk(
     Ok(n)
 }
 
+/// The read buffer for `file`: its size plus one byte (so EOF shows without a second
+/// read), between [`MIN_CHUNK_BYTES`] and [`CHUNK_BYTES`]. Most checked files are small
+/// (`/etc/hosts`): a fixed 1 MiB zeroed buffer per check was served by glibc from the arena
+/// of whichever blocking thread ran it, once its dynamic mmap threshold had risen past
+/// 1 MiB, and left every such arena holding a resident, free MiB (SECURITY.md, "Soak").
+/// A file that grows after this is still read whole, in more rounds.
+fn chunk_len(file: &File) -> usize {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    usize::try_from(len.saturating_add(1))
+        .unwrap_or(CHUNK_BYTES)
+        .clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)
+}
+
 /// Runs `file_contains`.
 pub(crate) fn file_contains(path: &str, needle: &str, ctx: &CheckContext) -> Outcome {
     let mut file = match open_regular(path, ctx.max_file_bytes) {
@@ -101,7 +117,7 @@ fn search(file: &mut File, needle: &[u8], path: &str, ctx: &CheckContext) -> Res
     // Keep the last `needle.len()` bytes of each window: enough to find a match that
     // straddles the boundary, and to see the byte after a match ending right at it.
     let carry = needle.len();
-    let mut buf = vec![0u8; CHUNK_BYTES + carry];
+    let mut buf = vec![0u8; chunk_len(file) + carry];
     let mut kept = 0;
     let mut total = 0u64;
     loop {
@@ -163,7 +179,7 @@ fn match_lines(
     path: &str,
     ctx: &CheckContext,
 ) -> Result<bool, Outcome> {
-    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut buf = vec![0u8; chunk_len(file)];
     let mut kept = 0; // bytes of an unfinished line at the front of `buf`
     let mut total = 0u64;
     let mut line_number = 1u64;
@@ -214,7 +230,7 @@ pub(crate) fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> O
         Err(e) => return Outcome::Error(e),
     };
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut buf = vec![0u8; chunk_len(&file)];
     let mut total = 0u64;
     loop {
         let n = match next_chunk(&mut file, &mut buf, &mut total, path, ctx) {
@@ -315,6 +331,50 @@ mod tests {
         data.extend_from_slice(b"ab\r\nzz\n");
         let path = dir.write("cr-boundary-2", &data);
         assert_eq!(contains(&path, "ab\r"), Outcome::Success(false));
+    }
+
+    #[test]
+    fn read_buffer_follows_the_file_size() {
+        let dir = TempDir::new();
+        let size_of = |data: &[u8]| {
+            let path = dir.write("sized", data);
+            chunk_len(&File::open(path).expect("open the test file"))
+        };
+        assert_eq!(size_of(b""), MIN_CHUNK_BYTES);
+        assert_eq!(size_of(b"127.0.0.1 localhost\n"), MIN_CHUNK_BYTES);
+        assert_eq!(size_of(&vec![b'x'; 10_000]), 10_001);
+        assert_eq!(size_of(&vec![b'x'; CHUNK_BYTES * 2]), CHUNK_BYTES);
+    }
+
+    #[test]
+    fn a_file_that_grows_after_open_is_read_whole() {
+        use std::io::Write;
+        // The buffers are sized while the file is small; text appended afterwards, across
+        // the small buffers' boundaries, is still searched.
+        let dir = TempDir::new();
+        let path = dir.write("growing", b"short\n");
+        let opened = || File::open(&path).expect("open the test file");
+        let (mut for_contains, mut for_matches, mut for_last) = (opened(), opened(), opened());
+        let mut appended = vec![b'x'; MIN_CHUNK_BYTES - 10];
+        appended.extend_from_slice(b"NEEDLE-4488 tail\n");
+        appended.extend(vec![b'y'; 3 * MIN_CHUNK_BYTES]);
+        appended.extend_from_slice(b"\nlast\n");
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(&appended))
+            .expect("append to the test file");
+        assert_eq!(
+            search(&mut for_contains, b"NEEDLE-4488", &path, &ctx()),
+            Ok(true)
+        );
+        let tail = compile_line_regex("^x+NEEDLE-\\d+ tail$").expect("regex");
+        assert_eq!(
+            match_lines(&mut for_matches, &tail, &path, &ctx()),
+            Ok(true)
+        );
+        let last = compile_line_regex("^last$").expect("regex");
+        assert_eq!(match_lines(&mut for_last, &last, &path, &ctx()), Ok(true));
     }
 
     #[test]
