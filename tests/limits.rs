@@ -264,7 +264,7 @@ async fn datagrams_are_bounded_and_bound_to_the_certificate() {
     );
 }
 
-/// Rows "streams per connection" and "request read time": a peer gets 256 concurrent
+/// Rows "streams per connection" and "request read time": a peer gets 64 concurrent
 /// request streams (one of them may still be settling from the hello); the next waits.
 /// Completed requests free their stream, so hundreds of calls on one connection work. A
 /// request that never completes is stopped by the node after 10 s; its slot comes back
@@ -295,10 +295,10 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
             .await
             .expect("one byte of a length prefix");
         held.push((send, recv));
-        assert!(held.len() <= 256, "more than 256 concurrent streams");
+        assert!(held.len() <= 64, "more than 64 concurrent streams");
     }
     eprintln!("opened {} stalled streams", held.len());
-    assert!(held.len() >= 250, "only {} concurrent streams", held.len());
+    assert!(held.len() >= 60, "only {} concurrent streams", held.len());
     let since_last = Instant::now();
     for (i, (send, _)) in held.iter_mut().enumerate() {
         tokio::time::timeout(STEP, send.stopped())

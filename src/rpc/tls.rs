@@ -61,10 +61,13 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// (SWIM probes), so this only reclaims connections to peers that are gone.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Concurrent bidirectional streams a peer may open: one per request, so this bounds the
-/// requests in flight from one peer. Far above what a coordinator sends to one host.
-const MAX_CONCURRENT_BIDI_STREAMS: u32 = 256;
-/// Concurrent unidirectional streams a peer may open (reserved for one-way notices).
-const MAX_CONCURRENT_UNI_STREAMS: u32 = 16;
+/// requests in flight from one peer; further requests wait for a free stream. A
+/// coordinator runs at most 64 operations at once, one request per host each. quinn
+/// keeps state per allowed stream: at 256 a node of a 64-node mesh held ~90 KiB per
+/// connection of it (measured with heaptrack, SECURITY.md "Where the memory went").
+pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 64;
+/// Concurrent unidirectional streams a peer may open: none, nothing uses them.
+const MAX_CONCURRENT_UNI_STREAMS: u32 = 0;
 /// Datagram buffers, each way: about 950 gossip messages of at most ~1100 bytes. When full,
 /// quinn drops the oldest datagram (gossip tolerates loss; it is resent).
 const DATAGRAM_BUFFER_BYTES: usize = 1 << 20;
@@ -201,7 +204,7 @@ pub struct PeerCert {
 ///   without any packet either way ([`KEEP_ALIVE_INTERVAL`]): one side suffices to keep a
 ///   connection open (a pair of nodes shares one, see [`crate::rpc::transport`]), and
 ///   keep-alives on both ends would double the idle traffic for nothing;
-/// - up to 256 concurrent bidirectional streams (one per request) and 16 unidirectional;
+/// - up to 64 concurrent bidirectional streams (one per request), no unidirectional ones;
 /// - 1 MiB datagram send and receive buffers (gossip; oldest dropped when full);
 /// - no path-MTU discovery: gossip datagrams are at most ~1100 bytes, which fit QUIC's
 ///   1200-byte minimum, and the discovery probes (four to eight ~1.4 KB packets per new
