@@ -2,6 +2,14 @@
 //! (member, kind), each sent a bounded number of times, least-sent and newest first
 //! (memberlist's `TransmitLimitedQueue`). Which messages carry them is the state
 //! machine's business; this only picks what fits a byte budget.
+//!
+//! Two kinds of entries share one priority order (times sent, then newest first):
+//! - full updates (suspect, dead, left, health, this node's own alive), kept by value;
+//! - alive announcements of members, kept by reference to the member's record slot
+//!   (8 bytes of state per slot plus 8 per queued entry) and built from the record when
+//!   sent. Right after a join every member is announced once per node, so in a
+//!   10,000-node simulation these are 10⁸ entries: by value (≈ 200 B each with their map
+//!   and order entries) they did not fit in memory.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +35,17 @@ struct Queued {
     seq: u64,
 }
 
+/// Queue state of one member slot's alive announcement.
+#[derive(Clone, Copy, Debug, Default)]
+struct RefState {
+    /// 0: not queued; otherwise the generation of the live entry in `levels`.
+    generation: u32,
+    /// Times sent so far (= the level its live entry sits in).
+    transmits: u16,
+    /// Encoded length of the update, measured when queued.
+    encoded_len: u16,
+}
+
 /// Updates waiting to be piggybacked.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
@@ -36,6 +55,14 @@ pub(crate) struct BroadcastQueue {
     next_seq: u64,
     /// Updates whose encoding exceeds this are dropped (they could never be sent).
     max_item_bytes: usize,
+    /// Alive announcements by member slot.
+    refs: Vec<RefState>,
+    /// Per number of times sent: (slot, generation) stacks, newest on top. Entries whose
+    /// generation no longer matches `refs` are stale and dropped when reached.
+    levels: Vec<Vec<(u32, u32)>>,
+    /// Live alive-announcement entries.
+    ref_count: usize,
+    next_generation: u32,
 }
 
 impl BroadcastQueue {
@@ -80,34 +107,138 @@ impl BroadcastQueue {
         );
     }
 
-    /// Takes updates whose encodings total at most `budget` bytes, least-sent first, and
-    /// counts one transmission for each; updates sent `limit` times leave the queue.
-    pub fn fill(&mut self, mut budget: usize, limit: u32) -> Vec<Update> {
+    /// Queues the alive announcement of the member in record slot `slot` (built by the
+    /// `materialize` callback of [`BroadcastQueue::fill`] when sent), replacing any
+    /// queued membership update about `id`. `encoded_len` is the update's encoded size.
+    pub fn push_alive_ref(&mut self, slot: u32, id: NodeId, encoded_len: usize) {
+        if encoded_len > self.max_item_bytes {
+            tracing::warn!(
+                subject = %id,
+                encoded_len,
+                "membership update too large for a datagram; it will only travel by push-pull"
+            );
+            return;
+        }
+        if let Some(old) = self.entries.remove(&(id, Kind::Membership)) {
+            self.order.remove(&(old.transmits, Reverse(old.seq)));
+        }
+        let i = slot as usize;
+        if i >= self.refs.len() {
+            // Grow by an eighth, not by doubling: this array has one entry per member.
+            let want = (i + 1).max(self.refs.len() + self.refs.len() / 8 + 16);
+            self.refs.reserve_exact(want - self.refs.len());
+            self.refs.resize(i + 1, RefState::default());
+        }
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let generation = self.next_generation;
+        if self.refs[i].generation == 0 {
+            self.ref_count += 1;
+        }
+        self.refs[i] = RefState {
+            generation,
+            transmits: 0,
+            encoded_len: u16::try_from(encoded_len).unwrap_or(u16::MAX),
+        };
+        if self.levels.is_empty() {
+            self.levels.push(Vec::new());
+        }
+        self.levels[0].push((slot, generation));
+    }
+
+    /// Drops the alive announcement queued for `slot`, if any (the member changed state,
+    /// or its record was dropped).
+    pub fn cancel_ref(&mut self, slot: u32) {
+        if let Some(r) = self.refs.get_mut(slot as usize)
+            && r.generation != 0
+        {
+            r.generation = 0;
+            self.ref_count -= 1;
+        }
+    }
+
+    /// Takes updates whose encodings total at most `budget` bytes, least-sent first (full
+    /// updates before alive announcements sent as often), and counts one transmission
+    /// for each; updates sent `limit` times leave the queue. `materialize(slot)` builds
+    /// the alive announcement of the member in `slot` (`None`: drop the entry).
+    pub fn fill(
+        &mut self,
+        mut budget: usize,
+        limit: u32,
+        materialize: impl Fn(u32) -> Option<Update>,
+    ) -> Vec<Update> {
         const SMALLEST_UPDATE: usize = 24;
         const MAX_SKIPS: usize = 16;
+        let mut out = Vec::new();
         let mut taken: Vec<((u32, Reverse<u64>), Key)> = Vec::new();
+        let mut taken_refs: Vec<(u32, u32)> = Vec::new();
         let mut skips = 0;
-        for (&prio, &key) in &self.order {
+        let mut full = self.order.iter().peekable();
+        let mut level = 0usize;
+        'levels: loop {
             if budget < SMALLEST_UPDATE || skips > MAX_SKIPS {
                 break;
             }
-            let Some(entry) = self.entries.get(&key) else {
-                continue;
-            };
-            if entry.encoded_len <= budget {
-                budget -= entry.encoded_len;
-                taken.push((prio, key));
-            } else {
-                skips += 1;
+            if full.peek().is_none() && (level >= self.levels.len() || self.ref_count == 0) {
+                break;
             }
+            while let Some(&(&prio, &key)) = full.peek() {
+                if prio.0 as usize != level {
+                    break;
+                }
+                full.next();
+                if budget < SMALLEST_UPDATE || skips > MAX_SKIPS {
+                    break 'levels;
+                }
+                let Some(entry) = self.entries.get(&key) else {
+                    continue;
+                };
+                if entry.encoded_len <= budget {
+                    budget -= entry.encoded_len;
+                    out.push(entry.update.clone());
+                    taken.push((prio, key));
+                } else {
+                    skips += 1;
+                }
+            }
+            if let Some(stack) = self.levels.get_mut(level) {
+                let mut held = Vec::new();
+                while let Some((slot, generation)) = stack.pop() {
+                    if budget < SMALLEST_UPDATE || skips > MAX_SKIPS {
+                        stack.push((slot, generation));
+                        break;
+                    }
+                    let Some(r) = self.refs.get_mut(slot as usize) else {
+                        continue;
+                    };
+                    if r.generation != generation || usize::from(r.transmits) != level {
+                        continue; // stale
+                    }
+                    if usize::from(r.encoded_len) > budget {
+                        skips += 1;
+                        held.push((slot, generation));
+                        continue;
+                    }
+                    match materialize(slot) {
+                        Some(update) => {
+                            budget -= usize::from(r.encoded_len);
+                            out.push(update);
+                            taken_refs.push((slot, generation));
+                        }
+                        None => {
+                            r.generation = 0;
+                            self.ref_count -= 1;
+                        }
+                    }
+                }
+                stack.extend(held.into_iter().rev());
+            }
+            level += 1;
         }
-        let mut out = Vec::with_capacity(taken.len());
         for (prio, key) in taken {
             self.order.remove(&prio);
             let Some(entry) = self.entries.get_mut(&key) else {
                 continue;
             };
-            out.push(entry.update.clone());
             entry.transmits += 1;
             if entry.transmits >= limit {
                 self.entries.remove(&key);
@@ -116,23 +247,50 @@ impl BroadcastQueue {
                     .insert((entry.transmits, Reverse(entry.seq)), key);
             }
         }
+        // Oldest-taken pushed last, so the next level keeps newest-first order.
+        for &(slot, generation) in taken_refs.iter().rev() {
+            let Some(r) = self.refs.get_mut(slot as usize) else {
+                continue;
+            };
+            if r.generation != generation {
+                continue;
+            }
+            r.transmits = r.transmits.saturating_add(1);
+            if u32::from(r.transmits) >= limit {
+                r.generation = 0;
+                self.ref_count -= 1;
+                continue;
+            }
+            let next = usize::from(r.transmits);
+            if self.levels.len() <= next {
+                self.levels.resize_with(next + 1, Vec::new);
+            }
+            self.levels[next].push((slot, generation));
+        }
+        if self.ref_count == 0 {
+            // Only stale entries can be left: drop them (and their memory).
+            self.levels.clear();
+        }
         out
     }
 
     /// True when nothing waits to be sent.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.ref_count == 0
     }
 
     /// Number of queued updates.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() + self.ref_count
     }
 
     /// Drops everything.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.order.clear();
+        self.refs = Vec::new();
+        self.levels = Vec::new();
+        self.ref_count = 0;
     }
 }
 
@@ -154,7 +312,7 @@ mod tests {
         q.push(suspect(1, 1));
         q.push(suspect(1, 2));
         assert_eq!(q.len(), 1);
-        assert_eq!(q.fill(1000, 10), vec![suspect(1, 2)]);
+        assert_eq!(q.fill(1000, 10, |_| None), vec![suspect(1, 2)]);
     }
 
     #[test]
@@ -164,18 +322,18 @@ mod tests {
             q.push(suspect(n, 0));
         }
         let one = encode_value(&suspect(0, 0)).len();
-        let first = q.fill(one * 3 + 1, 2);
+        let first = q.fill(one * 3 + 1, 2, |_| None);
         assert_eq!(first.len(), 3);
         // Newest first among the never-sent.
         assert_eq!(first[0], suspect(9, 0));
         // Least-sent first: the next fill takes the 7 never-sent ones before repeats.
-        let second = q.fill(one * 7, 2);
+        let second = q.fill(one * 7, 2, |_| None);
         assert_eq!(second.len(), 7);
         assert!(second.iter().all(|u| !first.contains(u)));
         // Every update goes out exactly `limit` = 2 times, then the queue is empty.
         let mut total = first.len() + second.len();
         while !q.is_empty() {
-            total += q.fill(10_000, 2).len();
+            total += q.fill(10_000, 2, |_| None).len();
         }
         assert_eq!(total, 20);
     }

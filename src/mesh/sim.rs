@@ -382,7 +382,7 @@ impl Sim {
     /// What node `observer` thinks of node `subject`.
     pub fn view(&self, observer: usize, subject: usize) -> Option<State> {
         let id = self.peer(subject)?.id;
-        self.node(observer)?.member(id).map(|m| m.state)
+        self.node(observer)?.state_of(id)
     }
 
     /// Does every up node other than `subject` see `subject` in `state`?
@@ -399,7 +399,7 @@ impl Sim {
         up.iter().all(|&i| {
             let Some(m) = self.node(i) else { return false };
             m.live_members() + 1 == up.len()
-                && m.members().filter(|x| x.state == State::Alive).count() == up.len()
+                && m.count_in_state(State::Alive) == up.len()
                 && up.iter().all(|&j| self.view(i, j) == Some(State::Alive))
         })
     }
