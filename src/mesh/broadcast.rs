@@ -231,6 +231,11 @@ impl BroadcastQueue {
                     }
                 }
                 stack.extend(held.into_iter().rev());
+                // Entries move up a level as they are sent: give back what a drained
+                // level no longer needs (every level once held the whole backlog).
+                if stack.capacity() > 64 && stack.len() < stack.capacity() / 4 {
+                    stack.shrink_to(stack.len() * 2);
+                }
             }
             level += 1;
         }

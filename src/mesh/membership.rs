@@ -257,20 +257,42 @@ struct Relay {
 /// box that exists only while one of them is set.
 #[derive(Clone, Debug)]
 struct Record {
-    peer: Peer,
+    id: NodeId,
+    addr: CompactAddr,
     incarnation: u64,
     /// When `state` last changed (nanoseconds since `Membership::epoch`).
     state_since: u64,
     /// Last direct message from the member (nanoseconds since the epoch + 1; 0: never).
     last_heard: u64,
-    /// Last time this node started a probe of it (same encoding as `last_heard`).
-    last_probed: u64,
     /// `None` when the member has no tags.
     tags: Option<Box<Tags>>,
     extra: Option<Box<Extra>>,
     /// Round-trip time of the latest direct probe, microseconds + 1 (0: none).
     rtt_us: u32,
     state: State,
+}
+
+/// A socket address in 16 bytes instead of `SocketAddr`'s 32: IPv4 inline, IPv6 boxed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CompactAddr {
+    V4([u8; 4], u16),
+    V6(Box<std::net::SocketAddrV6>),
+}
+
+impl CompactAddr {
+    fn new(addr: SocketAddr) -> CompactAddr {
+        match addr {
+            SocketAddr::V4(a) => CompactAddr::V4(a.ip().octets(), a.port()),
+            SocketAddr::V6(a) => CompactAddr::V6(Box::new(a)),
+        }
+    }
+
+    fn get(&self) -> SocketAddr {
+        match self {
+            CompactAddr::V4(ip, port) => SocketAddr::from((*ip, *port)),
+            CompactAddr::V6(a) => SocketAddr::V6(**a),
+        }
+    }
 }
 
 /// The rarely set part of a [`Record`].
@@ -280,9 +302,24 @@ struct Extra {
     health_incarnation: u64,
     suspected_by: Option<NodeId>,
     confirmations: usize,
+    /// Last time this node started a probe of the member while it was suspect
+    /// (nanoseconds since the epoch + 1; 0: not since it was last alive). Only read for
+    /// suspects (`suspect_due_for_reprobe`).
+    last_probed: u64,
 }
 
 impl Record {
+    fn addr(&self) -> SocketAddr {
+        self.addr.get()
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            id: self.id,
+            addr: self.addr(),
+        }
+    }
+
     fn is_live(&self) -> bool {
         matches!(self.state, State::Alive | State::Suspect)
     }
@@ -318,6 +355,9 @@ impl Record {
         let e = self.extra_mut();
         e.suspected_by = by;
         e.confirmations = confirmations;
+        if by.is_none() {
+            e.last_probed = 0;
+        }
         self.tidy();
     }
 
@@ -409,7 +449,7 @@ impl Records {
     fn find(&self, index: &SlotIndex, id: &NodeId) -> Option<usize> {
         index
             .find(id_hash(id), |s| {
-                self.get(s as usize).is_some_and(|r| r.peer.id == *id)
+                self.get(s as usize).is_some_and(|r| r.id == *id)
             })
             .map(|s| s as usize)
     }
@@ -418,17 +458,17 @@ impl Records {
     fn find_addr(&self, by_addr: &SlotIndex, addr: &SocketAddr) -> Option<usize> {
         by_addr
             .find(addr_hash(addr), |s| {
-                self.get(s as usize).is_some_and(|r| r.peer.addr == *addr)
+                self.get(s as usize).is_some_and(|r| r.addr() == *addr)
             })
             .map(|s| s as usize)
     }
 
     fn hash_id_of(&self, s: u32) -> u64 {
-        self.get(s as usize).map_or(0, |r| id_hash(&r.peer.id))
+        self.get(s as usize).map_or(0, |r| id_hash(&r.id))
     }
 
     fn hash_addr_of(&self, s: u32) -> u64 {
-        self.get(s as usize).map_or(0, |r| addr_hash(&r.peer.addr))
+        self.get(s as usize).map_or(0, |r| addr_hash(&r.addr()))
     }
 }
 
@@ -568,7 +608,7 @@ impl Membership {
     fn view(&self, r: &Record) -> Member {
         let extra = r.extra.as_deref();
         Member {
-            peer: r.peer,
+            peer: r.peer(),
             incarnation: r.incarnation,
             state: r.state,
             tags: r.tags(),
@@ -635,7 +675,7 @@ impl Membership {
                 self.members
                     .iter()
                     .filter(|m| m.state != State::Left)
-                    .map(|m| m.peer)
+                    .map(|m| m.peer())
                     .collect()
             },
             seeds: if removed {
@@ -745,7 +785,7 @@ impl Membership {
             .members
             .find_addr(&self.by_addr, &addr)
             .and_then(|i| self.members.get(i))
-            .map(|r| r.peer.id)
+            .map(|r| r.id)
         else {
             return Err(RemoveError::UnknownAddress(addr));
         };
@@ -789,7 +829,7 @@ impl Membership {
             .members
             .iter()
             .filter(|m| m.is_live())
-            .map(|m| m.peer)
+            .map(|m| m.peer())
             .collect();
         for peer in targets {
             let seq = self.next_seq();
@@ -1017,16 +1057,11 @@ impl Membership {
         let Some(target) = target else {
             return;
         };
-        let probed = stamp(self.epoch, now).saturating_add(1);
-        if let Some(i) = self.slot(&target)
-            && let Some(m) = self.members.get_mut(i)
-        {
-            m.last_probed = probed;
-        }
+        self.note_probed(target, now);
         let Some(member) = self.rec(target) else {
             return;
         };
-        let addr = member.peer.addr;
+        let addr = member.addr();
         let mut first = Vec::new();
         if member.state == State::Suspect {
             // Buddy system: make sure the suspect hears about its suspicion.
@@ -1061,9 +1096,13 @@ impl Membership {
         self.suspicions.armed_by_deadline().take(8).find(|id| {
             self.rec(*id).is_some_and(|m| {
                 m.state == State::Suspect
-                    && m.last_probed.checked_sub(1).is_none_or(|at| {
-                        now.saturating_duration_since(unstamp(self.epoch, at)) >= gap
-                    })
+                    && m.extra
+                        .as_ref()
+                        .map_or(0, |e| e.last_probed)
+                        .checked_sub(1)
+                        .is_none_or(|at| {
+                            now.saturating_duration_since(unstamp(self.epoch, at)) >= gap
+                        })
             })
         })
     }
@@ -1105,7 +1144,7 @@ impl Membership {
             if let Some(m) = self.members.get(slot)
                 && m.is_live()
             {
-                return Some(m.peer.id);
+                return Some(m.id);
             }
         }
     }
@@ -1116,11 +1155,11 @@ impl Membership {
         };
         let target_id = p.target;
         let seq = p.seq;
-        let Some(target) = self.rec(target_id).map(|m| m.peer) else {
+        let Some(target) = self.rec(target_id).map(|m| m.peer()) else {
             return;
         };
         let relays = self.random_members(self.config.indirect_checks, |m| {
-            m.state == State::Alive && m.peer.id != target_id
+            m.state == State::Alive && m.id != target_id
         });
         let from = self.me.peer;
         for relay in &relays {
@@ -1147,10 +1186,24 @@ impl Membership {
         if !m.is_live() {
             return;
         }
-        tracing::debug!(target = %m.peer, "no ack, direct or indirect: suspecting");
+        tracing::debug!(target = %m.peer(), "no ack, direct or indirect: suspecting");
         let incarnation = m.incarnation;
         let me = self.me.peer.id;
         self.on_suspect(now, p.target, incarnation, me);
+        // The failed probe is the latest probe of the new suspect.
+        self.note_probed(p.target, p.sent);
+    }
+
+    /// Records that a probe of `id` started at `at`; kept only for suspects, the only
+    /// members whose last probe time is consulted.
+    fn note_probed(&mut self, id: NodeId, at: Instant) {
+        let probed = stamp(self.epoch, at).saturating_add(1);
+        if let Some(i) = self.slot(&id)
+            && let Some(m) = self.members.get_mut(i)
+            && m.state == State::Suspect
+        {
+            m.extra_mut().last_probed = probed;
+        }
     }
 
     fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
@@ -1265,7 +1318,7 @@ impl Membership {
             return;
         }
         tracing::debug!(
-            member = %m.peer,
+            member = %m.peer(),
             confirmations = suspicion.confirmers.len(),
             "suspicion timeout reached: declaring dead"
         );
@@ -1353,7 +1406,7 @@ impl Membership {
                 matches!(m.state, State::Dead | State::Left)
                     && now_stamp.saturating_sub(m.state_since) >= after
             })
-            .map(|m| m.peer.id)
+            .map(|m| m.id)
             .collect();
         for id in expired {
             if let Some(peer) = self.forget(id) {
@@ -1389,7 +1442,7 @@ impl Membership {
                 .get(slot as usize)
                 .filter(|m| m.state == State::Alive)
                 .map(|m| Update::Alive {
-                    peer: m.peer,
+                    peer: m.peer(),
                     incarnation: m.incarnation,
                     tags: m.tags(),
                 })
@@ -1506,7 +1559,7 @@ impl Membership {
             .members
             .find_addr(&self.by_addr, &peer.addr)
             .and_then(|h| self.members.get(h))
-            .map(|r| (r.peer.id, r.state))
+            .map(|r| (r.id, r.state))
             && holder.0 != peer.id
         {
             if holder.1 == State::Alive {
@@ -1522,11 +1575,11 @@ impl Membership {
             }
             let stamp_now = stamp(self.epoch, now);
             let mut record = Record {
-                peer,
+                id: peer.id,
+                addr: CompactAddr::new(peer.addr),
                 incarnation,
                 state_since: stamp_now,
                 last_heard: 0,
-                last_probed: 0,
                 tags: None,
                 extra: None,
                 rtt_us: 0,
@@ -1557,7 +1610,7 @@ impl Membership {
             return;
         }
         let old_state = m.state;
-        let old_addr = m.peer.addr;
+        let old_addr = m.addr();
         let changed = old_addr != peer.addr || !m.tags_eq(&tags);
         if old_addr != peer.addr {
             let members = &self.members;
@@ -1575,7 +1628,9 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        m.peer = peer;
+        if old_addr != peer.addr {
+            m.addr = CompactAddr::new(peer.addr);
+        }
         m.incarnation = incarnation;
         m.set_tags(tags);
         if old_addr != peer.addr {
@@ -1606,12 +1661,12 @@ impl Membership {
             return;
         };
         let update = Update::Alive {
-            peer: m.peer,
+            peer: m.peer(),
             incarnation: m.incarnation,
             tags: m.tags(),
         };
         let len = encode_value(&update).len();
-        self.broadcasts.push_alive_ref(i as u32, m.peer.id, len);
+        self.broadcasts.push_alive_ref(i as u32, m.id, len);
     }
 
     /// Queues a membership update about the member in slot `i`, replacing its queued
@@ -1666,7 +1721,7 @@ impl Membership {
         }
         m.incarnation = incarnation;
         m.set_suspicion(Some(by), 0);
-        let peer = m.peer;
+        let peer = m.peer();
         self.set_state(i, State::Suspect, now);
         let wanted = if live.saturating_sub(2) < self.config.suspicion_confirmations as usize {
             0
@@ -1717,7 +1772,7 @@ impl Membership {
             let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
             m.set_suspicion(Some(by), confirmations);
         }
-        let peer = m.peer;
+        let peer = m.peer();
         self.set_state(i, State::Dead, now);
         self.suspicions.remove(id);
         self.push_event(Event::MemberDown { peer, by });
@@ -1750,7 +1805,7 @@ impl Membership {
             let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
             m.set_suspicion(Some(by), confirmations);
         }
-        let peer = m.peer;
+        let peer = m.peer();
         self.set_state(i, State::Left, now);
         self.suspicions.remove(id);
         self.seeds.retain(|s| *s != peer.addr);
@@ -1794,7 +1849,7 @@ impl Membership {
         let e = m.extra_mut();
         e.health = Some(summary.clone());
         e.health_incarnation = incarnation;
-        let peer = m.peer;
+        let peer = m.peer();
         self.push_event(Event::MemberUpdated(peer));
         self.broadcasts.push(Update::Health {
             id,
@@ -1812,10 +1867,10 @@ impl Membership {
         let Some(m) = self.members.get(i) else {
             return;
         };
-        if by == me || by == m.peer.id {
+        if by == me || by == m.id {
             return;
         }
-        let key = (m.peer.id, by);
+        let key = (m.id, by);
         let every = self.config.probe_interval;
         if self
             .corrections
@@ -1824,7 +1879,7 @@ impl Membership {
         {
             return;
         }
-        let Some(addr) = self.rec(by).filter(|a| a.is_live()).map(|a| a.peer.addr) else {
+        let Some(addr) = self.rec(by).filter(|a| a.is_live()).map(|a| a.addr()) else {
             return;
         };
         let update = self.update_for(m);
@@ -1857,7 +1912,7 @@ impl Membership {
         // `Suspicion::armed`): tell it directly, not only by gossip. Every copy of the
         // accusation that reaches us triggers one such datagram, so loss is retried.
         if by != self.me.peer.id
-            && let Some(addr) = self.rec(by).filter(|m| m.is_live()).map(|m| m.peer.addr)
+            && let Some(addr) = self.rec(by).filter(|m| m.is_live()).map(|m| m.addr())
         {
             let me = self.me.peer.id;
             let alive = Update::Alive {
@@ -1963,7 +2018,7 @@ impl Membership {
         let members = &self.members;
         self.index
             .remove(id_hash(&id), i as u32, |s| members.hash_id_of(s));
-        let addr = members.get(i)?.peer.addr;
+        let addr = members.get(i)?.addr();
         if members.find_addr(&self.by_addr, &addr) == Some(i) {
             self.by_addr
                 .remove(addr_hash(&addr), i as u32, |s| members.hash_addr_of(s));
@@ -1974,7 +2029,7 @@ impl Membership {
             self.live_count = self.live_count.saturating_sub(1);
         }
         self.suspicions.remove(id);
-        Some(m.peer)
+        Some(m.peer())
     }
 
     // ----- helpers -------------------------------------------------------------------
@@ -2015,13 +2070,13 @@ impl Membership {
         }
         chosen
             .into_iter()
-            .filter_map(|i| self.members.get(i).map(|m| m.peer))
+            .filter_map(|i| self.members.get(i).map(|m| m.peer()))
             .collect()
     }
 
     /// The update that states what this node believes about `m`.
     fn update_for(&self, m: &Record) -> Update {
-        self.update_of(m.peer, m.incarnation, m.state, m.suspected_by(), || {
+        self.update_of(m.peer(), m.incarnation, m.state, m.suspected_by(), || {
             m.tags()
         })
     }
@@ -2098,7 +2153,7 @@ impl Membership {
         out.push(self.own_state());
         for m in self.members.iter() {
             out.push(MemberState {
-                peer: m.peer,
+                peer: m.peer(),
                 incarnation: m.incarnation,
                 state: m.state,
                 tags: m.tags(),
@@ -2175,6 +2230,20 @@ mod tests {
             out.extend(transmits(m));
         }
         out
+    }
+
+    #[test]
+    fn member_records_stay_compact() {
+        // A node holds one per member: 10,000 nodes hold 10^8 of them.
+        assert!(
+            std::mem::size_of::<Record>() <= 80,
+            "{}",
+            std::mem::size_of::<Record>()
+        );
+        assert!(std::mem::size_of::<Option<Record>>() <= 80);
+        let v6: SocketAddr = "[fe80::1%2]:7946".parse().unwrap_or(peer(1).addr);
+        assert_eq!(CompactAddr::new(v6).get(), v6);
+        assert_eq!(CompactAddr::new(peer(3).addr).get(), peer(3).addr);
     }
 
     #[test]
