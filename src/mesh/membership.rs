@@ -1023,12 +1023,20 @@ impl Membership {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() {
+            shrink_drained(&mut self.transmits);
+        }
+        t
     }
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            shrink_drained(&mut self.events);
+        }
+        e
     }
 
     // ----- probing -------------------------------------------------------------------
@@ -2169,6 +2177,15 @@ impl Membership {
             });
         }
         out
+    }
+}
+
+/// Gives back the memory of a drained output queue that once held a burst (a join
+/// reply yields one `MemberUp` per member); without this every node kept room for a
+/// whole mesh's worth of events, ~60 bytes per member.
+fn shrink_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 64 {
+        queue.shrink_to(16);
     }
 }
 
