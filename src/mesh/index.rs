@@ -114,6 +114,13 @@ impl SlotIndex {
         self.len -= 1;
     }
 
+    /// Makes room for `keys` keys without growing.
+    pub fn reserve(&mut self, keys: usize, hash_of: impl Fn(u32) -> u64) {
+        while keys * 10 > self.table.len() * 7 {
+            self.grow(&hash_of);
+        }
+    }
+
     /// Forgets everything (keeps no memory).
     pub fn clear(&mut self) {
         self.table = Vec::new();

@@ -552,6 +552,21 @@ impl Membership {
         }
     }
 
+    /// Capacity hint: room for `members` member records (and their index and queue
+    /// entries) up front, so that a node that will learn that many does not regrow its
+    /// arrays step by step (each step leaves a freed block behind in the allocator).
+    pub fn reserve_members(&mut self, members: usize) {
+        let more = members.saturating_sub(self.members.slots.len());
+        self.members.slots.reserve_exact(more);
+        let members_ref = &self.members;
+        self.index.reserve(members, |s| members_ref.hash_id_of(s));
+        self.by_addr
+            .reserve(members, |s| members_ref.hash_addr_of(s));
+        self.probe_order
+            .reserve_exact(members.saturating_sub(self.probe_order.len()));
+        self.broadcasts.reserve_refs(members);
+    }
+
     // ----- getters -------------------------------------------------------------------
 
     /// This node's own record.

@@ -255,8 +255,9 @@ impl Sim {
                 id: NodeId(rng.random()),
                 addr: sim_addr(i),
             };
-            let machine =
+            let mut machine =
                 Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
+            machine.reserve_members(cfg.nodes);
             by_addr.insert(peer.addr, i);
             nodes.push(SimNode {
                 peer,
@@ -461,13 +462,14 @@ impl Sim {
     pub fn restart(&mut self, i: usize, seeds: &[usize]) {
         let Some(peer) = self.peer(i) else { return };
         let seed = self.rng.random();
-        let machine = Membership::new(
+        let mut machine = Membership::new(
             peer,
             Tags::new(),
             self.cfg.config.clone(),
             seed,
             self.now_instant(),
         );
+        machine.reserve_members(self.nodes.len());
         if let Some(n) = self.nodes.get_mut(i) {
             n.machine = Some(machine);
             n.timer = None;
