@@ -8,14 +8,17 @@
 //!
 //! Each size runs in a child process (this executable re-run with `SIM_SCALE_CHILD=N`) so
 //! that VmHWM is that size's own peak. Every node holds every member, so memory grows with
-//! N²: a size whose estimated peak exceeds 60 % of MemAvailable is skipped with a message
+//! N²: a size whose estimated peak exceeds 85 % of MemAvailable is skipped with a message
 //! (`SIM_FORCE=1` runs it anyway). Environment:
 //! - `SIM_SIZES` (default `1000,10000`): comma-separated node counts;
 //! - `SIM_LOSS_SECS` (default 60): virtual seconds per loss rate;
 //!   `SIM_LOSS_SECS_LARGE` (default 20): the same for sizes above 5,000;
 //! - `SIM_LOSS_RATES` (default `0.01,0.05,0.10`; `none` skips the loss runs);
 //! - `SIM_SEED` (default 1); `SIM_DECODE=1` decodes every datagram from its bytes
-//!   (default: encoded for size accounting only, as in tests/sim.rs at 1,000 nodes).
+//!   (default: encoded for size accounting only, as in tests/sim.rs at 1,000 nodes);
+//! - `SIM_MALLOC_STATS=1` prints glibc's heap statistics at the end of each size (live
+//!   heap vs what the allocator holds); `SIM_MALLOC_DEFAULT=1` keeps glibc's default mmap
+//!   threshold (see `fix_mmap_threshold`).
 //!
 //! Every phase has a virtual-time bound, so the run ends.
 
@@ -29,10 +32,10 @@ use werify::mesh::{Config, Profile, State};
 const CHILD_VAR: &str = "SIM_SCALE_CHILD";
 /// Settled minutes simulated (and timed one by one) for the traffic figures.
 const STEADY_MINUTES: u32 = 3;
-/// Peak memory per (node, known member) pair: every node holds a record, index entries
-/// and, right after joining, a queued Alive update for every member. Measured: 992 MiB
-/// VmHWM at 1,000 nodes (bench/RESULTS-micro.md); rounded up.
-const PEAK_BYTES_PER_PAIR: f64 = 1100.0;
+/// Peak memory per (node, known member) pair: every node holds an 80-byte record, two
+/// slot-index entries, a probe-order slot and broadcast-queue links for every member.
+/// Measured: 1,338 MiB VmHWM at 3,000 nodes = 156 B (bench/RESULTS-micro.md); rounded up.
+const PEAK_BYTES_PER_PAIR: f64 = 170.0;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -324,6 +327,7 @@ fn run_size(n: usize) -> Report {
     }
     r.put("oversized_datagrams", sim.counts().oversized);
     r.put("undecodable_datagrams", sim.counts().undecodable);
+    print_malloc_stats();
     let (hwm, rss) = memory_kib();
     r.put("peak_memory_mib", format!("{:.0}", hwm as f64 / 1024.0));
     r.put("final_rss_mib", format!("{:.0}", rss as f64 / 1024.0));
@@ -336,8 +340,43 @@ fn serf_rounds(n: usize, fanout: f64, frac: f64) -> f64 {
     ((n as f64 + 1.0) * frac / (1.0 - frac)).ln() / (fanout * 0.5)
 }
 
+/// glibc's `mallopt` parameter for the mmap threshold.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const M_MMAP_THRESHOLD: i32 = -3;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+unsafe extern "C" {
+    fn mallopt(param: i32, value: i32) -> i32;
+    fn malloc_stats();
+}
+
+/// Keeps big blocks (from 128 KiB: a node's member array beyond ~1,600 members, push-pull
+/// states) in their own mappings rather than among the heap's short-lived blocks, where
+/// glibc's default, self-raising mmap threshold puts them once the first such block is
+/// freed. `SIM_MALLOC_DEFAULT=1` leaves glibc's default.
+fn fix_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread runs.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+/// With `SIM_MALLOC_STATS=1`: glibc's heap statistics (stderr), to tell live heap from
+/// allocator overhead in the peak.
+fn print_malloc_stats() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var("SIM_MALLOC_STATS").is_ok() {
+        // SAFETY: prints the allocator's statistics to stderr; takes no arguments.
+        unsafe { malloc_stats() };
+    }
+}
+
 fn main() {
     if let Ok(n) = std::env::var(CHILD_VAR) {
+        if std::env::var("SIM_MALLOC_DEFAULT").is_err() {
+            fix_mmap_threshold();
+        }
         let Ok(n) = n.parse::<usize>() else {
             eprintln!("{CHILD_VAR}={n:?} is not a node count");
             std::process::exit(2);
@@ -362,7 +401,7 @@ fn main() {
         eprintln!("== {n} nodes ==");
         let need = PEAK_BYTES_PER_PAIR * (n as f64) * (n as f64);
         let avail = mem_available_bytes();
-        if need > 0.6 * avail && std::env::var("SIM_FORCE").is_err() {
+        if need > 0.85 * avail && std::env::var("SIM_FORCE").is_err() {
             let msg = format!(
                 "skipped: needs ~{:.0} GiB ({n}² member records × ~{PEAK_BYTES_PER_PAIR} B), {:.0} GiB available (SIM_FORCE=1 runs it anyway)",
                 need / f64::from(1u32 << 30),

@@ -157,8 +157,6 @@ pub struct Member {
     /// Incarnation the member had when it published `health` (orders summaries across
     /// restarts: a newer incarnation wins over a higher version).
     pub(crate) health_incarnation: u64,
-    /// Last time this node started a probe of the member.
-    pub(crate) last_probed: Option<Instant>,
 }
 
 impl Member {
@@ -176,7 +174,6 @@ impl Member {
             suspected_by: None,
             confirmations: 0,
             health_incarnation: 0,
-            last_probed: None,
         }
     }
 

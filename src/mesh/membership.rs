@@ -57,6 +57,7 @@ use crate::mesh::awareness::Awareness;
 use crate::mesh::broadcast::BroadcastQueue;
 use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
+use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
 use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
@@ -256,19 +257,246 @@ struct Relay {
     deadline: Instant,
 }
 
+/// What this node keeps about one member. [`Member`] is the public view, built from it
+/// on demand; this is kept compact because a node holds one per member (10⁸ of them in a
+/// 10,000-node simulation): times are nanoseconds since the machine's epoch, empty tags
+/// take no allocation, and the rarely set fields (suspicion provenance, health) live in a
+/// box that exists only while one of them is set.
+#[derive(Clone, Debug)]
+struct Record {
+    id: NodeId,
+    addr: CompactAddr,
+    incarnation: u64,
+    /// When `state` last changed (nanoseconds since `Membership::epoch`).
+    state_since: u64,
+    /// Last direct message from the member (nanoseconds since the epoch + 1; 0: never).
+    last_heard: u64,
+    /// `None` when the member has no tags.
+    tags: Option<Box<Tags>>,
+    extra: Option<Box<Extra>>,
+    /// Round-trip time of the latest direct probe, microseconds + 1 (0: none).
+    rtt_us: u32,
+    state: State,
+}
+
+/// A socket address in 16 bytes instead of `SocketAddr`'s 32: IPv4 inline, IPv6 boxed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum CompactAddr {
+    V4([u8; 4], u16),
+    V6(Box<std::net::SocketAddrV6>),
+}
+
+impl CompactAddr {
+    fn new(addr: SocketAddr) -> CompactAddr {
+        match addr {
+            SocketAddr::V4(a) => CompactAddr::V4(a.ip().octets(), a.port()),
+            SocketAddr::V6(a) => CompactAddr::V6(Box::new(a)),
+        }
+    }
+
+    fn get(&self) -> SocketAddr {
+        match self {
+            CompactAddr::V4(ip, port) => SocketAddr::from((*ip, *port)),
+            CompactAddr::V6(a) => SocketAddr::V6(**a),
+        }
+    }
+}
+
+/// The rarely set part of a [`Record`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Extra {
+    health: Option<HealthSummary>,
+    health_incarnation: u64,
+    suspected_by: Option<NodeId>,
+    confirmations: usize,
+    /// Last time this node started a probe of the member while it was suspect
+    /// (nanoseconds since the epoch + 1; 0: not since it was last alive). Only read for
+    /// suspects (`suspect_due_for_reprobe`).
+    last_probed: u64,
+}
+
+impl Record {
+    fn addr(&self) -> SocketAddr {
+        self.addr.get()
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            id: self.id,
+            addr: self.addr(),
+        }
+    }
+
+    fn is_live(&self) -> bool {
+        matches!(self.state, State::Alive | State::Suspect)
+    }
+
+    fn tags(&self) -> Tags {
+        self.tags.as_deref().cloned().unwrap_or_default()
+    }
+
+    fn tags_eq(&self, tags: &Tags) -> bool {
+        match &self.tags {
+            None => tags.is_empty(),
+            Some(t) => **t == *tags,
+        }
+    }
+
+    fn set_tags(&mut self, tags: Tags) {
+        self.tags = (!tags.is_empty()).then(|| Box::new(tags));
+    }
+
+    fn suspected_by(&self) -> Option<NodeId> {
+        self.extra.as_ref().and_then(|e| e.suspected_by)
+    }
+
+    fn extra_mut(&mut self) -> &mut Extra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// Sets the suspicion provenance, allocating the extra part only when needed.
+    fn set_suspicion(&mut self, by: Option<NodeId>, confirmations: usize) {
+        if by.is_none() && confirmations == 0 && self.extra.is_none() {
+            return;
+        }
+        let e = self.extra_mut();
+        e.suspected_by = by;
+        e.confirmations = confirmations;
+        if by.is_none() {
+            e.last_probed = 0;
+        }
+        self.tidy();
+    }
+
+    /// Drops the extra part when nothing in it is set.
+    fn tidy(&mut self) {
+        if self
+            .extra
+            .as_deref()
+            .is_some_and(|e| *e == Extra::default())
+        {
+            self.extra = None;
+        }
+    }
+}
+
+fn stamp(epoch: Instant, at: Instant) -> u64 {
+    u64::try_from(at.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn unstamp(epoch: Instant, nanos: u64) -> Instant {
+    epoch + Duration::from_nanos(nanos)
+}
+
+fn id_hash(id: &NodeId) -> u64 {
+    let mut lo = [0u8; 8];
+    let mut hi = [0u8; 8];
+    lo.copy_from_slice(&id.0[..8]);
+    hi.copy_from_slice(&id.0[8..]);
+    mix(u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi).rotate_left(29))
+}
+
+fn addr_hash(addr: &SocketAddr) -> u64 {
+    let mut h = IdHasher::default();
+    std::hash::Hash::hash(addr, &mut h);
+    mix(h.finish())
+}
+
+/// Record slots: a slab whose slots stay put while the member is known (the indexes,
+/// the probe order and the broadcast queue refer to them).
+#[derive(Default)]
+struct Records {
+    slots: Vec<Option<Record>>,
+    free: Vec<u32>,
+}
+
+impl Records {
+    fn get(&self, i: usize) -> Option<&Record> {
+        self.slots.get(i).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut Record> {
+        self.slots.get_mut(i).and_then(Option::as_mut)
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Record> {
+        self.slots.iter().filter_map(Option::as_ref)
+    }
+
+    fn insert(&mut self, r: Record) -> usize {
+        if let Some(i) = self.free.pop() {
+            self.slots[i as usize] = Some(r);
+            return i as usize;
+        }
+        if self.slots.len() == self.slots.capacity() {
+            // Grow by an eighth rather than doubling: one slot per member.
+            let extra = (self.slots.len() / 8).max(16);
+            self.slots.reserve_exact(extra);
+        }
+        self.slots.push(Some(r));
+        self.slots.len() - 1
+    }
+
+    fn remove(&mut self, i: usize) -> Option<Record> {
+        let r = self.slots.get_mut(i)?.take()?;
+        self.free.push(i as u32);
+        Some(r)
+    }
+
+    fn clear(&mut self) {
+        self.slots = Vec::new();
+        self.free = Vec::new();
+    }
+
+    /// Slot of member `id`.
+    fn find(&self, index: &SlotIndex, id: &NodeId) -> Option<usize> {
+        index
+            .find(id_hash(id), |s| {
+                self.get(s as usize).is_some_and(|r| r.id == *id)
+            })
+            .map(|s| s as usize)
+    }
+
+    /// Slot of the member indexed under `addr`.
+    fn find_addr(&self, by_addr: &SlotIndex, addr: &SocketAddr) -> Option<usize> {
+        by_addr
+            .find(addr_hash(addr), |s| {
+                self.get(s as usize).is_some_and(|r| r.addr() == *addr)
+            })
+            .map(|s| s as usize)
+    }
+
+    fn hash_id_of(&self, s: u32) -> u64 {
+        self.get(s as usize).map_or(0, |r| id_hash(&r.id))
+    }
+
+    fn hash_addr_of(&self, s: u32) -> u64 {
+        self.get(s as usize).map_or(0, |r| addr_hash(&r.addr()))
+    }
+}
+
 /// The membership state machine of one node. See the module docs.
 pub struct Membership {
     config: Config,
     me: Member,
     mode: Mode,
     rng: SmallRng,
-    /// Everyone but this node, in insertion order (swap-removed when reaped).
-    members: Vec<Member>,
-    index: IdMap<NodeId, usize>,
-    by_addr: HashMap<SocketAddr, NodeId>,
+    /// Everyone but this node.
+    members: Records,
+    /// Slots by member id.
+    index: SlotIndex,
+    /// Slots by address (the latest member to claim an address).
+    by_addr: SlotIndex,
+    /// Base of the records' timestamps.
+    epoch: Instant,
     /// Members in Alive or Suspect state.
     live_count: usize,
-    probe_order: Vec<NodeId>,
+    /// Record slots in probe order.
+    probe_order: Vec<u32>,
     probe_pos: usize,
     probe: Option<Probe>,
     next_seq: u32,
@@ -307,9 +535,10 @@ impl Membership {
             me: Member::new(me, 0, cap_tags(tags), now),
             mode: Mode::Active,
             rng,
-            members: Vec::new(),
-            index: IdMap::default(),
-            by_addr: HashMap::new(),
+            members: Records::default(),
+            index: SlotIndex::default(),
+            by_addr: SlotIndex::default(),
+            epoch: now,
             live_count: 0,
             probe_order: Vec::new(),
             probe_pos: 0,
@@ -334,6 +563,21 @@ impl Membership {
         }
     }
 
+    /// Capacity hint: room for `members` member records (and their index and queue
+    /// entries) up front, so that a node that will learn that many does not regrow its
+    /// arrays step by step (each step leaves a freed block behind in the allocator).
+    pub fn reserve_members(&mut self, members: usize) {
+        let more = members.saturating_sub(self.members.slots.len());
+        self.members.slots.reserve_exact(more);
+        let members_ref = &self.members;
+        self.index.reserve(members, |s| members_ref.hash_id_of(s));
+        self.by_addr
+            .reserve(members, |s| members_ref.hash_addr_of(s));
+        self.probe_order
+            .reserve_exact(members.saturating_sub(self.probe_order.len()));
+        self.broadcasts.reserve_refs(members);
+    }
+
     // ----- getters -------------------------------------------------------------------
 
     /// This node's own record.
@@ -346,26 +590,73 @@ impl Membership {
         &self.config
     }
 
-    /// Everyone known, this node first.
-    pub fn members(&self) -> impl Iterator<Item = &Member> {
-        std::iter::once(&self.me).chain(self.members.iter())
+    /// Everyone known, this node first (views built from the records).
+    pub fn members(&self) -> impl Iterator<Item = Member> + '_ {
+        std::iter::once(self.me.clone()).chain(self.members.iter().map(|r| self.view(r)))
     }
 
     /// The member (or this node) at `addr`.
-    pub fn member_by_addr(&self, addr: SocketAddr) -> Option<&Member> {
+    pub fn member_by_addr(&self, addr: SocketAddr) -> Option<Member> {
         if addr == self.me.peer.addr {
-            return Some(&self.me);
+            return Some(self.me.clone());
         }
-        let id = self.by_addr.get(&addr)?;
-        self.member(*id)
+        let i = self.members.find_addr(&self.by_addr, &addr)?;
+        self.members.get(i).map(|r| self.view(r))
     }
 
     /// The member (or this node) with this id.
-    pub fn member(&self, id: NodeId) -> Option<&Member> {
+    pub fn member(&self, id: NodeId) -> Option<Member> {
         if id == self.me.peer.id {
-            return Some(&self.me);
+            return Some(self.me.clone());
         }
-        self.index.get(&id).and_then(|&i| self.members.get(i))
+        self.rec(id).map(|r| self.view(r))
+    }
+
+    /// The state of member (or this node) `id`; cheaper than [`Membership::member`].
+    pub fn state_of(&self, id: NodeId) -> Option<State> {
+        if id == self.me.peer.id {
+            return Some(self.me.state);
+        }
+        self.rec(id).map(|r| r.state)
+    }
+
+    /// Number of known members (this node included) in `state`.
+    pub fn count_in_state(&self, state: State) -> usize {
+        usize::from(self.me.state == state)
+            + self.members.iter().filter(|r| r.state == state).count()
+    }
+
+    /// Total number of member records (this node excluded), whatever their state.
+    pub fn known_members(&self) -> usize {
+        self.members.len()
+    }
+
+    fn view(&self, r: &Record) -> Member {
+        let extra = r.extra.as_deref();
+        Member {
+            peer: r.peer(),
+            incarnation: r.incarnation,
+            state: r.state,
+            tags: r.tags(),
+            health: extra.and_then(|e| e.health.clone()),
+            state_since: unstamp(self.epoch, r.state_since),
+            last_heard: r.last_heard.checked_sub(1).map(|t| unstamp(self.epoch, t)),
+            rtt: r
+                .rtt_us
+                .checked_sub(1)
+                .map(|us| Duration::from_micros(u64::from(us))),
+            suspected_by: extra.and_then(|e| e.suspected_by),
+            confirmations: extra.map_or(0, |e| e.confirmations),
+            health_incarnation: extra.map_or(0, |e| e.health_incarnation),
+        }
+    }
+
+    fn slot(&self, id: &NodeId) -> Option<usize> {
+        self.members.find(&self.index, id)
+    }
+
+    fn rec(&self, id: NodeId) -> Option<&Record> {
+        self.slot(&id).and_then(|i| self.members.get(i))
     }
 
     /// Lifeguard local health score: 0 is healthy; each point stretches this node's probe
@@ -410,7 +701,7 @@ impl Membership {
                 self.members
                     .iter()
                     .filter(|m| m.state != State::Left)
-                    .map(|m| m.peer)
+                    .map(|m| m.peer())
                     .collect()
             },
             seeds: if removed {
@@ -528,10 +819,15 @@ impl Membership {
         if addr == self.me.peer.addr {
             return Err(RemoveError::IsSelf(addr));
         }
-        let Some(&id) = self.by_addr.get(&addr) else {
+        let Some(id) = self
+            .members
+            .find_addr(&self.by_addr, &addr)
+            .and_then(|i| self.members.get(i))
+            .map(|r| r.id)
+        else {
             return Err(RemoveError::UnknownAddress(addr));
         };
-        let incarnation = self.member(id).map(|m| m.incarnation).unwrap_or(0);
+        let incarnation = self.rec(id).map(|m| m.incarnation).unwrap_or(0);
         let me = self.me.peer.id;
         self.on_left(now, id, incarnation, me);
         self.seeds.retain(|s| *s != addr);
@@ -571,7 +867,7 @@ impl Membership {
             .members
             .iter()
             .filter(|m| m.is_live())
-            .map(|m| m.peer)
+            .map(|m| m.peer())
             .collect();
         for peer in targets {
             let seq = self.next_seq();
@@ -597,10 +893,11 @@ impl Membership {
         if sender == self.me.peer.id || self.mode != Mode::Active {
             return;
         }
-        if let Some(&i) = self.index.get(&sender)
+        let heard = stamp(self.epoch, now).saturating_add(1);
+        if let Some(i) = self.slot(&sender)
             && let Some(m) = self.members.get_mut(i)
         {
-            m.last_heard = Some(now);
+            m.last_heard = heard;
         }
         match msg {
             Message::Ping {
@@ -620,11 +917,11 @@ impl Membership {
                 let mut first = Vec::new();
                 if accused {
                     // Buddy ping: the prober suspects us; answer with our (refuted) state.
-                    first.push(self.update_for(&self.me));
+                    first.push(self.update_for_me());
                 }
                 // Tell a sender we consider suspect/dead/removed what we think, so it
                 // can refute (or learn it was removed).
-                if let Some(m) = self.member(from.id)
+                if let Some(m) = self.rec(from.id)
                     && m.state != State::Alive
                 {
                     first.push(self.update_for(m));
@@ -805,12 +1102,20 @@ impl Membership {
 
     /// The next message to send, if any.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let t = self.transmits.pop_front();
+        if t.is_none() {
+            shrink_drained(&mut self.transmits);
+        }
+        t
     }
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() {
+            shrink_drained(&mut self.events);
+        }
+        e
     }
 
     // ----- probing -------------------------------------------------------------------
@@ -839,15 +1144,11 @@ impl Membership {
         let Some(target) = target else {
             return;
         };
-        if let Some(&i) = self.index.get(&target)
-            && let Some(m) = self.members.get_mut(i)
-        {
-            m.last_probed = Some(now);
-        }
-        let Some(member) = self.member(target) else {
+        self.note_probed(target, now);
+        let Some(member) = self.rec(target) else {
             return;
         };
-        let addr = member.peer.addr;
+        let addr = member.addr();
         let mut first = Vec::new();
         if member.state == State::Suspect {
             // Buddy system: make sure the suspect hears about its suspicion.
@@ -880,10 +1181,15 @@ impl Membership {
     fn suspect_due_for_reprobe(&self, now: Instant) -> Option<NodeId> {
         let gap = self.awareness.scale(self.config.probe_interval) * 2;
         self.suspicions.armed_by_deadline().take(8).find(|id| {
-            self.member(*id).is_some_and(|m| {
+            self.rec(*id).is_some_and(|m| {
                 m.state == State::Suspect
-                    && m.last_probed
-                        .is_none_or(|at| now.saturating_duration_since(at) >= gap)
+                    && m.extra
+                        .as_ref()
+                        .map_or(0, |e| e.last_probed)
+                        .checked_sub(1)
+                        .is_none_or(|at| {
+                            now.saturating_duration_since(unstamp(self.epoch, at)) >= gap
+                        })
             })
         })
     }
@@ -892,7 +1198,7 @@ impl Membership {
     /// without a verdict: probe it ourselves (see `SuspicionTable::verify`).
     fn rumour_due_for_check(&mut self, now: Instant) -> Option<NodeId> {
         while let Some(id) = self.suspicions.take_due_verification(now) {
-            if self.member(id).is_some_and(|m| m.state == State::Suspect) {
+            if self.rec(id).is_some_and(|m| m.state == State::Suspect) {
                 return Some(id);
             }
         }
@@ -906,24 +1212,26 @@ impl Membership {
                 if rebuilt {
                     return None;
                 }
-                self.probe_order = self
-                    .members
-                    .iter()
-                    .filter(|m| m.is_live())
-                    .map(|m| m.peer.id)
-                    .collect();
+                self.probe_order.clear();
+                self.probe_order.extend(
+                    self.members
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.as_ref().is_some_and(Record::is_live))
+                        .map(|(i, _)| i as u32),
+                );
                 self.probe_order.shuffle(&mut self.rng);
                 self.probe_pos = 0;
                 rebuilt = true;
                 continue;
             }
-            let id = self.probe_order[self.probe_pos];
+            let slot = self.probe_order[self.probe_pos] as usize;
             self.probe_pos += 1;
-            if self
-                .member(id)
-                .is_some_and(|m| m.is_live() && id != self.me.peer.id)
+            if let Some(m) = self.members.get(slot)
+                && m.is_live()
             {
-                return Some(id);
+                return Some(m.id);
             }
         }
     }
@@ -934,11 +1242,11 @@ impl Membership {
         };
         let target_id = p.target;
         let seq = p.seq;
-        let Some(target) = self.member(target_id).map(|m| m.peer) else {
+        let Some(target) = self.rec(target_id).map(|m| m.peer()) else {
             return;
         };
         let relays = self.random_members(self.config.indirect_checks, |m| {
-            m.state == State::Alive && m.peer.id != target_id
+            m.state == State::Alive && m.id != target_id
         });
         let from = self.me.peer;
         for relay in &relays {
@@ -959,16 +1267,30 @@ impl Membership {
         };
         self.awareness
             .apply(i64::try_from(delta).unwrap_or(i64::MAX));
-        let Some(m) = self.member(p.target) else {
+        let Some(m) = self.rec(p.target) else {
             return;
         };
         if !m.is_live() {
             return;
         }
-        tracing::debug!(target = %m.peer, "no ack, direct or indirect: suspecting");
+        tracing::debug!(target = %m.peer(), "no ack, direct or indirect: suspecting");
         let incarnation = m.incarnation;
         let me = self.me.peer.id;
         self.on_suspect(now, p.target, incarnation, me);
+        // The failed probe is the latest probe of the new suspect.
+        self.note_probed(p.target, p.sent);
+    }
+
+    /// Records that a probe of `id` started at `at`; kept only for suspects, the only
+    /// members whose last probe time is consulted.
+    fn note_probed(&mut self, id: NodeId, at: Instant) {
+        let probed = stamp(self.epoch, at).saturating_add(1);
+        if let Some(i) = self.slot(&id)
+            && let Some(m) = self.members.get_mut(i)
+            && m.state == State::Suspect
+        {
+            m.extra_mut().last_probed = probed;
+        }
     }
 
     fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
@@ -1010,11 +1332,14 @@ impl Membership {
     }
 
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
-        if let Some(&i) = self.index.get(&id)
+        let heard = stamp(self.epoch, now).saturating_add(1);
+        if let Some(i) = self.slot(&id)
             && let Some(m) = self.members.get_mut(i)
         {
-            m.rtt = Some(rtt);
-            m.last_heard = Some(now);
+            m.rtt_us = u32::try_from(rtt.as_micros())
+                .unwrap_or(u32::MAX - 1)
+                .saturating_add(1);
+            m.last_heard = heard;
         }
     }
 
@@ -1069,7 +1394,7 @@ impl Membership {
     }
 
     fn suspicion_expired(&mut self, now: Instant, id: NodeId, suspicion: Suspicion) {
-        let Some(&i) = self.index.get(&id) else {
+        let Some(i) = self.slot(&id) else {
             return;
         };
         let me = self.me.peer.id;
@@ -1080,7 +1405,7 @@ impl Membership {
             return;
         }
         tracing::debug!(
-            member = %m.peer,
+            member = %m.peer(),
             confirmations = suspicion.confirmers.len(),
             "suspicion timeout reached: declaring dead"
         );
@@ -1094,11 +1419,11 @@ impl Membership {
         if self.broadcasts.is_empty() {
             return;
         }
-        let to_dead = self.config.gossip_to_dead;
+        let to_dead = u64::try_from(self.config.gossip_to_dead.as_nanos()).unwrap_or(u64::MAX);
+        let now_stamp = stamp(self.epoch, now);
         let targets = self.random_members(fanout, |m| {
             m.is_live()
-                || (m.state == State::Dead
-                    && now.saturating_duration_since(m.state_since) < to_dead)
+                || (m.state == State::Dead && now_stamp.saturating_sub(m.state_since) < to_dead)
         });
         let me = self.me.peer.id;
         for peer in targets {
@@ -1135,12 +1460,16 @@ impl Membership {
             .seeds
             .iter()
             .copied()
-            .filter(
-                |s| match self.by_addr.get(s).and_then(|id| self.member(*id)) {
+            .filter(|s| {
+                match self
+                    .members
+                    .find_addr(&self.by_addr, s)
+                    .and_then(|i| self.members.get(i))
+                {
                     None => true,
                     Some(m) => m.state == State::Dead,
-                },
-            )
+                }
+            })
             .collect();
         if !eligible.is_empty() {
             let pick = eligible[self.rng.random_range(0..eligible.len())];
@@ -1155,19 +1484,20 @@ impl Membership {
     }
 
     fn reap(&mut self, now: Instant) {
-        let after = self.config.reap_after;
+        let after = u64::try_from(self.config.reap_after.as_nanos()).unwrap_or(u64::MAX);
+        let now_stamp = stamp(self.epoch, now);
         let expired: Vec<NodeId> = self
             .members
             .iter()
             .filter(|m| {
                 matches!(m.state, State::Dead | State::Left)
-                    && now.saturating_duration_since(m.state_since) >= after
+                    && now_stamp.saturating_sub(m.state_since) >= after
             })
-            .map(|m| m.peer.id)
+            .map(|m| m.id)
             .collect();
         for id in expired {
-            if let Some(m) = self.forget(id) {
-                self.push_event(Event::MemberReaped(m.peer));
+            if let Some(peer) = self.forget(id) {
+                self.push_event(Event::MemberReaped(peer));
             }
         }
     }
@@ -1193,7 +1523,17 @@ impl Membership {
             }
         }
         let limit = self.config.retransmit_limit(self.live_count + 1);
-        updates.extend(self.broadcasts.fill(budget, limit));
+        let members = &self.members;
+        updates.extend(self.broadcasts.fill(budget, limit, |slot| {
+            members
+                .get(slot as usize)
+                .filter(|m| m.state == State::Alive)
+                .map(|m| Update::Alive {
+                    peer: m.peer(),
+                    incarnation: m.incarnation,
+                    tags: m.tags(),
+                })
+        }));
         self.send(to, make(updates));
     }
 
@@ -1265,7 +1605,7 @@ impl Membership {
                         // Learn unknown suspects (they may well be alive), and treat a
                         // remote "dead" as a suspicion by the sender, as memberlist does: a
                         // partition's verdict must not kill members instantly on merge.
-                        if s.state == State::Suspect && self.member(id).is_none() {
+                        if s.state == State::Suspect && self.slot(&id).is_none() {
                             self.on_alive(now, s.peer, s.incarnation, s.tags);
                         }
                         self.on_suspect(now, id, s.incarnation, from.id);
@@ -1289,7 +1629,8 @@ impl Membership {
             return;
         }
         // Fast path (the common case in a converged mesh): nothing new.
-        if let Some(&i) = self.index.get(&peer.id)
+        let known = self.slot(&peer.id);
+        if let Some(i) = known
             && self
                 .members
                 .get(i)
@@ -1301,62 +1642,93 @@ impl Membership {
             tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
             return;
         }
-        if let Some(&holder) = self.by_addr.get(&peer.addr)
-            && holder != peer.id
+        if let Some(holder) = self
+            .members
+            .find_addr(&self.by_addr, &peer.addr)
+            .and_then(|h| self.members.get(h))
+            .map(|r| (r.id, r.state))
+            && holder.0 != peer.id
         {
-            let holder_alive = self.member(holder).is_some_and(|m| m.state == State::Alive);
-            if holder_alive {
-                tracing::debug!(claimant = %peer, %holder, "address held by a live member; ignored");
+            if holder.1 == State::Alive {
+                tracing::debug!(claimant = %peer, holder = %holder.0, "address held by a live member; ignored");
                 return;
             }
             // A new id at the address of a member that is not alive replaces it.
-            self.forget(holder);
+            self.forget(holder.0);
         }
-        let Some(&i) = self.index.get(&peer.id) else {
+        let Some(i) = self.slot(&peer.id) else {
             if self.members.len() >= self.config.max_members {
                 return;
             }
-            let i = self.members.len();
-            self.members
-                .push(Member::new(peer, incarnation, tags.clone(), now));
-            self.index.insert(peer.id, i);
-            self.by_addr.insert(peer.addr, peer.id);
+            let stamp_now = stamp(self.epoch, now);
+            let mut record = Record {
+                id: peer.id,
+                addr: CompactAddr::new(peer.addr),
+                incarnation,
+                state_since: stamp_now,
+                last_heard: 0,
+                tags: None,
+                extra: None,
+                rtt_us: 0,
+                state: State::Alive,
+            };
+            record.set_tags(tags);
+            let i = self.members.insert(record);
+            let members = &self.members;
+            self.index
+                .insert(id_hash(&peer.id), i as u32, |s| members.hash_id_of(s));
+            self.by_addr
+                .insert(addr_hash(&peer.addr), i as u32, |s| members.hash_addr_of(s));
             self.live_count += 1;
             // Insert at a random position of the probe round (memberlist does the same)
             // so a newcomer is probed within one round.
-            self.probe_order.push(peer.id);
+            self.probe_order.push(i as u32);
             let last = self.probe_order.len() - 1;
             let pos = self.rng.random_range(self.probe_pos.min(last)..=last);
             self.probe_order.swap(pos, last);
             self.push_event(Event::MemberUp(peer));
-            self.broadcasts.push(Update::Alive {
-                peer,
-                incarnation,
-                tags,
-            });
+            self.queue_alive(i);
             return;
         };
-        let Some(m) = self.members.get_mut(i) else {
+        let Some(m) = self.members.get(i) else {
             return;
         };
         if incarnation <= m.incarnation {
             return;
         }
         let old_state = m.state;
-        let changed = m.peer.addr != peer.addr || m.tags != tags;
-        if m.peer.addr != peer.addr {
-            let old = m.peer.addr;
-            if self.by_addr.get(&old) == Some(&peer.id) {
-                self.by_addr.remove(&old);
+        let old_addr = m.addr();
+        let changed = old_addr != peer.addr || !m.tags_eq(&tags);
+        if old_addr != peer.addr {
+            let members = &self.members;
+            if members.find_addr(&self.by_addr, &old_addr) == Some(i) {
+                self.by_addr
+                    .remove(addr_hash(&old_addr), i as u32, |s| members.hash_addr_of(s));
             }
-            self.by_addr.insert(peer.addr, peer.id);
+            if let Some(holder) = members.find_addr(&self.by_addr, &peer.addr) {
+                self.by_addr
+                    .remove(addr_hash(&peer.addr), holder as u32, |s| {
+                        members.hash_addr_of(s)
+                    });
+            }
         }
-        m.peer = peer;
+        let Some(m) = self.members.get_mut(i) else {
+            return;
+        };
+        if old_addr != peer.addr {
+            m.addr = CompactAddr::new(peer.addr);
+        }
         m.incarnation = incarnation;
-        m.tags = tags.clone();
+        m.set_tags(tags);
+        if old_addr != peer.addr {
+            let members = &self.members;
+            self.by_addr
+                .insert(addr_hash(&peer.addr), i as u32, |s| members.hash_addr_of(s));
+        }
         if old_state != State::Alive {
-            m.suspected_by = None;
-            m.confirmations = 0;
+            if let Some(m) = self.members.get_mut(i) {
+                m.set_suspicion(None, 0);
+            }
             self.set_state(i, State::Alive, now);
             self.suspicions.remove(peer.id);
             match old_state {
@@ -1366,11 +1738,29 @@ impl Membership {
         } else if changed {
             self.push_event(Event::MemberUpdated(peer));
         }
-        self.broadcasts.push(Update::Alive {
-            peer,
-            incarnation,
-            tags,
-        });
+        self.queue_alive(i);
+    }
+
+    /// Queues the alive announcement of the member in slot `i` (by reference: it is
+    /// built from the record when sent).
+    fn queue_alive(&mut self, i: usize) {
+        let Some(m) = self.members.get(i) else {
+            return;
+        };
+        let update = Update::Alive {
+            peer: m.peer(),
+            incarnation: m.incarnation,
+            tags: m.tags(),
+        };
+        let len = encode_value(&update).len();
+        self.broadcasts.push_alive_ref(i as u32, m.id, len);
+    }
+
+    /// Queues a membership update about the member in slot `i`, replacing its queued
+    /// alive announcement.
+    fn queue_about(&mut self, i: usize, update: Update) {
+        self.broadcasts.cancel_ref(i as u32);
+        self.broadcasts.push(update);
     }
 
     fn on_suspect(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
@@ -1378,7 +1768,7 @@ impl Membership {
             self.on_self_accused(incarnation, by);
             return;
         }
-        let Some(&i) = self.index.get(&id) else {
+        let Some(i) = self.slot(&id) else {
             return;
         };
         let live = self.live_count + 1;
@@ -1395,16 +1785,20 @@ impl Membership {
         let me = self.me.peer.id;
         if m.state == State::Suspect && incarnation == m.incarnation {
             if let Some((new, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
-                m.confirmations = count;
+                let first = m.suspected_by();
+                m.set_suspicion(first, count);
                 // Our own accusation always goes out, even when it no longer shortens
                 // anyone's timer: the suspect must learn that we hold an armed timer, so
                 // that it answers us directly.
                 if useful || (new && by == me) {
-                    self.broadcasts.push(Update::Suspect {
-                        id,
-                        incarnation,
-                        by,
-                    });
+                    self.queue_about(
+                        i,
+                        Update::Suspect {
+                            id,
+                            incarnation,
+                            by,
+                        },
+                    );
                 }
             }
             if by == me {
@@ -1413,9 +1807,8 @@ impl Membership {
             return;
         }
         m.incarnation = incarnation;
-        m.suspected_by = Some(by);
-        m.confirmations = 0;
-        let peer = m.peer;
+        m.set_suspicion(Some(by), 0);
+        let peer = m.peer();
         self.set_state(i, State::Suspect, now);
         let wanted = if live.saturating_sub(2) < self.config.suspicion_confirmations as usize {
             0
@@ -1433,11 +1826,14 @@ impl Membership {
         );
         self.suspicions.insert(id, suspicion);
         self.push_event(Event::MemberSuspect { peer, by });
-        self.broadcasts.push(Update::Suspect {
-            id,
-            incarnation,
-            by,
-        });
+        self.queue_about(
+            i,
+            Update::Suspect {
+                id,
+                incarnation,
+                by,
+            },
+        );
     }
 
     fn on_dead(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
@@ -1445,7 +1841,7 @@ impl Membership {
             self.on_self_accused(incarnation, by);
             return;
         }
-        let Some(&i) = self.index.get(&id) else {
+        let Some(i) = self.slot(&id) else {
             return;
         };
         let Some(m) = self.members.get_mut(i) else {
@@ -1459,18 +1855,22 @@ impl Membership {
             return;
         }
         m.incarnation = incarnation;
-        if m.suspected_by.is_none() {
-            m.suspected_by = Some(by);
+        if m.suspected_by().is_none() {
+            let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
+            m.set_suspicion(Some(by), confirmations);
         }
-        let peer = m.peer;
+        let peer = m.peer();
         self.set_state(i, State::Dead, now);
         self.suspicions.remove(id);
         self.push_event(Event::MemberDown { peer, by });
-        self.broadcasts.push(Update::Dead {
-            id,
-            incarnation,
-            by,
-        });
+        self.queue_about(
+            i,
+            Update::Dead {
+                id,
+                incarnation,
+                by,
+            },
+        );
     }
 
     fn on_left(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
@@ -1478,7 +1878,7 @@ impl Membership {
             self.on_self_left(incarnation, by);
             return;
         }
-        let Some(&i) = self.index.get(&id) else {
+        let Some(i) = self.slot(&id) else {
             return;
         };
         let Some(m) = self.members.get_mut(i) else {
@@ -1489,9 +1889,10 @@ impl Membership {
         }
         m.incarnation = incarnation;
         if by != id {
-            m.suspected_by = Some(by);
+            let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
+            m.set_suspicion(Some(by), confirmations);
         }
-        let peer = m.peer;
+        let peer = m.peer();
         self.set_state(i, State::Left, now);
         self.suspicions.remove(id);
         self.seeds.retain(|s| *s != peer.addr);
@@ -1500,34 +1901,42 @@ impl Membership {
         } else {
             Event::MemberRemoved { peer, by }
         });
-        self.broadcasts.push(Update::Left {
-            id,
-            incarnation,
-            by,
-        });
+        self.queue_about(
+            i,
+            Update::Left {
+                id,
+                incarnation,
+                by,
+            },
+        );
     }
 
     fn on_health(&mut self, id: NodeId, incarnation: u64, summary: HealthSummary) {
         if id == self.me.peer.id {
             return;
         }
-        let Some(&i) = self.index.get(&id) else {
+        let Some(i) = self.slot(&id) else {
             return;
         };
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        let newer = match &m.health {
-            None => true,
-            Some(h) => (incarnation, summary.version) > (m.health_incarnation, h.version),
+        let newer = match m.extra.as_deref() {
+            Some(Extra {
+                health: Some(h),
+                health_incarnation,
+                ..
+            }) => (incarnation, summary.version) > (*health_incarnation, h.version),
+            _ => true,
         };
         if !newer {
             return;
         }
         let summary = summary.capped();
-        m.health = Some(summary.clone());
-        m.health_incarnation = incarnation;
-        let peer = m.peer;
+        let e = m.extra_mut();
+        e.health = Some(summary.clone());
+        e.health_incarnation = incarnation;
+        let peer = m.peer();
         self.push_event(Event::MemberUpdated(peer));
         self.broadcasts.push(Update::Health {
             id,
@@ -1545,10 +1954,10 @@ impl Membership {
         let Some(m) = self.members.get(i) else {
             return;
         };
-        if by == me || by == m.peer.id {
+        if by == me || by == m.id {
             return;
         }
-        let key = (m.peer.id, by);
+        let key = (m.id, by);
         let every = self.config.probe_interval;
         if self
             .corrections
@@ -1557,7 +1966,7 @@ impl Membership {
         {
             return;
         }
-        let Some(addr) = self.member(by).filter(|a| a.is_live()).map(|a| a.peer.addr) else {
+        let Some(addr) = self.rec(by).filter(|a| a.is_live()).map(|a| a.addr()) else {
             return;
         };
         let update = self.update_for(m);
@@ -1590,7 +1999,7 @@ impl Membership {
         // `Suspicion::armed`): tell it directly, not only by gossip. Every copy of the
         // accusation that reaches us triggers one such datagram, so loss is retried.
         if by != self.me.peer.id
-            && let Some(addr) = self.member(by).filter(|m| m.is_live()).map(|m| m.peer.addr)
+            && let Some(addr) = self.rec(by).filter(|m| m.is_live()).map(|m| m.addr())
         {
             let me = self.me.peer.id;
             let alive = Update::Alive {
@@ -1681,7 +2090,7 @@ impl Membership {
         };
         let was_live = m.is_live();
         m.state = state;
-        m.state_since = now;
+        m.state_since = stamp(self.epoch, now);
         let is_live = m.is_live();
         if was_live && !is_live {
             self.live_count = self.live_count.saturating_sub(1);
@@ -1691,23 +2100,23 @@ impl Membership {
     }
 
     /// Drops a member entirely (reaped, or replaced by a new id at its address).
-    fn forget(&mut self, id: NodeId) -> Option<Member> {
-        let i = self.index.remove(&id)?;
-        if i >= self.members.len() {
-            return None;
+    fn forget(&mut self, id: NodeId) -> Option<Peer> {
+        let i = self.slot(&id)?;
+        let members = &self.members;
+        self.index
+            .remove(id_hash(&id), i as u32, |s| members.hash_id_of(s));
+        let addr = members.get(i)?.addr();
+        if members.find_addr(&self.by_addr, &addr) == Some(i) {
+            self.by_addr
+                .remove(addr_hash(&addr), i as u32, |s| members.hash_addr_of(s));
         }
-        let m = self.members.swap_remove(i);
-        if let Some(moved) = self.members.get(i) {
-            self.index.insert(moved.peer.id, i);
-        }
-        if self.by_addr.get(&m.peer.addr) == Some(&id) {
-            self.by_addr.remove(&m.peer.addr);
-        }
+        self.broadcasts.cancel_ref(i as u32);
+        let m = self.members.remove(i)?;
         if m.is_live() {
             self.live_count = self.live_count.saturating_sub(1);
         }
         self.suspicions.remove(id);
-        Some(m)
+        Some(m.peer())
     }
 
     // ----- helpers -------------------------------------------------------------------
@@ -1719,8 +2128,8 @@ impl Membership {
 
     /// Up to `k` distinct random members matching `filter` (bounded random tries, then
     /// a scan, so it is cheap in big meshes and exact in small ones).
-    fn random_members(&mut self, k: usize, filter: impl Fn(&Member) -> bool) -> Vec<Peer> {
-        let n = self.members.len();
+    fn random_members(&mut self, k: usize, filter: impl Fn(&Record) -> bool) -> Vec<Peer> {
+        let n = self.members.slots.len();
         let mut chosen: Vec<usize> = Vec::with_capacity(k);
         if n == 0 || k == 0 {
             return Vec::new();
@@ -1748,20 +2157,39 @@ impl Membership {
         }
         chosen
             .into_iter()
-            .filter_map(|i| self.members.get(i).map(|m| m.peer))
+            .filter_map(|i| self.members.get(i).map(|m| m.peer()))
             .collect()
     }
 
     /// The update that states what this node believes about `m`.
-    fn update_for(&self, m: &Member) -> Update {
-        let id = m.peer.id;
-        let incarnation = m.incarnation;
-        let by = m.suspected_by.unwrap_or(self.me.peer.id);
-        match m.state {
+    fn update_for(&self, m: &Record) -> Update {
+        self.update_of(m.peer(), m.incarnation, m.state, m.suspected_by(), || {
+            m.tags()
+        })
+    }
+
+    fn update_for_me(&self) -> Update {
+        let me = &self.me;
+        self.update_of(me.peer, me.incarnation, me.state, me.suspected_by, || {
+            me.tags.clone()
+        })
+    }
+
+    fn update_of(
+        &self,
+        peer: Peer,
+        incarnation: u64,
+        state: State,
+        suspected_by: Option<NodeId>,
+        tags: impl FnOnce() -> Tags,
+    ) -> Update {
+        let id = peer.id;
+        let by = suspected_by.unwrap_or(self.me.peer.id);
+        match state {
             State::Alive => Update::Alive {
-                peer: m.peer,
+                peer,
                 incarnation,
-                tags: m.tags.clone(),
+                tags: tags(),
             },
             State::Suspect => Update::Suspect {
                 id,
@@ -1810,21 +2238,33 @@ impl Membership {
     fn member_states(&self) -> Vec<MemberState> {
         let mut out = Vec::with_capacity(self.members.len() + 1);
         out.push(self.own_state());
-        for m in &self.members {
+        for m in self.members.iter() {
             out.push(MemberState {
-                peer: m.peer,
+                peer: m.peer(),
                 incarnation: m.incarnation,
                 state: m.state,
-                tags: m.tags.clone(),
-                health: m.health.clone().map(|h| (m.health_incarnation, h)),
+                tags: m.tags(),
+                health: m
+                    .extra
+                    .as_deref()
+                    .and_then(|e| e.health.clone().map(|h| (e.health_incarnation, h))),
                 by: if m.state == State::Alive {
                     None
                 } else {
-                    m.suspected_by
+                    m.suspected_by()
                 },
             });
         }
         out
+    }
+}
+
+/// Gives back the memory of a drained output queue that once held a burst (a join
+/// reply yields one `MemberUp` per member); without this every node kept room for a
+/// whole mesh's worth of events, ~60 bytes per member.
+fn shrink_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > 64 {
+        queue.shrink_to(16);
     }
 }
 
@@ -1963,6 +2403,20 @@ mod tests {
         a.handle_message_from(t2, peer(4).addr, gossip(4, vec![alive4]));
         assert!(push_pull_targets(&transmits(&mut a)).is_empty());
         assert!(a.member(peer(4).id).is_some());
+    }
+
+    #[test]
+    fn member_records_stay_compact() {
+        // A node holds one per member: 10,000 nodes hold 10^8 of them.
+        assert!(
+            std::mem::size_of::<Record>() <= 80,
+            "{}",
+            std::mem::size_of::<Record>()
+        );
+        assert!(std::mem::size_of::<Option<Record>>() <= 80);
+        let v6: SocketAddr = "[fe80::1%2]:7946".parse().unwrap_or(peer(1).addr);
+        assert_eq!(CompactAddr::new(v6).get(), v6);
+        assert_eq!(CompactAddr::new(peer(3).addr).get(), peer(3).addr);
     }
 
     #[test]
@@ -2297,7 +2751,7 @@ mod tests {
         a.handle_message(t0, gossip(2, vec![h(0, 4)]));
         let seen = |a: &Membership| {
             a.member(peer(2).id)
-                .and_then(|m| m.health.as_ref())
+                .and_then(|m| m.health)
                 .map(|h| h.version)
         };
         assert_eq!(seen(&a), Some(6));
@@ -2306,7 +2760,7 @@ mod tests {
         assert_eq!(seen(&a), Some(1));
         assert!(
             a.member(peer(2).id)
-                .and_then(|m| m.health.as_ref())
+                .and_then(|m| m.health)
                 .is_some_and(|h| h.failing_names.len() <= 8)
         );
     }

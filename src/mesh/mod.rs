@@ -3,7 +3,8 @@
 //!
 //! State machine files: [`config`] (tuning and formulas), [`member`] (records),
 //! [`message`] (wire format), [`membership`] (the machine), with its helpers `suspicion`,
-//! `awareness` and `broadcast`. [`sim`] drives many machines in virtual time.
+//! `awareness`, `broadcast` and `index` (compact slot index). [`sim`] drives many
+//! machines in virtual time.
 //! Runtime files: [`runtime`] (the tokio driver), [`snapshot`] (persisted membership),
 //! [`health`] (periodic checks published into the gossiped state).
 
@@ -12,6 +13,7 @@ mod broadcast;
 pub mod config;
 pub mod health;
 pub mod id;
+pub(crate) mod index;
 pub mod member;
 pub mod membership;
 pub mod message;

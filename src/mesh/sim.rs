@@ -255,8 +255,9 @@ impl Sim {
                 id: NodeId(rng.random()),
                 addr: sim_addr(i),
             };
-            let machine =
+            let mut machine =
                 Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
+            machine.reserve_members(cfg.nodes);
             by_addr.insert(peer.addr, i);
             nodes.push(SimNode {
                 peer,
@@ -382,7 +383,7 @@ impl Sim {
     /// What node `observer` thinks of node `subject`.
     pub fn view(&self, observer: usize, subject: usize) -> Option<State> {
         let id = self.peer(subject)?.id;
-        self.node(observer)?.member(id).map(|m| m.state)
+        self.node(observer)?.state_of(id)
     }
 
     /// Does every up node other than `subject` see `subject` in `state`?
@@ -399,7 +400,7 @@ impl Sim {
         up.iter().all(|&i| {
             let Some(m) = self.node(i) else { return false };
             m.live_members() + 1 == up.len()
-                && m.members().filter(|x| x.state == State::Alive).count() == up.len()
+                && m.count_in_state(State::Alive) == up.len()
                 && up.iter().all(|&j| self.view(i, j) == Some(State::Alive))
         })
     }
@@ -461,13 +462,14 @@ impl Sim {
     pub fn restart(&mut self, i: usize, seeds: &[usize]) {
         let Some(peer) = self.peer(i) else { return };
         let seed = self.rng.random();
-        let machine = Membership::new(
+        let mut machine = Membership::new(
             peer,
             Tags::new(),
             self.cfg.config.clone(),
             seed,
             self.now_instant(),
         );
+        machine.reserve_members(self.nodes.len());
         if let Some(n) = self.nodes.get_mut(i) {
             n.machine = Some(machine);
             n.timer = None;
@@ -682,6 +684,18 @@ impl Sim {
                 // frequent and their full state never leaves (the dial fails).
                 if let Some(n) = self.nodes.get_mut(i) {
                     n.stats.push_pulls_sent += 1;
+                }
+                // A stream to a crashed or cut-off node fails at the dial: drop the state
+                // now rather than keep it in flight. Every node's rejoin timer fires in
+                // the same instant (they start together), so at 10,000 nodes one rejoin
+                // round put 10,000 full states (1.8 MB each) in flight at once: +9 GB
+                // RSS in seconds, and the kernel's OOM killer ended the run.
+                let reachable = self
+                    .by_addr
+                    .get(&t.to)
+                    .is_some_and(|&dst| self.is_up(dst) && self.connected(i, dst));
+                if !reachable {
+                    continue;
                 }
                 let at = self.now + self.delay();
                 self.schedule(
