@@ -527,6 +527,9 @@ impl Membership {
         let config = config.sanitized();
         let mut rng = SmallRng::seed_from_u64(rng_seed);
         let first_probe = config.probe_interval.mul_f64(rng.random_range(0.0..1.0));
+        // Random phases, so that nodes started together do not rejoin (each attempt a
+        // full member list) in step.
+        let first_rejoin = config.rejoin_interval.mul_f64(rng.random_range(0.5..1.0));
         let first_push_pull = config
             .push_pull_interval
             .mul_f64(rng.random_range(0.5..1.0));
@@ -555,7 +558,7 @@ impl Membership {
             next_probe: now + first_probe,
             next_gossip: now + config.gossip_interval,
             next_push_pull: now + first_push_pull,
-            next_rejoin: now + config.rejoin_interval,
+            next_rejoin: now + first_rejoin,
             next_reap: now + reap_check_interval(&config),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
