@@ -974,21 +974,15 @@ impl Membership {
         if self.mode != Mode::Active || sender == self.me.peer.id || self.member(sender).is_some() {
             return;
         }
-        if self
-            .unknown_syncs
-            .get(&sender)
-            .is_some_and(|t| now.saturating_duration_since(*t) < UNKNOWN_SYNC_EVERY)
-        {
+        if !allow_once_per(
+            &mut self.unknown_syncs,
+            sender,
+            now,
+            UNKNOWN_SYNC_EVERY,
+            MAX_UNKNOWN_SYNCS,
+        ) {
             return;
         }
-        if self.unknown_syncs.len() >= MAX_UNKNOWN_SYNCS {
-            self.unknown_syncs
-                .retain(|_, t| now.saturating_duration_since(*t) < UNKNOWN_SYNC_EVERY);
-            if self.unknown_syncs.len() >= MAX_UNKNOWN_SYNCS {
-                return;
-            }
-        }
-        self.unknown_syncs.insert(sender, now);
         let req = self.push_pull_request(false);
         self.send(addr, Message::PushPull(req));
     }
@@ -1961,26 +1955,14 @@ impl Membership {
             return;
         }
         let key = (m.id, by);
-        let every = self.config.probe_interval;
-        if self
-            .corrections
-            .get(&key)
-            .is_some_and(|&at| now.saturating_duration_since(at) < every)
-        {
-            return;
-        }
         let Some(addr) = self.rec(by).filter(|a| a.is_live()).map(|a| a.addr()) else {
             return;
         };
         let update = self.update_for(m);
-        if self.corrections.len() >= MAX_CORRECTIONS {
-            self.corrections
-                .retain(|_, at| now.saturating_duration_since(*at) < every);
-            if self.corrections.len() >= MAX_CORRECTIONS {
-                return;
-            }
+        let every = self.config.probe_interval;
+        if !allow_once_per(&mut self.corrections, key, now, every, MAX_CORRECTIONS) {
+            return;
         }
-        self.corrections.insert(key, now);
         self.send_with_updates(addr, vec![update], |updates| Message::Gossip {
             from: me,
             updates,
@@ -2274,6 +2256,29 @@ fn shrink_drained<T>(queue: &mut VecDeque<T>) {
 /// How often dead/left members are checked for reaping.
 fn reap_check_interval(config: &Config) -> Duration {
     (config.reap_after / 20).max(Duration::from_millis(100))
+}
+
+/// Records `key` at `now` and returns true, unless it was recorded less than `every` ago
+/// or `map` holds `cap` keys recorded that recently: a per-key rate with bounded memory.
+fn allow_once_per<K: std::hash::Hash + Eq>(
+    map: &mut IdMap<K, Instant>,
+    key: K,
+    now: Instant,
+    every: Duration,
+    cap: usize,
+) -> bool {
+    let recent = |at: &Instant| now.saturating_duration_since(*at) < every;
+    if map.get(&key).is_some_and(recent) {
+        return false;
+    }
+    if map.len() >= cap {
+        map.retain(|_, at| recent(at));
+        if map.len() >= cap {
+            return false;
+        }
+    }
+    map.insert(key, now);
+    true
 }
 
 #[cfg(test)]
