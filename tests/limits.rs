@@ -978,20 +978,9 @@ fn oversized_node_tags_are_dropped_silently() {
     let dir = scratch("tags");
     let big = format!("big={}", "v".repeat(600));
     let node = one_node(&dir, 31708, &["--tag", "small=1", "--tag", &big]);
-    let o = std::process::Command::new(BIN)
-        .args([
-            "mesh",
-            "status",
-            "--connect",
-            &node.addr(),
-            "--output",
-            "json",
-        ])
-        .env_remove("WERIFY_ENV")
-        .env_remove("WERIFY_SECRET")
-        .output()
-        .expect("mesh status");
-    let text = stdout(&o);
+    let text = status_json(&node.addr())
+        .expect("mesh status --output json")
+        .to_string();
     assert!(text.contains("\"small\""), "{text}");
     assert!(!text.contains("\"big\""), "{text}");
     assert!(!node.log_text().contains("big"), "{}", node.log_text());

@@ -347,18 +347,7 @@ fn mesh_status_shows_members_in_text_and_json() {
         "{text}"
     );
     assert!(text.contains("role=web"), "{text}");
-    let o = std::process::Command::new(BIN)
-        .args([
-            "mesh",
-            "status",
-            "--connect",
-            &nodes[0].addr(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let v = status_json(&nodes[0].addr()).expect("mesh status --output json");
     assert_eq!(v["members"].as_array().map(|m| m.len()), Some(3));
     assert_eq!(v["env"], "dev");
 }
@@ -366,19 +355,7 @@ fn mesh_status_shows_members_in_text_and_json() {
 /// The node's own count of open QUIC connections, from `mesh status --output json` (the
 /// status call's own connection included).
 fn connections_of(node: &Node) -> Option<u64> {
-    let o = std::process::Command::new(BIN)
-        .args([
-            "mesh",
-            "status",
-            "--connect",
-            &node.addr(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
-    v["connections"].as_u64()
+    status_json(&node.addr())?["connections"].as_u64()
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -85,7 +85,19 @@ impl Slot {
     }
 }
 
-type ConnectionHook = Box<dyn Fn(quinn::Connection) + Send + Sync>;
+type ConnectionHook = Arc<dyn Fn(quinn::Connection) + Send + Sync>;
+
+/// Who serves the requests and datagrams a peer sends back on a connection this transport
+/// dialed.
+enum DialedServing {
+    /// Nobody: a client (`werify ctl`), to which peers send nothing unasked.
+    Nobody,
+    /// A node whose server has not started yet (its join dials first): the connections
+    /// wait for the hook.
+    Waiting(Vec<quinn::Connection>),
+    /// The node's server.
+    Hook(ConnectionHook),
+}
 
 /// A QUIC endpoint plus the connections this process holds, one per peer address
 /// whichever side dialed it.
@@ -94,12 +106,9 @@ pub struct Transport {
     endpoint: quinn::Endpoint,
     identity: Arc<Identity>,
     cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
-    /// Called with every connection this transport dials, so that the node also serves
-    /// the requests and datagrams its peer sends back on it (set by the server).
-    on_dialed: Arc<OnceLock<ConnectionHook>>,
-    /// Connections dialed before that hook was set (a join starts before the server
-    /// runs); handed to the hook when it is set.
-    unserved: Arc<Mutex<Vec<quinn::Connection>>>,
+    /// Where each connection this transport dials goes, so that a node also serves the
+    /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
+    dialed: Arc<Mutex<DialedServing>>,
 }
 
 impl Transport {
@@ -144,7 +153,11 @@ impl Transport {
             })
         })?;
         endpoint.set_default_client_config(client);
-        Ok(Transport::with_endpoint(endpoint, identity))
+        Ok(Transport::with_endpoint(
+            endpoint,
+            identity,
+            DialedServing::Waiting(Vec::new()),
+        ))
     }
 
     /// A client-only endpoint (for `werify ctl`), on an ephemeral port.
@@ -161,16 +174,23 @@ impl Transport {
         let client = tls::client_config(&identity).map_err(|e| bind_err(e.to_string()))?;
         let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| bind_err(e.to_string()))?;
         endpoint.set_default_client_config(client);
-        Ok(Transport::with_endpoint(endpoint, identity))
+        Ok(Transport::with_endpoint(
+            endpoint,
+            identity,
+            DialedServing::Nobody,
+        ))
     }
 
-    fn with_endpoint(endpoint: quinn::Endpoint, identity: Arc<Identity>) -> Transport {
+    fn with_endpoint(
+        endpoint: quinn::Endpoint,
+        identity: Arc<Identity>,
+        dialed: DialedServing,
+    ) -> Transport {
         Transport {
             endpoint,
             identity,
             cache: Arc::new(Mutex::new(HashMap::new())),
-            on_dialed: Arc::new(OnceLock::new()),
-            unserved: Arc::new(Mutex::new(Vec::new())),
+            dialed: Arc::new(Mutex::new(dialed)),
         }
     }
 
@@ -187,29 +207,35 @@ impl Transport {
     /// Has `hook` called with every connection this transport dials, those dialed
     /// before this call included. The first hook set stays; a second call returns false.
     pub fn on_dialed(&self, hook: impl Fn(quinn::Connection) + Send + Sync + 'static) -> bool {
-        if self.on_dialed.set(Box::new(hook)).is_err() {
-            return false;
-        }
-        let earlier = std::mem::take(&mut *self.unserved.lock().unwrap_or_else(|p| p.into_inner()));
-        if let Some(hook) = self.on_dialed.get() {
-            for conn in earlier.into_iter().filter(|c| c.close_reason().is_none()) {
-                hook(conn);
+        let hook: ConnectionHook = Arc::new(hook);
+        let mut dialed = self.dialed.lock().unwrap_or_else(|p| p.into_inner());
+        let earlier = match std::mem::replace(&mut *dialed, DialedServing::Hook(hook.clone())) {
+            DialedServing::Hook(first) => {
+                *dialed = DialedServing::Hook(first);
+                return false;
             }
+            DialedServing::Waiting(earlier) => earlier,
+            DialedServing::Nobody => Vec::new(),
+        };
+        drop(dialed);
+        for conn in earlier.into_iter().filter(|c| c.close_reason().is_none()) {
+            hook(conn);
         }
         true
     }
 
     fn hand_to_hook(&self, conn: &quinn::Connection) {
-        // Checked under the lock that `on_dialed` drains, so no connection slips between.
-        let mut unserved = self.unserved.lock().unwrap_or_else(|p| p.into_inner());
-        match self.on_dialed.get() {
-            Some(hook) => {
-                drop(unserved);
-                hook(conn.clone());
+        let mut dialed = self.dialed.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *dialed {
+            DialedServing::Nobody => {}
+            DialedServing::Waiting(waiting) => {
+                waiting.retain(|c| c.close_reason().is_none());
+                waiting.push(conn.clone());
             }
-            None => {
-                unserved.retain(|c| c.close_reason().is_none());
-                unserved.push(conn.clone());
+            DialedServing::Hook(hook) => {
+                let hook = hook.clone();
+                drop(dialed);
+                hook(conn.clone());
             }
         }
     }

@@ -135,6 +135,20 @@ pub fn ctl_env(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run werify ctl")
 }
 
+/// `werify mesh status --connect ADDR --output json` (env variables cleared), parsed;
+/// None if it failed or printed no JSON.
+pub fn status_json(addr: &str) -> Option<serde_json::Value> {
+    let o = Command::new(BIN)
+        .args(["mesh", "status", "--connect", addr, "--output", "json"])
+        .env_remove("WERIFY_ENV")
+        .env_remove("WERIFY_SECRET")
+        .env_remove("WERIFY_CONNECT")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    serde_json::from_slice(&o.stdout).ok()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
