@@ -712,6 +712,8 @@ def werify_profile(root, profile, n):
             vals[field] = int(mm.group(2)) / (1000 if mm.group(1) == "ms" else 1)
         elif e.isdigit():
             vals[field] = int(e)
+        elif re.fullmatch(r"\d+\.\d+", e):
+            vals[field] = float(e)
     derived = {}
     if "probe_interval" in vals:
         smin = vals["suspicion_mult"] * max(1.0, math.log10(n)) * vals["probe_interval"]

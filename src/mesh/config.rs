@@ -18,12 +18,13 @@ pub enum Profile {
     /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone in a median of about
     /// 2.5 s while 10% packet loss marks no healthy node dead. Stated bounds, checked in
     /// the simulator (`tests/sim.rs`, 1–2 ms links): a crashed node is seen dead by all 64
-    /// within 10 s (median ≤ 3 s, typically 2.0–2.6 s); 128 nodes at 10% loss for 5 min
+    /// within 10 s (median ≤ 3 s, typically about 2 s); 128 nodes at 10% loss for 5 min
     /// see zero false deaths; a healed 50/50 partition of 100 nodes is whole again within
     /// 30 s (typically 6–10 s). Numbers: probe 400 ms / timeout
-    /// 200 ms, 3 indirect probers, suspicion 2 × max(1, log10 N) × probe (1.44 s at
+    /// 200 ms, 3 indirect probers, suspicion 1.5 × max(1, log10 N) × probe (1.08 s at
     /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
-    /// confirmations; gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
+    /// confirmations (which ~3 randomly chosen nodes that heard the suspicion go and
+    /// seek at once by probing the suspect themselves); gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
     /// above 32 members); rejoin attempts every 5 s; reap after 10 min.
     #[default]
     Lan,
@@ -84,8 +85,8 @@ pub struct Config {
     /// each node. lan 4, wan 4, local 3.
     pub retransmit_mult: u32,
     /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_interval`.
-    /// lan 2, wan 6, local 2.
-    pub suspicion_mult: u32,
+    /// lan 1.5, wan 6, local 2.
+    pub suspicion_mult: f64,
     /// Maximum suspicion timeout (lone accuser, no confirmation) = this × the minimum.
     /// lan 6, wan 6, local 5.
     pub suspicion_max_mult: u32,
@@ -142,7 +143,7 @@ impl Config {
                 probe_timeout: ms(200),
                 indirect_checks: 3,
                 retransmit_mult: 4,
-                suspicion_mult: 2,
+                suspicion_mult: 1.5,
                 suspicion_max_mult: 6,
                 suspicion_confirmations: 2,
                 awareness_max: 8,
@@ -160,7 +161,7 @@ impl Config {
                 probe_timeout: secs(3),
                 indirect_checks: 3,
                 retransmit_mult: 4,
-                suspicion_mult: 6,
+                suspicion_mult: 6.0,
                 suspicion_max_mult: 6,
                 suspicion_confirmations: 4,
                 awareness_max: 8,
@@ -178,7 +179,7 @@ impl Config {
                 probe_timeout: ms(100),
                 indirect_checks: 2,
                 retransmit_mult: 3,
-                suspicion_mult: 2,
+                suspicion_mult: 2.0,
                 suspicion_max_mult: 5,
                 suspicion_confirmations: 2,
                 awareness_max: 8,
@@ -210,7 +211,11 @@ impl Config {
         self.rejoin_interval = clamp(self.rejoin_interval);
         self.reap_after = self.reap_after.clamp(ms, day * 30);
         self.retransmit_mult = self.retransmit_mult.clamp(1, 64);
-        self.suspicion_mult = self.suspicion_mult.clamp(1, 64);
+        self.suspicion_mult = if self.suspicion_mult.is_finite() {
+            self.suspicion_mult.clamp(0.5, 64.0)
+        } else {
+            2.0
+        };
         self.suspicion_max_mult = self.suspicion_max_mult.clamp(1, 64);
         self.suspicion_confirmations = self.suspicion_confirmations.min(64);
         self.awareness_max = self.awareness_max.clamp(1, 64);
@@ -236,8 +241,7 @@ impl Config {
     /// `suspicion_mult × max(1, log10 members) × probe_interval`.
     pub fn suspicion_min(&self, members: usize) -> Duration {
         let scale = (members as f64).log10().max(1.0);
-        self.probe_interval
-            .mul_f64(f64::from(self.suspicion_mult) * scale)
+        self.probe_interval.mul_f64(self.suspicion_mult * scale)
     }
 
     /// Maximum suspicion timeout (lone accuser): `suspicion_max_mult × suspicion_min`.
@@ -306,12 +310,12 @@ mod tests {
     #[test]
     fn suspicion_min_follows_memberlist_formula() {
         let lan = Config::for_profile(Profile::Lan);
-        // N <= 10: log10 clamps to 1 -> 2 * 400 ms.
-        assert_eq!(lan.suspicion_min(5), Duration::from_millis(800));
-        assert_eq!(lan.suspicion_min(10), Duration::from_millis(800));
-        // N = 1000: 2 * 3 * 400 ms = 2.4 s.
+        // N <= 10: log10 clamps to 1 -> 1.5 * 400 ms.
+        assert_eq!(lan.suspicion_min(5), Duration::from_millis(600));
+        assert_eq!(lan.suspicion_min(10), Duration::from_millis(600));
+        // N = 1000: 1.5 * 3 * 400 ms = 1.8 s.
         let min = lan.suspicion_min(1000).as_secs_f64();
-        assert!((min - 2.4).abs() < 1e-9, "{min}");
+        assert!((min - 1.8).abs() < 1e-9, "{min}");
         assert_eq!(lan.suspicion_max(1000), lan.suspicion_min(1000) * 6);
     }
 
@@ -345,7 +349,7 @@ mod tests {
         c.probe_interval = Duration::MAX;
         c.probe_timeout = Duration::MAX;
         c.gossip_interval = Duration::ZERO;
-        c.suspicion_mult = u32::MAX;
+        c.suspicion_mult = f64::MAX;
         c.awareness_max = 0;
         let c = c.sanitized();
         assert!(c.probe_timeout < c.probe_interval);

@@ -62,15 +62,20 @@ use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
 use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
-/// Pending events kept at most; older ones are dropped (with a warning) if the driver
-/// does not drain them.
 /// A joining node syncs again with a random member this many probe intervals after its
 /// join request (1.2 s on lan).
 const JOIN_SYNC_AFTER_PROBES: u32 = 3;
+/// Nodes that only heard a suspicion and check the suspect at their next probe (on
+/// average, mesh-wide), on top of the confirmations the accuser waits for: enough that
+/// the wanted confirmations usually arrive before the minimum timeout, few enough that a
+/// suspicion does not bring the whole mesh down on the suspect.
+const EARLY_VERIFIERS_SPARE: u32 = 1;
 /// Shortest time between two syncs with the same unknown sender.
 pub const UNKNOWN_SYNC_EVERY: Duration = Duration::from_secs(5);
 /// Unknown senders remembered for that (a bound against a flood of made-up ids).
 const MAX_UNKNOWN_SYNCS: usize = 1024;
+/// Pending events kept at most; older ones are dropped (with a warning) if the driver
+/// does not drain them.
 const MAX_EVENTS: usize = 1 << 16;
 /// Concurrent indirect probes this node runs for others, at most.
 const MAX_RELAYS: usize = 1024;
@@ -1812,7 +1817,7 @@ impl Membership {
         } else {
             self.config.suspicion_confirmations
         };
-        let suspicion = Suspicion::new(
+        let mut suspicion = Suspicion::new(
             incarnation,
             by,
             by == me,
@@ -1821,6 +1826,15 @@ impl Membership {
             self.config.suspicion_max(live),
             wanted,
         );
+        // Each hearer (everyone but the accuser and the suspect) volunteers with the
+        // probability that makes `wanted + spare` volunteers expected mesh-wide.
+        if by != me && wanted > 0 {
+            let hearers = live.saturating_sub(2).max(1) as f64;
+            let p = f64::from(wanted + EARLY_VERIFIERS_SPARE) / hearers;
+            if self.rng.random_bool(p.min(1.0)) {
+                suspicion = suspicion.verify_now();
+            }
+        }
         self.suspicions.insert(id, suspicion);
         self.push_event(Event::MemberSuspect { peer, by });
         self.queue_about(
@@ -2379,6 +2393,53 @@ mod tests {
         learn(&mut a, &b, t2);
         assert_eq!(a.next_push_pull, scheduled);
         assert!(scheduled - t2 > early);
+    }
+
+    #[test]
+    fn a_node_that_only_heard_a_suspicion_may_check_the_suspect_at_once() {
+        // In a mesh of 5, the 3 members that only hear a suspicion are asked for 2
+        // confirmations + 1 spare: each checks the suspect at its next probe instead of
+        // after the minimum timeout. (With 4 candidates, a ping to the suspect by chance
+        // in all 8 runs would be a 1-in-65,536 fluke.)
+        let t0 = Instant::now();
+        let cfg = Config::for_profile(Profile::Lan);
+        let min = cfg.suspicion_min(5);
+        for seed in 0..8 {
+            let mut others = [node(2, t0), node(3, t0), node(4, t0), node(5, t0)];
+            let hub = others[0].push_pull_request(false);
+            for o in &mut others[1..] {
+                o.handle_message(t0, Message::PushPull(hub.clone()));
+            }
+            let mut a = Membership::new(peer(1), Tags::new(), cfg.clone(), seed, t0);
+            for o in &others {
+                learn(&mut a, o, t0);
+            }
+            assert_eq!(a.live_members(), 4, "a knows the 4 others");
+            let suspect = peer(3).id;
+            a.handle_message(
+                t0,
+                gossip(
+                    2,
+                    vec![Update::Suspect {
+                        id: suspect,
+                        incarnation: 0,
+                        by: peer(2).id,
+                    }],
+                ),
+            );
+            let pings: Vec<NodeId> = run(&mut a, t0 + cfg.probe_interval)
+                .into_iter()
+                .filter_map(|t| match t.msg {
+                    Message::Ping { target, .. } => Some(target),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(pings.first(), Some(&suspect), "seed {seed}: {pings:?}");
+            assert!(
+                cfg.probe_interval < min,
+                "checked before the minimum timeout"
+            );
+        }
     }
 
     #[test]

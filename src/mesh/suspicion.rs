@@ -27,6 +27,10 @@ pub(crate) struct Suspicion {
     /// heard the rumour waits for the verdict (Dead or a refutation) instead of issuing
     /// one, so a refutation only has to reach the few nodes with evidence in time.
     pub armed: bool,
+    /// When an unarmed suspicion is due for this node's own probe: `start + min` by
+    /// default, `start` for a node picked as an early verifier (see
+    /// [`Suspicion::verify_now`]).
+    verify_at: Instant,
     start: Instant,
     min: Duration,
     max: Duration,
@@ -50,11 +54,22 @@ impl Suspicion {
             accuser,
             confirmers: Vec::new(),
             armed,
+            verify_at: now + min,
             start: now,
             min,
             max,
             wanted,
         }
+    }
+
+    /// Makes this node check the suspect at its next probe instead of after the minimum
+    /// timeout. A few nodes that only heard the rumour doing so is what brings the
+    /// accuser its independent confirmations quickly (each must have failed a probe of
+    /// its own), so the timeout shrinks to its minimum without waiting for round-robin
+    /// probes to reach the suspect.
+    pub fn verify_now(mut self) -> Suspicion {
+        self.verify_at = self.start;
+        self
     }
 
     /// When the member is declared dead unless it refutes first.
@@ -97,7 +112,7 @@ impl SuspicionTable {
         if suspicion.armed {
             self.deadlines.insert((suspicion.deadline(), id));
         } else {
-            self.verify.insert((suspicion.start + suspicion.min, id));
+            self.verify.insert((suspicion.verify_at, id));
         }
         self.by_member.insert(id, suspicion);
     }
@@ -108,7 +123,7 @@ impl SuspicionTable {
         if s.armed {
             self.deadlines.remove(&(s.deadline(), id));
         } else {
-            self.verify.remove(&(s.start + s.min, id));
+            self.verify.remove(&(s.verify_at, id));
         }
         Some(s)
     }
@@ -121,7 +136,7 @@ impl SuspicionTable {
             return;
         };
         if s.incarnation == incarnation && !s.armed {
-            self.verify.remove(&(s.start + s.min, id));
+            self.verify.remove(&(s.verify_at, id));
             s.armed = true;
             s.start = now;
             self.deadlines.insert((s.deadline(), id));
