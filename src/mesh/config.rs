@@ -24,7 +24,8 @@ pub enum Profile {
     /// 200 ms, 3 indirect probers, suspicion 1.5 × max(1, log10 N) × probe (1.08 s at
     /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
     /// confirmations (which ~3 randomly chosen nodes that heard the suspicion go and
-    /// seek at once by probing the suspect themselves); gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
+    /// seek at once by probing the suspect themselves); each update gossiped 5 ×
+    /// ceil(log10(N + 1)) times per node; gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
     /// above 32 members); rejoin attempts every 5 s; reap after 10 min.
     #[default]
     Lan,
@@ -82,7 +83,9 @@ pub struct Config {
     /// More means fewer false suspicions under loss, more messages. lan 3, wan 3, local 2.
     pub indirect_checks: usize,
     /// Each update is piggybacked at most `retransmit_mult × ceil(log10(N + 1))` times by
-    /// each node. lan 4, wan 4, local 3.
+    /// each node. A node misses an update with probability about e^(−limit) (every node
+    /// sends it `limit` times to random members), so after a mass join of 64 a pair or
+    /// two would wait for the next push-pull at 4 (limit 8). lan 5, wan 4, local 3.
     pub retransmit_mult: u32,
     /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_interval`.
     /// lan 1.5, wan 6, local 2.
@@ -142,7 +145,7 @@ impl Config {
                 probe_interval: ms(400),
                 probe_timeout: ms(200),
                 indirect_checks: 3,
-                retransmit_mult: 4,
+                retransmit_mult: 5,
                 suspicion_mult: 1.5,
                 suspicion_max_mult: 6,
                 suspicion_confirmations: 2,
@@ -337,10 +340,10 @@ mod tests {
     #[test]
     fn retransmit_limit_scales_with_log10() {
         let lan = Config::for_profile(Profile::Lan);
-        assert_eq!(lan.retransmit_limit(0), 4);
-        assert_eq!(lan.retransmit_limit(9), 4);
-        assert_eq!(lan.retransmit_limit(64), 8);
-        assert_eq!(lan.retransmit_limit(1000), 16);
+        assert_eq!(lan.retransmit_limit(0), 5);
+        assert_eq!(lan.retransmit_limit(9), 5);
+        assert_eq!(lan.retransmit_limit(64), 10);
+        assert_eq!(lan.retransmit_limit(1000), 20);
     }
 
     #[test]
