@@ -1,0 +1,218 @@
+//! Side-by-side tuning runs of the membership protocol in the deterministic simulator:
+//! for the `lan` profile and any variants of it given on the command line, how fast a crash
+//! is seen dead by everyone, how many healthy nodes datagram loss marks dead, and how fast
+//! a mass join converges. Every variant runs on the same seeds, so differences between rows
+//! come from the settings, not from luck. Virtual time only: the figures do not depend on
+//! the machine. (Scale and memory are `sim_scale`'s job, not this one's.)
+//!
+//! ```text
+//! cargo bench --bench sim_tune                       # the lan profile as it is
+//! cargo bench --bench sim_tune -- suspicion_mult=2 retransmit_mult=4,suspicion_mult=2
+//! ```
+//!
+//! A variant is a comma-separated list of `field=value` over `suspicion_mult`,
+//! `suspicion_max_mult`, `suspicion_confirmations`, `retransmit_mult`, `probe_interval_ms`,
+//! `probe_timeout_ms`, `gossip_interval_ms`, `gossip_fanout`, `indirect_checks`.
+//! Environment: `SIM_TUNE_LOSS_SECS` (default 300) virtual seconds per loss rate.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use werify::mesh::sim::{Sim, SimConfig};
+use werify::mesh::{Config, Profile, State};
+
+/// Nodes of the crash and join runs (the size of the side-by-side benchmark against Serf).
+const NODES: usize = 64;
+/// Nodes of the loss runs (as tests/sim.rs).
+const LOSS_NODES: usize = 128;
+const CRASH_SEEDS: u64 = 3;
+const CRASHES_PER_SEED: usize = 10;
+const JOIN_SEEDS: u64 = 25;
+const JOIN_SPREAD: Duration = Duration::from_millis(400);
+const CHECK: Duration = Duration::from_millis(20);
+
+fn main() -> ExitCode {
+    let specs: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let mut variants = vec![("lan".to_string(), Config::for_profile(Profile::Lan))];
+    for spec in specs {
+        match parse_variant(&spec) {
+            Ok(c) => variants.push((spec, c)),
+            Err(e) => {
+                eprintln!("sim_tune: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let loss_secs = match std::env::var("SIM_TUNE_LOSS_SECS") {
+        Ok(v) => match v.parse::<u64>() {
+            Ok(s) => s,
+            Err(_) => {
+                eprintln!("sim_tune: SIM_TUNE_LOSS_SECS={v:?} is not a whole number of seconds");
+                return ExitCode::from(2);
+            }
+        },
+        Err(_) => 300,
+    };
+    println!(
+        "crash: {NODES} nodes, {} crashes over {CRASH_SEEDS} seeds, seconds until all list the victim dead \
+         (and until the first suspicion, and from it to the first death), median / p90 / max",
+        CRASH_SEEDS as usize * CRASHES_PER_SEED
+    );
+    println!(
+        "loss: {LOSS_NODES} nodes, {loss_secs} s at 10% and at 5% datagram loss: healthy nodes declared dead"
+    );
+    println!(
+        "join: {NODES} nodes joining over {} ms, {JOIN_SEEDS} seeds: seconds until all list all alive\n",
+        JOIN_SPREAD.as_millis()
+    );
+    for (name, config) in &variants {
+        let crash = crash_runs(config);
+        let loss: Vec<(f64, u64)> = [0.10, 0.05]
+            .iter()
+            .map(|&l| (l, false_deaths(config, l, loss_secs)))
+            .collect();
+        let join = join_runs(config);
+        println!("{name}");
+        println!(
+            "  crash  all dead {}   first suspicion {}   suspicion to first death {}",
+            spread(&crash.all_dead),
+            spread(&crash.first_suspect),
+            spread(&crash.suspect_to_dead)
+        );
+        println!(
+            "  loss   false deaths {}",
+            loss.iter()
+                .map(|(l, d)| format!("{d} at {:.0}%", l * 100.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("  join   converged {}", spread(&join));
+    }
+    ExitCode::SUCCESS
+}
+
+fn parse_variant(spec: &str) -> Result<Config, String> {
+    let mut c = Config::for_profile(Profile::Lan);
+    for kv in spec.split(',') {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("{kv:?} is not field=value (in variant {spec:?})"))?;
+        let bad = |what: &str| format!("{k}={v:?}: expected {what}");
+        let int = || v.parse::<u32>().map_err(|_| bad("a whole number"));
+        let ms = || int().map(|n| Duration::from_millis(u64::from(n)));
+        match k {
+            "suspicion_mult" => {
+                c.suspicion_mult = v.parse().map_err(|_| bad("a number such as 1.5"))?
+            }
+            "suspicion_max_mult" => c.suspicion_max_mult = int()?,
+            "suspicion_confirmations" => c.suspicion_confirmations = int()?,
+            "retransmit_mult" => c.retransmit_mult = int()?,
+            "probe_interval_ms" => c.probe_interval = ms()?,
+            "probe_timeout_ms" => c.probe_timeout = ms()?,
+            "gossip_interval_ms" => c.gossip_interval = ms()?,
+            "gossip_fanout" => c.gossip_fanout = int()? as usize,
+            "indirect_checks" => c.indirect_checks = int()? as usize,
+            other => {
+                return Err(format!(
+                    "unknown field {other:?} (see the list in bench/sim_tune.rs)"
+                ));
+            }
+        }
+    }
+    Ok(c.sanitized())
+}
+
+struct Crash {
+    all_dead: Vec<f64>,
+    first_suspect: Vec<f64>,
+    suspect_to_dead: Vec<f64>,
+}
+
+fn converged_mesh(seed: u64, n: usize, config: &Config) -> Option<Sim> {
+    let mut sim = Sim::new(SimConfig::new(seed, n, config.clone()));
+    sim.run_until(
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        Sim::converged,
+    )?;
+    Some(sim)
+}
+
+fn crash_runs(config: &Config) -> Crash {
+    let mut out = Crash {
+        all_dead: Vec::new(),
+        first_suspect: Vec::new(),
+        suspect_to_dead: Vec::new(),
+    };
+    let limit = Duration::from_secs(20);
+    for seed in 0..CRASH_SEEDS {
+        let Some(mut sim) = converged_mesh(100 + seed, NODES, config) else {
+            println!("  (seed {seed}: {NODES} nodes did not converge within 60 s; skipped)");
+            continue;
+        };
+        sim.run_for(Duration::from_secs(20));
+        for k in 0..CRASHES_PER_SEED {
+            // Distinct victims (never node 0, the seed of the joins).
+            let victim = 1 + (k * 6 + seed as usize * 3) % (NODES - 1);
+            sim.crash(victim);
+            let start = sim.now();
+            let any = |s: &Sim, st: State| {
+                (0..NODES).any(|o| o != victim && s.view(o, victim) == Some(st))
+            };
+            let since = |t: Option<Duration>| t.map(|t| (t - start).as_secs_f64());
+            let suspect = since(sim.run_until(limit, CHECK, |s| {
+                any(s, State::Suspect) || any(s, State::Dead)
+            }));
+            let dead = since(sim.run_until(limit, CHECK, |s| any(s, State::Dead)));
+            let all = since(sim.run_until(limit, CHECK, |s| s.all_see(victim, State::Dead)));
+            // A crash not seen within the limit counts as the limit (and shows as the max).
+            out.all_dead.push(all.unwrap_or(limit.as_secs_f64()));
+            if let Some(s) = suspect {
+                out.first_suspect.push(s);
+                if let Some(d) = dead {
+                    out.suspect_to_dead.push(d - s);
+                }
+            }
+            sim.run_for(Duration::from_secs(3));
+        }
+    }
+    out
+}
+
+fn false_deaths(config: &Config, loss: f64, secs: u64) -> u64 {
+    let Some(mut sim) = converged_mesh(7, LOSS_NODES, config) else {
+        return u64::MAX;
+    };
+    let before = sim.counts().down;
+    sim.set_loss(loss);
+    sim.run_for(Duration::from_secs(secs));
+    sim.counts().down - before
+}
+
+fn join_runs(config: &Config) -> Vec<f64> {
+    (0..JOIN_SEEDS)
+        .map(|seed| {
+            let mut sc = SimConfig::new(300 + seed, NODES, config.clone());
+            sc.join_spread = JOIN_SPREAD;
+            let mut sim = Sim::new(sc);
+            let limit = Duration::from_secs(60);
+            sim.run_until(limit, Duration::from_millis(10), Sim::converged)
+                .unwrap_or(limit)
+                .as_secs_f64()
+        })
+        .collect()
+}
+
+/// "median / p90 / max" of `xs` in seconds.
+fn spread(xs: &[f64]) -> String {
+    if xs.is_empty() {
+        return "-".to_string();
+    }
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!("{:.2} / {:.2} / {:.2} s", at(0.5), at(0.9), at(1.0))
+}
