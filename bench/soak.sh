@@ -8,13 +8,19 @@
 #   - every operation ended, and every host that stayed up around it answered every check,
 #   - VmRSS of every node at start and end, split into RssAnon (heap, stacks) and RssFile
 #     (mapped binary and libraries), and of the never-killed nodes every KILL_EVERY sec
+#     (VmRSS and RssAnon, with the number of operations submitted so far), so the summary
+#     can say how much they grew per 100 operations over the last third of the load and
+#     what they hold when the load stops and SOAK_SETTLE s later ("end").
 #   - no panic in any node log.
 # Prints a summary (and writes it to $SOAK_DIR/summary.txt). Kills only the PIDs it
 # started, on exit.
 #
 # Knobs: SOAK_PORT (31900), SOAK_OPS (1000), SOAK_CLIENTS (4), SOAK_NODES (16),
 #        SOAK_KILL_EVERY (20 s), SOAK_PAUSE (0.4 s between submits per client),
-#        SOAK_DIR (a fresh temp dir), WERIFY_BIN (target/release/werify, built if missing).
+#        SOAK_SETTLE (60 s after the last submission before the end reading),
+#        SOAK_DIR (a fresh temp dir), WERIFY_BIN (target/release/werify, built if missing),
+#        SOAK_ALT_BIN (unset: if set, the even-numbered nodes run this binary instead, so two
+#        builds see the same load side by side; the summary then shows both groups' trends).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -24,10 +30,12 @@ CLIENTS=${SOAK_CLIENTS:-4}
 NODES=${SOAK_NODES:-16}
 KILL_EVERY=${SOAK_KILL_EVERY:-20}
 PAUSE=${SOAK_PAUSE:-0.4}
+SETTLE=${SOAK_SETTLE:-60}
 DEADLINE=20s
 # Only the last quarter of the nodes is ever killed, so the others show a clean RSS trend.
 FIRST_VICTIM=$(( NODES - NODES / 4 + 1 ))
 BIN=${WERIFY_BIN:-target/release/werify}
+ALT_BIN=${SOAK_ALT_BIN:-}
 DIR=${SOAK_DIR:-$(mktemp -d /tmp/werify-soak.XXXXXX)}
 mkdir -p "$DIR"
 if [[ ! -x $BIN ]]; then
@@ -43,8 +51,12 @@ start_node() {
     local args=(node --bind "127.0.0.$i" --port "$PORT" --data-dir "$DIR/node$i" --profile local)
     if (( i > 1 )); then args+=(--join "127.0.0.1:$PORT"); fi
     mkdir -p "$DIR/node$i"
-    RUST_LOG=info "$BIN" "${args[@]}" </dev/null >/dev/null 2>>"$DIR/node$i.log" &
+    local bin=$BIN
+    if [[ -n $ALT_BIN ]] && (( i % 2 == 0 )); then bin=$ALT_BIN; fi
+    RUST_LOG=info "$bin" "${args[@]}" </dev/null >/dev/null 2>>"$DIR/node$i.log" &
     PIDS[$i]=$!
+    # Not a job of this shell any more: no "Killed" line for every kill -9 below.
+    disown "${PIDS[$i]}" 2>/dev/null || true
     echo "${PIDS[$i]}" >"$DIR/node$i.pid"
 }
 
@@ -60,6 +72,20 @@ cleanup() {
 trap cleanup EXIT
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+anon_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Operations submitted so far (one line per handle in the clients' files).
+ops_done() { cat "$DIR"/handles*.txt 2>/dev/null | wc -l; }
+# One trend row: "ms ops VmRSS... RssAnon..." of the never-killed nodes.
+trend_row() {
+    local line i pid anon=""
+    line="$(now_ms) $(ops_done)"
+    for i in $(seq 1 $(( FIRST_VICTIM - 1 ))); do
+        pid=$(cat "$DIR/node$i.pid")
+        line+=" $(rss_kib "$pid")"
+        anon+=" $(anon_kib "$pid")"
+    done
+    echo "$line$anon"
+}
 # "VmRSS RssAnon RssFile" in KiB (0 0 0 if the process is gone).
 rss_split() {
     local s
@@ -103,11 +129,7 @@ EOF
     while true; do
         sleep "$KILL_EVERY"
         # RSS of the nodes that are never killed, for the trend.
-        line="$(now_ms)"
-        for i in $(seq 1 $(( FIRST_VICTIM - 1 ))); do
-            line+=" $(rss_kib "$(cat "$DIR/node$i.pid")")"
-        done
-        echo "$line" >>"$DIR/rss-trend.txt"
+        trend_row >>"$DIR/rss-trend.txt"
         pid=$(cat "$DIR/node$victim.pid")
         echo "kill $victim $(now_ms)" >>"$DIR/events.txt"
         kill -9 "$pid" 2>/dev/null || true
@@ -147,6 +169,8 @@ done
 for p in "${CLIENT_PIDS[@]}"; do wait "$p"; done
 CLIENT_PIDS=()
 submit_secs=$(( SECONDS - t_submit ))
+t_load_end=$SECONDS
+trend_row >"$DIR/rss-load-end.txt"
 echo "soak: submissions done in ${submit_secs}s"
 
 # Stop killing; let the last restart rejoin and every operation pass its deadline.
@@ -158,16 +182,19 @@ for i in $(seq "$FIRST_VICTIM" "$NODES"); do
     kill -0 "$pid" 2>/dev/null || { start_node "$i"; echo "start $i $(now_ms)" >>"$DIR/events.txt"; }
 done
 if ! took=$(wait_converged 120); then echo "soak: mesh did not re-converge" >&2; fi
-sleep 25
+# Every operation has passed its deadline (20 s) by then; the "end" reading is taken
+# SETTLE s after the load stopped, to tell memory held under load from memory kept.
+(( SECONDS - t_load_end < SETTLE )) && sleep $(( SETTLE - (SECONDS - t_load_end) ))
 for i in $(seq 1 "$NODES"); do
     pid=$(cat "$DIR/node$i.pid")
     echo "$i $pid $(rss_split "$pid")" >>"$DIR/rss-end.txt"
 done
 
 cat "$DIR"/handles*.txt >"$DIR/all-handles.txt"
-python3 - "$BIN" "$PORT" "$NODES" "$DIR" "$submit_secs" <<'EOF' | tee "$DIR/summary.txt"
+python3 - "$BIN" "$PORT" "$NODES" "$DIR" "$submit_secs" "$SETTLE" "$ALT_BIN" <<'EOF' | tee "$DIR/summary.txt"
 import json, subprocess, sys, glob, os, statistics
 bin_, port, nodes, d, submit_secs = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+settle, alt_bin = int(sys.argv[6]), sys.argv[7]
 events = {}
 for line in open(f"{d}/events.txt") if os.path.exists(f"{d}/events.txt") else []:
     kind, node, ms = line.split()
@@ -246,11 +273,38 @@ if steady:
     ratios = sorted(e / s for s, e in steady if s)
     print(f"never-killed nodes: median end/start RSS ratio {statistics.median(ratios):.2f} "
           f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
-if os.path.exists(f"{d}/rss-trend.txt"):
+def trend(label, cols):
+    # Rows: ms, operations submitted, VmRSS of each never-killed node, then their RssAnon;
+    # cols picks the nodes (0-based among the never-killed ones).
     rows = [list(map(int, l.split())) for l in open(f"{d}/rss-trend.txt")]
+    k = (len(rows[0]) - 2) // 2
+    vm = lambda r: statistics.median(r[2 + c] for c in cols)
+    anon = lambda r: statistics.median(r[2 + k + c] for c in cols)
     t0 = rows[0][0]
-    print("RSS trend of never-killed nodes (median KiB, every kill interval):",
-          " ".join(f"{(r[0] - t0) / 1000:.0f}s:{statistics.median(r[1:]):.0f}" for r in rows))
+    print(f"RSS trend of never-killed nodes{label} (median VmRSS KiB, every kill interval):",
+          " ".join(f"{(r[0] - t0) / 1000:.0f}s:{vm(r):.0f}" for r in rows))
+    print("  the same, median RssAnon KiB:",
+          " ".join(f"{(r[0] - t0) / 1000:.0f}s:{anon(r):.0f}" for r in rows))
+    load_end = [list(map(int, l.split())) for l in open(f"{d}/rss-load-end.txt")][0]
+    third = rows[len(rows) * 2 // 3:] + [load_end]
+    if len(third) >= 2 and third[-1][1] > third[0][1]:
+        per100 = lambda f: (f(third[-1]) - f(third[0])) * 100 / (third[-1][1] - third[0][1])
+        print(f"growth over the last third of the load (operations {third[0][1]} -> "
+              f"{third[-1][1]}): VmRSS {per100(vm):+.1f} KiB, RssAnon {per100(anon):+.1f} KiB "
+              f"per 100 operations (median node)")
+    ends = [end[c + 1] for c in cols if c + 1 in end and start[c + 1][0] == end[c + 1][0]]
+    if ends:
+        print(f"never-killed nodes at the end of the load: median VmRSS {vm(load_end):.0f}, "
+              f"RssAnon {anon(load_end):.0f} KiB; {settle} s later: VmRSS "
+              f"{statistics.median(e[1] for e in ends):.0f}, RssAnon "
+              f"{statistics.median(e[2] for e in ends):.0f} KiB")
+if os.path.exists(f"{d}/rss-trend.txt"):
+    steady_n = len(open(f"{d}/rss-trend.txt").readline().split()) // 2 - 1
+    if alt_bin:
+        trend(f" running {bin_} (odd)", [c for c in range(steady_n) if (c + 1) % 2 == 1])
+        trend(f" running {alt_bin} (even)", [c for c in range(steady_n) if (c + 1) % 2 == 0])
+    else:
+        trend("", list(range(steady_n)))
 print(f"panics in logs: {sum(panics.values())}")
 ok = not unanswered and not missing and running == 0 and sum(panics.values()) == 0
 print("SOAK", "PASSED" if ok else "FAILED")

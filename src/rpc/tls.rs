@@ -64,7 +64,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// requests in flight from one peer; further requests wait for a free stream. A
 /// coordinator runs at most 64 operations at once, one request per host each. quinn
 /// keeps state per allowed stream: at 256 a node of a 64-node mesh held ~90 KiB per
-/// connection of it (measured with heaptrack, SECURITY.md "Where the memory went").
+/// connection of it (measured with heaptrack, SECURITY.md "Where the memory went"), and
+/// filled it only after ~256 requests per peer, so RSS grew for as long as load lasted
+/// (soak run 9). `tests/stream_memory.rs` fails if this goes above 64.
 pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 64;
 /// Concurrent unidirectional streams a peer may open: none, nothing uses them.
 const MAX_CONCURRENT_UNI_STREAMS: u32 = 0;
