@@ -25,8 +25,9 @@ pub enum Profile {
     /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
     /// confirmations (which ~3 randomly chosen nodes that heard the suspicion go and
     /// seek at once by probing the suspect themselves); each update gossiped 5 ×
-    /// ceil(log10(N + 1)) times per node; gossip every 100 ms to 3 members; push-pull every 30 s (scaled up
-    /// above 32 members); rejoin attempts every 5 s; reap after 10 min.
+    /// ceil(log10(N + 1)) times per node; gossip every 100 ms to 3 members; push-pull
+    /// every 30 s (scaled up above 32 members); rejoin attempts every 5 s; reap after
+    /// 10 min.
     #[default]
     Lan,
     /// Hosts across data centres or the internet: memberlist's `DefaultWANConfig` numbers
@@ -200,7 +201,8 @@ impl Config {
 
     /// The same config with every number brought into a range the state machine can
     /// use without overflowing timers: durations between 1 ms and 1 day (`reap_after` up
-    /// to 30 days), `probe_timeout` below `probe_interval`, multipliers at least 1.
+    /// to 30 days), `probe_timeout` below `probe_interval`, multipliers at least 1
+    /// (`suspicion_mult` at least 0.5, and 2 if it is not a number).
     /// [`Membership::new`](crate::mesh::Membership::new) applies it.
     pub fn sanitized(mut self) -> Config {
         let ms = Duration::from_millis(1);
