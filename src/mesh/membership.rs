@@ -373,6 +373,18 @@ impl Record {
         self.tidy();
     }
 
+    /// Names the accuser, keeping the confirmations counted so far.
+    fn set_accuser(&mut self, by: NodeId) {
+        let confirmations = self.extra.as_ref().map_or(0, |e| e.confirmations);
+        self.set_suspicion(Some(by), confirmations);
+    }
+
+    /// Sets the confirmations counted, keeping the accuser.
+    fn set_confirmations(&mut self, confirmations: usize) {
+        let by = self.suspected_by();
+        self.set_suspicion(by, confirmations);
+    }
+
     /// Drops the extra part when nothing in it is set.
     fn tidy(&mut self) {
         if self
@@ -391,6 +403,17 @@ fn stamp(epoch: Instant, at: Instant) -> u64 {
 
 fn unstamp(epoch: Instant, nanos: u64) -> Instant {
     epoch + Duration::from_nanos(nanos)
+}
+
+/// [`stamp`] for an optional time kept as a plain `u64`: `0` means never, so the time
+/// is stored plus one.
+fn stamp_some(epoch: Instant, at: Instant) -> u64 {
+    stamp(epoch, at).saturating_add(1)
+}
+
+/// Reads back what [`stamp_some`] stored (`None` for never).
+fn unstamp_some(epoch: Instant, stored: u64) -> Option<Instant> {
+    stored.checked_sub(1).map(|nanos| unstamp(epoch, nanos))
 }
 
 fn id_hash(id: &NodeId) -> u64 {
@@ -608,8 +631,7 @@ impl Membership {
         if addr == self.me.peer.addr {
             return Some(self.me.clone());
         }
-        let i = self.members.find_addr(&self.by_addr, &addr)?;
-        self.members.get(i).map(|r| self.view(r))
+        self.rec_by_addr(&addr).map(|r| self.view(r))
     }
 
     /// The member (or this node) with this id.
@@ -648,7 +670,7 @@ impl Membership {
             tags: r.tags(),
             health: extra.and_then(|e| e.health.clone()),
             state_since: unstamp(self.epoch, r.state_since),
-            last_heard: r.last_heard.checked_sub(1).map(|t| unstamp(self.epoch, t)),
+            last_heard: unstamp_some(self.epoch, r.last_heard),
             rtt: r
                 .rtt_us
                 .checked_sub(1)
@@ -665,6 +687,13 @@ impl Membership {
 
     fn rec(&self, id: NodeId) -> Option<&Record> {
         self.slot(&id).and_then(|i| self.members.get(i))
+    }
+
+    /// The record indexed under `addr` (the latest member to claim it).
+    fn rec_by_addr(&self, addr: &SocketAddr) -> Option<&Record> {
+        self.members
+            .find_addr(&self.by_addr, addr)
+            .and_then(|i| self.members.get(i))
     }
 
     /// Lifeguard local health score: 0 is healthy; each point stretches this node's probe
@@ -827,12 +856,7 @@ impl Membership {
         if addr == self.me.peer.addr {
             return Err(RemoveError::IsSelf(addr));
         }
-        let Some(id) = self
-            .members
-            .find_addr(&self.by_addr, &addr)
-            .and_then(|i| self.members.get(i))
-            .map(|r| r.id)
-        else {
+        let Some(id) = self.rec_by_addr(&addr).map(|r| r.id) else {
             return Err(RemoveError::UnknownAddress(addr));
         };
         let incarnation = self.rec(id).map(|m| m.incarnation).unwrap_or(0);
@@ -901,7 +925,7 @@ impl Membership {
         if sender == self.me.peer.id || self.mode != Mode::Active {
             return;
         }
-        let heard = stamp(self.epoch, now).saturating_add(1);
+        let heard = stamp_some(self.epoch, now);
         if let Some(i) = self.slot(&sender)
             && let Some(m) = self.members.get_mut(i)
         {
@@ -976,7 +1000,7 @@ impl Membership {
     pub fn handle_message_from(&mut self, now: Instant, addr: SocketAddr, msg: Message) {
         let sender = msg.sender();
         self.handle_message(now, msg);
-        if self.mode != Mode::Active || sender == self.me.peer.id || self.member(sender).is_some() {
+        if self.mode != Mode::Active || sender == self.me.peer.id || self.slot(&sender).is_some() {
             return;
         }
         if !allow_once_per(
@@ -1185,13 +1209,8 @@ impl Membership {
         self.suspicions.armed_by_deadline().take(8).find(|id| {
             self.rec(*id).is_some_and(|m| {
                 m.state == State::Suspect
-                    && m.extra
-                        .as_ref()
-                        .map_or(0, |e| e.last_probed)
-                        .checked_sub(1)
-                        .is_none_or(|at| {
-                            now.saturating_duration_since(unstamp(self.epoch, at)) >= gap
-                        })
+                    && unstamp_some(self.epoch, m.extra.as_ref().map_or(0, |e| e.last_probed))
+                        .is_none_or(|at| now.saturating_duration_since(at) >= gap)
             })
         })
     }
@@ -1286,7 +1305,7 @@ impl Membership {
     /// Records that a probe of `id` started at `at`; kept only for suspects, the only
     /// members whose last probe time is consulted.
     fn note_probed(&mut self, id: NodeId, at: Instant) {
-        let probed = stamp(self.epoch, at).saturating_add(1);
+        let probed = stamp_some(self.epoch, at);
         if let Some(i) = self.slot(&id)
             && let Some(m) = self.members.get_mut(i)
             && m.state == State::Suspect
@@ -1334,7 +1353,7 @@ impl Membership {
     }
 
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
-        let heard = stamp(self.epoch, now).saturating_add(1);
+        let heard = stamp_some(self.epoch, now);
         if let Some(i) = self.slot(&id)
             && let Some(m) = self.members.get_mut(i)
         {
@@ -1462,16 +1481,7 @@ impl Membership {
             .seeds
             .iter()
             .copied()
-            .filter(|s| {
-                match self
-                    .members
-                    .find_addr(&self.by_addr, s)
-                    .and_then(|i| self.members.get(i))
-                {
-                    None => true,
-                    Some(m) => m.state == State::Dead,
-                }
-            })
+            .filter(|s| self.rec_by_addr(s).is_none_or(|m| m.state == State::Dead))
             .collect();
         if !eligible.is_empty() {
             let pick = eligible[self.rng.random_range(0..eligible.len())];
@@ -1644,11 +1654,7 @@ impl Membership {
             tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
             return;
         }
-        if let Some(holder) = self
-            .members
-            .find_addr(&self.by_addr, &peer.addr)
-            .and_then(|h| self.members.get(h))
-            .map(|r| (r.id, r.state))
+        if let Some(holder) = self.rec_by_addr(&peer.addr).map(|r| (r.id, r.state))
             && holder.0 != peer.id
         {
             if holder.1 == State::Alive {
@@ -1787,8 +1793,7 @@ impl Membership {
         let me = self.me.peer.id;
         if m.state == State::Suspect && incarnation == m.incarnation {
             if let Some((new, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
-                let first = m.suspected_by();
-                m.set_suspicion(first, count);
+                m.set_confirmations(count);
                 // Our own accusation always goes out, even when it no longer shortens
                 // anyone's timer: the suspect must learn that we hold an armed timer, so
                 // that it answers us directly.
@@ -1867,8 +1872,7 @@ impl Membership {
         }
         m.incarnation = incarnation;
         if m.suspected_by().is_none() {
-            let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
-            m.set_suspicion(Some(by), confirmations);
+            m.set_accuser(by);
         }
         let peer = m.peer();
         self.set_state(i, State::Dead, now);
@@ -1900,8 +1904,7 @@ impl Membership {
         }
         m.incarnation = incarnation;
         if by != id {
-            let confirmations = m.extra.as_ref().map_or(0, |e| e.confirmations);
-            m.set_suspicion(Some(by), confirmations);
+            m.set_accuser(by);
         }
         let peer = m.peer();
         self.set_state(i, State::Left, now);
@@ -2350,6 +2353,14 @@ mod tests {
         out
     }
 
+    /// Node 1 after learning node 2 (as from a join reply), its resulting sends drained.
+    fn node_1_knowing_2(t0: Instant) -> Membership {
+        let mut a = node(1, t0);
+        learn(&mut a, &node(2, t0), t0);
+        transmits(&mut a);
+        a
+    }
+
     fn push_pull_targets(sent: &[Transmit]) -> Vec<SocketAddr> {
         sent.iter()
             .filter(|t| matches!(t.msg, Message::PushPull(_)))
@@ -2403,7 +2414,10 @@ mod tests {
         // in all 8 runs would be a 1-in-65,536 fluke.)
         let t0 = Instant::now();
         let cfg = Config::for_profile(Profile::Lan);
-        let min = cfg.suspicion_min(5);
+        assert!(
+            cfg.probe_interval < cfg.suspicion_min(5),
+            "the next probe comes before the minimum timeout"
+        );
         for seed in 0..8 {
             let mut others = [node(2, t0), node(3, t0), node(4, t0), node(5, t0)];
             let hub = others[0].push_pull_request(false);
@@ -2435,19 +2449,13 @@ mod tests {
                 })
                 .collect();
             assert_eq!(pings.first(), Some(&suspect), "seed {seed}: {pings:?}");
-            assert!(
-                cfg.probe_interval < min,
-                "checked before the minimum timeout"
-            );
         }
     }
 
     #[test]
     fn a_datagram_from_an_unknown_sender_starts_one_sync_with_it() {
         let t0 = Instant::now();
-        let (mut a, b) = (node(1, t0), node(2, t0));
-        learn(&mut a, &b, t0);
-        transmits(&mut a);
+        let mut a = node_1_knowing_2(t0);
         // Node 3 gossips to a, which has never heard of it (nothing about 3 itself inside).
         let from3 = peer(3).addr;
         a.handle_message_from(t0, from3, gossip(3, Vec::new()));
@@ -2491,9 +2499,7 @@ mod tests {
     #[test]
     fn suspicion_about_self_is_refuted_with_a_higher_incarnation_sent_to_the_accuser() {
         let t0 = Instant::now();
-        let (mut a, b) = (node(1, t0), node(2, t0));
-        learn(&mut a, &b, t0);
-        transmits(&mut a);
+        let mut a = node_1_knowing_2(t0);
         events(&mut a);
         let accusation = Update::Suspect {
             id: peer(1).id,
