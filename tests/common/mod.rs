@@ -122,28 +122,29 @@ pub fn ctl(addr: &str, args: &[&str]) -> Output {
 }
 
 pub fn ctl_env(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["ctl", "--connect", addr])
-        .args(args)
-        .env_remove("WERIFY_ENV")
-        .env_remove("WERIFY_SECRET")
-        .env_remove("WERIFY_CONNECT")
-        .stdin(Stdio::null());
+    let mut cmd = cli(&["ctl", "--connect", addr]);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
     cmd.output().expect("run werify ctl")
 }
 
-/// `werify mesh status --connect ADDR --output json` (env variables cleared), parsed;
-/// None if it failed or printed no JSON.
-pub fn status_json(addr: &str) -> Option<serde_json::Value> {
-    let o = Command::new(BIN)
-        .args(["mesh", "status", "--connect", addr, "--output", "json"])
+/// `werify ARGS…` without the caller's `WERIFY_*` settings and with no stdin.
+fn cli(args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .env_remove("WERIFY_ENV")
         .env_remove("WERIFY_SECRET")
         .env_remove("WERIFY_CONNECT")
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// `werify mesh status --connect ADDR --output json` (env variables cleared), parsed;
+/// None if it failed or printed no JSON.
+pub fn status_json(addr: &str) -> Option<serde_json::Value> {
+    let o = cli(&["mesh", "status", "--connect", addr, "--output", "json"])
         .output()
         .ok()?;
     serde_json::from_slice(&o.stdout).ok()
