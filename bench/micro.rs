@@ -138,6 +138,7 @@ fn membership_with_1000(base: Instant, seed: u64) -> Membership {
             from: peer(1),
             join: false,
             members,
+            digest: None,
         },
     );
     while m.poll_transmit().is_some() {}

@@ -33,7 +33,7 @@ use werify::checks::duration::{format_duration, parse_duration};
 use werify::checks::{CheckSet, Outcome, parse_operations};
 use werify::mesh::id::NodeId;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
-use werify::mesh::message::{MemberState, Message, PushPull, Update};
+use werify::mesh::message::{MemberState, Message, PushPull, StateDigest, Update};
 use werify::rpc::frame;
 use werify::rpc::handle::{HANDLE_ALPHABET, Handle};
 use werify::rpc::hostaddr::{HostSpec, parse_host_syntax};
@@ -448,6 +448,7 @@ fn push_pull(rng: &mut Rng) -> PushPull {
                 by: rng.bool().then(|| node_id(rng)),
             })
             .collect(),
+        digest: rng.bool().then(|| StateDigest(node_id(rng).0)),
     }
 }
 

@@ -59,7 +59,7 @@ use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
-use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
+use crate::mesh::message::{MemberState, Message, PushPull, StateDigest, Update, encode_value};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
 /// A joining node syncs again with a random member this many probe intervals after its
@@ -823,6 +823,19 @@ impl Membership {
             from: self.me.peer,
             join,
             members: self.member_states(),
+            digest: None,
+        }
+    }
+
+    /// A periodic sync's opening: this node's digest and no members (see
+    /// [`PushPull::digest`]); a settled mesh answers it with a digest too, so its periodic
+    /// syncs cost two small messages instead of two full member lists.
+    pub fn sync_request(&self) -> PushPull {
+        PushPull {
+            from: self.me.peer,
+            join: false,
+            members: Vec::new(),
+            digest: Some(StateDigest::of(&self.member_states())),
         }
     }
 
@@ -981,10 +994,25 @@ impl Membership {
                 // The answer to a sync this node started. If it taught us members we did
                 // not know, the mesh is still forming (a mass join): sync again soon
                 // rather than wait a full push-pull interval for what gossip missed.
+                // A digest and no members: the peer holds what we hold.
+                if pp.members.is_empty() {
+                    return;
+                }
                 let known = self.members.len();
+                let (peer, theirs) = (pp.from, pp.digest);
                 self.merge(now, pp.from, pp.members);
                 if self.members.len() > known {
                     self.schedule_join_sync(now);
+                }
+                // The answer to our digest differed, and after taking its states we still
+                // differ: the peer lacks something of ours, so send it everything.
+                if let Some(theirs) = theirs
+                    && peer.id != self.me.peer.id
+                {
+                    let req = self.push_pull_request(false);
+                    if StateDigest::of(&req.members) != theirs {
+                        self.send(peer.addr, Message::PushPull(req));
+                    }
                 }
             }
         }
@@ -1029,6 +1057,7 @@ impl Membership {
                         from: self.me.peer,
                         join: false,
                         members: vec![self.own_state()],
+                        digest: None,
                     };
                 }
                 self.mode = Mode::Active;
@@ -1041,6 +1070,18 @@ impl Membership {
             }
             Mode::Left => return self.push_pull_request(false),
             Mode::Active => {}
+        }
+        if let Some(theirs) = req.digest
+            && req.members.is_empty()
+        {
+            let members = self.member_states();
+            let mine = StateDigest::of(&members);
+            return PushPull {
+                from: self.me.peer,
+                join: false,
+                members: if mine == theirs { Vec::new() } else { members },
+                digest: Some(mine),
+            };
         }
         self.merge(now, req.from, req.members);
         self.push_pull_request(false)
@@ -1461,7 +1502,7 @@ impl Membership {
     fn push_pull_tick(&mut self) {
         let targets = self.random_members(1, |m| m.state == State::Alive);
         if let Some(peer) = targets.first() {
-            let req = self.push_pull_request(false);
+            let req = self.sync_request();
             self.send(peer.addr, Message::PushPull(req));
         }
     }
@@ -2368,6 +2409,82 @@ mod tests {
             .collect()
     }
 
+    /// Answers `req` on `responder` and hands the reply to `asker` (one periodic sync);
+    /// returns the reply and whatever the asker sent next.
+    fn sync(
+        asker: &mut Membership,
+        responder: &mut Membership,
+        now: Instant,
+    ) -> (PushPull, Vec<Transmit>) {
+        let reply = responder.handle_push_pull(now, asker.sync_request());
+        asker.handle_message(now, Message::PushPull(reply.clone()));
+        (reply, transmits(asker))
+    }
+
+    #[test]
+    fn a_periodic_sync_between_equal_views_carries_no_members() {
+        let t0 = Instant::now();
+        let (mut a, mut b) = (node(1, t0), node(2, t0));
+        learn(&mut a, &b, t0);
+        learn(&mut b, &a, t0);
+        transmits(&mut a);
+        transmits(&mut b);
+        let req = a.sync_request();
+        assert!(req.members.is_empty() && req.digest.is_some());
+        let (reply, sent) = sync(&mut a, &mut b, t0);
+        assert!(reply.members.is_empty(), "equal views: no member list");
+        assert_eq!(reply.digest, req.digest);
+        assert!(sent.is_empty(), "nothing more to exchange: {sent:?}");
+    }
+
+    #[test]
+    fn a_periodic_sync_between_different_views_exchanges_both_ways() {
+        let t0 = Instant::now();
+        let (mut a, mut b, c, d) = (node(1, t0), node(2, t0), node(3, t0), node(4, t0));
+        learn(&mut a, &b, t0);
+        learn(&mut b, &a, t0);
+        learn(&mut b, &c, t0); // only b knows c
+        learn(&mut a, &d, t0); // only a knows d
+        transmits(&mut a);
+        transmits(&mut b);
+
+        let (reply, sent) = sync(&mut a, &mut b, t0);
+        assert_eq!(
+            reply.members.len(),
+            3,
+            "b answers a differing digest with its states"
+        );
+        assert_eq!(
+            a.state_of(c.me().peer.id),
+            Some(State::Alive),
+            "a learned c"
+        );
+        let full: Vec<&Transmit> = sent
+            .iter()
+            .filter(|t| matches!(&t.msg, Message::PushPull(pp) if !pp.members.is_empty()))
+            .collect();
+        assert_eq!(
+            full.len(),
+            1,
+            "a still differs (d), so it sends b its states: {sent:?}"
+        );
+        assert_eq!(full[0].to, b.me().peer.addr);
+        if let Message::PushPull(pp) = &full[0].msg {
+            b.handle_push_pull(t0, pp.clone());
+        }
+        assert_eq!(
+            b.state_of(d.me().peer.id),
+            Some(State::Alive),
+            "b learned d"
+        );
+        transmits(&mut a);
+        transmits(&mut b);
+
+        let (reply, sent) = sync(&mut a, &mut b, t0);
+        assert!(reply.members.is_empty(), "views are equal now");
+        assert!(sent.is_empty());
+    }
+
     #[test]
     fn a_join_and_a_sync_that_teaches_new_members_are_followed_by_an_early_sync() {
         let t0 = Instant::now();
@@ -2560,6 +2677,7 @@ mod tests {
                     by: Some(peer(2).id),
                 },
             ],
+            digest: None,
         };
         a.handle_message(t0, Message::PushPull(reply));
         assert_eq!(a.me().incarnation, 6);
@@ -2676,6 +2794,7 @@ mod tests {
                 from: peer(2),
                 join: false,
                 members,
+                digest: None,
             }),
         );
         assert_eq!(a.live_members(), 600);
@@ -2931,6 +3050,7 @@ mod tests {
                 from: peer(2),
                 join: true,
                 members: vec![],
+                digest: None,
             }),
         ];
         for msg in inputs {

@@ -853,6 +853,7 @@ mod tests {
                     by: None,
                 })
                 .collect(),
+            digest: None,
         };
         let msg = Message::PushPull(pp.clone());
         assert_eq!(push_pull_len(&pp), msg.encode().len() as u64);
