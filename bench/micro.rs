@@ -373,6 +373,16 @@ fn bench_membership(c: &mut Criterion) {
             total
         })
     });
+
+    // A periodic sync's opening (digest of 1,001 member states) beside the full member
+    // list it replaces, encoded as it would go on the wire.
+    let m = membership_with_1000(Instant::now(), 7);
+    g.bench_function("sync_digest_1000_members", |b| {
+        b.iter(|| black_box(m.sync_request()))
+    });
+    g.bench_function("sync_full_list_1000_members_encoded", |b| {
+        b.iter(|| black_box(Message::PushPull(m.push_pull_request(false)).encode()))
+    });
     g.finish();
 }
 

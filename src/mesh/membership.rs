@@ -56,10 +56,11 @@ use serde::{Deserialize, Serialize};
 use crate::mesh::awareness::Awareness;
 use crate::mesh::broadcast::BroadcastQueue;
 use crate::mesh::config::Config;
+use crate::mesh::digest::{StateDigest, StateView};
 use crate::mesh::id::NodeId;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
-use crate::mesh::message::{MemberState, Message, PushPull, StateDigest, Update, encode_value};
+use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
 /// A joining node syncs again with a random member this many probe intervals after its
@@ -835,7 +836,7 @@ impl Membership {
             from: self.me.peer,
             join: false,
             members: Vec::new(),
-            digest: Some(StateDigest::of(&self.member_states())),
+            digest: Some(self.state_digest()),
         }
     }
 
@@ -1010,7 +1011,7 @@ impl Membership {
                     && peer.id != self.me.peer.id
                 {
                     let req = self.push_pull_request(false);
-                    if StateDigest::of(&req.members) != theirs {
+                    if StateDigest::of_states(&req.members) != theirs {
                         self.send(peer.addr, Message::PushPull(req));
                     }
                 }
@@ -1074,12 +1075,15 @@ impl Membership {
         if let Some(theirs) = req.digest
             && req.members.is_empty()
         {
-            let members = self.member_states();
-            let mine = StateDigest::of(&members);
+            let mine = self.state_digest();
             return PushPull {
                 from: self.me.peer,
                 join: false,
-                members: if mine == theirs { Vec::new() } else { members },
+                members: if mine == theirs {
+                    Vec::new()
+                } else {
+                    self.member_states()
+                },
                 digest: Some(mine),
             };
         }
@@ -2278,27 +2282,48 @@ impl Membership {
         }
     }
 
+    /// What this node would send of member `r` in a push-pull.
+    fn state_view<'a>(r: &'a Record) -> StateView<'a> {
+        StateView {
+            peer: r.peer(),
+            incarnation: r.incarnation,
+            state: r.state,
+            tags: r.tags.as_deref(),
+            health: r
+                .extra
+                .as_deref()
+                .and_then(|e| e.health.as_ref().map(|h| (e.health_incarnation, h))),
+            by: if r.state == State::Alive {
+                None
+            } else {
+                r.suspected_by()
+            },
+        }
+    }
+
     fn member_states(&self) -> Vec<MemberState> {
         let mut out = Vec::with_capacity(self.members.len() + 1);
         out.push(self.own_state());
-        for m in self.members.iter() {
-            out.push(MemberState {
-                peer: m.peer(),
-                incarnation: m.incarnation,
-                state: m.state,
-                tags: m.tags(),
-                health: m
-                    .extra
-                    .as_deref()
-                    .and_then(|e| e.health.clone().map(|h| (e.health_incarnation, h))),
-                by: if m.state == State::Alive {
-                    None
-                } else {
-                    m.suspected_by()
-                },
-            });
-        }
+        out.extend(self.members.iter().map(|r| {
+            let v = Self::state_view(r);
+            MemberState {
+                peer: v.peer,
+                incarnation: v.incarnation,
+                state: v.state,
+                tags: v.tags.cloned().unwrap_or_default(),
+                health: v.health.map(|(n, h)| (n, h.clone())),
+                by: v.by,
+            }
+        }));
         out
+    }
+
+    /// The digest of what [`Membership::member_states`] would return, without building it.
+    fn state_digest(&self) -> StateDigest {
+        let me = self.own_state();
+        StateDigest::of(
+            std::iter::once(StateView::of(&me)).chain(self.members.iter().map(Self::state_view)),
+        )
     }
 }
 
@@ -2435,6 +2460,43 @@ mod tests {
         assert!(reply.members.is_empty(), "equal views: no member list");
         assert_eq!(reply.digest, req.digest);
         assert!(sent.is_empty(), "nothing more to exchange: {sent:?}");
+    }
+
+    #[test]
+    fn the_digest_is_that_of_the_states_a_push_pull_would_send() {
+        let t0 = Instant::now();
+        let health = HealthSummary {
+            version: 3,
+            passing: 4,
+            failing: 1,
+            erroring: 0,
+            failing_names: vec!["disk".into()],
+            at_unix_ms: 1,
+            refresh_id: 0,
+        };
+        let mut tags = Tags::new();
+        tags.insert("role".into(), "db".into());
+        let mut b = Membership::new(peer(2), tags, Config::for_profile(Profile::Lan), 2, t0);
+        b.set_health(t0, health.clone());
+        let mut a = node(1, t0);
+        a.set_health(t0, health);
+        learn(&mut a, &b, t0);
+        learn(&mut a, &node(3, t0), t0);
+        a.handle_message(
+            t0,
+            gossip(
+                4,
+                vec![Update::Suspect {
+                    id: peer(3).id,
+                    incarnation: 0,
+                    by: peer(4).id,
+                }],
+            ),
+        );
+        assert_eq!(a.state_of(peer(3).id), Some(State::Suspect));
+        let states = a.push_pull_request(false).members;
+        assert_eq!(states.len(), 3);
+        assert_eq!(a.state_digest(), StateDigest::of_states(&states));
     }
 
     #[test]

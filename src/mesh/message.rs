@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::mesh::digest::StateDigest;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
 
@@ -149,33 +150,6 @@ pub struct PushPull {
     /// syncs carry none.
     #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<StateDigest>,
-}
-
-/// An order-independent fingerprint of a member list: the wrapping sum of the first 16
-/// bytes of the SHA-256 of each member's encoded [`MemberState`]. Two nodes with the same
-/// digest hold the same states, so a periodic sync between them need not carry them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StateDigest(#[serde(with = "serde_bytes")] pub [u8; 16]);
-
-impl StateDigest {
-    /// The digest of `members` (in any order).
-    pub fn of<'a>(members: impl IntoIterator<Item = &'a MemberState>) -> StateDigest {
-        use sha2::{Digest, Sha256};
-        let mut sum: u128 = 0;
-        let mut buf = Vec::with_capacity(128);
-        for m in members {
-            buf.clear();
-            if ciborium::into_writer(m, &mut buf).is_err() {
-                // Cannot happen for a Vec writer; an unencodable state still changes the sum.
-                buf.clear();
-            }
-            let hash = Sha256::digest(&buf);
-            let mut first = [0u8; 16];
-            first.copy_from_slice(&hash[..16]);
-            sum = sum.wrapping_add(u128::from_le_bytes(first));
-        }
-        StateDigest(sum.to_le_bytes())
-    }
 }
 
 /// Everything membership nodes send each other.
@@ -481,26 +455,5 @@ mod tests {
             // Vec<u8> without serde_bytes encodes as an array of small ints (1 byte each).
             assert_eq!(encode_value(&v).len(), array_header_len(n) + n, "n={n}");
         }
-    }
-
-    #[test]
-    fn state_digest_ignores_order_and_sees_any_change() {
-        let state = |n: u8, incarnation: u64| MemberState {
-            peer: Peer {
-                id: NodeId([n; 16]),
-                addr: std::net::SocketAddr::from(([127, 0, 0, n], 7946)),
-            },
-            incarnation,
-            state: State::Alive,
-            tags: Tags::new(),
-            health: None,
-            by: None,
-        };
-        let (a, b, c) = (state(1, 0), state(2, 0), state(3, 0));
-        let digest = StateDigest::of([&a, &b, &c]);
-        assert_eq!(digest, StateDigest::of([&c, &a, &b]));
-        assert_ne!(digest, StateDigest::of([&a, &b]));
-        assert_ne!(digest, StateDigest::of([&a, &b, &state(3, 1)]));
-        assert_ne!(StateDigest::of([]), digest);
     }
 }

@@ -11,6 +11,7 @@
 mod awareness;
 mod broadcast;
 pub mod config;
+pub mod digest;
 pub mod health;
 pub mod id;
 pub(crate) mod index;
