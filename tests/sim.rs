@@ -231,3 +231,26 @@ fn same_seed_same_run_different_seed_different_run() {
     assert_eq!(a, run(42));
     assert_ne!(a.0, run(43).0);
 }
+
+#[test]
+fn a_settled_mesh_syncs_by_digest_without_member_lists() {
+    // Given 48 converged LAN nodes whose join-time gossip has died down,
+    let mut sim = converged(11, 48, 0.0);
+    sim.run_for(secs(60));
+    let before = sim.total_stats();
+    // over four push-pull intervals (60 s each at 48 nodes)
+    sim.run_for(secs(240));
+    let after = sim.total_stats();
+    let syncs = after.push_pulls_sent - before.push_pulls_sent;
+    let bytes = after.push_pull_bytes - before.push_pull_bytes;
+    // every node synced a few times,
+    assert!(syncs >= 48 * 3, "only {syncs} syncs in 240 s");
+    // and each sync (request + reply) cost a digest each way, not two lists of 48
+    // members (~3 KB each).
+    let per_sync = bytes / syncs;
+    assert!(
+        per_sync < 200,
+        "{per_sync} bytes per sync: settled views should have equal digests"
+    );
+    assert!(sim.converged());
+}
