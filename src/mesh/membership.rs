@@ -546,6 +546,9 @@ pub struct Membership {
     next_reap: Instant,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Set only inside [`Membership::preload_settled`]: members learned are neither
+    /// announced by gossip nor reported as events.
+    preloading: bool,
 }
 
 impl Membership {
@@ -590,8 +593,25 @@ impl Membership {
             next_reap: now + reap_check_interval(&config),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            preloading: false,
             config,
         }
+    }
+
+    /// Simulator bootstrap: learns `members` (the state `from` sent in a push-pull) by
+    /// the same rules as a push-pull reply, as if that sync had happened long ago and its
+    /// gossip had run its course: members it teaches are not queued for re-announcement
+    /// and raise no events. Nothing already queued is dropped, and conflicting news
+    /// (a claim about this node, a suspicion) is handled exactly as in a push-pull.
+    ///
+    /// A real node cannot get here by itself (it learns its mesh by joining); the
+    /// simulator uses it to start thousands of nodes that already know each other, so
+    /// that a settled mesh can be measured without first simulating the mass join and
+    /// the minutes its announcement backlog takes to drain.
+    pub fn preload_settled(&mut self, now: Instant, from: Peer, members: Vec<MemberState>) {
+        self.preloading = true;
+        self.merge(now, from, members);
+        self.preloading = false;
     }
 
     /// Capacity hint: room for `members` member records (and their index and queue
@@ -1554,6 +1574,9 @@ impl Membership {
     }
 
     fn push_event(&mut self, event: Event) {
+        if self.preloading && matches!(event, Event::MemberUp(_)) {
+            return;
+        }
         if self.events.len() >= MAX_EVENTS {
             tracing::warn!("membership event queue full: dropping the oldest event");
             self.events.pop_front();
@@ -1752,6 +1775,9 @@ impl Membership {
     /// Queues the alive announcement of the member in slot `i` (by reference: it is
     /// built from the record when sent).
     fn queue_alive(&mut self, i: usize) {
+        if self.preloading {
+            return;
+        }
         let Some(m) = self.members.get(i) else {
             return;
         };

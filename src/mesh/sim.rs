@@ -23,7 +23,7 @@ use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::{Peer, State, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
-use crate::mesh::message::{Message, PushPull};
+use crate::mesh::message::{MemberState, Message, PushPull};
 
 /// How a simulation is set up.
 #[derive(Clone, Debug)]
@@ -45,6 +45,11 @@ pub struct SimConfig {
     /// Node `i > 0` joins at `i × join_spread / nodes` through node 0 and one random
     /// earlier node.
     pub join_spread: Duration,
+    /// Start settled instead: every node already knows every other as alive at
+    /// incarnation 0, as after a completed push-pull whose gossip has run its course
+    /// (see [`Membership::preload_settled`]); nothing is queued and no joins are
+    /// scheduled. Nodes have no seeds then. `join_spread` is ignored.
+    pub preconverged: bool,
 }
 
 impl SimConfig {
@@ -59,6 +64,7 @@ impl SimConfig {
             loss: 0.0,
             decode: true,
             join_spread: Duration::from_secs(1),
+            preconverged: false,
         }
     }
 }
@@ -284,10 +290,16 @@ impl Sim {
             cfg,
         };
         let n = sim.nodes.len();
+        if sim.cfg.preconverged {
+            sim.preload_all();
+        }
         for i in 0..n {
             sim.rearm(i);
         }
         for i in 1..n {
+            if sim.cfg.preconverged {
+                break;
+            }
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
             let mut seeds = vec![0];
             let other = sim.rng.random_range(0..i);
@@ -297,6 +309,32 @@ impl Sim {
             sim.schedule(at, Item::Join { node: i, seeds });
         }
         sim
+    }
+
+    /// Gives every node the full, all-alive member list (see [`SimConfig::preconverged`]).
+    /// Node `i` learns it "from" node `i + 1` (any other node would do: a push-pull's
+    /// sender only matters for suspicions, and there are none).
+    fn preload_all(&mut self) {
+        let states: Vec<MemberState> = self
+            .nodes
+            .iter()
+            .map(|n| MemberState {
+                peer: n.peer,
+                incarnation: 0,
+                state: State::Alive,
+                tags: Tags::new(),
+                health: None,
+                by: None,
+            })
+            .collect();
+        let now = self.now_instant();
+        let n = self.nodes.len();
+        for i in 0..n {
+            let from = self.nodes[(i + 1) % n].peer;
+            if let Some(m) = self.nodes[i].machine.as_mut() {
+                m.preload_settled(now, from, states.clone());
+            }
+        }
     }
 
     // ----- inspection ----------------------------------------------------------------
@@ -832,6 +870,28 @@ mod tests {
         assert_eq!(sim.counts().oversized, 0);
         assert_eq!(sim.counts().undecodable, 0);
         assert!(sim.total_stats().msgs_sent > 0);
+    }
+
+    #[test]
+    fn a_preconverged_mesh_starts_settled_and_stays_so() {
+        let run = || {
+            let mut cfg = SimConfig::new(11, 50, Config::for_profile(Profile::Lan));
+            cfg.preconverged = true;
+            let mut sim = Sim::new(cfg);
+            assert!(sim.converged(), "not converged at the start");
+            for i in 0..sim.len() {
+                let m = sim.node(i).map(|m| (m.queued_updates(), m.live_members()));
+                assert_eq!(m, Some((0, 49)), "node {i}: (queued, live)");
+            }
+            sim.run_for(Duration::from_secs(30));
+            assert!(sim.converged(), "not converged after 30 s");
+            assert_eq!(sim.counts().down + sim.counts().suspect, 0);
+            // Nobody learned anyone new (no MemberUp), but the mesh did talk.
+            assert_eq!(sim.counts().up, 0);
+            assert!(sim.total_stats().msgs_sent > 50 * 30);
+            sim.fingerprint()
+        };
+        assert_eq!(run(), run(), "same seed, different runs");
     }
 
     #[test]
