@@ -54,12 +54,12 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::awareness::Awareness;
-use crate::mesh::broadcast::BroadcastQueue;
+use crate::mesh::broadcast::{BroadcastQueue, encoded_len};
 use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
-use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
+use crate::mesh::message::{MemberState, Message, PushPull, Update};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
 /// A joining node syncs again with a random member this many probe intervals after its
@@ -1180,18 +1180,20 @@ impl Membership {
             self.refresh.pop_front();
         }
         self.next_probe = now + self.awareness.scale(self.config.probe_interval);
+        // The round-robin pick comes with its slot: one index lookup less per probe
+        // (at 10,000 simulated nodes each is a cache miss).
         let target = match self.suspect_due_for_reprobe(now) {
-            Some(id) => Some(id),
+            Some(id) => self.slot(&id).map(|i| (id, i)),
             None => match self.rumour_due_for_check(now) {
-                Some(id) => Some(id),
+                Some(id) => self.slot(&id).map(|i| (id, i)),
                 None => self.next_probe_target(),
             },
         };
-        let Some(target) = target else {
+        let Some((target, slot)) = target else {
             return;
         };
-        self.note_probed(target, now);
-        let Some(member) = self.rec(target) else {
+        self.note_probed_slot(slot, now);
+        let Some(member) = self.members.get(slot) else {
             return;
         };
         let addr = member.addr();
@@ -1246,7 +1248,8 @@ impl Membership {
         None
     }
 
-    fn next_probe_target(&mut self) -> Option<NodeId> {
+    /// The next live member of the shuffled round, with its slot.
+    fn next_probe_target(&mut self) -> Option<(NodeId, usize)> {
         let mut rebuilt = false;
         loop {
             if self.probe_pos >= self.probe_order.len() {
@@ -1272,7 +1275,7 @@ impl Membership {
             if let Some(m) = self.members.get(slot)
                 && m.is_live()
             {
-                return Some(m.id);
+                return Some((m.id, slot));
             }
         }
     }
@@ -1325,9 +1328,15 @@ impl Membership {
     /// Records that a probe of `id` started at `at`; kept only for suspects, the only
     /// members whose last probe time is consulted.
     fn note_probed(&mut self, id: NodeId, at: Instant) {
+        if let Some(i) = self.slot(&id) {
+            self.note_probed_slot(i, at);
+        }
+    }
+
+    /// [`Membership::note_probed`] for the member in slot `i`.
+    fn note_probed_slot(&mut self, i: usize, at: Instant) {
         let probed = stamp_some(self.epoch, at);
-        if let Some(i) = self.slot(&id)
-            && let Some(m) = self.members.get_mut(i)
+        if let Some(m) = self.members.get_mut(i)
             && m.state == State::Suspect
         {
             m.extra_mut().last_probed = probed;
@@ -1516,6 +1525,13 @@ impl Membership {
     }
 
     fn reap(&mut self, now: Instant) {
+        // Only Dead and Left members are reaped, and without any (`live_count` counts the
+        // others) the scan below would find none after reading every record: O(members)
+        // per node every `reap_after / 20`, 2 × 10⁸ record reads per simulated minute in
+        // a settled 10,000-node simulation.
+        if self.members.len() == self.live_count {
+            return;
+        }
         let after = u64::try_from(self.config.reap_after.as_nanos()).unwrap_or(u64::MAX);
         let now_stamp = stamp(self.epoch, now);
         let expired: Vec<NodeId> = self
@@ -1541,14 +1557,14 @@ impl Membership {
         first: Vec<Update>,
         make: impl Fn(Vec<Update>) -> Message,
     ) {
-        let base = encode_value(&make(Vec::new())).len();
+        let base = encoded_len(&make(Vec::new()));
         let mut budget = self
             .config
             .datagram_budget()
             .saturating_sub(base + ARRAY_HEADER_SLACK);
         let mut updates = Vec::new();
         for u in first {
-            let len = encode_value(&u).len();
+            let len = encoded_len(&u);
             if len <= budget {
                 budget -= len;
                 updates.push(u);
@@ -1786,7 +1802,7 @@ impl Membership {
             incarnation: m.incarnation,
             tags: m.tags(),
         };
-        let len = encode_value(&update).len();
+        let len = encoded_len(&update);
         self.broadcasts.push_alive_ref(i as u32, m.id, len);
     }
 
