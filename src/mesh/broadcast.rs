@@ -38,8 +38,12 @@ impl std::io::Write for ByteCount {
 
 /// CBOR length of `value` as `message::encode_value` would encode it, without building
 /// the bytes (no allocation: sizing every update and every datagram's header is on the
-/// path of every message sent).
+/// path of every message sent): counted by `cbor_len`, or by running the encoder into a
+/// byte counter for what that does not model.
 pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    if let Some(len) = crate::mesh::cbor_len::cbor_len(value) {
+        return len;
+    }
     let mut count = ByteCount(0);
     // Our message types always serialize (see `encode_value`); a failure would be a bug
     // in the codec, caught by the tests that compare this with real encodings.
