@@ -600,9 +600,10 @@ impl Membership {
 
     /// Simulator bootstrap: learns `members` (the state `from` sent in a push-pull) by
     /// the same rules as a push-pull reply, as if that sync had happened long ago and its
-    /// gossip had run its course: members it teaches are not queued for re-announcement
-    /// and raise no events. Nothing already queued is dropped, and conflicting news
-    /// (a claim about this node, a suspicion) is handled exactly as in a push-pull.
+    /// gossip had run its course: alive news it teaches is not queued for
+    /// re-announcement and new members raise no `MemberUp` event. Nothing already queued
+    /// is dropped, and anything else (a claim about this node, a suspicion, a death) is
+    /// handled exactly as in a push-pull, events and gossip included.
     ///
     /// A real node cannot get here by itself (it learns its mesh by joining); the
     /// simulator uses it to start thousands of nodes that already know each other, so
@@ -2393,6 +2394,51 @@ mod tests {
             out.extend(transmits(m));
         }
         out
+    }
+
+    #[test]
+    fn a_settled_preload_queues_no_alive_news_but_handles_the_rest_as_a_push_pull() {
+        let t0 = Instant::now();
+        let mut m = node(1, t0);
+        let state = |n: u8, state: State| MemberState {
+            peer: peer(n),
+            incarnation: 0,
+            state,
+            tags: Tags::new(),
+            health: None,
+            by: (state != State::Alive).then_some(NodeId([2; 16])),
+        };
+        let mut states: Vec<MemberState> = (1..=5).map(|n| state(n, State::Alive)).collect();
+        states.push(state(6, State::Suspect));
+        m.preload_settled(t0, peer(2), states);
+        // Every member is known (itself skipped) and alive but the suspect, which is
+        // suspected as a push-pull would have it: an event and a queued suspicion, the
+        // only queued update. No MemberUp for anyone.
+        assert_eq!(m.known_members(), 5);
+        assert_eq!(m.live_members(), 5);
+        assert_eq!(m.state_of(NodeId([3; 16])), Some(State::Alive));
+        assert_eq!(m.state_of(NodeId([6; 16])), Some(State::Suspect));
+        assert_eq!(m.queued_updates(), 1);
+        let ev = events(&mut m);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert!(
+            matches!(ev[0], Event::MemberSuspect { peer: p, .. } if p == peer(6)),
+            "{ev:?}"
+        );
+        // Later news is announced as usual.
+        m.handle_message(
+            t0,
+            gossip(
+                3,
+                vec![Update::Alive {
+                    peer: peer(7),
+                    incarnation: 0,
+                    tags: Tags::new(),
+                }],
+            ),
+        );
+        assert_eq!(m.queued_updates(), 2);
+        assert_eq!(events(&mut m), vec![Event::MemberUp(peer(7))]);
     }
 
     /// Node 1 after learning node 2 (as from a join reply), its resulting sends drained.
