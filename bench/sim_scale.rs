@@ -6,6 +6,11 @@
 //! the simulation's peak memory (VmHWM); then Serf's logistic convergence model for
 //! comparison.
 //!
+//! First, for each size, "settled minutes from a pre-converged start": the nodes start
+//! already knowing each other (`SimConfig::preconverged`, nothing queued) and the wall
+//! time of each simulated minute is printed (`pre_*` rows) — the settled cost without the
+//! mass join and its backlog. Then the mass join from scratch and everything after it.
+//!
 //! Each size runs in a child process (this executable re-run with `SIM_SCALE_CHILD=N`) so
 //! that VmHWM is that size's own peak. Every node holds every member, so memory grows with
 //! N²: a size whose estimated peak exceeds 85 % of MemAvailable is skipped with a message
@@ -14,6 +19,8 @@
 //! - `SIM_LOSS_SECS` (default 60): virtual seconds per loss rate;
 //!   `SIM_LOSS_SECS_LARGE` (default 20): the same for sizes above 5,000;
 //! - `SIM_LOSS_RATES` (default `0.01,0.05,0.10`; `none` skips the loss runs);
+//! - `SIM_PRECONVERGED` (default 1; 0 skips the pre-converged minutes),
+//!   `SIM_PRECONVERGED_ONLY=1` (only those), `SIM_PRECONVERGED_MINUTES` (default 3);
 //! - `SIM_SEED` (default 1); `SIM_DECODE=1` decodes every datagram from its bytes
 //!   (default: encoded for size accounting only, as in tests/sim.rs at 1,000 nodes);
 //! - `SIM_MALLOC_STATS=1` prints glibc's heap statistics at the end of each size (live
@@ -171,9 +178,58 @@ fn heal(sim: &mut Sim, max: Duration) -> Option<Duration> {
     t.map(|t| t - start)
 }
 
+/// Settled minutes from a pre-converged start (`SimConfig::preconverged`: every node
+/// already knows every other, nothing queued): the wall time of each simulated minute and
+/// the traffic over all of them. The first minute holds every node's first push-pull
+/// (its phase is 15–30 s after start whatever the size); later ones are pure probing.
+fn run_preconverged(r: &mut Report, n: usize, seed: u64) {
+    let minutes: u32 = env_or("SIM_PRECONVERGED_MINUTES", 3);
+    let mut cfg = SimConfig::new(seed, n, Config::for_profile(Profile::Lan));
+    cfg.decode = env_or::<u8>("SIM_DECODE", 0) == 1;
+    cfg.preconverged = true;
+    let wall = Instant::now();
+    let mut sim = Sim::new(cfg);
+    r.put("pre_build_wall_s", secs(wall.elapsed()));
+    r.put("pre_converged_at_start", maybe_converged(&sim));
+    let before = sim.total_stats();
+    for minute in 1..=minutes {
+        let wall = Instant::now();
+        sim.run_for(Duration::from_secs(60));
+        r.put(&format!("pre_minute{minute}_wall_s"), secs(wall.elapsed()));
+    }
+    let after = sim.total_stats();
+    let span = 60.0 * f64::from(minutes.max(1));
+    let per = |a: u64, b: u64| (a - b) as f64 / n as f64 / span;
+    r.put(
+        "pre_msgs_per_node_s",
+        format!("{:.2}", per(after.msgs_sent, before.msgs_sent)),
+    );
+    r.put(
+        "pre_bytes_per_node_s",
+        format!("{:.0}", per(after.bytes_sent, before.bytes_sent)),
+    );
+    r.put(
+        "pre_pushpulls_per_node_s",
+        format!("{:.4}", per(after.push_pulls_sent, before.push_pulls_sent)),
+    );
+    r.put("pre_false_downs", sim.counts().down);
+    r.put("pre_still_converged", maybe_converged(&sim));
+    r.put("pre_queued_updates", queued_total(&sim));
+    r.put("pre_fingerprint", format!("{:016x}", sim.fingerprint()));
+}
+
 fn run_size(n: usize) -> Report {
     let mut r = Report(Vec::new());
     let seed: u64 = env_or("SIM_SEED", 1);
+    if env_or::<u8>("SIM_PRECONVERGED", 1) == 1 {
+        run_preconverged(&mut r, n, seed);
+        if env_or::<u8>("SIM_PRECONVERGED_ONLY", 0) == 1 {
+            let (hwm, rss) = memory_kib();
+            r.put("peak_memory_mib", format!("{:.0}", hwm as f64 / 1024.0));
+            r.put("final_rss_mib", format!("{:.0}", rss as f64 / 1024.0));
+            return r;
+        }
+    }
     let lan = Config::for_profile(Profile::Lan);
     let gossip = lan.gossip_interval;
     // One extra node (the last) stays out at first: it is the late joiner.

@@ -3,13 +3,15 @@
 //!
 //! State machine files: [`config`] (tuning and formulas), [`member`] (records),
 //! [`message`] (wire format), [`membership`] (the machine), with its helpers `suspicion`,
-//! `awareness`, `broadcast` and `index` (compact slot index). [`sim`] drives many
+//! `awareness`, `broadcast`, `cbor_len` (encoded sizes without encoding) and `index`
+//! (compact slot index). [`sim`] drives many
 //! machines in virtual time.
 //! Runtime files: [`runtime`] (the tokio driver), [`snapshot`] (persisted membership),
 //! [`health`] (periodic checks published into the gossiped state).
 
 mod awareness;
 mod broadcast;
+mod cbor_len;
 pub mod config;
 pub mod digest;
 pub mod health;

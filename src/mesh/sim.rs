@@ -11,7 +11,7 @@
 //! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -19,11 +19,12 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
+use crate::mesh::broadcast::encoded_len;
 use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::{Peer, State, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
-use crate::mesh::message::{Message, PushPull};
+use crate::mesh::message::{MemberState, Message, PushPull};
 
 /// How a simulation is set up.
 #[derive(Clone, Debug)]
@@ -45,6 +46,11 @@ pub struct SimConfig {
     /// Node `i > 0` joins at `i × join_spread / nodes` through node 0 and one random
     /// earlier node.
     pub join_spread: Duration,
+    /// Start settled instead: every node already knows every other as alive at
+    /// incarnation 0, as after a completed push-pull whose gossip has run its course
+    /// (see [`Membership::preload_settled`]); nothing is queued and no joins are
+    /// scheduled. Nodes have no seeds then. `join_spread` is ignored.
+    pub preconverged: bool,
 }
 
 impl SimConfig {
@@ -59,6 +65,7 @@ impl SimConfig {
             loss: 0.0,
             decode: true,
             join_spread: Duration::from_secs(1),
+            preconverged: false,
         }
     }
 }
@@ -146,10 +153,13 @@ enum Item {
     },
 }
 
+/// A queue entry: when, and where its item waits in `Sim::items`. Kept small
+/// because the heap moves entries around on every push and pop (32 bytes); items are up
+/// to ~170 bytes (a decoded message) and stay put.
 struct Scheduled {
     at: Duration,
     seq: u64,
-    item: Item,
+    slot: u32,
 }
 
 impl PartialEq for Scheduled {
@@ -185,8 +195,10 @@ pub struct Sim {
     now: Duration,
     rng: SmallRng,
     nodes: Vec<SimNode>,
-    by_addr: HashMap<SocketAddr, usize>,
     queue: BinaryHeap<Scheduled>,
+    /// Items of `queue` entries, by slot; `free_items` lists empty slots.
+    items: Vec<Option<Item>>,
+    free_items: Vec<u32>,
     next_seq: u64,
     cut_links: HashSet<(usize, usize)>,
     counts: EventCounts,
@@ -194,29 +206,6 @@ pub struct Sim {
     fingerprint: u64,
     record_events: bool,
     events: Vec<(Duration, usize, Event)>,
-}
-
-/// Counts bytes instead of storing them.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// CBOR length of `value`, without building the bytes.
-fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    let mut count = ByteCount(0);
-    // Our message types always serialize; a failure would be a bug in the codec and is
-    // caught by the `undecodable` counter in decode mode.
-    let _ = ciborium::into_writer(value, &mut count);
-    count.0
 }
 
 /// Serializes exactly like `Message::PushPull(pp)`, from a borrow (no clone of the state).
@@ -249,7 +238,6 @@ impl Sim {
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let base = Instant::now();
         let mut nodes = Vec::with_capacity(cfg.nodes);
-        let mut by_addr = HashMap::new();
         for i in 0..cfg.nodes {
             let peer = Peer {
                 id: NodeId(rng.random()),
@@ -258,7 +246,6 @@ impl Sim {
             let mut machine =
                 Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
             machine.reserve_members(cfg.nodes);
-            by_addr.insert(peer.addr, i);
             nodes.push(SimNode {
                 peer,
                 machine: Some(machine),
@@ -272,8 +259,9 @@ impl Sim {
             now: Duration::ZERO,
             rng,
             nodes,
-            by_addr,
             queue: BinaryHeap::new(),
+            items: Vec::new(),
+            free_items: Vec::new(),
             next_seq: 0,
             cut_links: HashSet::new(),
             counts: EventCounts::default(),
@@ -284,10 +272,16 @@ impl Sim {
             cfg,
         };
         let n = sim.nodes.len();
+        if sim.cfg.preconverged {
+            sim.preload_all();
+        }
         for i in 0..n {
             sim.rearm(i);
         }
         for i in 1..n {
+            if sim.cfg.preconverged {
+                break;
+            }
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
             let mut seeds = vec![0];
             let other = sim.rng.random_range(0..i);
@@ -297,6 +291,32 @@ impl Sim {
             sim.schedule(at, Item::Join { node: i, seeds });
         }
         sim
+    }
+
+    /// Gives every node the full, all-alive member list (see [`SimConfig::preconverged`]).
+    /// Node `i` learns it "from" node `i + 1` (any other node would do: a push-pull's
+    /// sender only matters for suspicions, and there are none).
+    fn preload_all(&mut self) {
+        let states: Vec<MemberState> = self
+            .nodes
+            .iter()
+            .map(|n| MemberState {
+                peer: n.peer,
+                incarnation: 0,
+                state: State::Alive,
+                tags: Tags::new(),
+                health: None,
+                by: None,
+            })
+            .collect();
+        let now = self.now_instant();
+        let n = self.nodes.len();
+        for i in 0..n {
+            let from = self.nodes[(i + 1) % n].peer;
+            if let Some(m) = self.nodes[i].machine.as_mut() {
+                m.preload_settled(now, from, states.clone());
+            }
+        }
     }
 
     // ----- inspection ----------------------------------------------------------------
@@ -444,7 +464,22 @@ impl Sim {
         let (Some(na), Some(nb)) = (self.nodes.get(a), self.nodes.get(b)) else {
             return false;
         };
-        na.group == nb.group && !self.cut_links.contains(&(a.min(b), a.max(b)))
+        na.group == nb.group
+            && (self.cut_links.is_empty() || !self.cut_links.contains(&(a.min(b), a.max(b))))
+    }
+
+    /// The node at `addr` ([`sim_addr`] inverted; no map lookup per datagram).
+    fn index_of(&self, addr: SocketAddr) -> Option<usize> {
+        let SocketAddr::V4(v4) = addr else {
+            return None;
+        };
+        let [a, b, c, d] = v4.ip().octets();
+        if a != 127 || v4.port() != 7946 {
+            return None;
+        }
+        let n = (usize::from(b) << 16) | (usize::from(c) << 8) | usize::from(d);
+        let i = n.checked_sub(1)?;
+        (self.nodes.get(i)?.peer.addr == addr).then_some(i)
     }
 
     // ----- node control --------------------------------------------------------------
@@ -520,7 +555,11 @@ impl Sim {
             return false;
         };
         self.now = self.now.max(s.at);
-        self.process(s.item);
+        let item = self.items.get_mut(s.slot as usize).and_then(Option::take);
+        self.free_items.push(s.slot);
+        if let Some(item) = item {
+            self.process(item);
+        }
         true
     }
 
@@ -559,7 +598,19 @@ impl Sim {
     fn schedule(&mut self, at: Duration, item: Item) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.queue.push(Scheduled { at, seq, item });
+        let slot = match self.free_items.pop() {
+            Some(slot) => {
+                if let Some(free) = self.items.get_mut(slot as usize) {
+                    *free = Some(item);
+                }
+                slot
+            }
+            None => {
+                self.items.push(Some(item));
+                u32::try_from(self.items.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.queue.push(Scheduled { at, seq, slot });
     }
 
     fn delay(&mut self) -> Duration {
@@ -597,7 +648,7 @@ impl Sim {
             }
             Item::Join { node, seeds } => self.join(node, &seeds),
             Item::Datagram { from, to, payload } => {
-                let Some(&dst) = self.by_addr.get(&to) else {
+                let Some(dst) = self.index_of(to) else {
                     return;
                 };
                 if !self.connected(from, dst) {
@@ -626,7 +677,7 @@ impl Sim {
                 self.after_input(dst);
             }
             Item::PushPullRequest { from, to, req } => {
-                let Some(&dst) = self.by_addr.get(&to) else {
+                let Some(dst) = self.index_of(to) else {
                     return;
                 };
                 if !self.connected(from, dst) {
@@ -691,9 +742,8 @@ impl Sim {
                 // round put 10,000 full states (1.8 MB each) in flight at once: +9 GB
                 // RSS in seconds, and the kernel's OOM killer ended the run.
                 let reachable = self
-                    .by_addr
-                    .get(&t.to)
-                    .is_some_and(|&dst| self.is_up(dst) && self.connected(i, dst));
+                    .index_of(t.to)
+                    .is_some_and(|dst| self.is_up(dst) && self.connected(i, dst));
                 if !reachable {
                     continue;
                 }
@@ -832,6 +882,28 @@ mod tests {
         assert_eq!(sim.counts().oversized, 0);
         assert_eq!(sim.counts().undecodable, 0);
         assert!(sim.total_stats().msgs_sent > 0);
+    }
+
+    #[test]
+    fn a_preconverged_mesh_starts_settled_and_stays_so() {
+        let run = || {
+            let mut cfg = SimConfig::new(11, 50, Config::for_profile(Profile::Lan));
+            cfg.preconverged = true;
+            let mut sim = Sim::new(cfg);
+            assert!(sim.converged(), "not converged at the start");
+            for i in 0..sim.len() {
+                let m = sim.node(i).map(|m| (m.queued_updates(), m.live_members()));
+                assert_eq!(m, Some((0, 49)), "node {i}: (queued, live)");
+            }
+            sim.run_for(Duration::from_secs(30));
+            assert!(sim.converged(), "not converged after 30 s");
+            assert_eq!(sim.counts().down + sim.counts().suspect, 0);
+            // Nobody learned anyone new (no MemberUp), but the mesh did talk.
+            assert_eq!(sim.counts().up, 0);
+            assert!(sim.total_stats().msgs_sent > 50 * 30);
+            sim.fingerprint()
+        };
+        assert_eq!(run(), run(), "same seed, different runs");
     }
 
     #[test]
