@@ -465,6 +465,13 @@ mod tests {
                         by: (n % 4 != 0).then_some(NodeId([n; 16])),
                     })
                     .collect(),
+                digest: None,
+            }),
+            Message::PushPull(PushPull {
+                from: peer(7, false),
+                join: false,
+                members: Vec::new(),
+                digest: Some(crate::mesh::digest::StateDigest([0xd1; 16])),
             }),
         ];
         for m in &msgs {
