@@ -1013,13 +1013,14 @@ impl Membership {
             }
             Message::Gossip { updates, .. } => self.apply_updates(now, updates),
             Message::PushPull(pp) => {
-                // The answer to a sync this node started. If it taught us members we did
-                // not know, the mesh is still forming (a mass join): sync again soon
-                // rather than wait a full push-pull interval for what gossip missed.
-                // A digest and no members: the peer holds what we hold.
+                // The answer to a sync this node started. A digest and no members: the
+                // peer holds what we hold.
                 if pp.members.is_empty() {
                     return;
                 }
+                // If it taught us members we did not know, the mesh is still forming (a
+                // mass join): sync again soon rather than wait a full push-pull interval
+                // for what gossip missed.
                 let known = self.members.len();
                 let (peer, theirs) = (pp.from, pp.digest);
                 self.merge(now, pp.from, pp.members);
