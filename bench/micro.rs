@@ -122,16 +122,7 @@ fn peer(i: usize) -> Peer {
 fn membership_with_1000(base: Instant, seed: u64) -> Membership {
     let config = Config::for_profile(Profile::Lan);
     let mut m = Membership::new(peer(0), Tags::new(), config, seed, base);
-    let members = (1..=1000)
-        .map(|i| MemberState {
-            peer: peer(i),
-            incarnation: 0,
-            state: State::Alive,
-            tags: Tags::new(),
-            health: None,
-            by: None,
-        })
-        .collect();
+    let members = (1..=1000).map(|i| MemberState::alive(peer(i))).collect();
     let _reply = m.handle_push_pull(
         base,
         PushPull {

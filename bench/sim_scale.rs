@@ -178,6 +178,44 @@ fn heal(sim: &mut Sim, max: Duration) -> Option<Duration> {
     t.map(|t| t - start)
 }
 
+/// Runs `minutes` simulated minutes, timing each (`{prefix}minute{k}_wall_s`), and puts
+/// the traffic per node per second over all of them (`{prefix}msgs_per_node_s`, …).
+fn timed_minutes(r: &mut Report, sim: &mut Sim, n: usize, minutes: u32, prefix: &str) {
+    let before = sim.total_stats();
+    for minute in 1..=minutes {
+        let wall = Instant::now();
+        sim.run_for(Duration::from_secs(60));
+        r.put(
+            &format!("{prefix}minute{minute}_wall_s"),
+            secs(wall.elapsed()),
+        );
+    }
+    let after = sim.total_stats();
+    let span = 60.0 * f64::from(minutes.max(1));
+    let per = |a: u64, b: u64| (a - b) as f64 / n as f64 / span;
+    let rows = [
+        (
+            "msgs_per_node_s",
+            format!("{:.2}", per(after.msgs_sent, before.msgs_sent)),
+        ),
+        (
+            "bytes_per_node_s",
+            format!("{:.0}", per(after.bytes_sent, before.bytes_sent)),
+        ),
+        (
+            "pushpulls_per_node_s",
+            format!("{:.4}", per(after.push_pulls_sent, before.push_pulls_sent)),
+        ),
+        (
+            "pushpull_bytes_per_node_s",
+            format!("{:.0}", per(after.push_pull_bytes, before.push_pull_bytes)),
+        ),
+    ];
+    for (name, value) in rows {
+        r.put(&format!("{prefix}{name}"), value);
+    }
+}
+
 /// Settled minutes from a pre-converged start (`SimConfig::preconverged`: every node
 /// already knows every other, nothing queued): the wall time of each simulated minute and
 /// the traffic over all of them. The first minute holds every node's first push-pull
@@ -191,27 +229,7 @@ fn run_preconverged(r: &mut Report, n: usize, seed: u64) {
     let mut sim = Sim::new(cfg);
     r.put("pre_build_wall_s", secs(wall.elapsed()));
     r.put("pre_converged_at_start", maybe_converged(&sim));
-    let before = sim.total_stats();
-    for minute in 1..=minutes {
-        let wall = Instant::now();
-        sim.run_for(Duration::from_secs(60));
-        r.put(&format!("pre_minute{minute}_wall_s"), secs(wall.elapsed()));
-    }
-    let after = sim.total_stats();
-    let span = 60.0 * f64::from(minutes.max(1));
-    let per = |a: u64, b: u64| (a - b) as f64 / n as f64 / span;
-    r.put(
-        "pre_msgs_per_node_s",
-        format!("{:.2}", per(after.msgs_sent, before.msgs_sent)),
-    );
-    r.put(
-        "pre_bytes_per_node_s",
-        format!("{:.0}", per(after.bytes_sent, before.bytes_sent)),
-    );
-    r.put(
-        "pre_pushpulls_per_node_s",
-        format!("{:.4}", per(after.push_pulls_sent, before.push_pulls_sent)),
-    );
+    timed_minutes(r, &mut sim, n, minutes, "pre_");
     r.put("pre_false_downs", sim.counts().down);
     r.put("pre_still_converged", maybe_converged(&sim));
     r.put("pre_queued_updates", queued_total(&sim));
@@ -265,32 +283,8 @@ fn run_size(n: usize) -> Report {
     );
     // Three minutes, each timed: a minute with a push-pull wave (nodes' push-pulls are
     // still roughly in step after the joins) costs more than one without.
-    let before = sim.total_stats();
-    for minute in 1..=STEADY_MINUTES {
-        let wall = Instant::now();
-        sim.run_for(Duration::from_secs(60));
-        r.put(&format!("minute{minute}_wall_s"), secs(wall.elapsed()));
-    }
-    let after = sim.total_stats();
-    let span = 60.0 * f64::from(STEADY_MINUTES);
-    let per = |a: u64, b: u64| (a - b) as f64 / n as f64 / span;
-    r.put(
-        "msgs_per_node_s",
-        format!("{:.2}", per(after.msgs_sent, before.msgs_sent)),
-    );
-    r.put(
-        "bytes_per_node_s",
-        format!("{:.0}", per(after.bytes_sent, before.bytes_sent)),
-    );
-    r.put(
-        "pushpulls_per_node_s",
-        format!("{:.4}", per(after.push_pulls_sent, before.push_pulls_sent)),
-    );
-    r.put(
-        "pushpull_bytes_per_node_s",
-        format!("{:.0}", per(after.push_pull_bytes, before.push_pull_bytes)),
-    );
-    r.put("max_datagram_bytes", after.max_datagram);
+    timed_minutes(&mut r, &mut sim, n, STEADY_MINUTES, "");
+    r.put("max_datagram_bytes", sim.total_stats().max_datagram);
     r.put("steady_false_downs", sim.counts().down);
 
     // 3. A join: the late node starts and joins through one random member.

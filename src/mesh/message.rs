@@ -130,6 +130,20 @@ pub struct MemberState {
     pub by: Option<NodeId>,
 }
 
+impl MemberState {
+    /// `peer` alive at incarnation 0, without tags or health: a member as first heard of.
+    pub fn alive(peer: Peer) -> MemberState {
+        MemberState {
+            peer,
+            incarnation: 0,
+            state: State::Alive,
+            tags: Tags::new(),
+            health: None,
+            by: None,
+        }
+    }
+}
+
 /// A full-state sync, sent over a request/response stream (never as a datagram).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushPull {

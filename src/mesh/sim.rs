@@ -300,14 +300,7 @@ impl Sim {
         let states: Vec<MemberState> = self
             .nodes
             .iter()
-            .map(|n| MemberState {
-                peer: n.peer,
-                incarnation: 0,
-                state: State::Alive,
-                tags: Tags::new(),
-                health: None,
-                by: None,
-            })
+            .map(|n| MemberState::alive(n.peer))
             .collect();
         let now = self.now_instant();
         let n = self.nodes.len();
