@@ -1651,6 +1651,11 @@ impl Membership {
 
     fn apply_updates(&mut self, now: Instant, updates: Vec<Update>) {
         for update in updates {
+            // An update may remove this node (or record its leave): the rest of the
+            // datagram is about a mesh it is no longer part of, as in `merge`.
+            if self.mode != Mode::Active {
+                return;
+            }
             self.apply_update(now, update);
         }
     }
@@ -2533,6 +2538,37 @@ mod tests {
         let reply = responder.handle_push_pull(now, asker.sync_request());
         asker.handle_message(now, Message::PushPull(reply.clone()));
         (reply, transmits(asker))
+    }
+
+    #[test]
+    fn updates_behind_this_nodes_removal_in_one_datagram_are_not_applied() {
+        let t0 = Instant::now();
+        let mut a = node_1_knowing_2(t0);
+        a.handle_message(
+            t0,
+            gossip(
+                2,
+                vec![
+                    Update::Left {
+                        id: peer(1).id,
+                        incarnation: 0,
+                        by: peer(2).id,
+                    },
+                    Update::Alive {
+                        peer: peer(3),
+                        incarnation: 0,
+                        tags: Tags::new(),
+                    },
+                ],
+            ),
+        );
+        assert!(a.is_removed());
+        assert_eq!(
+            a.state_of(peer(3).id),
+            None,
+            "a removed node learned a member"
+        );
+        assert_eq!(a.members().count(), 1, "only itself");
     }
 
     #[test]
