@@ -140,7 +140,19 @@ fn partition_halves_mark_each_other_dead_then_heal_within_bound() {
 
 #[test]
 fn falsely_suspected_node_refutes_and_ends_alive_everywhere() {
-    let mut sim = converged(5, 64, 0.0);
+    isolated_then_healed_node_refutes_and_nobody_dies(5);
+}
+
+#[test]
+fn accusations_made_while_cut_off_reach_the_accused_before_they_time_out() {
+    // In this run the isolated node suspects a member while cut off; that gossip goes
+    // nowhere, and with its slowed ticks (local health) it used to re-probe the suspect
+    // only after its lone-accuser timeout had declared it dead (63 false downs).
+    isolated_then_healed_node_refutes_and_nobody_dies(16_005);
+}
+
+fn isolated_then_healed_node_refutes_and_nobody_dies(seed_base: u64) {
+    let mut sim = converged(seed_base, 64, 0.0);
     let victim = 7;
     let before = sim.counts().clone();
     let inc_before = sim.node(victim).map(|m| m.me().incarnation);

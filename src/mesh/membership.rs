@@ -1272,9 +1272,13 @@ impl Membership {
     /// A member whose suspicion this node holds an armed timer for and has not probed
     /// for two probe periods. Probing it again (the ping carries the suspicion) gives it
     /// another chance to refute, even if our accusation never spread (e.g. we were the
-    /// ones cut off while we accused it).
+    /// ones cut off while we accused it). The gap is in unscaled probe periods: a node
+    /// that was cut off comes back with a high awareness score (slow ticks), and a gap
+    /// scaled by it let a lone accusation made while cut off (whose gossip went nowhere)
+    /// reach its timeout before the suspect was ever told. This only picks which member
+    /// a tick probes; it adds no probes.
     fn suspect_due_for_reprobe(&self, now: Instant) -> Option<NodeId> {
-        let gap = self.awareness.scale(self.config.probe_interval) * 2;
+        let gap = self.config.probe_interval * 2;
         self.suspicions.armed_by_deadline().take(8).find(|id| {
             self.rec(*id).is_some_and(|m| {
                 m.state == State::Suspect
