@@ -15,41 +15,11 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 
+use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::id::NodeId;
-use serde::Serialize;
-
 use crate::mesh::message::Update;
 #[cfg(test)]
 use crate::mesh::message::encode_value;
-
-/// Counts bytes instead of storing them.
-struct ByteCount(usize);
-
-impl std::io::Write for ByteCount {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0 += buf.len();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// CBOR length of `value` as `message::encode_value` would encode it, without building
-/// the bytes (no allocation: sizing every update and every datagram's header is on the
-/// path of every message sent): counted by `cbor_len`, or by running the encoder into a
-/// byte counter for what that does not model.
-pub(crate) fn encoded_len<T: Serialize + ?Sized>(value: &T) -> usize {
-    if let Some(len) = crate::mesh::cbor_len::cbor_len(value) {
-        return len;
-    }
-    let mut count = ByteCount(0);
-    // Our message types always serialize (see `encode_value`); a failure would be a bug
-    // in the codec, caught by the tests that compare this with real encodings.
-    let _ = ciborium::into_writer(value, &mut count);
-    count.0
-}
 
 /// Updates about the same member replace each other, except health which travels apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

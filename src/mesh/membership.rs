@@ -54,7 +54,8 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::awareness::Awareness;
-use crate::mesh::broadcast::{BroadcastQueue, encoded_len};
+use crate::mesh::broadcast::BroadcastQueue;
+use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::config::Config;
 use crate::mesh::digest::{StateDigest, StateView};
 use crate::mesh::id::NodeId;

@@ -19,7 +19,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
-use crate::mesh::broadcast::encoded_len;
+use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::config::Config;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::{Peer, State, Tags};
