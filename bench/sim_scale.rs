@@ -242,9 +242,7 @@ fn run_size(n: usize) -> Report {
     if env_or::<u8>("SIM_PRECONVERGED", 1) == 1 {
         run_preconverged(&mut r, n, seed);
         if env_or::<u8>("SIM_PRECONVERGED_ONLY", 0) == 1 {
-            let (hwm, rss) = memory_kib();
-            r.put("peak_memory_mib", format!("{:.0}", hwm as f64 / 1024.0));
-            r.put("final_rss_mib", format!("{:.0}", rss as f64 / 1024.0));
+            put_memory(&mut r);
             return r;
         }
     }
@@ -378,10 +376,15 @@ fn run_size(n: usize) -> Report {
     r.put("oversized_datagrams", sim.counts().oversized);
     r.put("undecodable_datagrams", sim.counts().undecodable);
     print_malloc_stats();
+    put_memory(&mut r);
+    r
+}
+
+/// This process's peak and current memory (`peak_memory_mib`, `final_rss_mib`).
+fn put_memory(r: &mut Report) {
     let (hwm, rss) = memory_kib();
     r.put("peak_memory_mib", format!("{:.0}", hwm as f64 / 1024.0));
     r.put("final_rss_mib", format!("{:.0}", rss as f64 / 1024.0));
-    r
 }
 
 /// Serf's convergence model (notes §1.4): fraction informed after `round` rounds is

@@ -278,10 +278,8 @@ impl Sim {
         for i in 0..n {
             sim.rearm(i);
         }
-        for i in 1..n {
-            if sim.cfg.preconverged {
-                break;
-            }
+        let joiners = if sim.cfg.preconverged { 1..1 } else { 1..n };
+        for i in joiners {
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
             let mut seeds = vec![0];
             let other = sim.rng.random_range(0..i);
