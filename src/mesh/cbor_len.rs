@@ -302,37 +302,28 @@ impl ser::SerializeMap for Compound<'_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.c.0 += head_len(key.len()) + key.len();
-        value.serialize(&mut *self.c)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
+/// Struct fields, plain or in a variant: the key (a text string) then the value.
+macro_rules! keyed_fields {
+    ($($kind:ident),* $(,)?) => {$(
+        impl ser::$kind for Compound<'_> {
+            type Ok = ();
+            type Error = Unsupported;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Unsupported> {
+                self.c.0 += head_len(key.len()) + key.len();
+                value.serialize(&mut *self.c)
+            }
+            fn end(self) -> Result<(), Unsupported> {
+                self.finish()
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeStructVariant for Compound<'_> {
-    type Ok = ();
-    type Error = Unsupported;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Unsupported> {
-        self.c.0 += head_len(key.len()) + key.len();
-        value.serialize(&mut *self.c)
-    }
-    fn end(self) -> Result<(), Unsupported> {
-        self.finish()
-    }
-}
+keyed_fields!(SerializeStruct, SerializeStructVariant);
 
 #[cfg(test)]
 mod tests {
