@@ -839,7 +839,7 @@ def print_table(summary, args, wprof):
           f"suspicion mult {st.get('suspicion_mult')} (min {d.get('suspicion_min_s')} s, max "
           f"{d.get('suspicion_max_s')} s at N={n}), confirmations "
           f"{st.get('suspicion_confirmations')}, gossip {st.get('gossip_interval')} s to "
-          f"{st.get('gossip_fanout')}, retransmit limit {d.get('retransmit_limit')}, push-pull "
+          f"{st.get('gossip_fanout')} ({st.get('fresh_gossip_interval')} s while news is unsent), retransmit limit {d.get('retransmit_limit')}, push-pull "
           f"{d.get('push_pull_interval_s')} s, rejoin {st.get('rejoin_interval')} s")
     sd = serf_derived(n)
     print(f"Serf -profile lan (memberlist DefaultLANConfig): probe 1 s / timeout 0.5 s, "

@@ -498,7 +498,15 @@ fn main() {
         }
     }
     println!();
-    println!("werify membership simulator, LAN profile (gossip 100 ms to 3, probe 400 ms)");
+    let lan = Config::for_profile(Profile::Lan);
+    println!(
+        "werify membership simulator, LAN profile (gossip {} ms to {}, {} ms while news is unsent, probe {} ms); rounds = {} ms",
+        lan.gossip_interval.as_millis(),
+        lan.gossip_fanout,
+        lan.fresh_gossip_interval.as_millis(),
+        lan.probe_interval.as_millis(),
+        lan.gossip_interval.as_millis(),
+    );
     let width = order.iter().map(String::len).max().unwrap_or(10);
     for key in &order {
         let row = &table[key];

@@ -12,7 +12,8 @@
 //!
 //! A variant is a comma-separated list of `field=value` over `suspicion_mult`,
 //! `suspicion_max_mult`, `suspicion_confirmations`, `retransmit_mult`, `probe_interval_ms`,
-//! `probe_timeout_ms`, `gossip_interval_ms`, `gossip_fanout`, `indirect_checks`.
+//! `probe_timeout_ms`, `gossip_interval_ms`, `fresh_gossip_interval_ms`, `gossip_fanout`,
+//! `indirect_checks`.
 //! Environment: `SIM_TUNE_LOSS_SECS` (default 300) virtual seconds per loss rate.
 
 use std::process::ExitCode;
@@ -113,6 +114,7 @@ fn parse_variant(spec: &str) -> Result<Config, String> {
             "probe_interval_ms" => c.probe_interval = ms()?,
             "probe_timeout_ms" => c.probe_timeout = ms()?,
             "gossip_interval_ms" => c.gossip_interval = ms()?,
+            "fresh_gossip_interval_ms" => c.fresh_gossip_interval = ms()?,
             "gossip_fanout" => c.gossip_fanout = int()? as usize,
             "indirect_checks" => c.indirect_checks = int()? as usize,
             other => {

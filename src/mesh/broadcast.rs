@@ -85,6 +85,8 @@ pub(crate) struct BroadcastQueue {
     heads: Vec<u32>,
     /// Queued alive announcements.
     ref_count: usize,
+    /// Membership entries (not health, not announcements) never sent yet.
+    unsent_news: usize,
 }
 
 impl BroadcastQueue {
@@ -112,8 +114,9 @@ impl BroadcastQueue {
             _ => Kind::Membership,
         };
         let key = (update.subject(), kind);
-        if let Some(old) = self.entries.remove(&key) {
-            self.order.remove(&(old.transmits, Reverse(old.seq)));
+        self.remove_entry(key);
+        if kind == Kind::Membership {
+            self.unsent_news += 1;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -141,9 +144,7 @@ impl BroadcastQueue {
             );
             return;
         }
-        if let Some(old) = self.entries.remove(&(id, Kind::Membership)) {
-            self.order.remove(&(old.transmits, Reverse(old.seq)));
-        }
+        self.remove_entry((id, Kind::Membership));
         let i = slot as usize;
         if i >= self.refs.len() {
             // Grow by an eighth, not by doubling: this array has one entry per member.
@@ -154,6 +155,16 @@ impl BroadcastQueue {
         self.unlink(slot);
         self.refs[i].encoded_len = u16::try_from(encoded_len).unwrap_or(u16::MAX);
         self.link(slot, 0);
+    }
+
+    /// Drops the full update queued under `key`, if any.
+    fn remove_entry(&mut self, key: Key) {
+        if let Some(old) = self.entries.remove(&key) {
+            self.order.remove(&(old.transmits, Reverse(old.seq)));
+            if old.transmits == 0 && key.1 == Kind::Membership {
+                self.unsent_news -= 1;
+            }
+        }
     }
 
     /// Makes room for the alive-announcement state of `slots` member slots.
@@ -291,6 +302,9 @@ impl BroadcastQueue {
             let Some(entry) = self.entries.get_mut(&key) else {
                 continue;
             };
+            if entry.transmits == 0 && key.1 == Kind::Membership {
+                self.unsent_news -= 1;
+            }
             entry.transmits += 1;
             if entry.transmits >= limit {
                 self.entries.remove(&key);
@@ -316,6 +330,14 @@ impl BroadcastQueue {
         out
     }
 
+    /// True when news waits that has not been sent yet: a suspicion, a death, a leave,
+    /// this node's own alive (a refutation). Health results and alive announcements of
+    /// members do not count: see
+    /// [`Config::fresh_gossip_interval`](crate::mesh::config::Config::fresh_gossip_interval).
+    pub fn has_unsent_news(&self) -> bool {
+        self.unsent_news > 0
+    }
+
     /// True when nothing waits to be sent.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.ref_count == 0
@@ -333,6 +355,7 @@ impl BroadcastQueue {
         self.refs = Vec::new();
         self.heads = Vec::new();
         self.ref_count = 0;
+        self.unsent_news = 0;
     }
 }
 
@@ -417,6 +440,44 @@ mod tests {
         assert_eq!(count(&alive(4)), 1);
         assert_eq!(count(&alive(3)), 1);
         assert_eq!(count(&alive(2)), 0);
+    }
+
+    #[test]
+    fn unsent_news_means_a_full_update_never_sent() {
+        let mut q = BroadcastQueue::new(1000);
+        assert!(!q.has_unsent_news());
+        // Alive announcements are not news in this sense.
+        q.push_alive_ref(0, NodeId([100; 16]), 40);
+        assert!(!q.has_unsent_news());
+        q.push(suspect(1, 1));
+        assert!(q.has_unsent_news());
+        let one = encode_value(&suspect(1, 1)).len();
+        assert_eq!(q.fill(one, 3, |_| None), vec![suspect(1, 1)]);
+        assert!(!q.has_unsent_news());
+        // A newer update about the same member is news again, until an announcement
+        // replaces it.
+        q.push(suspect(1, 2));
+        assert!(q.has_unsent_news());
+        q.push_alive_ref(0, NodeId([1; 16]), 40);
+        assert!(!q.has_unsent_news());
+        // Health results are not news in this sense either.
+        q.push(Update::Health {
+            id: NodeId([2; 16]),
+            incarnation: 0,
+            summary: crate::mesh::member::HealthSummary {
+                version: 1,
+                passing: 3,
+                failing: 0,
+                erroring: 0,
+                failing_names: Vec::new(),
+                at_unix_ms: 0,
+                refresh_id: 0,
+            },
+        });
+        assert!(!q.has_unsent_news());
+        q.push(suspect(3, 0));
+        q.clear();
+        assert!(!q.has_unsent_news());
     }
 
     #[test]

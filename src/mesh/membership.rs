@@ -543,6 +543,8 @@ pub struct Membership {
     seeds: Vec<SocketAddr>,
     next_probe: Instant,
     next_gossip: Instant,
+    /// When the last gossip round ran (see [`Config::fresh_gossip_interval`]).
+    last_gossip: Instant,
     next_push_pull: Instant,
     next_rejoin: Instant,
     next_reap: Instant,
@@ -590,6 +592,7 @@ impl Membership {
             seeds: Vec::new(),
             next_probe: now + first_probe,
             next_gossip: now + config.gossip_interval,
+            last_gossip: now,
             next_push_pull: now + first_push_pull,
             next_rejoin: now + first_rejoin,
             next_reap: now + reap_check_interval(&config),
@@ -1118,9 +1121,8 @@ impl Membership {
         match self.mode {
             Mode::Removed { .. } => return,
             Mode::Left => {
-                if now >= self.next_gossip {
+                if now >= self.gossip_due() {
                     self.gossip_round(now, self.config.gossip_fanout);
-                    self.next_gossip = now + self.config.gossip_interval;
                 }
                 return;
             }
@@ -1141,9 +1143,8 @@ impl Membership {
         for (id, suspicion) in self.suspicions.take_expired(now) {
             self.suspicion_expired(now, id, suspicion);
         }
-        if now >= self.next_gossip {
+        if now >= self.gossip_due() {
             self.gossip_round(now, self.config.gossip_fanout);
-            self.next_gossip = now + self.config.gossip_interval;
         }
         if now >= self.next_push_pull {
             self.push_pull_tick();
@@ -1165,7 +1166,7 @@ impl Membership {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.mode {
             Mode::Removed { .. } => None,
-            Mode::Left => (!self.broadcasts.is_empty()).then_some(self.next_gossip),
+            Mode::Left => (!self.broadcasts.is_empty()).then(|| self.gossip_due()),
             Mode::Active => {
                 let mut next = self
                     .next_probe
@@ -1185,7 +1186,7 @@ impl Membership {
                     next = next.min(at);
                 }
                 if !self.broadcasts.is_empty() {
-                    next = next.min(self.next_gossip);
+                    next = next.min(self.gossip_due());
                 }
                 Some(next)
             }
@@ -1515,7 +1516,23 @@ impl Membership {
 
     // ----- dissemination -------------------------------------------------------------
 
+    /// When the next gossip round is due: `gossip_interval` after the last one, or
+    /// `fresh_gossip_interval` after it while news (a full update) waits that was never
+    /// sent.
+    fn gossip_due(&self) -> Instant {
+        if self.broadcasts.has_unsent_news() {
+            self.next_gossip
+                .min(self.last_gossip + self.config.fresh_gossip_interval)
+        } else {
+            self.next_gossip
+        }
+    }
+
+    /// One gossip round to `fanout` random members (nothing when no update waits); the
+    /// next is scheduled from `now`.
     fn gossip_round(&mut self, now: Instant, fanout: usize) {
+        self.last_gossip = now;
+        self.next_gossip = now + self.config.gossip_interval;
         if self.broadcasts.is_empty() {
             return;
         }
@@ -2514,6 +2531,53 @@ mod tests {
         );
         assert_eq!(m.queued_updates(), 2);
         assert_eq!(events(&mut m), vec![Event::MemberUp(peer(7))]);
+    }
+
+    #[test]
+    fn unsent_news_is_gossiped_after_the_short_interval_and_resent_at_the_normal_pace() {
+        let t0 = Instant::now();
+        let mut m = node(1, t0);
+        for n in 2..=5 {
+            learn(&mut m, &node(n, t0), t0);
+        }
+        let fresh = m.config.fresh_gossip_interval;
+        let normal = m.config.gossip_interval;
+        assert!(fresh < normal);
+        // Everything the joins queued has been sent as often as it will be.
+        let t1 = t0 + Duration::from_secs(10);
+        run(&mut m, t1);
+        assert_eq!(m.queued_updates(), 0);
+        let left = |n: u8| Update::Left {
+            id: NodeId([n; 16]),
+            incarnation: 0,
+            by: NodeId([n; 16]),
+        };
+        let gossip_rounds = |sent: &[Transmit]| {
+            sent.iter()
+                .filter_map(|t| match &t.msg {
+                    Message::Gossip { updates, .. } => Some(updates.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        // News (here: members leaving) after a quiet spell goes out at once.
+        m.handle_message(t1, gossip(3, vec![left(3)]));
+        m.handle_timeout(t1);
+        let first = gossip_rounds(&transmits(&mut m));
+        assert!(!first.is_empty() && first.iter().all(|u| u.contains(&left(3))));
+        // Sent once, it waits the normal interval for its next round...
+        let sent = run(&mut m, t1 + normal - Duration::from_millis(1));
+        assert!(gossip_rounds(&sent).is_empty(), "{sent:?}");
+        // ...unless newer news arrives: that one leaves `fresh` after the last round.
+        let t2 = t1 + normal;
+        run(&mut m, t2);
+        m.handle_message(t2 + Duration::from_millis(1), gossip(4, vec![left(4)]));
+        let sent = run(&mut m, t2 + fresh - Duration::from_millis(1));
+        assert!(gossip_rounds(&sent).is_empty(), "{sent:?}");
+        let sent = run(&mut m, t2 + fresh);
+        let rounds = gossip_rounds(&sent);
+        assert!(!rounds.is_empty(), "{sent:?}");
+        assert!(rounds.iter().all(|u| u.contains(&left(4))), "{rounds:?}");
     }
 
     /// Node 1 after learning node 2 (as from a join reply), its resulting sends drained.
