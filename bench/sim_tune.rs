@@ -30,6 +30,9 @@ const CRASH_SEEDS: u64 = 3;
 const CRASHES_PER_SEED: usize = 10;
 const JOIN_SEEDS: u64 = 25;
 const JOIN_SPREAD: Duration = Duration::from_millis(400);
+/// Nodes of the partition runs (as tests/sim.rs), split in two halves.
+const PARTITION_NODES: usize = 100;
+const PARTITION_SEEDS: u64 = 40;
 const CHECK: Duration = Duration::from_millis(20);
 
 fn main() -> ExitCode {
@@ -66,8 +69,12 @@ fn main() -> ExitCode {
         "loss: {LOSS_NODES} nodes, {loss_secs} s at 10% and at 5% datagram loss: healthy nodes declared dead"
     );
     println!(
-        "join: {NODES} nodes joining over {} ms, {JOIN_SEEDS} seeds: seconds until all list all alive\n",
+        "join: {NODES} nodes joining over {} ms, {JOIN_SEEDS} seeds: seconds until all list all alive",
         JOIN_SPREAD.as_millis()
+    );
+    println!(
+        "partition: {PARTITION_NODES} nodes cut in halves, {PARTITION_SEEDS} seeds: seconds until every node \
+         lists the whole other half dead, then from the heal until all list all alive\n"
     );
     for (name, config) in &variants {
         let crash = crash_runs(config);
@@ -76,6 +83,7 @@ fn main() -> ExitCode {
             .map(|&l| (l, false_deaths(config, l, loss_secs)))
             .collect();
         let join = join_runs(config);
+        let (apart, healed) = partition_runs(config);
         println!("{name}");
         println!(
             "  crash  all dead {}   first suspicion {}   suspicion to first death {}",
@@ -91,6 +99,11 @@ fn main() -> ExitCode {
                 .join(", ")
         );
         println!("  join   converged {}", spread(&join));
+        println!(
+            "  split  all apart {}   healed {}",
+            spread(&apart),
+            spread(&healed)
+        );
     }
     ExitCode::SUCCESS
 }
@@ -206,6 +219,40 @@ fn join_runs(config: &Config) -> Vec<f64> {
                 .as_secs_f64()
         })
         .collect()
+}
+
+/// Cuts a settled mesh in halves until every node lists the other half dead, then heals
+/// it until every node lists everyone alive. Seconds for each, per seed; a run that does
+/// not get there within its limit counts as the limit (and shows as the max).
+fn partition_runs(config: &Config) -> (Vec<f64>, Vec<f64>) {
+    let n = PARTITION_NODES;
+    let (apart_limit, heal_limit) = (Duration::from_secs(180), Duration::from_secs(60));
+    let mut apart = Vec::new();
+    let mut healed = Vec::new();
+    for seed in 0..PARTITION_SEEDS {
+        let Some(mut sim) = converged_mesh(500 + seed, n, config) else {
+            println!("  (seed {seed}: {n} nodes did not converge within 60 s; skipped)");
+            continue;
+        };
+        let groups: Vec<u32> = (0..n).map(|i| u32::from(i >= n / 2)).collect();
+        sim.partition(&groups);
+        let sides_apart = |s: &Sim| {
+            (0..n).all(|i| {
+                (0..n).all(|j| {
+                    let same = (i < n / 2) == (j < n / 2);
+                    s.view(i, j) == Some(if same { State::Alive } else { State::Dead })
+                })
+            })
+        };
+        let start = sim.now();
+        let t = sim.run_until(apart_limit, Duration::from_millis(250), sides_apart);
+        apart.push(t.map_or(apart_limit, |t| t - start).as_secs_f64());
+        sim.heal();
+        let start = sim.now();
+        let t = sim.run_until(heal_limit, Duration::from_millis(250), Sim::converged);
+        healed.push(t.map_or(heal_limit, |t| t - start).as_secs_f64());
+    }
+    (apart, healed)
 }
 
 /// "median / p90 / max" of `xs` in seconds.
