@@ -67,6 +67,9 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 /// A joining node syncs again with a random member this many probe intervals after its
 /// join request (1.2 s on lan).
 const JOIN_SYNC_AFTER_PROBES: u32 = 3;
+/// Indirect-probe relays are picked first among members heard from directly within
+/// this many probe intervals (see `send_indirect_probes`).
+const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
 /// Nodes that only heard a suspicion and check the suspect at their next probe (on
 /// average, mesh-wide), on top of the confirmations the accuser waits for: enough that
 /// the wanted confirmations usually arrive before the minimum timeout, few enough that a
@@ -1134,7 +1137,7 @@ impl Membership {
             .as_ref()
             .is_some_and(|p| !p.acked && !p.indirect_sent && now >= p.ack_deadline);
         if indirect_due {
-            self.send_indirect_probes();
+            self.send_indirect_probes(now);
         }
         if now >= self.next_probe {
             self.probe_tick(now);
@@ -1331,7 +1334,7 @@ impl Membership {
         }
     }
 
-    fn send_indirect_probes(&mut self) {
+    fn send_indirect_probes(&mut self, now: Instant) {
         let Some(p) = self.probe.as_ref() else {
             return;
         };
@@ -1340,9 +1343,25 @@ impl Membership {
         let Some(target) = self.rec(target_id).map(|m| m.peer()) else {
             return;
         };
-        let relays = self.random_members(self.config.indirect_checks, |m| {
-            m.state == State::Alive && m.id != target_id
+        // Relays this node heard from lately: a missing nack from one then says more
+        // about our own path (Lifeguard raises the awareness score for each), and in a
+        // partition relays on the far side would keep every node's score up, stretching
+        // its probe period, for as long as the far side is believed alive. Others fill
+        // in when too few were heard from.
+        let k = self.config.indirect_checks;
+        let heard_since = stamp(self.epoch, now).saturating_sub(
+            u64::try_from((self.config.probe_interval * RELAY_HEARD_WITHIN_PROBES).as_nanos())
+                .unwrap_or(u64::MAX),
+        );
+        let mut relays = self.random_members(k, |m| {
+            m.state == State::Alive && m.id != target_id && m.last_heard > heard_since
         });
+        if relays.len() < k {
+            let more = self.random_members(k - relays.len(), |m| {
+                m.state == State::Alive && m.id != target_id && m.last_heard <= heard_since
+            });
+            relays.extend(more);
+        }
         let from = self.me.peer;
         for relay in &relays {
             self.send(relay.addr, Message::PingReq { from, seq, target });
@@ -2578,6 +2597,54 @@ mod tests {
         let rounds = gossip_rounds(&sent);
         assert!(!rounds.is_empty(), "{sent:?}");
         assert!(rounds.iter().all(|u| u.contains(&left(4))), "{rounds:?}");
+    }
+
+    #[test]
+    fn indirect_probes_go_first_through_members_heard_from_lately() {
+        let t0 = Instant::now();
+        let mut m = node(1, t0);
+        for n in 2..=8 {
+            learn(&mut m, &node(n, t0), t0);
+        }
+        transmits(&mut m);
+        // From 10 s on, only 2, 3 and 4 are heard from (they answer pings and gossip);
+        // 5..8 went silent long ago, as the far side of a partition.
+        let heard = |n: u8| (2..=4).contains(&n);
+        let addr_of = |a: SocketAddr| match a.ip() {
+            std::net::IpAddr::V4(v4) => v4.octets()[3],
+            std::net::IpAddr::V6(_) => 0,
+        };
+        let mut relays = Vec::new();
+        let step = Duration::from_millis(50);
+        let mut now = t0 + Duration::from_secs(10);
+        while now < t0 + Duration::from_secs(16) {
+            if (now - t0).subsec_millis() == 0 {
+                for n in (2..=8).filter(|&n| heard(n)) {
+                    m.handle_message(now, gossip(n, Vec::new()));
+                }
+            }
+            m.handle_timeout(now);
+            for t in transmits(&mut m) {
+                match t.msg {
+                    Message::Ping { seq, .. } if heard(addr_of(t.to)) => {
+                        let ack = Message::Ack {
+                            from: NodeId([addr_of(t.to); 16]),
+                            seq,
+                            updates: Vec::new(),
+                        };
+                        m.handle_message(now, ack);
+                    }
+                    Message::PingReq { .. } => relays.push(addr_of(t.to)),
+                    _ => {}
+                }
+            }
+            now += step;
+        }
+        assert!(
+            relays.len() >= 6,
+            "too few indirect probes to judge: {relays:?}"
+        );
+        assert!(relays.iter().all(|&r| heard(r)), "{relays:?}");
     }
 
     /// Node 1 after learning node 2 (as from a join reply), its resulting sends drained.
