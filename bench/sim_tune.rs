@@ -236,16 +236,12 @@ fn partition_runs(config: &Config) -> (Vec<f64>, Vec<f64>) {
         };
         let groups: Vec<u32> = (0..n).map(|i| u32::from(i >= n / 2)).collect();
         sim.partition(&groups);
-        let sides_apart = |s: &Sim| {
-            (0..n).all(|i| {
-                (0..n).all(|j| {
-                    let same = (i < n / 2) == (j < n / 2);
-                    s.view(i, j) == Some(if same { State::Alive } else { State::Dead })
-                })
-            })
-        };
         let start = sim.now();
-        let t = sim.run_until(apart_limit, Duration::from_millis(250), sides_apart);
+        let t = sim.run_until(
+            apart_limit,
+            Duration::from_millis(250),
+            Sim::groups_see_each_other_dead,
+        );
         apart.push(t.map_or(apart_limit, |t| t - start).as_secs_f64());
         sim.heal();
         let start = sim.now();

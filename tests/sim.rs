@@ -113,16 +113,11 @@ fn partition_halves_mark_each_other_dead_then_heal_within_bound() {
     // Split 50/50.
     let groups: Vec<u32> = (0..n).map(|i| u32::from(i >= n / 2)).collect();
     sim.partition(&groups);
-    let sides_apart = |s: &Sim| {
-        (0..n).all(|i| {
-            (0..n).all(|j| {
-                let same = (i < n / 2) == (j < n / 2);
-                let want = if same { State::Alive } else { State::Dead };
-                s.view(i, j) == Some(want)
-            })
-        })
-    };
-    let t = sim.run_until(secs(60), Duration::from_millis(250), sides_apart);
+    let t = sim.run_until(
+        secs(60),
+        Duration::from_millis(250),
+        Sim::groups_see_each_other_dead,
+    );
     assert!(
         t.is_some(),
         "sides did not mark each other dead within 60 s"

@@ -2555,10 +2555,7 @@ mod tests {
     #[test]
     fn unsent_news_is_gossiped_after_the_short_interval_and_resent_at_the_normal_pace() {
         let t0 = Instant::now();
-        let mut m = node(1, t0);
-        for n in 2..=5 {
-            learn(&mut m, &node(n, t0), t0);
-        }
+        let mut m = node_1_knowing(5, t0);
         let fresh = m.config.fresh_gossip_interval;
         let normal = m.config.gossip_interval;
         assert!(fresh < normal);
@@ -2602,11 +2599,7 @@ mod tests {
     #[test]
     fn indirect_probes_go_first_through_members_heard_from_lately() {
         let t0 = Instant::now();
-        let mut m = node(1, t0);
-        for n in 2..=8 {
-            learn(&mut m, &node(n, t0), t0);
-        }
-        transmits(&mut m);
+        let mut m = node_1_knowing(8, t0);
         // From 10 s on, only 2, 3 and 4 are heard from (they answer pings and gossip);
         // 5..8 went silent long ago, as the far side of a partition.
         let heard = |n: u8| (2..=4).contains(&n);
@@ -2645,6 +2638,17 @@ mod tests {
             "too few indirect probes to judge: {relays:?}"
         );
         assert!(relays.iter().all(|&r| heard(r)), "{relays:?}");
+    }
+
+    /// Node 1 after learning nodes 2..=`last` (as from join replies), its resulting sends
+    /// drained.
+    fn node_1_knowing(last: u8, t0: Instant) -> Membership {
+        let mut m = node(1, t0);
+        for n in 2..=last {
+            learn(&mut m, &node(n, t0), t0);
+        }
+        transmits(&mut m);
+        m
     }
 
     /// Node 1 after learning node 2 (as from a join reply), its resulting sends drained.

@@ -416,6 +416,18 @@ impl Sim {
         })
     }
 
+    /// Does every node see the nodes of its own partition group alive and all others
+    /// dead (see [`Sim::partition`])?
+    pub fn groups_see_each_other_dead(&self) -> bool {
+        let n = self.nodes.len();
+        (0..n).all(|i| {
+            (0..n).all(|j| {
+                let same = self.nodes[i].group == self.nodes[j].group;
+                self.view(i, j) == Some(if same { State::Alive } else { State::Dead })
+            })
+        })
+    }
+
     // ----- network control -----------------------------------------------------------
 
     /// Sets the datagram loss probability.
