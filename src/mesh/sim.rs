@@ -391,6 +391,15 @@ impl Sim {
         self.fingerprint
     }
 
+    /// Nodes (up ones) whose running state digest differs from the digest recomputed
+    /// from their records (see `Membership::running_digest_is_exact`); empty when all
+    /// agree. For tests: O(nodes × members).
+    pub fn nodes_with_inexact_digest(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.node(i).is_some_and(|m| !m.running_digest_is_exact()))
+            .collect()
+    }
+
     /// What node `observer` thinks of node `subject`.
     pub fn view(&self, observer: usize, subject: usize) -> Option<State> {
         let id = self.peer(subject)?.id;
