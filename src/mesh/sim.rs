@@ -10,8 +10,7 @@
 //! CBOR length is measured for size accounting; with [`SimConfig::decode`] it is encoded
 //! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
 
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -149,13 +148,25 @@ enum Item {
     },
 }
 
-/// A queue entry: when, and what is due then. Kept small because the heap moves entries
-/// around on every push and pop (32 bytes); items are up to ~150 bytes (a decoded
-/// message) and stay put.
+/// A queue entry: when (virtual nanoseconds), its insertion number, and what is due
+/// then. Kept small because the queue moves entries around on every push and pop (24
+/// bytes); items are up to ~150 bytes (a decoded message) and stay put.
+#[derive(Clone, Copy)]
 struct Scheduled {
-    at: Duration,
+    at_nanos: u64,
     seq: u64,
     due: Due,
+}
+
+impl Scheduled {
+    /// Earlier first; insertion order among equal times.
+    fn before(&self, other: &Scheduled) -> bool {
+        (self.at_nanos, self.seq) < (other.at_nanos, other.seq)
+    }
+
+    fn at(&self) -> Duration {
+        Duration::from_nanos(self.at_nanos)
+    }
 }
 
 /// What a queue entry stands for.
@@ -169,21 +180,66 @@ enum Due {
     Item(u32),
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
+/// The event queue: a 4-ary min-heap of [`Scheduled`] entries by (time, insertion
+/// number). Keys are unique, so entries come out in exactly one order whatever the
+/// heap's shape. Four children per node instead of std's binary heap's two halves the
+/// depth, and the four sit side by side: at 10,000 nodes the queue holds ~20,000
+/// entries beyond the L2 cache, and a pop walked ~15 levels of them (12 % of a settled
+/// minute).
+#[derive(Default)]
+struct EventQueue {
+    heap: Vec<Scheduled>,
 }
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+
+impl EventQueue {
+    const ARITY: usize = 4;
+
+    fn peek(&self) -> Option<&Scheduled> {
+        self.heap.first()
     }
-}
-impl Ord for Scheduled {
-    // Reversed: BinaryHeap is a max-heap and we want the earliest first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
+
+    fn push(&mut self, entry: Scheduled) {
+        let mut hole = self.heap.len();
+        self.heap.push(entry);
+        while hole > 0 {
+            let parent = (hole - 1) / Self::ARITY;
+            if !entry.before(&self.heap[parent]) {
+                break;
+            }
+            self.heap[hole] = self.heap[parent];
+            hole = parent;
+        }
+        self.heap[hole] = entry;
+    }
+
+    fn pop(&mut self) -> Option<Scheduled> {
+        let last = self.heap.pop()?;
+        let Some(&top) = self.heap.first() else {
+            return Some(last);
+        };
+        // Sift `last` down from the root.
+        let len = self.heap.len();
+        let mut hole = 0;
+        loop {
+            let first = hole * Self::ARITY + 1;
+            if first >= len {
+                break;
+            }
+            let end = (first + Self::ARITY).min(len);
+            let mut least = first;
+            for child in first + 1..end {
+                if self.heap[child].before(&self.heap[least]) {
+                    least = child;
+                }
+            }
+            if !self.heap[least].before(&last) {
+                break;
+            }
+            self.heap[hole] = self.heap[least];
+            hole = least;
+        }
+        self.heap[hole] = last;
+        Some(top)
     }
 }
 
@@ -207,7 +263,7 @@ pub struct Sim {
     /// The pending timer wake-up of each node (a queue entry for another time is
     /// superseded); apart from `nodes` so that checking a wake-up touches 16 bytes.
     timers: Vec<Option<Duration>>,
-    queue: BinaryHeap<Scheduled>,
+    queue: EventQueue,
     /// Items of `queue` entries, by slot; `free_items` lists empty slots.
     items: Vec<Option<Item>>,
     free_items: Vec<u32>,
@@ -230,6 +286,11 @@ enum PushPullRef<'a> {
 /// Encoded length of `Message::PushPull(pp)`.
 fn push_pull_len(pp: &PushPull) -> u64 {
     encoded_len(&PushPullRef::PushPull(pp)) as u64
+}
+
+/// Virtual time in nanoseconds (saturating; a u64 lasts 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The address the simulator gives node `i`.
@@ -271,7 +332,7 @@ impl Sim {
             rng,
             timers: vec![None; nodes.len()],
             nodes,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             items: Vec::new(),
             free_items: Vec::new(),
             next_seq: 0,
@@ -570,9 +631,9 @@ impl Sim {
         let Some(s) = self.queue.pop() else {
             return false;
         };
-        self.now = self.now.max(s.at);
+        self.now = self.now.max(s.at());
         match s.due {
-            Due::Timer(node) => self.wake(node as usize, s.at),
+            Due::Timer(node) => self.wake(node as usize, s.at()),
             Due::Item(slot) => {
                 let item = self.items.get_mut(slot as usize).and_then(Option::take);
                 self.free_items.push(slot);
@@ -587,7 +648,7 @@ impl Sim {
     /// Runs until `d` more virtual time has passed.
     pub fn run_for(&mut self, d: Duration) {
         let end = self.now + d;
-        while self.queue.peek().is_some_and(|s| s.at <= end) {
+        while self.queue.peek().is_some_and(|s| s.at() <= end) {
             self.step();
         }
         self.now = end;
@@ -632,7 +693,7 @@ impl Sim {
             }
         };
         self.queue.push(Scheduled {
-            at,
+            at_nanos: nanos(at),
             seq,
             due: Due::Item(slot),
         });
@@ -644,7 +705,7 @@ impl Sim {
         self.next_seq += 1;
         let node = u32::try_from(i).unwrap_or(u32::MAX);
         self.queue.push(Scheduled {
-            at,
+            at_nanos: nanos(at),
             seq,
             due: Due::Timer(node),
         });
@@ -909,6 +970,32 @@ impl Sim {
 mod tests {
     use super::*;
     use crate::mesh::config::Profile;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_event_queue_pops_in_time_then_insertion_order() {
+        // Random pushes (many equal times) interleaved with pops, against a sorted set.
+        let mut rng = SmallRng::seed_from_u64(5);
+        let mut queue = EventQueue::default();
+        let mut model = BTreeSet::new();
+        for seq in 0..20_000u64 {
+            let at_nanos = rng.random_range(0..500u64);
+            queue.push(Scheduled {
+                at_nanos,
+                seq,
+                due: Due::Item(seq as u32),
+            });
+            model.insert((at_nanos, seq));
+            while rng.random_bool(0.45) {
+                let popped = queue.pop().map(|s| (s.at_nanos, s.seq));
+                assert_eq!(popped, model.pop_first());
+            }
+        }
+        while let Some(s) = queue.pop() {
+            assert_eq!(Some((s.at_nanos, s.seq)), model.pop_first());
+        }
+        assert!(model.is_empty());
+    }
 
     #[test]
     fn small_mesh_converges_and_datagrams_fit() {
