@@ -243,14 +243,11 @@ impl EventQueue {
     }
 }
 
-/// One simulated node. Its state machine is boxed so that the per-node records the
-/// simulator reads on every event (address, group, stats) stay a compact array: inline,
-/// each node took ~1.4 KB and every event touched a cold one.
+/// One simulated node's identity. What the simulator touches per event (state
+/// machine, timer, group, traffic counters) lives in per-node arrays of `Sim`, each
+/// compact enough to stay cached at 10,000 nodes.
 struct SimNode {
     peer: Peer,
-    machine: Option<Box<Membership>>,
-    group: u32,
-    stats: NodeStats,
 }
 
 /// The simulator. See the module docs.
@@ -260,9 +257,18 @@ pub struct Sim {
     now: Duration,
     rng: SmallRng,
     nodes: Vec<SimNode>,
+    /// Each node's state machine (`None` while crashed), boxed: every event reaches its
+    /// node through this array, so it is kept to a pointer per node (80 KB at 10,000
+    /// nodes) instead of ~1.3 KB of inline state machine per node, cold at every event.
+    machines: Vec<Option<Box<Membership>>>,
+    /// Each node's traffic counters.
+    stats: Vec<NodeStats>,
     /// The pending timer wake-up of each node (a queue entry for another time is
     /// superseded); apart from `nodes` so that checking a wake-up touches 16 bytes.
     timers: Vec<Option<Duration>>,
+    /// The partition group of each node (only nodes in the same group can talk); a
+    /// 4-byte array because every datagram checks two of them.
+    groups: Vec<u32>,
     queue: EventQueue,
     /// Items of `queue` entries, by slot; `free_items` lists empty slots.
     items: Vec<Option<Item>>,
@@ -311,6 +317,7 @@ impl Sim {
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let base = Instant::now();
         let mut nodes = Vec::with_capacity(cfg.nodes);
+        let mut machines = Vec::with_capacity(cfg.nodes);
         for i in 0..cfg.nodes {
             let peer = Peer {
                 id: NodeId(rng.random()),
@@ -319,19 +326,18 @@ impl Sim {
             let mut machine =
                 Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
             machine.reserve_members(cfg.nodes);
-            nodes.push(SimNode {
-                peer,
-                machine: Some(Box::new(machine)),
-                group: 0,
-                stats: NodeStats::default(),
-            });
+            machines.push(Some(Box::new(machine)));
+            nodes.push(SimNode { peer });
         }
         let mut sim = Sim {
             base,
             now: Duration::ZERO,
             rng,
             timers: vec![None; nodes.len()],
+            groups: vec![0; nodes.len()],
             nodes,
+            machines,
+            stats: vec![NodeStats::default(); cfg.nodes],
             queue: EventQueue::default(),
             items: Vec::new(),
             free_items: Vec::new(),
@@ -377,7 +383,7 @@ impl Sim {
         let n = self.nodes.len();
         for i in 0..n {
             let from = self.nodes[(i + 1) % n].peer;
-            if let Some(m) = self.nodes[i].machine.as_mut() {
+            if let Some(m) = self.machine_mut(i) {
                 m.preload_settled(now, from, states.clone());
             }
         }
@@ -410,9 +416,14 @@ impl Sim {
         self.nodes.get(i).map(|n| n.peer)
     }
 
+    /// Node `i`'s state machine, mutable, unless it is crashed.
+    fn machine_mut(&mut self, i: usize) -> Option<&mut Membership> {
+        self.machines.get_mut(i).and_then(|m| m.as_deref_mut())
+    }
+
     /// Node `i`'s state machine, unless it is crashed.
     pub fn node(&self, i: usize) -> Option<&Membership> {
-        self.nodes.get(i).and_then(|n| n.machine.as_deref())
+        self.machines.get(i).and_then(|m| m.as_deref())
     }
 
     /// True unless node `i` is crashed.
@@ -422,18 +433,18 @@ impl Sim {
 
     /// Node `i`'s traffic counters.
     pub fn stats(&self, i: usize) -> Option<&NodeStats> {
-        self.nodes.get(i).map(|n| &n.stats)
+        self.stats.get(i)
     }
 
     /// Sum of all nodes' traffic counters (`max_datagram` is the overall maximum).
     pub fn total_stats(&self) -> NodeStats {
         let mut t = NodeStats::default();
-        for n in &self.nodes {
-            t.msgs_sent += n.stats.msgs_sent;
-            t.bytes_sent += n.stats.bytes_sent;
-            t.push_pulls_sent += n.stats.push_pulls_sent;
-            t.push_pull_bytes += n.stats.push_pull_bytes;
-            t.max_datagram = t.max_datagram.max(n.stats.max_datagram);
+        for n in &self.stats {
+            t.msgs_sent += n.msgs_sent;
+            t.bytes_sent += n.bytes_sent;
+            t.push_pulls_sent += n.push_pulls_sent;
+            t.push_pull_bytes += n.push_pull_bytes;
+            t.max_datagram = t.max_datagram.max(n.max_datagram);
         }
         t
     }
@@ -508,15 +519,15 @@ impl Sim {
     /// Splits the nodes: node `i` goes to group `groups[i]` (missing entries: group 0).
     /// Only nodes in the same group can talk.
     pub fn partition(&mut self, groups: &[u32]) {
-        for (i, n) in self.nodes.iter_mut().enumerate() {
-            n.group = groups.get(i).copied().unwrap_or(0);
+        for (i, group) in self.groups.iter_mut().enumerate() {
+            *group = groups.get(i).copied().unwrap_or(0);
         }
     }
 
     /// Cuts node `i` off from everyone (its own group).
     pub fn isolate(&mut self, i: usize) {
-        if let Some(n) = self.nodes.get_mut(i) {
-            n.group = u32::MAX - 1;
+        if let Some(group) = self.groups.get_mut(i) {
+            *group = u32::MAX - 1;
         }
     }
 
@@ -527,21 +538,20 @@ impl Sim {
 
     /// Removes every partition and cut link.
     pub fn heal(&mut self) {
-        for n in &mut self.nodes {
-            n.group = 0;
-        }
+        self.groups.fill(0);
         self.cut_links.clear();
     }
 
     fn connected(&self, a: usize, b: usize) -> bool {
-        let (Some(na), Some(nb)) = (self.nodes.get(a), self.nodes.get(b)) else {
+        let (Some(ga), Some(gb)) = (self.groups.get(a), self.groups.get(b)) else {
             return false;
         };
-        na.group == nb.group
-            && (self.cut_links.is_empty() || !self.cut_links.contains(&(a.min(b), a.max(b))))
+        ga == gb && (self.cut_links.is_empty() || !self.cut_links.contains(&(a.min(b), a.max(b))))
     }
 
-    /// The node at `addr` ([`sim_addr`] inverted; no map lookup per datagram).
+    /// The node at `addr` ([`sim_addr`] inverted; no map lookup per datagram, and no
+    /// read of the node: node `i`'s address is always `sim_addr(i)`, whose bytes give
+    /// back `i` exactly).
     fn index_of(&self, addr: SocketAddr) -> Option<usize> {
         let SocketAddr::V4(v4) = addr else {
             return None;
@@ -552,15 +562,15 @@ impl Sim {
         }
         let n = (usize::from(b) << 16) | (usize::from(c) << 8) | usize::from(d);
         let i = n.checked_sub(1)?;
-        (self.nodes.get(i)?.peer.addr == addr).then_some(i)
+        (i < self.nodes.len()).then_some(i)
     }
 
     // ----- node control --------------------------------------------------------------
 
     /// Crashes node `i` (kill -9): its state is gone, messages to it are lost.
     pub fn crash(&mut self, i: usize) {
-        if let Some(n) = self.nodes.get_mut(i) {
-            n.machine = None;
+        if let Some(m) = self.machines.get_mut(i) {
+            *m = None;
         }
         if let Some(timer) = self.timers.get_mut(i) {
             *timer = None;
@@ -580,8 +590,8 @@ impl Sim {
             self.now_instant(),
         );
         machine.reserve_members(self.nodes.len());
-        if let Some(n) = self.nodes.get_mut(i) {
-            n.machine = Some(Box::new(machine));
+        if let Some(m) = self.machines.get_mut(i) {
+            *m = Some(Box::new(machine));
         }
         if let Some(timer) = self.timers.get_mut(i) {
             *timer = None;
@@ -618,7 +628,7 @@ impl Sim {
         f: impl FnOnce(&mut Membership, Instant) -> R,
     ) -> Option<R> {
         let now = self.now_instant();
-        let machine = self.nodes.get_mut(i)?.machine.as_mut()?;
+        let machine = self.machine_mut(i)?;
         let r = f(machine, now);
         self.after_input(i);
         Some(r)
@@ -721,7 +731,7 @@ impl Sim {
         }
         *timer = None;
         let now = self.now_instant();
-        let Some(m) = self.nodes.get_mut(i).and_then(|n| n.machine.as_mut()) else {
+        let Some(m) = self.machine_mut(i) else {
             return;
         };
         m.handle_timeout(now);
@@ -769,10 +779,12 @@ impl Sim {
                 };
                 let nanos = self.now.as_nanos() as u64;
                 self.mix(&[nanos, from as u64, dst as u64]);
-                let Some(from_addr) = self.nodes.get(from).map(|n| n.peer.addr) else {
+                // Node `from`'s address, without reading its (cold) record.
+                if from >= self.nodes.len() {
                     return;
-                };
-                let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
+                }
+                let from_addr = sim_addr(from);
+                let Some(m) = self.machine_mut(dst) else {
                     return;
                 };
                 // As the node runtime does: the sender's address comes with the datagram.
@@ -786,18 +798,18 @@ impl Sim {
                 if !self.connected(from, dst) {
                     return;
                 }
-                let Some(m) = self.nodes.get_mut(dst).and_then(|n| n.machine.as_mut()) else {
+                let Some(m) = self.machine_mut(dst) else {
                     return;
                 };
                 let req_bytes = push_pull_len(&req);
                 let reply = m.handle_push_pull(now, req);
                 self.after_input(dst);
-                if let Some(n) = self.nodes.get_mut(from) {
-                    n.stats.push_pull_bytes += req_bytes;
+                if let Some(n) = self.stats.get_mut(from) {
+                    n.push_pull_bytes += req_bytes;
                 }
                 let bytes = push_pull_len(&reply);
-                if let Some(n) = self.nodes.get_mut(dst) {
-                    n.stats.push_pull_bytes += bytes;
+                if let Some(n) = self.stats.get_mut(dst) {
+                    n.push_pull_bytes += bytes;
                 }
                 let at = self.now + self.delay();
                 self.schedule(
@@ -815,7 +827,7 @@ impl Sim {
                 }
                 let nanos = self.now.as_nanos() as u64;
                 self.mix(&[nanos, from as u64, to as u64, 1]);
-                let Some(m) = self.nodes.get_mut(to).and_then(|n| n.machine.as_mut()) else {
+                let Some(m) = self.machine_mut(to) else {
                     return;
                 };
                 m.handle_message(now, Message::PushPull(reply));
@@ -827,17 +839,12 @@ impl Sim {
     /// Drains node `i`'s transmits and events and re-arms its timer.
     fn after_input(&mut self, i: usize) {
         let max_datagram = self.cfg.config.max_datagram_bytes;
-        while let Some(t) = self
-            .nodes
-            .get_mut(i)
-            .and_then(|n| n.machine.as_mut())
-            .and_then(|m| m.poll_transmit())
-        {
+        while let Some(t) = self.machine_mut(i).and_then(|m| m.poll_transmit()) {
             if let Message::PushPull(req) = t.msg {
                 // Bytes are counted on delivery: rejoin attempts to dead members are
                 // frequent and their full state never leaves (the dial fails).
-                if let Some(n) = self.nodes.get_mut(i) {
-                    n.stats.push_pulls_sent += 1;
+                if let Some(n) = self.stats.get_mut(i) {
+                    n.push_pulls_sent += 1;
                 }
                 // A stream to a crashed or cut-off node fails at the dial: drop the state
                 // now rather than keep it in flight. Every node's rejoin timer fires in
@@ -867,10 +874,10 @@ impl Sim {
             if len > max_datagram {
                 self.counts.oversized += 1;
             }
-            if let Some(n) = self.nodes.get_mut(i) {
-                n.stats.msgs_sent += 1;
-                n.stats.bytes_sent += len as u64;
-                n.stats.max_datagram = n.stats.max_datagram.max(len);
+            if let Some(n) = self.stats.get_mut(i) {
+                n.msgs_sent += 1;
+                n.bytes_sent += len as u64;
+                n.max_datagram = n.max_datagram.max(len);
             }
             if self.cfg.loss > 0.0 && self.rng.random_bool(self.cfg.loss.clamp(0.0, 1.0)) {
                 continue;
@@ -889,12 +896,7 @@ impl Sim {
                 },
             );
         }
-        while let Some(e) = self
-            .nodes
-            .get_mut(i)
-            .and_then(|n| n.machine.as_mut())
-            .and_then(|m| m.poll_event())
-        {
+        while let Some(e) = self.machine_mut(i).and_then(|m| m.poll_event()) {
             self.count_event(i, e);
         }
         let next = self.node(i).and_then(|m| m.poll_timeout());
