@@ -365,8 +365,9 @@ fn bench_membership(c: &mut Criterion) {
         })
     });
 
-    // A periodic sync's opening (digest of 1,001 member states) beside the full member
-    // list it replaces, encoded as it would go on the wire.
+    // A periodic sync's opening (the digest of 1,001 member states: since branch sim10k
+    // this node's own term plus the running sum kept over its records, not a pass over
+    // them) beside the full member list it replaces, encoded as it would go on the wire.
     let m = membership_with_1000(Instant::now(), 7);
     g.bench_function("sync_digest_1000_members", |b| {
         b.iter(|| black_box(m.sync_request()))

@@ -40,6 +40,13 @@ fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
+/// Every node's running state digest equals the one recomputed from its records (a
+/// change of member state that bypassed the running sum would show here).
+fn assert_digests_exact(sim: &Sim) {
+    let off = sim.nodes_with_inexact_digest();
+    assert!(off.is_empty(), "running digest off at nodes {off:?}");
+}
+
 #[test]
 fn thousand_nodes_converge_everyone_sees_everyone_alive() {
     // Given 1,000 nodes joining through node 0 (and one random earlier node) over 2 s,
@@ -55,6 +62,7 @@ fn thousand_nodes_converge_everyone_sees_everyone_alive() {
     assert_eq!(sim.counts().down, 0);
     assert_eq!(sim.counts().oversized, 0);
     assert!(sim.total_stats().max_datagram <= lan().max_datagram_bytes);
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -78,6 +86,7 @@ fn crashed_node_is_marked_dead_by_all_within_the_lan_bound() {
     assert!(median <= secs(3), "median detection {median:?} ({times:?})");
     // Nobody else was declared dead: one down event per (observer, victim) at most.
     assert!(sim.counts().down <= 7 * 63, "{:?}", sim.counts());
+    assert_digests_exact(&sim);
     for d in sim.downs() {
         let victim = (0..64).find(|&i| sim.peer(i).map(|p| p.id) == Some(d.subject));
         assert!(
@@ -94,6 +103,7 @@ fn ten_percent_loss_marks_no_healthy_node_dead() {
     sim.set_loss(0.10);
     let before = sim.counts().clone();
     sim.run_for(secs(300));
+    assert_digests_exact(&sim);
     // suspicions do happen (the test would be vacuous otherwise) and are refuted,
     let after = sim.counts();
     assert!(after.suspect > before.suspect + 100, "{after:?}");
@@ -122,6 +132,7 @@ fn partition_halves_mark_each_other_dead_then_heal_within_bound() {
         t.is_some(),
         "sides did not mark each other dead within 60 s"
     );
+    assert_digests_exact(&sim);
     // After the links return, rejoin attempts merge the halves: all alive everywhere
     // within 30 s (stated bound: a few rejoin intervals of 5 s).
     sim.heal();
@@ -131,6 +142,7 @@ fn partition_halves_mark_each_other_dead_then_heal_within_bound() {
         panic!("mesh did not heal within 30 s");
     };
     assert!(t - start <= secs(30));
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -172,6 +184,7 @@ fn isolated_then_healed_node_refutes_and_nobody_dies(seed_base: u64) {
     // nobody was ever declared dead.
     assert!(sim.run_until(secs(20), CHECK, Sim::converged).is_some());
     assert_eq!(sim.counts().down, 0, "{:?}", sim.downs());
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -187,6 +200,7 @@ fn restarted_node_with_same_id_wins_back_its_place() {
     let t = sim.run_until(secs(20), CHECK, Sim::converged);
     assert!(t.is_some(), "restarted node not alive everywhere");
     assert!(sim.node(4).is_some_and(|m| m.me().incarnation > 0));
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -201,6 +215,7 @@ fn removed_node_stays_out_until_joined_again() {
     // Rejoin attempts and seeds do not pull it back.
     sim.run_for(secs(30));
     assert!(sim.all_see(5, State::Left));
+    assert_digests_exact(&sim);
     assert!(
         sim.node(5)
             .is_some_and(|m| m.is_removed() && m.members().count() == 1)
@@ -210,6 +225,7 @@ fn removed_node_stays_out_until_joined_again() {
     let t = sim.run_until(secs(20), CHECK, Sim::converged);
     assert!(t.is_some(), "re-added node not alive everywhere");
     assert!(sim.node(5).is_some_and(|m| !m.is_removed()));
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -221,6 +237,7 @@ fn graceful_leave_spreads() {
             .is_some()
     );
     assert_eq!(sim.counts().down, 0);
+    assert_digests_exact(&sim);
 }
 
 #[test]
@@ -260,4 +277,5 @@ fn a_settled_mesh_syncs_by_digest_without_member_lists() {
         "{per_sync} bytes per sync: settled views should have equal digests"
     );
     assert!(sim.converged());
+    assert_digests_exact(&sim);
 }

@@ -5,7 +5,7 @@
 //! machine's business (`membership.rs`); the wire field is in `message.rs`.
 //!
 //! The digest is the wrapping sum of one 128-bit hash per member, so the order of the
-//! list does not matter. The hash is defined here, byte by byte, so every build of werify
+//! list does not matter, and a node can keep it as a running sum (`record.rs`). The hash is defined here, byte by byte, so every build of werify
 //! computes the same digest from the same states (std's hashers promise no such thing). It
 //! guards against accidental mismatch, not against forgery: peers are authenticated by
 //! mTLS, and a wrong "in sync" only delays anti-entropy with that peer until the next sync
@@ -51,7 +51,8 @@ impl<'a> StateView<'a> {
         }
     }
 
-    fn hash(&self) -> u128 {
+    /// This state's term of a digest: its 128-bit hash.
+    pub fn digest_term(&self) -> u128 {
         let mut h = Lanes::default();
         h.write(&self.peer.id.0);
         match self.peer.addr {
@@ -111,7 +112,13 @@ impl StateDigest {
     pub fn of<'a>(members: impl IntoIterator<Item = StateView<'a>>) -> StateDigest {
         let sum = members
             .into_iter()
-            .fold(0u128, |sum, m| sum.wrapping_add(m.hash()));
+            .fold(0u128, |sum, m| sum.wrapping_add(m.digest_term()));
+        StateDigest::from_sum(sum)
+    }
+
+    /// The digest whose member terms ([`StateView::digest_term`]) add up to `sum`
+    /// (wrapping): for a caller that keeps the sum as its states change.
+    pub fn from_sum(sum: u128) -> StateDigest {
         StateDigest(sum.to_le_bytes())
     }
 

@@ -3,7 +3,8 @@
 //! an RNG seeded by the caller; out come [`Transmit`]s, [`Event`]s and the next timer
 //! deadline. Carrying messages (QUIC datagrams and streams) is the runtime's job; the
 //! formulas live in `config`, suspicion bookkeeping in `suspicion`, the local health score
-//! in `awareness` and the piggyback queue in `broadcast`.
+//! in `awareness`, the piggyback queue in `broadcast`, and the per-member records (with
+//! the running state digest a periodic sync opens with) in `record`.
 //!
 //! # Method groups
 //! - getters: [`Membership::me`], [`Membership::config`], [`Membership::members`],
@@ -59,9 +60,10 @@ use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::config::Config;
 use crate::mesh::digest::{StateDigest, StateView};
 use crate::mesh::id::NodeId;
-use crate::mesh::index::{SlotIndex, mix};
+use crate::mesh::index::SlotIndex;
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
 use crate::mesh::message::{MemberState, Message, PushPull, Update};
+use crate::mesh::record::{Record, Records, addr_hash, id_hash};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
 /// A joining node syncs again with a random member this many probe intervals after its
@@ -248,6 +250,8 @@ enum Mode {
 #[derive(Clone, Debug)]
 struct Probe {
     target: NodeId,
+    /// The target's record slot when the probe started (see [`Membership::sender_slot`]).
+    slot: usize,
     seq: u32,
     sent: Instant,
     ack_deadline: Instant,
@@ -265,141 +269,6 @@ struct Relay {
     seq: u32,
     target: NodeId,
     deadline: Instant,
-}
-
-/// What this node keeps about one member. [`Member`] is the public view, built from it
-/// on demand; this is kept compact because a node holds one per member (10⁸ of them in a
-/// 10,000-node simulation): times are nanoseconds since the machine's epoch, empty tags
-/// take no allocation, and the rarely set fields (suspicion provenance, health) live in a
-/// box that exists only while one of them is set.
-#[derive(Clone, Debug)]
-struct Record {
-    id: NodeId,
-    addr: CompactAddr,
-    incarnation: u64,
-    /// When `state` last changed (nanoseconds since `Membership::epoch`).
-    state_since: u64,
-    /// Last direct message from the member (nanoseconds since the epoch + 1; 0: never).
-    last_heard: u64,
-    /// `None` when the member has no tags.
-    tags: Option<Box<Tags>>,
-    extra: Option<Box<Extra>>,
-    /// Round-trip time of the latest direct probe, microseconds + 1 (0: none).
-    rtt_us: u32,
-    state: State,
-}
-
-/// A socket address in 16 bytes instead of `SocketAddr`'s 32: IPv4 inline, IPv6 boxed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum CompactAddr {
-    V4([u8; 4], u16),
-    V6(Box<std::net::SocketAddrV6>),
-}
-
-impl CompactAddr {
-    fn new(addr: SocketAddr) -> CompactAddr {
-        match addr {
-            SocketAddr::V4(a) => CompactAddr::V4(a.ip().octets(), a.port()),
-            SocketAddr::V6(a) => CompactAddr::V6(Box::new(a)),
-        }
-    }
-
-    fn get(&self) -> SocketAddr {
-        match self {
-            CompactAddr::V4(ip, port) => SocketAddr::from((*ip, *port)),
-            CompactAddr::V6(a) => SocketAddr::V6(**a),
-        }
-    }
-}
-
-/// The rarely set part of a [`Record`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Extra {
-    health: Option<HealthSummary>,
-    health_incarnation: u64,
-    suspected_by: Option<NodeId>,
-    confirmations: usize,
-    /// Last time this node started a probe of the member while it was suspect
-    /// (nanoseconds since the epoch + 1; 0: not since it was last alive). Only read for
-    /// suspects (`suspect_due_for_reprobe`).
-    last_probed: u64,
-}
-
-impl Record {
-    fn addr(&self) -> SocketAddr {
-        self.addr.get()
-    }
-
-    fn peer(&self) -> Peer {
-        Peer {
-            id: self.id,
-            addr: self.addr(),
-        }
-    }
-
-    fn is_live(&self) -> bool {
-        matches!(self.state, State::Alive | State::Suspect)
-    }
-
-    fn tags(&self) -> Tags {
-        self.tags.as_deref().cloned().unwrap_or_default()
-    }
-
-    fn tags_eq(&self, tags: &Tags) -> bool {
-        match &self.tags {
-            None => tags.is_empty(),
-            Some(t) => **t == *tags,
-        }
-    }
-
-    fn set_tags(&mut self, tags: Tags) {
-        self.tags = (!tags.is_empty()).then(|| Box::new(tags));
-    }
-
-    fn suspected_by(&self) -> Option<NodeId> {
-        self.extra.as_ref().and_then(|e| e.suspected_by)
-    }
-
-    fn extra_mut(&mut self) -> &mut Extra {
-        self.extra.get_or_insert_with(Box::default)
-    }
-
-    /// Sets the suspicion provenance, allocating the extra part only when needed.
-    fn set_suspicion(&mut self, by: Option<NodeId>, confirmations: usize) {
-        if by.is_none() && confirmations == 0 && self.extra.is_none() {
-            return;
-        }
-        let e = self.extra_mut();
-        e.suspected_by = by;
-        e.confirmations = confirmations;
-        if by.is_none() {
-            e.last_probed = 0;
-        }
-        self.tidy();
-    }
-
-    /// Names the accuser, keeping the confirmations counted so far.
-    fn set_accuser(&mut self, by: NodeId) {
-        let confirmations = self.extra.as_ref().map_or(0, |e| e.confirmations);
-        self.set_suspicion(Some(by), confirmations);
-    }
-
-    /// Sets the confirmations counted, keeping the accuser.
-    fn set_confirmations(&mut self, confirmations: usize) {
-        let by = self.suspected_by();
-        self.set_suspicion(by, confirmations);
-    }
-
-    /// Drops the extra part when nothing in it is set.
-    fn tidy(&mut self) {
-        if self
-            .extra
-            .as_deref()
-            .is_some_and(|e| *e == Extra::default())
-        {
-            self.extra = None;
-        }
-    }
 }
 
 fn stamp(epoch: Instant, at: Instant) -> u64 {
@@ -421,94 +290,54 @@ fn unstamp_some(epoch: Instant, stored: u64) -> Option<Instant> {
     stored.checked_sub(1).map(|nanos| unstamp(epoch, nanos))
 }
 
-fn id_hash(id: &NodeId) -> u64 {
-    let mut lo = [0u8; 8];
-    let mut hi = [0u8; 8];
-    lo.copy_from_slice(&id.0[..8]);
-    hi.copy_from_slice(&id.0[8..]);
-    mix(u64::from_le_bytes(lo) ^ u64::from_le_bytes(hi).rotate_left(29))
-}
-
-fn addr_hash(addr: &SocketAddr) -> u64 {
-    let mut h = IdHasher::default();
-    std::hash::Hash::hash(addr, &mut h);
-    mix(h.finish())
-}
-
-/// Record slots: a slab whose slots stay put while the member is known (the indexes,
-/// the probe order and the broadcast queue refer to them).
+/// The shuffled round-robin order in which members are probed: record slots, and the
+/// position of the next. Each step also reads the slot after it (`ahead`), so that
+/// the next step, a probe interval later, knows its target without first reading
+/// `order`: at 10,000 simulated nodes that read is a cache miss, and it would stand
+/// before the miss on the target's record instead of beside it. Every change of
+/// `order` or `pos` goes through these methods, which keep `ahead` equal to
+/// `order[pos]` or `None`.
 #[derive(Default)]
-struct Records {
-    slots: Vec<Option<Record>>,
-    free: Vec<u32>,
+struct ProbeRound {
+    order: Vec<u32>,
+    pos: usize,
+    ahead: Option<u32>,
 }
 
-impl Records {
-    fn get(&self, i: usize) -> Option<&Record> {
-        self.slots.get(i).and_then(Option::as_ref)
+impl ProbeRound {
+    fn reserve(&mut self, slots: usize) {
+        self.order
+            .reserve_exact(slots.saturating_sub(self.order.len()));
     }
 
-    fn get_mut(&mut self, i: usize) -> Option<&mut Record> {
-        self.slots.get_mut(i).and_then(Option::as_mut)
+    /// The slot at the current position, moving past it; `None` at the end of the
+    /// round.
+    fn take_next(&mut self) -> Option<u32> {
+        let slot = match self.ahead.take() {
+            Some(slot) => slot,
+            None => *self.order.get(self.pos)?,
+        };
+        self.pos += 1;
+        self.ahead = self.order.get(self.pos).copied();
+        Some(slot)
     }
 
-    fn len(&self) -> usize {
-        self.slots.len() - self.free.len()
+    /// A new round over `slots`, shuffled.
+    fn restart(&mut self, slots: impl Iterator<Item = u32>, rng: &mut SmallRng) {
+        self.order.clear();
+        self.order.extend(slots);
+        self.order.shuffle(rng);
+        self.pos = 0;
+        self.ahead = None;
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Record> {
-        self.slots.iter().filter_map(Option::as_ref)
-    }
-
-    fn insert(&mut self, r: Record) -> usize {
-        if let Some(i) = self.free.pop() {
-            self.slots[i as usize] = Some(r);
-            return i as usize;
-        }
-        if self.slots.len() == self.slots.capacity() {
-            // Grow by an eighth rather than doubling: one slot per member.
-            let extra = (self.slots.len() / 8).max(16);
-            self.slots.reserve_exact(extra);
-        }
-        self.slots.push(Some(r));
-        self.slots.len() - 1
-    }
-
-    fn remove(&mut self, i: usize) -> Option<Record> {
-        let r = self.slots.get_mut(i)?.take()?;
-        self.free.push(i as u32);
-        Some(r)
-    }
-
-    fn clear(&mut self) {
-        self.slots = Vec::new();
-        self.free = Vec::new();
-    }
-
-    /// Slot of member `id`.
-    fn find(&self, index: &SlotIndex, id: &NodeId) -> Option<usize> {
-        index
-            .find(id_hash(id), |s| {
-                self.get(s as usize).is_some_and(|r| r.id == *id)
-            })
-            .map(|s| s as usize)
-    }
-
-    /// Slot of the member indexed under `addr`.
-    fn find_addr(&self, by_addr: &SlotIndex, addr: &SocketAddr) -> Option<usize> {
-        by_addr
-            .find(addr_hash(addr), |s| {
-                self.get(s as usize).is_some_and(|r| r.addr() == *addr)
-            })
-            .map(|s| s as usize)
-    }
-
-    fn hash_id_of(&self, s: u32) -> u64 {
-        self.get(s as usize).map_or(0, |r| id_hash(&r.id))
-    }
-
-    fn hash_addr_of(&self, s: u32) -> u64 {
-        self.get(s as usize).map_or(0, |r| addr_hash(&r.addr()))
+    /// Adds `slot` at a random position not yet passed in this round.
+    fn insert_randomly(&mut self, slot: u32, rng: &mut SmallRng) {
+        self.order.push(slot);
+        let last = self.order.len() - 1;
+        let pos = rng.random_range(self.pos.min(last)..=last);
+        self.order.swap(pos, last);
+        self.ahead = None;
     }
 }
 
@@ -528,9 +357,8 @@ pub struct Membership {
     epoch: Instant,
     /// Members in Alive or Suspect state.
     live_count: usize,
-    /// Record slots in probe order.
-    probe_order: Vec<u32>,
-    probe_pos: usize,
+    /// The shuffled probe round.
+    probe_round: ProbeRound,
     probe: Option<Probe>,
     next_seq: u32,
     relays: Vec<Relay>,
@@ -581,8 +409,7 @@ impl Membership {
             by_addr: SlotIndex::default(),
             epoch: now,
             live_count: 0,
-            probe_order: Vec::new(),
-            probe_pos: 0,
+            probe_round: ProbeRound::default(),
             probe: None,
             next_seq: 0,
             relays: Vec::new(),
@@ -627,14 +454,12 @@ impl Membership {
     /// entries) up front, so that a node that will learn that many does not regrow its
     /// arrays step by step (each step leaves a freed block behind in the allocator).
     pub fn reserve_members(&mut self, members: usize) {
-        let more = members.saturating_sub(self.members.slots.len());
-        self.members.slots.reserve_exact(more);
+        self.members.reserve_slots(members);
         let members_ref = &self.members;
         self.index.reserve(members, |s| members_ref.hash_id_of(s));
         self.by_addr
             .reserve(members, |s| members_ref.hash_addr_of(s));
-        self.probe_order
-            .reserve_exact(members.saturating_sub(self.probe_order.len()));
+        self.probe_round.reserve(members);
         self.broadcasts.reserve_refs(members);
     }
 
@@ -676,13 +501,13 @@ impl Membership {
         if id == self.me.peer.id {
             return Some(self.me.state);
         }
-        self.rec(id).map(|r| r.state)
+        self.rec(id).map(|r| r.state())
     }
 
     /// Number of known members (this node included) in `state`.
     pub fn count_in_state(&self, state: State) -> usize {
         usize::from(self.me.state == state)
-            + self.members.iter().filter(|r| r.state == state).count()
+            + self.members.iter().filter(|r| r.state() == state).count()
     }
 
     /// Total number of member records (this node excluded), whatever their state.
@@ -691,27 +516,39 @@ impl Membership {
     }
 
     fn view(&self, r: &Record) -> Member {
-        let extra = r.extra.as_deref();
         Member {
             peer: r.peer(),
-            incarnation: r.incarnation,
-            state: r.state,
+            incarnation: r.incarnation(),
+            state: r.state(),
             tags: r.tags(),
-            health: extra.and_then(|e| e.health.clone()),
+            health: r.health().map(|(_, h)| h.clone()),
             state_since: unstamp(self.epoch, r.state_since),
             last_heard: unstamp_some(self.epoch, r.last_heard),
             rtt: r
                 .rtt_us
                 .checked_sub(1)
                 .map(|us| Duration::from_micros(u64::from(us))),
-            suspected_by: extra.and_then(|e| e.suspected_by),
-            confirmations: extra.map_or(0, |e| e.confirmations),
-            health_incarnation: extra.map_or(0, |e| e.health_incarnation),
+            suspected_by: r.suspected_by(),
+            confirmations: r.confirmations(),
+            health_incarnation: r.health().map_or(0, |(n, _)| n),
         }
     }
 
     fn slot(&self, id: &NodeId) -> Option<usize> {
         self.members.find(&self.index, id)
+    }
+
+    /// [`Membership::slot`] for the sender of a message. Half of all datagrams are acks
+    /// from the member this node is probing, whose slot the probe remembers: checking
+    /// that record's id saves the index lookup (a cache miss at 10,000 simulated nodes).
+    fn sender_slot(&self, sender: &NodeId) -> Option<usize> {
+        if let Some(p) = &self.probe
+            && p.target == *sender
+            && self.members.get(p.slot).is_some_and(|m| m.id() == *sender)
+        {
+            return Some(p.slot);
+        }
+        self.slot(sender)
     }
 
     fn rec(&self, id: NodeId) -> Option<&Record> {
@@ -766,7 +603,7 @@ impl Membership {
             } else {
                 self.members
                     .iter()
-                    .filter(|m| m.state != State::Left)
+                    .filter(|m| m.state() != State::Left)
                     .map(|m| m.peer())
                     .collect()
             },
@@ -898,10 +735,10 @@ impl Membership {
         if addr == self.me.peer.addr {
             return Err(RemoveError::IsSelf(addr));
         }
-        let Some(id) = self.rec_by_addr(&addr).map(|r| r.id) else {
+        let Some(id) = self.rec_by_addr(&addr).map(|r| r.id()) else {
             return Err(RemoveError::UnknownAddress(addr));
         };
-        let incarnation = self.rec(id).map(|m| m.incarnation).unwrap_or(0);
+        let incarnation = self.rec(id).map(|m| m.incarnation()).unwrap_or(0);
         let me = self.me.peer.id;
         self.on_left(now, id, incarnation, me);
         self.seeds.retain(|s| *s != addr);
@@ -968,7 +805,7 @@ impl Membership {
             return;
         }
         let heard = stamp_some(self.epoch, now);
-        if let Some(i) = self.slot(&sender)
+        if let Some(i) = self.sender_slot(&sender)
             && let Some(m) = self.members.get_mut(i)
         {
             m.last_heard = heard;
@@ -996,7 +833,7 @@ impl Membership {
                 // Tell a sender we consider suspect/dead/removed what we think, so it
                 // can refute (or learn it was removed).
                 if let Some(m) = self.rec(from.id)
-                    && m.state != State::Alive
+                    && m.state() != State::Alive
                 {
                     first.push(self.update_for(m));
                 }
@@ -1056,7 +893,10 @@ impl Membership {
     pub fn handle_message_from(&mut self, now: Instant, addr: SocketAddr, msg: Message) {
         let sender = msg.sender();
         self.handle_message(now, msg);
-        if self.mode != Mode::Active || sender == self.me.peer.id || self.slot(&sender).is_some() {
+        if self.mode != Mode::Active
+            || sender == self.me.peer.id
+            || self.sender_slot(&sender).is_some()
+        {
             return;
         }
         if !allow_once_per(
@@ -1248,7 +1088,7 @@ impl Membership {
         };
         let addr = member.addr();
         let mut first = Vec::new();
-        if member.state == State::Suspect {
+        if member.state() == State::Suspect {
             // Buddy system: make sure the suspect hears about its suspicion.
             first.push(self.update_for(member));
         }
@@ -1262,6 +1102,7 @@ impl Membership {
         });
         self.probe = Some(Probe {
             target,
+            slot,
             seq,
             sent: now,
             ack_deadline: now + self.awareness.scale(self.config.probe_timeout),
@@ -1284,8 +1125,8 @@ impl Membership {
         let gap = self.config.probe_interval * 2;
         self.suspicions.armed_by_deadline().take(8).find(|id| {
             self.rec(*id).is_some_and(|m| {
-                m.state == State::Suspect
-                    && unstamp_some(self.epoch, m.extra.as_ref().map_or(0, |e| e.last_probed))
+                m.state() == State::Suspect
+                    && unstamp_some(self.epoch, m.last_probed())
                         .is_none_or(|at| now.saturating_duration_since(at) >= gap)
             })
         })
@@ -1295,7 +1136,7 @@ impl Membership {
     /// without a verdict: probe it ourselves (see `SuspicionTable::verify`).
     fn rumour_due_for_check(&mut self, now: Instant) -> Option<NodeId> {
         while let Some(id) = self.suspicions.take_due_verification(now) {
-            if self.rec(id).is_some_and(|m| m.state == State::Suspect) {
+            if self.rec(id).is_some_and(|m| m.state() == State::Suspect) {
                 return Some(id);
             }
         }
@@ -1306,30 +1147,20 @@ impl Membership {
     fn next_probe_target(&mut self) -> Option<(NodeId, usize)> {
         let mut rebuilt = false;
         loop {
-            if self.probe_pos >= self.probe_order.len() {
+            let Some(slot) = self.probe_round.take_next() else {
                 if rebuilt {
                     return None;
                 }
-                self.probe_order.clear();
-                self.probe_order.extend(
-                    self.members
-                        .slots
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, r)| r.as_ref().is_some_and(Record::is_live))
-                        .map(|(i, _)| i as u32),
-                );
-                self.probe_order.shuffle(&mut self.rng);
-                self.probe_pos = 0;
+                self.probe_round
+                    .restart(self.members.live_slots(), &mut self.rng);
                 rebuilt = true;
                 continue;
-            }
-            let slot = self.probe_order[self.probe_pos] as usize;
-            self.probe_pos += 1;
+            };
+            let slot = slot as usize;
             if let Some(m) = self.members.get(slot)
                 && m.is_live()
             {
-                return Some((m.id, slot));
+                return Some((m.id(), slot));
             }
         }
     }
@@ -1354,11 +1185,11 @@ impl Membership {
                 .unwrap_or(u64::MAX),
         );
         let mut relays = self.random_members(k, |m| {
-            m.state == State::Alive && m.id != target_id && m.last_heard > heard_since
+            m.state() == State::Alive && m.id() != target_id && m.last_heard > heard_since
         });
         if relays.len() < k {
             let more = self.random_members(k - relays.len(), |m| {
-                m.state == State::Alive && m.id != target_id && m.last_heard <= heard_since
+                m.state() == State::Alive && m.id() != target_id && m.last_heard <= heard_since
             });
             relays.extend(more);
         }
@@ -1388,7 +1219,7 @@ impl Membership {
             return;
         }
         tracing::debug!(target = %m.peer(), "no ack, direct or indirect: suspecting");
-        let incarnation = m.incarnation;
+        let incarnation = m.incarnation();
         let me = self.me.peer.id;
         self.on_suspect(now, p.target, incarnation, me);
         // The failed probe is the latest probe of the new suspect.
@@ -1407,9 +1238,9 @@ impl Membership {
     fn note_probed_slot(&mut self, i: usize, at: Instant) {
         let probed = stamp_some(self.epoch, at);
         if let Some(m) = self.members.get_mut(i)
-            && m.state == State::Suspect
+            && m.state() == State::Suspect
         {
-            m.extra_mut().last_probed = probed;
+            m.set_last_probed(probed);
         }
     }
 
@@ -1453,7 +1284,7 @@ impl Membership {
 
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
         let heard = stamp_some(self.epoch, now);
-        if let Some(i) = self.slot(&id)
+        if let Some(i) = self.sender_slot(&id)
             && let Some(m) = self.members.get_mut(i)
         {
             m.rtt_us = u32::try_from(rtt.as_micros())
@@ -1521,7 +1352,7 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if m.state != State::Suspect || m.incarnation != suspicion.incarnation {
+        if m.state() != State::Suspect || m.incarnation() != suspicion.incarnation {
             return;
         }
         tracing::debug!(
@@ -1529,7 +1360,7 @@ impl Membership {
             confirmations = suspicion.confirmers.len(),
             "suspicion timeout reached: declaring dead"
         );
-        let incarnation = m.incarnation;
+        let incarnation = m.incarnation();
         self.on_dead(now, id, incarnation, me);
     }
 
@@ -1559,7 +1390,7 @@ impl Membership {
         let now_stamp = stamp(self.epoch, now);
         let targets = self.random_members(fanout, |m| {
             m.is_live()
-                || (m.state == State::Dead && now_stamp.saturating_sub(m.state_since) < to_dead)
+                || (m.state() == State::Dead && now_stamp.saturating_sub(m.state_since) < to_dead)
         });
         let me = self.me.peer.id;
         for peer in targets {
@@ -1574,7 +1405,7 @@ impl Membership {
     }
 
     fn push_pull_tick(&mut self) {
-        let targets = self.random_members(1, |m| m.state == State::Alive);
+        let targets = self.random_members(1, |m| m.state() == State::Alive);
         if let Some(peer) = targets.first() {
             let req = self.sync_request();
             self.send(peer.addr, Message::PushPull(req));
@@ -1587,7 +1418,7 @@ impl Membership {
         // a settled 1,000-node simulation. `live_count` counts exactly the Alive/Suspect
         // members (maintained by `set_state`, `forget` and insertion).
         let dead = if self.members.len() > self.live_count {
-            self.random_members(1, |m| m.state == State::Dead)
+            self.random_members(1, |m| m.state() == State::Dead)
         } else {
             Vec::new()
         };
@@ -1596,7 +1427,7 @@ impl Membership {
             .seeds
             .iter()
             .copied()
-            .filter(|s| self.rec_by_addr(s).is_none_or(|m| m.state == State::Dead))
+            .filter(|s| self.rec_by_addr(s).is_none_or(|m| m.state() == State::Dead))
             .collect();
         if !eligible.is_empty() {
             let pick = eligible[self.rng.random_range(0..eligible.len())];
@@ -1624,10 +1455,10 @@ impl Membership {
             .members
             .iter()
             .filter(|m| {
-                matches!(m.state, State::Dead | State::Left)
+                matches!(m.state(), State::Dead | State::Left)
                     && now_stamp.saturating_sub(m.state_since) >= after
             })
-            .map(|m| m.id)
+            .map(|m| m.id())
             .collect();
         for id in expired {
             if let Some(peer) = self.forget(id) {
@@ -1661,10 +1492,10 @@ impl Membership {
         updates.extend(self.broadcasts.fill(budget, limit, |slot| {
             members
                 .get(slot as usize)
-                .filter(|m| m.state == State::Alive)
+                .filter(|m| m.state() == State::Alive)
                 .map(|m| Update::Alive {
                     peer: m.peer(),
-                    incarnation: m.incarnation,
+                    incarnation: m.incarnation(),
                     tags: m.tags(),
                 })
         }));
@@ -1776,7 +1607,7 @@ impl Membership {
             && self
                 .members
                 .get(i)
-                .is_some_and(|m| incarnation <= m.incarnation)
+                .is_some_and(|m| incarnation <= m.incarnation())
         {
             return;
         }
@@ -1784,7 +1615,7 @@ impl Membership {
             tracing::debug!(claimant = %peer, "another id claims this node's address; ignored");
             return;
         }
-        if let Some(holder) = self.rec_by_addr(&peer.addr).map(|r| (r.id, r.state))
+        if let Some(holder) = self.rec_by_addr(&peer.addr).map(|r| (r.id(), r.state()))
             && holder.0 != peer.id
         {
             if holder.1 == State::Alive {
@@ -1798,19 +1629,7 @@ impl Membership {
             if self.members.len() >= self.config.max_members {
                 return;
             }
-            let stamp_now = stamp(self.epoch, now);
-            let mut record = Record {
-                id: peer.id,
-                addr: CompactAddr::new(peer.addr),
-                incarnation,
-                state_since: stamp_now,
-                last_heard: 0,
-                tags: None,
-                extra: None,
-                rtt_us: 0,
-                state: State::Alive,
-            };
-            record.set_tags(tags);
+            let record = Record::new(peer, incarnation, tags, stamp(self.epoch, now));
             let i = self.members.insert(record);
             let members = &self.members;
             self.index
@@ -1820,10 +1639,7 @@ impl Membership {
             self.live_count += 1;
             // Insert at a random position of the probe round (memberlist does the same)
             // so a newcomer is probed within one round.
-            self.probe_order.push(i as u32);
-            let last = self.probe_order.len() - 1;
-            let pos = self.rng.random_range(self.probe_pos.min(last)..=last);
-            self.probe_order.swap(pos, last);
+            self.probe_round.insert_randomly(i as u32, &mut self.rng);
             self.push_event(Event::MemberUp(peer));
             self.queue_alive(i);
             return;
@@ -1831,10 +1647,10 @@ impl Membership {
         let Some(m) = self.members.get(i) else {
             return;
         };
-        if incarnation <= m.incarnation {
+        if incarnation <= m.incarnation() {
             return;
         }
-        let old_state = m.state;
+        let old_state = m.state();
         let old_addr = m.addr();
         let changed = old_addr != peer.addr || !m.tags_eq(&tags);
         if old_addr != peer.addr {
@@ -1850,21 +1666,22 @@ impl Membership {
                     });
             }
         }
-        let Some(m) = self.members.get_mut(i) else {
+        let Some(mut m) = self.members.edit(i) else {
             return;
         };
         if old_addr != peer.addr {
-            m.addr = CompactAddr::new(peer.addr);
+            m.set_addr(peer.addr);
         }
-        m.incarnation = incarnation;
+        m.set_incarnation(incarnation);
         m.set_tags(tags);
+        drop(m);
         if old_addr != peer.addr {
             let members = &self.members;
             self.by_addr
                 .insert(addr_hash(&peer.addr), i as u32, |s| members.hash_addr_of(s));
         }
         if old_state != State::Alive {
-            if let Some(m) = self.members.get_mut(i) {
+            if let Some(mut m) = self.members.edit(i) {
                 m.set_suspicion(None, 0);
             }
             self.set_state(i, State::Alive, now);
@@ -1890,11 +1707,11 @@ impl Membership {
         };
         let update = Update::Alive {
             peer: m.peer(),
-            incarnation: m.incarnation,
+            incarnation: m.incarnation(),
             tags: m.tags(),
         };
         let len = encoded_len(&update);
-        self.broadcasts.push_alive_ref(i as u32, m.id, len);
+        self.broadcasts.push_alive_ref(i as u32, m.id(), len);
     }
 
     /// Queues a membership update about the member in slot `i`, replacing its queued
@@ -1916,15 +1733,15 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if incarnation < m.incarnation && m.state == State::Alive {
+        if incarnation < m.incarnation() && m.state() == State::Alive {
             self.correct_accuser(now, i, by);
             return;
         }
-        if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
+        if incarnation < m.incarnation() || matches!(m.state(), State::Dead | State::Left) {
             return;
         }
         let me = self.me.peer.id;
-        if m.state == State::Suspect && incarnation == m.incarnation {
+        if m.state() == State::Suspect && incarnation == m.incarnation() {
             if let Some((new, useful, count)) = self.suspicions.confirm(id, incarnation, by) {
                 m.set_confirmations(count);
                 // Our own accusation always goes out, even when it no longer shortens
@@ -1946,9 +1763,13 @@ impl Membership {
             }
             return;
         }
-        m.incarnation = incarnation;
+        let Some(mut m) = self.members.edit(i) else {
+            return;
+        };
+        m.set_incarnation(incarnation);
         m.set_suspicion(Some(by), 0);
         let peer = m.peer();
+        drop(m);
         self.set_state(i, State::Suspect, now);
         let wanted = if live.saturating_sub(2) < self.config.suspicion_confirmations as usize {
             0
@@ -1996,18 +1817,22 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if incarnation < m.incarnation && m.state == State::Alive {
+        if incarnation < m.incarnation() && m.state() == State::Alive {
             self.correct_accuser(now, i, by);
             return;
         }
-        if incarnation < m.incarnation || matches!(m.state, State::Dead | State::Left) {
+        if incarnation < m.incarnation() || matches!(m.state(), State::Dead | State::Left) {
             return;
         }
-        m.incarnation = incarnation;
+        let Some(mut m) = self.members.edit(i) else {
+            return;
+        };
+        m.set_incarnation(incarnation);
         if m.suspected_by().is_none() {
             m.set_accuser(by);
         }
         let peer = m.peer();
+        drop(m);
         self.set_state(i, State::Dead, now);
         self.suspicions.remove(id);
         self.push_event(Event::MemberDown { peer, by });
@@ -2032,14 +1857,18 @@ impl Membership {
         let Some(m) = self.members.get_mut(i) else {
             return;
         };
-        if incarnation < m.incarnation || m.state == State::Left {
+        if incarnation < m.incarnation() || m.state() == State::Left {
             return;
         }
-        m.incarnation = incarnation;
+        let Some(mut m) = self.members.edit(i) else {
+            return;
+        };
+        m.set_incarnation(incarnation);
         if by != id {
             m.set_accuser(by);
         }
         let peer = m.peer();
+        drop(m);
         self.set_state(i, State::Left, now);
         self.suspicions.remove(id);
         self.seeds.retain(|s| *s != peer.addr);
@@ -2065,25 +1894,25 @@ impl Membership {
         let Some(i) = self.slot(&id) else {
             return;
         };
-        let Some(m) = self.members.get_mut(i) else {
+        let Some(m) = self.members.get(i) else {
             return;
         };
-        let newer = match m.extra.as_deref() {
-            Some(Extra {
-                health: Some(h),
-                health_incarnation,
-                ..
-            }) => (incarnation, summary.version) > (*health_incarnation, h.version),
-            _ => true,
+        let newer = match m.health() {
+            Some((health_incarnation, h)) => {
+                (incarnation, summary.version) > (health_incarnation, h.version)
+            }
+            None => true,
         };
         if !newer {
             return;
         }
         let summary = summary.capped();
-        let e = m.extra_mut();
-        e.health = Some(summary.clone());
-        e.health_incarnation = incarnation;
+        let Some(mut m) = self.members.edit(i) else {
+            return;
+        };
+        m.set_health(incarnation, summary.clone());
         let peer = m.peer();
+        drop(m);
         self.push_event(Event::MemberUpdated(peer));
         self.broadcasts.push(Update::Health {
             id,
@@ -2101,10 +1930,10 @@ impl Membership {
         let Some(m) = self.members.get(i) else {
             return;
         };
-        if by == me || by == m.id {
+        if by == me || by == m.id() {
             return;
         }
-        let key = (m.id, by);
+        let key = (m.id(), by);
         let Some(addr) = self.rec(by).filter(|a| a.is_live()).map(|a| a.addr()) else {
             return;
         };
@@ -2173,8 +2002,7 @@ impl Membership {
         self.index.clear();
         self.by_addr.clear();
         self.live_count = 0;
-        self.probe_order.clear();
-        self.probe_pos = 0;
+        self.probe_round = ProbeRound::default();
         self.probe = None;
         self.relays.clear();
         self.refresh.clear();
@@ -2220,11 +2048,11 @@ impl Membership {
     }
 
     fn set_state(&mut self, i: usize, state: State, now: Instant) {
-        let Some(m) = self.members.get_mut(i) else {
+        let Some(mut m) = self.members.edit(i) else {
             return;
         };
         let was_live = m.is_live();
-        m.state = state;
+        m.set_state(state);
         m.state_since = stamp(self.epoch, now);
         let is_live = m.is_live();
         if was_live && !is_live {
@@ -2264,7 +2092,7 @@ impl Membership {
     /// Up to `k` distinct random members matching `filter` (bounded random tries, then
     /// a scan, so it is cheap in big meshes and exact in small ones).
     fn random_members(&mut self, k: usize, filter: impl Fn(&Record) -> bool) -> Vec<Peer> {
-        let n = self.members.slots.len();
+        let n = self.members.slot_count();
         let mut chosen: Vec<usize> = Vec::with_capacity(k);
         if n == 0 || k == 0 {
             return Vec::new();
@@ -2298,9 +2126,13 @@ impl Membership {
 
     /// The update that states what this node believes about `m`.
     fn update_for(&self, m: &Record) -> Update {
-        self.update_of(m.peer(), m.incarnation, m.state, m.suspected_by(), || {
-            m.tags()
-        })
+        self.update_of(
+            m.peer(),
+            m.incarnation(),
+            m.state(),
+            m.suspected_by(),
+            || m.tags(),
+        )
     }
 
     fn update_for_me(&self) -> Update {
@@ -2370,30 +2202,11 @@ impl Membership {
         }
     }
 
-    /// What this node would send of member `r` in a push-pull.
-    fn state_view<'a>(r: &'a Record) -> StateView<'a> {
-        StateView {
-            peer: r.peer(),
-            incarnation: r.incarnation,
-            state: r.state,
-            tags: r.tags.as_deref(),
-            health: r
-                .extra
-                .as_deref()
-                .and_then(|e| e.health.as_ref().map(|h| (e.health_incarnation, h))),
-            by: if r.state == State::Alive {
-                None
-            } else {
-                r.suspected_by()
-            },
-        }
-    }
-
     fn member_states(&self) -> Vec<MemberState> {
         let mut out = Vec::with_capacity(self.members.len() + 1);
         out.push(self.own_state());
         out.extend(self.members.iter().map(|r| {
-            let v = Self::state_view(r);
+            let v = r.state_view();
             MemberState {
                 peer: v.peer,
                 incarnation: v.incarnation,
@@ -2406,12 +2219,28 @@ impl Membership {
         out
     }
 
-    /// The digest of what [`Membership::member_states`] would return, without building it.
+    /// The digest of what [`Membership::member_states`] would return, without building
+    /// it: this node's own term plus the running sum of the records' terms.
     fn state_digest(&self) -> StateDigest {
         let me = self.own_state();
-        StateDigest::of(
-            std::iter::once(StateView::of(&me)).chain(self.members.iter().map(Self::state_view)),
+        StateDigest::from_sum(
+            StateView::of(&me)
+                .digest_term()
+                .wrapping_add(self.members.digest_sum()),
         )
+    }
+
+    /// For tests: whether the running digest (see `record.rs`) equals the digest
+    /// recomputed from every record. Every change of a member's synced fields goes
+    /// through one path that keeps the sum; this checks that none was missed. O(members).
+    #[doc(hidden)]
+    pub fn running_digest_is_exact(&self) -> bool {
+        let me = self.own_state();
+        let recomputed = StateDigest::of(
+            std::iter::once(StateView::of(&me)).chain(self.members.iter().map(Record::state_view)),
+        );
+        self.members.digest_sum() == self.members.recomputed_digest_sum()
+            && self.state_digest() == recomputed
     }
 }
 
@@ -2456,6 +2285,7 @@ fn allow_once_per<K: std::hash::Hash + Eq>(
 mod tests {
     use super::*;
     use crate::mesh::config::Profile;
+    use rand::rngs::SmallRng;
 
     fn peer(n: u8) -> Peer {
         Peer {
@@ -2930,17 +2760,101 @@ mod tests {
     }
 
     #[test]
-    fn member_records_stay_compact() {
-        // A node holds one per member: 10,000 nodes hold 10^8 of them.
-        assert!(
-            std::mem::size_of::<Record>() <= 80,
-            "{}",
-            std::mem::size_of::<Record>()
-        );
-        assert!(std::mem::size_of::<Option<Record>>() <= 80);
-        let v6: SocketAddr = "[fe80::1%2]:7946".parse().unwrap_or(peer(1).addr);
-        assert_eq!(CompactAddr::new(v6).get(), v6);
-        assert_eq!(CompactAddr::new(peer(3).addr).get(), peer(3).addr);
+    fn the_running_digest_stays_exact_through_every_kind_of_change() {
+        // Random updates about a dozen members (this node among them), syncs, timers
+        // (probes, suspicion timeouts, reaping), commands, removal and re-adding: after
+        // each, the running digest must equal the one recomputed from scratch.
+        let t0 = Instant::now();
+        let mut config = Config::for_profile(Profile::Lan);
+        config.reap_after = Duration::from_secs(3);
+        let mut a = Membership::new(peer(1), Tags::new(), config, 1, t0);
+        let mut rng = SmallRng::seed_from_u64(11);
+        let summary = |version: u64| HealthSummary {
+            version,
+            passing: 1,
+            failing: 1,
+            erroring: 0,
+            failing_names: vec!["disk".into()],
+            at_unix_ms: version,
+            refresh_id: 0,
+        };
+        let mut now = t0;
+        for step in 0..20_000u32 {
+            now += Duration::from_millis(rng.random_range(0..40));
+            let n = rng.random_range(1..=12u8);
+            let id = NodeId([n; 16]);
+            let incarnation = rng.random_range(0..6u64);
+            let by = NodeId([rng.random_range(1..=12u8); 16]);
+            let mut member = peer(n);
+            if rng.random_bool(0.1) {
+                member
+                    .addr
+                    .set_port(8000 + u16::from(rng.random_range(0..3u8)));
+            }
+            let mut tags = Tags::new();
+            if rng.random_bool(0.3) {
+                tags.insert("zone".into(), format!("z{}", rng.random_range(0..3u8)));
+            }
+            let update = match rng.random_range(0..5u8) {
+                0 => Update::Alive {
+                    peer: member,
+                    incarnation,
+                    tags: tags.clone(),
+                },
+                1 => Update::Suspect {
+                    id,
+                    incarnation,
+                    by,
+                },
+                2 => Update::Dead {
+                    id,
+                    incarnation,
+                    by,
+                },
+                3 => Update::Left {
+                    id,
+                    incarnation,
+                    by,
+                },
+                _ => Update::Health {
+                    id,
+                    incarnation,
+                    summary: summary(rng.random_range(0..4)),
+                },
+            };
+            match rng.random_range(0..20u8) {
+                0 => {
+                    let state = [State::Alive, State::Suspect, State::Dead, State::Left]
+                        [rng.random_range(0..4usize)];
+                    let states = vec![MemberState {
+                        peer: member,
+                        incarnation,
+                        state,
+                        tags,
+                        health: rng.random_bool(0.5).then(|| (incarnation, summary(3))),
+                        by: Some(by),
+                    }];
+                    let req = PushPull {
+                        from: peer(2),
+                        join: rng.random_bool(0.5),
+                        members: states,
+                        digest: None,
+                    };
+                    a.handle_push_pull(now, req);
+                }
+                1 => a.handle_timeout(now),
+                2 => {
+                    let _ = a.remove(now, member.addr);
+                }
+                3 => a.set_health(now, summary(u64::from(step))),
+                4 if step % 7 == 0 => a.leave(now),
+                5 => a.join(now, &[peer(2).addr]),
+                _ => a.handle_message_from(now, member.addr, gossip(n, vec![update])),
+            }
+            transmits(&mut a);
+            events(&mut a);
+            assert!(a.running_digest_is_exact(), "step {step}");
+        }
     }
 
     #[test]

@@ -3,9 +3,9 @@
 //!
 //! State machine files: [`config`] (tuning and formulas), [`member`] (records),
 //! [`message`] (wire format), [`membership`] (the machine), with its helpers `suspicion`,
-//! `awareness`, `broadcast`, `cbor_len` (encoded sizes without encoding) and `index`
-//! (compact slot index). [`sim`] drives many
-//! machines in virtual time.
+//! `awareness`, `broadcast`, `cbor_len` (encoded sizes without encoding), `index`
+//! (compact slot index) and `record` (per-member records and the running state digest).
+//! [`sim`] drives many machines in virtual time.
 //! Runtime files: [`runtime`] (the tokio driver), [`snapshot`] (persisted membership),
 //! [`health`] (periodic checks published into the gossiped state).
 
@@ -20,6 +20,7 @@ pub(crate) mod index;
 pub mod member;
 pub mod membership;
 pub mod message;
+mod record;
 pub mod runtime;
 pub mod sim;
 pub mod snapshot;
