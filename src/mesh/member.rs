@@ -23,6 +23,17 @@ pub struct Peer {
     pub addr: SocketAddr,
 }
 
+#[cfg(test)]
+impl Peer {
+    /// Test node `n`: id `[n; 16]`, listening on 127.0.0.`n`:`port`.
+    pub(crate) fn numbered(n: u8, port: u16) -> Peer {
+        Peer {
+            id: NodeId([n; 16]),
+            addr: SocketAddr::from(([127, 0, 0, n], port)),
+        }
+    }
+}
+
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}", self.id.short(), self.addr)

@@ -2288,10 +2288,7 @@ mod tests {
     use rand::rngs::SmallRng;
 
     fn peer(n: u8) -> Peer {
-        Peer {
-            id: NodeId([n; 16]),
-            addr: SocketAddr::from(([127, 0, 0, n], 7946)),
-        }
+        Peer::numbered(n, 7946)
     }
 
     fn node(n: u8, now: Instant) -> Membership {

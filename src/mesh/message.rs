@@ -325,13 +325,9 @@ pub(crate) fn array_header_len(n: usize) -> usize {
 mod tests {
     use super::*;
     use crate::mesh::member::HealthSummary;
-    use std::net::SocketAddr;
 
     fn peer(n: u8) -> Peer {
-        Peer {
-            id: NodeId([n; 16]),
-            addr: SocketAddr::from(([127, 0, 0, n], 30035)),
-        }
+        Peer::numbered(n, 30035)
     }
 
     #[test]

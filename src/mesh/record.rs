@@ -438,10 +438,7 @@ mod tests {
     use super::*;
 
     fn peer(n: u8) -> Peer {
-        Peer {
-            id: NodeId([n; 16]),
-            addr: SocketAddr::from(([127, 0, 0, n], 7946)),
-        }
+        Peer::numbered(n, 7946)
     }
 
     fn summary(version: u64) -> HealthSummary {
