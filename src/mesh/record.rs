@@ -162,12 +162,21 @@ impl Record {
     /// Without an accuser the last probe time is cleared too, as
     /// [`Edit::set_suspicion`] does.
     pub(crate) fn set_confirmations(&mut self, confirmations: usize) {
-        if confirmations == 0 && self.extra.is_none() {
+        let by = self.suspected_by();
+        self.set_suspicion_fields(by, confirmations);
+    }
+
+    /// The suspicion provenance, allocating the extra part only when needed; without an
+    /// accuser the last probe time goes too. Only [`Edit::set_suspicion`] may change the
+    /// accuser (it is part of the digest).
+    fn set_suspicion_fields(&mut self, by: Option<NodeId>, confirmations: usize) {
+        if by.is_none() && confirmations == 0 && self.extra.is_none() {
             return;
         }
         let e = self.extra_mut();
+        e.suspected_by = by;
         e.confirmations = confirmations;
-        if e.suspected_by.is_none() {
+        if by.is_none() {
             e.last_probed = 0;
         }
         self.tidy();
@@ -262,17 +271,7 @@ impl Edit<'_> {
 
     /// Sets the suspicion provenance, allocating the extra part only when needed.
     pub(crate) fn set_suspicion(&mut self, by: Option<NodeId>, confirmations: usize) {
-        let r = &mut *self.record;
-        if by.is_none() && confirmations == 0 && r.extra.is_none() {
-            return;
-        }
-        let e = r.extra_mut();
-        e.suspected_by = by;
-        e.confirmations = confirmations;
-        if by.is_none() {
-            e.last_probed = 0;
-        }
-        r.tidy();
+        self.record.set_suspicion_fields(by, confirmations);
     }
 
     /// Names the accuser, keeping the confirmations counted so far.
