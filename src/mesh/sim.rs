@@ -243,20 +243,16 @@ impl EventQueue {
     }
 }
 
-/// One simulated node's identity. What the simulator touches per event (state
-/// machine, timer, group, traffic counters) lives in per-node arrays of `Sim`, each
-/// compact enough to stay cached at 10,000 nodes.
-struct SimNode {
-    peer: Peer,
-}
-
 /// The simulator. See the module docs.
 pub struct Sim {
     cfg: SimConfig,
     base: Instant,
     now: Duration,
     rng: SmallRng,
-    nodes: Vec<SimNode>,
+    /// Each node's identity. What the simulator touches per event (state machine,
+    /// timer, group, traffic counters) lives in the per-node arrays below, each compact
+    /// enough to stay cached at 10,000 nodes.
+    peers: Vec<Peer>,
     /// Each node's state machine (`None` while crashed), boxed: every event reaches its
     /// node through this array, so it is kept to a pointer per node (80 KB at 10,000
     /// nodes) instead of ~1.3 KB of inline state machine per node, cold at every event.
@@ -316,7 +312,7 @@ impl Sim {
     pub fn new(cfg: SimConfig) -> Sim {
         let mut rng = SmallRng::seed_from_u64(cfg.seed);
         let base = Instant::now();
-        let mut nodes = Vec::with_capacity(cfg.nodes);
+        let mut peers = Vec::with_capacity(cfg.nodes);
         let mut machines = Vec::with_capacity(cfg.nodes);
         for i in 0..cfg.nodes {
             let peer = Peer {
@@ -327,15 +323,15 @@ impl Sim {
                 Membership::new(peer, Tags::new(), cfg.config.clone(), rng.random(), base);
             machine.reserve_members(cfg.nodes);
             machines.push(Some(Box::new(machine)));
-            nodes.push(SimNode { peer });
+            peers.push(peer);
         }
         let mut sim = Sim {
             base,
             now: Duration::ZERO,
             rng,
-            timers: vec![None; nodes.len()],
-            groups: vec![0; nodes.len()],
-            nodes,
+            timers: vec![None; peers.len()],
+            groups: vec![0; peers.len()],
+            peers,
             machines,
             stats: vec![NodeStats::default(); cfg.nodes],
             queue: EventQueue::default(),
@@ -350,7 +346,7 @@ impl Sim {
             events: Vec::new(),
             cfg,
         };
-        let n = sim.nodes.len();
+        let n = sim.peers.len();
         if sim.cfg.preconverged {
             sim.preload_all();
         }
@@ -374,15 +370,11 @@ impl Sim {
     /// Node `i` learns it "from" node `i + 1` (any other node would do: a push-pull's
     /// sender only matters for suspicions, and there are none).
     fn preload_all(&mut self) {
-        let states: Vec<MemberState> = self
-            .nodes
-            .iter()
-            .map(|n| MemberState::alive(n.peer))
-            .collect();
+        let states: Vec<MemberState> = self.peers.iter().map(|&p| MemberState::alive(p)).collect();
         let now = self.now_instant();
-        let n = self.nodes.len();
+        let n = self.peers.len();
         for i in 0..n {
-            let from = self.nodes[(i + 1) % n].peer;
+            let from = self.peers[(i + 1) % n];
             if let Some(m) = self.machine_mut(i) {
                 m.preload_settled(now, from, states.clone());
             }
@@ -403,17 +395,17 @@ impl Sim {
 
     /// Number of nodes (up or crashed).
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.peers.len()
     }
 
     /// True when there are no nodes.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.peers.is_empty()
     }
 
     /// Node `i`'s id and address.
     pub fn peer(&self, i: usize) -> Option<Peer> {
-        self.nodes.get(i).map(|n| n.peer)
+        self.peers.get(i).copied()
     }
 
     /// Node `i`'s state machine, mutable, unless it is crashed.
@@ -479,7 +471,7 @@ impl Sim {
     /// from their records (see `Membership::running_digest_is_exact`); empty when all
     /// agree. For tests: O(nodes × members).
     pub fn nodes_with_inexact_digest(&self) -> Vec<usize> {
-        (0..self.nodes.len())
+        (0..self.peers.len())
             .filter(|&i| self.node(i).is_some_and(|m| !m.running_digest_is_exact()))
             .collect()
     }
@@ -492,7 +484,7 @@ impl Sim {
 
     /// Does every up node other than `subject` see `subject` in `state`?
     pub fn all_see(&self, subject: usize, state: State) -> bool {
-        (0..self.nodes.len())
+        (0..self.peers.len())
             .filter(|&i| i != subject && self.is_up(i))
             .all(|i| self.view(i, subject) == Some(state))
     }
@@ -500,7 +492,7 @@ impl Sim {
     /// Does every up node see every up node (itself included) alive, and no other member
     /// as live?
     pub fn converged(&self) -> bool {
-        let up: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.is_up(i)).collect();
+        let up: Vec<usize> = (0..self.peers.len()).filter(|&i| self.is_up(i)).collect();
         up.iter().all(|&i| {
             let Some(m) = self.node(i) else { return false };
             m.live_members() + 1 == up.len()
@@ -574,7 +566,7 @@ impl Sim {
         }
         let n = (usize::from(b) << 16) | (usize::from(c) << 8) | usize::from(d);
         let i = n.checked_sub(1)?;
-        (i < self.nodes.len()).then_some(i)
+        (i < self.peers.len()).then_some(i)
     }
 
     // ----- node control --------------------------------------------------------------
@@ -601,7 +593,7 @@ impl Sim {
             seed,
             self.now_instant(),
         );
-        machine.reserve_members(self.nodes.len());
+        machine.reserve_members(self.peers.len());
         if let Some(m) = self.machines.get_mut(i) {
             *m = Some(Box::new(machine));
         }
@@ -792,7 +784,7 @@ impl Sim {
                 let nanos = self.now.as_nanos() as u64;
                 self.mix(&[nanos, from as u64, dst as u64]);
                 // Node `from`'s address, without reading its (cold) record.
-                if from >= self.nodes.len() {
+                if from >= self.peers.len() {
                     return;
                 }
                 let from_addr = sim_addr(from);
