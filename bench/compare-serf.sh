@@ -3,8 +3,9 @@
 #
 #   bench/compare-serf.sh N [--rounds 3] [--queries 5] [--kills 2] [--idle 60] [--workers 4]
 #
-# Builds werify (the dist profile; WERIFY_BIN=path uses another build), then alternates the two systems (Serf, werify, Serf, werify, ...;
-# --rounds pairs, at least 3 by default) and measures per run: join convergence, fan-out
+# Builds werify (bench/build-dist.sh, the shipped build; WERIFY_BIN=path uses another
+# build), then alternates the two systems (Serf, werify, Serf, werify, ...; --rounds
+# pairs, at least 3 by default) and measures per run: join convergence, fan-out
 # (serf query vs werify ctl operation --wait, a file_exists check), failure detection after
 # kill -9, RSS per node, CPU seconds of all nodes and bytes sent per node over an idle window
 # (nftables counters on the output hook). Prints medians and werify/Serf ratios as a Markdown
@@ -53,14 +54,10 @@ for k in $(seq 1 "$n"); do
     done
 done
 
-# The shipped build (Cargo profile "dist": size-optimized, LTO, stripped), as
-# bench/mesh-local.sh; WERIFY_BIN overrides (then nothing is built).
-if [ -z "${WERIFY_BIN:-}" ] && [ "${SKIP_BUILD:-0}" != 1 ]; then
-    (cd "$root" && cargo build --profile dist --quiet)
-fi
-bin="${WERIFY_BIN:-$root/target/dist/werify}"
+# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides (then nothing is built).
+bin="${WERIFY_BIN:-$("$root/bench/build-dist.sh")}"
 [ -x "$bin" ] || {
-    echo "no werify binary at $bin: run cargo build --profile dist" >&2
+    echo "no werify binary at $bin: build it with bench/build-dist.sh or set WERIFY_BIN" >&2
     exit 2
 }
 

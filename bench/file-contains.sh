@@ -7,9 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}; rounds=${2:-5}; port=30335
-# The shipped build (Cargo profile "dist": size-optimized, LTO); WERIFY_BIN overrides.
-if [ -z "${WERIFY_BIN:-}" ]; then cargo build --profile dist --quiet; fi
-bin="${WERIFY_BIN:-$PWD/target/dist/werify}"
+# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides.
+bin="${WERIFY_BIN:-$(bench/build-dist.sh)}"
 dir=$(mktemp -d -t werify-fc.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }

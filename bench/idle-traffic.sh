@@ -3,7 +3,7 @@
 # lets them settle SETTLE (8) s, then counts the bytes they send (an nftables counter on UDP source
 # port PORT, so run as root) and their CPU ticks over SECONDS. Removes its table and kills
 # its nodes by PID at the end. Bytes are IP packet lengths (headers included).
-# Usage: [SETTLE=8] bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. target/dist/werify 32104 32 20)
+# Usage: [SETTLE=8] bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. "$(bench/build-dist.sh)" 32104 32 20)
 # A mesh of N nodes keeps opening first connections until every pair has probed once (about
 # N × probe interval, 25 s at N = 64 on lan): use SETTLE=40 or more there.
 set -u

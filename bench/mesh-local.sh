@@ -7,9 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-16}; rounds=${2:-5}; profile=${3:-lan}; port=30135
-# The shipped build (Cargo profile "dist": size-optimized, LTO); WERIFY_BIN overrides.
-if [ -z "${WERIFY_BIN:-}" ]; then cargo build --profile dist --quiet; fi
-bin="${WERIFY_BIN:-$PWD/target/dist/werify}"
+# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides.
+bin="${WERIFY_BIN:-$(bench/build-dist.sh)}"
 dir=$(mktemp -d -t werify-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
