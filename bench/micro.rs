@@ -287,7 +287,14 @@ fn bench_frame(c: &mut Criterion) {
         decode::<Response>(&resp_bytes),
         Ok(Response::Operation(r)) if r.hosts.len() == 64
     ));
-    assert_eq!(Message::decode(&gossip_bytes).as_ref(), Ok(&gossip));
+    let sender = Peer {
+        id: gossip.sender(),
+        addr: SocketAddr::from(([127, 0, 0, 1], 30035)),
+    };
+    assert_eq!(
+        Message::decode_from(&gossip_bytes, sender).as_ref(),
+        Ok(&gossip)
+    );
 
     g.throughput(Throughput::Bytes(req_bytes.len() as u64));
     g.bench_function("encode_run_checks_20", |b| {
@@ -308,7 +315,7 @@ fn bench_frame(c: &mut Criterion) {
         b.iter(|| black_box(&gossip).encode())
     });
     g.bench_function("decode_gossip_datagram", |b| {
-        b.iter(|| Message::decode(black_box(&gossip_bytes)))
+        b.iter(|| Message::decode_from(black_box(&gossip_bytes), sender))
     });
     g.finish();
 }

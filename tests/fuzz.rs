@@ -24,7 +24,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use werify::checks::{CheckSet, Outcome, parse_operations};
 use werify::mesh::digest::StateDigest;
 use werify::mesh::id::NodeId;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
-use werify::mesh::message::{MemberState, Message, PushPull, Update};
+use werify::mesh::message::{DecodeError, MemberState, Message, PushPull, Update};
 use werify::rpc::frame;
 use werify::rpc::handle::{HANDLE_ALPHABET, Handle};
 use werify::rpc::hostaddr::{HostSpec, parse_host_syntax};
@@ -450,6 +450,23 @@ fn push_pull(rng: &mut Rng) -> PushPull {
             })
             .collect(),
         digest: rng.bool().then(|| StateDigest(node_id(rng).0)),
+    }
+}
+
+/// The node whose connection carries the fuzzed datagrams.
+const FUZZ_SENDER: Peer = Peer {
+    id: NodeId([0xf5; 16]),
+    addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 9), 30035)),
+};
+
+/// The peer that sent `msg`: a ping's prober, else the node it names.
+fn sent_by(msg: &Message) -> Peer {
+    match msg {
+        Message::Ping { from, .. } => *from,
+        other => Peer {
+            id: other.sender(),
+            ..FUZZ_SENDER
+        },
     }
 }
 
@@ -1145,28 +1162,47 @@ fn fuzz_response_frames() {
 #[test]
 fn fuzz_membership_messages() {
     run_target(
-        "Message::decode",
+        "Message::decode_from",
         3,
         |rng| {
             let msg = message(rng);
             let bytes = msg.encode();
-            assert_eq!(Message::decode(&bytes), Ok(msg.clone()), "round trip");
+            let sender = sent_by(&msg);
+            assert_eq!(
+                Message::decode_from(&bytes, sender),
+                Ok(msg.clone()),
+                "round trip"
+            );
             bytes
         },
         |stats, seed, iter, input| {
             let decoded = probe(
                 DECODE_ALLOC_LIMIT,
                 stats,
-                "Message::decode",
+                "Message::decode_from",
                 seed,
                 iter,
                 input,
-                || Message::decode(input),
+                // A message naming another sender is refused; decoding it as sent by
+                // the node it names reaches the rest of the decoder.
+                || match Message::decode_from(input, FUZZ_SENDER) {
+                    Err(DecodeError::NotFromSender { claimed, .. }) => Message::decode_from(
+                        input,
+                        Peer {
+                            id: claimed,
+                            ..FUZZ_SENDER
+                        },
+                    ),
+                    other => other,
+                },
             );
             let Ok(msg) = decoded else { return false };
-            // What decodes must mean the same after a round trip, and name its sender.
-            assert_eq!(Message::decode(&msg.encode()), Ok(msg.clone()));
-            let _ = msg.sender();
+            // What decodes means the same after a round trip.
+            let sender = Peer {
+                id: msg.sender(),
+                ..FUZZ_SENDER
+            };
+            assert_eq!(Message::decode_from(&msg.encode(), sender), Ok(msg.clone()));
             true
         },
     );

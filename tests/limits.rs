@@ -25,7 +25,7 @@ use werify::checks::{
 };
 use werify::mesh::id::NodeId;
 use werify::mesh::member::{
-    HealthSummary, MAX_FAILING_NAME_BYTES, MAX_FAILING_NAMES, MAX_TAGS_BYTES, Tags, cap_tags,
+    HealthSummary, MAX_FAILING_NAME_BYTES, MAX_FAILING_NAMES, MAX_TAGS_BYTES, Peer, Tags, cap_tags,
 };
 use werify::mesh::message::{MAX_MESSAGE_BYTES, Message};
 use werify::rpc::coordinator::{MAX_DEADLINE, MAX_RUNNING_OPERATIONS, SUBMIT_BURST};
@@ -33,7 +33,7 @@ use werify::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
 use werify::rpc::handle::Handle;
 use werify::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
 use werify::rpc::limits::{DEFAULT_MAX_KEYS, RateLimiter};
-use werify::rpc::protocol::{Request, Response, TargetFilter};
+use werify::rpc::protocol::{PROTOCOL_VERSION, Request, Response, TargetFilter};
 use werify::rpc::server::{MAX_DATAGRAM_BYTES, MAX_INCOMING_CONNECTIONS};
 use werify::rpc::store::{HostResult, OperationRecord, Store, StoreLimits};
 use werify::rpc::tls::SERVER_NAME;
@@ -223,10 +223,15 @@ fn one_operation_record_must_fit_one_frame() {
     );
 }
 
-/// Row "membership message size": `Message::decode` refuses more than 16 MiB outright.
+/// Row "membership message size": `Message::decode_from` refuses more than 16 MiB
+/// outright.
 #[test]
 fn membership_messages_over_16_mib_are_refused() {
-    let e = Message::decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]).expect_err("too large");
+    let sender = Peer {
+        id: NodeId([7; 16]),
+        addr: "127.0.0.7:30035".parse().expect("address"),
+    };
+    let e = Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], sender).expect_err("too large");
     assert_eq!(
         e.to_string(),
         "membership message too large: 16777217 bytes, at most 16777216 accepted"
@@ -278,7 +283,13 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
     for i in 0..300 {
         let r = tokio::time::timeout(
             STEP,
-            werify::rpc::transport::call_on(&conn, addr, &Request::Hello { version: 1 }),
+            werify::rpc::transport::call_on(
+                &conn,
+                addr,
+                &Request::Hello {
+                    version: PROTOCOL_VERSION,
+                },
+            ),
         )
         .await
         .unwrap_or_else(|_| panic!("call {i} got no stream"))
@@ -312,7 +323,13 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
     drop(held);
     let r = tokio::time::timeout(
         STEP,
-        werify::rpc::transport::call_on(&conn, addr, &Request::Hello { version: 1 }),
+        werify::rpc::transport::call_on(
+            &conn,
+            addr,
+            &Request::Hello {
+                version: PROTOCOL_VERSION,
+            },
+        ),
     )
     .await
     .expect("a stream is free again")
@@ -352,9 +369,14 @@ async fn connections_per_node_are_capped_at_2048() {
     // node has seen all of them by completing a stream on the last one.
     let last = open.last().expect("connections").clone();
     let (mut s, mut r) = last.open_bi().await.expect("stream");
-    frame::write_frame(&mut s, &Request::Hello { version: 1 })
-        .await
-        .expect("send");
+    frame::write_frame(
+        &mut s,
+        &Request::Hello {
+            version: PROTOCOL_VERSION,
+        },
+    )
+    .await
+    .expect("send");
     let _ = s.finish();
     frame::read_frame::<Response>(&mut r, 1 << 20)
         .await

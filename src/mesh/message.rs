@@ -13,6 +13,14 @@
 //! ```
 //! Field names are shortened on the wire (one or two letters) to fit more updates into a
 //! datagram; the Rust names are the documentation.
+//!
+//! Pings and acks, the bulk of an idle mesh's traffic, do not carry their sender: it is
+//! the node the datagram's connection authenticated (its certificate), and
+//! [`Message::decode_from`] fills it in. The other kinds still name it (a push-pull also
+//! travels by stream, and relayed probes name their original prober), and
+//! `decode_from` refuses one that names anyone else. Empty update lists are left out.
+
+use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +28,7 @@ use crate::mesh::digest::StateDigest;
 use crate::mesh::id::NodeId;
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
 
-/// Largest message [`Message::decode`] accepts (push-pull of ~100k members).
+/// Largest message [`Message::decode_from`] accepts (push-pull of ~100k members).
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// One membership change, piggybacked on datagrams and re-gossiped a bounded number of
@@ -172,8 +180,8 @@ pub enum Message {
     /// Direct probe of `target` (which must be the receiver's id, else it is ignored).
     #[serde(rename = "P")]
     Ping {
-        /// The prober (the ack goes to its address).
-        #[serde(rename = "f")]
+        /// The prober (the ack goes to its address): the sender, not on the wire.
+        #[serde(skip, default = "unsent_peer")]
         from: Peer,
         /// Probe sequence number, echoed in the ack.
         #[serde(rename = "q")]
@@ -182,20 +190,20 @@ pub enum Message {
         #[serde(rename = "t")]
         target: NodeId,
         /// Piggybacked updates.
-        #[serde(rename = "u")]
+        #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
         updates: Vec<Update>,
     },
     /// Answer to a ping (directly, or relayed by an indirect prober).
     #[serde(rename = "A")]
     Ack {
-        /// The acking (or relaying) node.
-        #[serde(rename = "f")]
+        /// The acking (or relaying) node: the sender, not on the wire.
+        #[serde(skip, default = "unsent_id")]
         from: NodeId,
         /// The sequence number of the probe being answered.
         #[serde(rename = "q")]
         seq: u32,
         /// Piggybacked updates.
-        #[serde(rename = "u")]
+        #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
         updates: Vec<Update>,
     },
     /// Ask the receiver to probe `target` on the sender's behalf.
@@ -255,6 +263,28 @@ pub enum DecodeError {
     /// A valid message followed by extra bytes.
     #[error("invalid membership message: {0} trailing bytes after the message")]
     TrailingBytes(usize),
+    /// The message names a sender other than the node whose connection carried it.
+    #[error("membership message claims to be from {claimed} but came from {sender}")]
+    NotFromSender {
+        /// Whom the message names.
+        claimed: NodeId,
+        /// Whom the connection's certificate names.
+        sender: NodeId,
+    },
+}
+
+/// Stands in for a ping's sender until [`Message::decode_from`] sets it (never seen
+/// outside this module's decoding).
+fn unsent_peer() -> Peer {
+    Peer {
+        id: unsent_id(),
+        addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+    }
+}
+
+/// Stands in for an ack's sender until [`Message::decode_from`] sets it.
+fn unsent_id() -> NodeId {
+    NodeId([0; 16])
 }
 
 impl Message {
@@ -279,9 +309,29 @@ impl Message {
         encode_value(self)
     }
 
-    /// Parse CBOR. Hostile input yields an error, never a panic; allocation is bounded by
-    /// the input length.
-    pub fn decode(bytes: &[u8]) -> Result<Message, DecodeError> {
+    /// Parses a datagram (or push-pull) that `sender` sent: the node its connection's
+    /// certificate names, at the address the connection comes from. A ping or ack gets
+    /// `sender` as its sender; any other kind must name `sender.id` itself
+    /// ([`DecodeError::NotFromSender`] if not). Hostile input yields an error, never a
+    /// panic; allocation is bounded by the input length.
+    pub fn decode_from(bytes: &[u8], sender: Peer) -> Result<Message, DecodeError> {
+        let mut msg = Message::decode_unsent(bytes)?;
+        match &mut msg {
+            Message::Ping { from, .. } => *from = sender,
+            Message::Ack { from, .. } => *from = sender.id,
+            other if other.sender() != sender.id => {
+                return Err(DecodeError::NotFromSender {
+                    claimed: other.sender(),
+                    sender: sender.id,
+                });
+            }
+            _ => {}
+        }
+        Ok(msg)
+    }
+
+    /// Parses CBOR, leaving a ping's or ack's sender unset.
+    fn decode_unsent(bytes: &[u8]) -> Result<Message, DecodeError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::TooLarge {
                 len: bytes.len(),
@@ -414,12 +464,69 @@ mod tests {
         ];
         for msg in msgs {
             let bytes = msg.encode();
-            assert_eq!(Message::decode(&bytes), Ok(msg.clone()));
-            assert_eq!(
-                Message::decode(&bytes).map(|m| m.sender()),
-                Ok(msg.sender())
-            );
+            assert_eq!(Message::decode_from(&bytes, sent_by(&msg)), Ok(msg.clone()));
         }
+    }
+
+    /// The peer that sent `msg`: a ping's prober, else a peer with the id it names.
+    fn sent_by(msg: &Message) -> Peer {
+        match msg {
+            Message::Ping { from, .. } => *from,
+            other => Peer {
+                id: other.sender(),
+                ..peer(9)
+            },
+        }
+    }
+
+    #[test]
+    fn pings_and_acks_take_their_sender_from_the_connection() {
+        let ping = Message::Ping {
+            from: peer(1),
+            seq: 7,
+            target: NodeId([2; 16]),
+            updates: Vec::new(),
+        };
+        let bytes = ping.encode();
+        // Target and sequence number only: 72 bytes when it named its sender (id and
+        // address) and an empty update list.
+        assert!(bytes.len() <= 32, "{} bytes", bytes.len());
+        assert!(
+            !bytes.windows(16).any(|w| w == [1u8; 16]),
+            "sender id on the wire"
+        );
+        let Ok(Message::Ping { from, .. }) = Message::decode_from(&bytes, peer(3)) else {
+            panic!("not a ping");
+        };
+        assert_eq!(from, peer(3));
+
+        let ack = Message::Ack {
+            from: NodeId([2; 16]),
+            seq: 7,
+            updates: Vec::new(),
+        };
+        let bytes = ack.encode();
+        assert!(bytes.len() <= 16, "{} bytes", bytes.len());
+        let Ok(Message::Ack { from, .. }) = Message::decode_from(&bytes, peer(4)) else {
+            panic!("not an ack");
+        };
+        assert_eq!(from, NodeId([4; 16]));
+    }
+
+    #[test]
+    fn other_kinds_must_name_the_node_that_sent_them() {
+        let nack = Message::Nack {
+            from: NodeId([5; 16]),
+            seq: 1,
+        };
+        assert_eq!(
+            Message::decode_from(&nack.encode(), peer(6)),
+            Err(DecodeError::NotFromSender {
+                claimed: NodeId([5; 16]),
+                sender: NodeId([6; 16]),
+            })
+        );
+        assert_eq!(Message::decode_from(&nack.encode(), peer(5)), Ok(nack));
     }
 
     #[test]
@@ -435,25 +542,34 @@ mod tests {
                     state as u8
                 })
                 .collect();
-            let _ = Message::decode(&bytes);
+            let _ = Message::decode_from(&bytes, peer(5));
         }
-        assert!(Message::decode(&[]).is_err());
+        assert!(Message::decode_from(&[], peer(5)).is_err());
         // Array claiming 2^32 elements, map claiming 2^64 entries, deep nesting.
-        assert!(Message::decode(&[0x9a, 0xff, 0xff, 0xff, 0xff]).is_err());
-        assert!(Message::decode(&[0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]).is_err());
-        assert!(Message::decode(&[0x81; 10_000]).is_err());
+        assert!(Message::decode_from(&[0x9a, 0xff, 0xff, 0xff, 0xff], peer(5)).is_err());
+        assert!(
+            Message::decode_from(
+                &[0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                peer(5)
+            )
+            .is_err()
+        );
+        assert!(Message::decode_from(&[0x81; 10_000], peer(5)).is_err());
         // A valid message with a truncated tail / trailing junk.
         let good = Message::Nack {
             from: NodeId([5; 16]),
             seq: 1,
         }
         .encode();
-        assert!(Message::decode(&good[..good.len() - 1]).is_err());
+        assert!(Message::decode_from(&good[..good.len() - 1], peer(5)).is_err());
         let mut long = good.clone();
         long.push(0);
-        assert_eq!(Message::decode(&long), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Message::decode_from(&long, peer(5)),
+            Err(DecodeError::TrailingBytes(1))
+        );
         assert!(matches!(
-            Message::decode(&vec![0u8; MAX_MESSAGE_BYTES + 1]),
+            Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], peer(5)),
             Err(DecodeError::TooLarge { .. })
         ));
     }

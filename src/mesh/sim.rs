@@ -773,7 +773,12 @@ impl Sim {
                 }
                 let msg = match payload {
                     Payload::Decoded(msg) => msg,
-                    Payload::Bytes(bytes) => match Message::decode(&bytes) {
+                    Payload::Bytes(bytes) => match self
+                        .peers
+                        .get(from)
+                        .ok_or(())
+                        .and_then(|&peer| Message::decode_from(&bytes, peer).map_err(|_| ()))
+                    {
                         Ok(msg) => msg,
                         Err(_) => {
                             self.counts.undecodable += 1;

@@ -25,8 +25,10 @@ pub fn duration_ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Version of this protocol, exchanged in [`Request::Hello`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// Version of this protocol, exchanged in [`Request::Hello`]; a dialer refuses a peer of
+/// another version. 2: pings and acks no longer name their sender (see
+/// [`crate::mesh::message`]), which version 1 cannot decode.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Which hosts an operation targets. Empty filters target every member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

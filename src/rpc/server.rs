@@ -12,8 +12,8 @@ use tokio::sync::Semaphore;
 
 use crate::checks::run::{RunOptions, run_checks};
 use crate::mesh::id::NodeId;
-use crate::mesh::member::State;
-use crate::mesh::message::Message;
+use crate::mesh::member::{Peer, State};
+use crate::mesh::message::{DecodeError, Message};
 use crate::mesh::runtime::MeshHandle;
 use crate::rpc::coordinator::{Coordinator, validate_off_runtime};
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
@@ -169,20 +169,24 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
         if bytes.len() > MAX_DATAGRAM_BYTES {
             continue;
         }
-        match Message::decode(&bytes) {
-            Ok(msg) if msg.sender() == sender => ctx.mesh.datagram(msg, conn.remote_address()),
-            Ok(msg) => {
+        let remote = conn.remote_address();
+        let from = Peer {
+            id: sender,
+            addr: remote,
+        };
+        match Message::decode_from(&bytes, from) {
+            Ok(msg) => ctx.mesh.datagram(msg, remote),
+            Err(DecodeError::NotFromSender { claimed, sender }) => {
                 if !spoof_warned {
                     tracing::warn!(
-                        "dropping gossip from {} claiming to be {}: its certificate says {}",
-                        conn.remote_address(),
-                        msg.sender().short(),
+                        "dropping gossip from {remote} claiming to be {}: its certificate says {}",
+                        claimed.short(),
                         sender.short()
                     );
                     spoof_warned = true;
                 }
             }
-            Err(e) => tracing::debug!("undecodable datagram from {}: {e}", conn.remote_address()),
+            Err(e) => tracing::debug!("undecodable datagram from {remote}: {e}"),
         }
     }
 }
