@@ -1,6 +1,6 @@
 //! Property-based fuzz harness for everything werify decodes or parses from untrusted
 //! input: request/response frames (`rpc::frame::decode`), membership messages
-//! (`Message::decode`), check sets received from peers (`CheckSet::validate`), the
+//! (`Message::decode_from`), check sets received from peers (`CheckSet::validate`), the
 //! operations-file parser, handles, host strings and durations.
 //!
 //! Each target generates arbitrary *structured* values (every message variant, valid and
