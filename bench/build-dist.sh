@@ -4,7 +4,7 @@
 # The shipped build is Cargo profile "dist" (size-optimized, LTO, stripped) for the static
 # musl target, with packed relative relocations (.cargo/config.toml). Every node maps a
 # binary's pages once per process, so what each of these saves is per node: a 64-node
-# mesh measured 10.1 MB RSS per node as a glibc-linked build and 7.8 MB as this one
+# mesh measured 9.9 MiB RSS per node as a glibc-linked build and 7.6 MiB as this one
 # (bench/RESULTS.md, "The shipped build").
 #
 # Needs the musl target and a C compiler for it (ring builds C): this script adds the
