@@ -17,6 +17,12 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
     echo "adding the Rust target $target (rustup target add $target)" >&2
     rustup target add "$target" >&2
 fi
+if [ ! -d "$(rustc --print target-libdir --target "$target")" ]; then
+    echo "the Rust standard library for $target is not installed: add it with" \
+        "rustup target add $target (or your distribution's rust-std package for it)," \
+        "or set WERIFY_BIN to a build" >&2
+    exit 2
+fi
 if ! command -v musl-gcc >/dev/null; then
     echo "no musl-gcc: the shipped build links statically against musl and ring needs its" \
         "C compiler; install it (apt-get install musl-tools) or set WERIFY_BIN to a build" >&2
