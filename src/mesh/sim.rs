@@ -776,11 +776,10 @@ impl Sim {
                     Payload::Bytes(bytes) => match self
                         .peers
                         .get(from)
-                        .ok_or(())
-                        .and_then(|&peer| Message::decode_from(&bytes, peer).map_err(|_| ()))
+                        .map(|&sender| Message::decode_from(&bytes, sender))
                     {
-                        Ok(msg) => msg,
-                        Err(_) => {
+                        Some(Ok(msg)) => msg,
+                        _ => {
                             self.counts.undecodable += 1;
                             return;
                         }
