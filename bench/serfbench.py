@@ -716,7 +716,9 @@ def werify_profile(root, profile, n):
             vals[field] = float(e)
     derived = {}
     if "probe_interval" in vals:
-        smin = vals["suspicion_mult"] * max(1.0, math.log10(n)) * vals["probe_interval"]
+        # The unit is one probe's span: 2 × timeout, at most the interval (Config::probe_span).
+        span = min(vals["probe_interval"], 2 * vals["probe_timeout"])
+        smin = vals["suspicion_mult"] * max(1.0, math.log10(n)) * span
         derived = {
             "suspicion_min_s": round(smin, 3),
             "suspicion_max_s": round(smin * vals["suspicion_max_mult"], 3),

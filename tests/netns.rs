@@ -6,7 +6,7 @@
 //! Needs root, `ip` (iproute2) and `nft` (nftables); each test prints "SKIPPED: …" and
 //! passes otherwise. The tests run one at a time (a lock in the harness): about 100 s in
 //! all, debug or release, on a busy 2-core machine. The harness is tests/netns_support/; bounds below are correctness bounds, stated
-//! for the `lan` profile (probe 400 ms, suspicion 0.8–4.8 s at 5 nodes, rejoin every 5 s,
+//! for the `lan` profile (probe 800 ms, suspicion 0.45–2.7 s at 5 nodes, rejoin every 5 s,
 //! push-pull every 20 s), with a wide margin for a busy 2-core machine.
 
 mod common;

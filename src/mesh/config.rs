@@ -16,15 +16,16 @@ pub enum Profile {
     /// Hosts on one LAN or data centre (sub-millisecond to few-millisecond RTT).
     ///
     /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone in a median of about
-    /// 2.5 s while 10% packet loss marks no healthy node dead. Stated bounds, checked in
+    /// 2 s while 10% packet loss marks no healthy node dead, at fewer idle bytes than
+    /// Serf's one probe a second (a ping, an ack and a QUIC ACK are ~230 bytes). Stated bounds, checked in
     /// the simulator (`tests/sim.rs`, 1–2 ms links): a crashed node is seen dead by all 64
     /// within 10 s (median ≤ 3 s, typically about 2 s); 128 nodes at 10% loss for 5 min
     /// see zero false deaths; a healed 50/50 partition of 100 nodes is whole again within
-    /// 30 s (typically 6–10 s). Numbers: probe 400 ms / timeout
-    /// 200 ms, 3 indirect probers, suspicion 1.5 × max(1, log10 N) × probe (1.08 s at
-    /// N = 64), stretched up to 6× for a lone accuser and shrunk back by 2 independent
-    /// confirmations (which ~3 randomly chosen nodes that heard the suspicion go and
-    /// seek at once by probing the suspect themselves); each update gossiped 5 ×
+    /// 30 s (typically 6–10 s). Numbers: probe every 800 ms, timeout 150 ms (verdict
+    /// after 300 ms), 3 indirect probers, suspicion 1.5 × max(1, log10 N) × 300 ms
+    /// (0.81 s at N = 64), stretched up to 6× for a lone accuser and shrunk back by 2
+    /// independent confirmations (which ~3 randomly chosen nodes that heard the suspicion
+    /// go and seek at once by probing the suspect themselves); each update gossiped 5 ×
     /// ceil(log10(N + 1)) times per node; gossip every 100 ms to 3 members; push-pull
     /// every 30 s (scaled up above 32 members); rejoin attempts every 5 s; reap after
     /// 10 min.
@@ -73,12 +74,13 @@ impl FromStr for Profile {
 pub struct Config {
     /// Time between two probes started by this node (× awareness). Shorter detects failures
     /// sooner but costs one ping + ack per interval per node.
-    /// lan 400 ms, wan 5 s, local 200 ms.
+    /// A crashed node waits for its first probe about one interval (every other node
+    /// probes it once per round of N − 1 intervals). lan 800 ms, wan 5 s, local 200 ms.
     pub probe_interval: Duration,
     /// How long to wait for a direct ack before asking `indirect_checks` members to probe
     /// (× awareness). Must stay below `probe_interval` (the rest of the interval is left for
     /// indirect acks). Rule of thumb: a few times the 99th-percentile RTT.
-    /// lan 200 ms, wan 3 s, local 100 ms.
+    /// lan 150 ms, wan 3 s, local 100 ms.
     pub probe_timeout: Duration,
     /// How many members are asked to probe a target that missed its direct ack (SWIM `k`).
     /// More means fewer false suspicions under loss, more messages. lan 3, wan 3, local 2.
@@ -88,7 +90,8 @@ pub struct Config {
     /// sends it `limit` times to random members), so after a mass join of 64 a pair or
     /// two would wait for the next push-pull at 4 (limit 8). lan 5, wan 4, local 3.
     pub retransmit_mult: u32,
-    /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_interval`.
+    /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_span`
+    /// (see [`Config::probe_span`]).
     /// lan 1.5, wan 6, local 2.
     pub suspicion_mult: f64,
     /// Maximum suspicion timeout (lone accuser, no confirmation) = this × the minimum.
@@ -154,8 +157,8 @@ impl Config {
         let secs = Duration::from_secs;
         match profile {
             Profile::Lan => Config {
-                probe_interval: ms(400),
-                probe_timeout: ms(200),
+                probe_interval: ms(800),
+                probe_timeout: ms(150),
                 indirect_checks: 3,
                 retransmit_mult: 5,
                 suspicion_mult: 1.5,
@@ -257,11 +260,23 @@ impl Config {
         self.retransmit_mult.saturating_mul(scale).max(1)
     }
 
+    /// How long one probe takes to reach its verdict: the direct timeout plus as long
+    /// again for the indirect probes' relayed acks (`2 × probe_timeout`), never longer
+    /// than `probe_interval`. An unanswered probe suspects its target this long after it
+    /// started (× awareness), however long the pause until the next probe.
+    pub fn probe_span(&self) -> Duration {
+        self.probe_timeout
+            .saturating_mul(2)
+            .min(self.probe_interval)
+    }
+
     /// Minimum suspicion timeout for `members` live nodes:
-    /// `suspicion_mult × max(1, log10 members) × probe_interval`.
+    /// `suspicion_mult × max(1, log10 members) × probe_span`. It is the time a suspect
+    /// has to hear of the suspicion and refute it, so it follows how fast news and
+    /// verdicts travel (gossip and one probe's span), not how often probes start.
     pub fn suspicion_min(&self, members: usize) -> Duration {
         let scale = (members as f64).log10().max(1.0);
-        self.probe_interval.mul_f64(self.suspicion_mult * scale)
+        self.probe_span().mul_f64(self.suspicion_mult * scale)
     }
 
     /// Maximum suspicion timeout (lone accuser): `suspicion_max_mult × suspicion_min`.
@@ -330,12 +345,19 @@ mod tests {
     #[test]
     fn suspicion_min_follows_memberlist_formula() {
         let lan = Config::for_profile(Profile::Lan);
-        // N <= 10: log10 clamps to 1 -> 1.5 * 400 ms.
-        assert_eq!(lan.suspicion_min(5), Duration::from_millis(600));
-        assert_eq!(lan.suspicion_min(10), Duration::from_millis(600));
-        // N = 1000: 1.5 * 3 * 400 ms = 1.8 s.
+        // The unit is one probe's span: 2 x 150 ms, below the 800 ms probe interval.
+        assert_eq!(lan.probe_span(), Duration::from_millis(300));
+        // N <= 10: log10 clamps to 1 -> 1.5 * 300 ms.
+        assert_eq!(lan.suspicion_min(5), Duration::from_millis(450));
+        assert_eq!(lan.suspicion_min(10), Duration::from_millis(450));
+        // N = 1000: 1.5 * 3 * 300 ms = 1.35 s.
         let min = lan.suspicion_min(1000).as_secs_f64();
-        assert!((min - 1.8).abs() < 1e-9, "{min}");
+        assert!((min - 1.35).abs() < 1e-9, "{min}");
+        // wan: 2 x 3 s would outlast its 5 s probe interval, so the span is the interval.
+        assert_eq!(
+            Config::for_profile(Profile::Wan).probe_span(),
+            Duration::from_secs(5)
+        );
         assert_eq!(lan.suspicion_max(1000), lan.suspicion_min(1000) * 6);
     }
 

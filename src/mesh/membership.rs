@@ -255,6 +255,8 @@ struct Probe {
     seq: u32,
     sent: Instant,
     ack_deadline: Instant,
+    /// No ack by then (direct or relayed): the target is suspected.
+    verdict_at: Instant,
     indirect_sent: bool,
     expected_nacks: usize,
     nacks: usize,
@@ -979,6 +981,22 @@ impl Membership {
         if indirect_due {
             self.send_indirect_probes(now);
         }
+        let verdict_due = self
+            .probe
+            .as_ref()
+            .is_some_and(|p| !p.acked && now >= p.verdict_at);
+        if verdict_due && let Some(p) = self.probe.take() {
+            self.probe_failed(now, p);
+        }
+        // A rumour outlived the minimum timeout: check the suspect at the next tick
+        // possible rather than when the schedule comes round to it.
+        if self
+            .suspicions
+            .next_verification()
+            .is_some_and(|at| at <= now)
+        {
+            self.probe_soon(now);
+        }
         if now >= self.next_probe {
             self.probe_tick(now);
         }
@@ -1018,15 +1036,22 @@ impl Membership {
                     .min(self.next_reap);
                 if let Some(p) = &self.probe
                     && !p.acked
-                    && !p.indirect_sent
                 {
-                    next = next.min(p.ack_deadline);
+                    next = next.min(if p.indirect_sent {
+                        p.verdict_at
+                    } else {
+                        p.ack_deadline
+                    });
                 }
                 if let Some(at) = self.relays.iter().map(|r| r.deadline).min() {
                     next = next.min(at);
                 }
                 if let Some(at) = self.suspicions.next_deadline() {
                     next = next.min(at);
+                }
+                if let Some(at) = self.suspicions.next_verification() {
+                    // Not before the probe in flight ends: nothing could be done sooner.
+                    next = next.min(at.max(self.earliest_tick(at)));
                 }
                 if !self.broadcasts.is_empty() {
                     next = next.min(self.gossip_due());
@@ -1106,11 +1131,28 @@ impl Membership {
             seq,
             sent: now,
             ack_deadline: now + self.awareness.scale(self.config.probe_timeout),
+            verdict_at: now + self.awareness.scale(self.config.probe_span()),
             indirect_sent: false,
             expected_nacks: 0,
             nacks: 0,
             acked: false,
         });
+    }
+
+    /// Brings the next probe tick forward to `now` (or to the verdict of the probe in
+    /// flight), so that a volunteer checks a suspect at once instead of up to a whole
+    /// probe interval later. The schedule goes on from that tick: no probe is added.
+    fn probe_soon(&mut self, now: Instant) {
+        self.next_probe = self.next_probe.min(self.earliest_tick(now));
+    }
+
+    /// The earliest a probe tick may come: now, or once the probe in flight has its
+    /// verdict (a tick fails an unanswered probe).
+    fn earliest_tick(&self, now: Instant) -> Instant {
+        match &self.probe {
+            Some(p) if !p.acked => p.verdict_at.max(now),
+            _ => now,
+        }
     }
 
     /// A member whose suspicion this node holds an armed timer for and has not probed
@@ -1792,6 +1834,7 @@ impl Membership {
             let p = f64::from(wanted + EARLY_VERIFIERS_SPARE) / hearers;
             if self.rng.random_bool(p.min(1.0)) {
                 suspicion = suspicion.verify_now();
+                self.probe_soon(now);
             }
         }
         self.suspicions.insert(id, suspicion);
@@ -2683,15 +2726,12 @@ mod tests {
     #[test]
     fn a_node_that_only_heard_a_suspicion_may_check_the_suspect_at_once() {
         // In a mesh of 5, the 3 members that only hear a suspicion are asked for 2
-        // confirmations + 1 spare: each checks the suspect at its next probe instead of
-        // after the minimum timeout. (With 4 candidates, a ping to the suspect by chance
-        // in all 8 runs would be a 1-in-65,536 fluke.)
+        // confirmations + 1 spare: each checks the suspect at once (its next probe is
+        // brought forward) instead of after the minimum timeout or a probe interval
+        // later. (With 4 candidates, a ping to the suspect by chance in all 8 runs would
+        // be a 1-in-65,536 fluke.)
         let t0 = Instant::now();
         let cfg = Config::for_profile(Profile::Lan);
-        assert!(
-            cfg.probe_interval < cfg.suspicion_min(5),
-            "the next probe comes before the minimum timeout"
-        );
         for seed in 0..8 {
             let mut others = [node(2, t0), node(3, t0), node(4, t0), node(5, t0)];
             let hub = others[0].push_pull_request(false);
@@ -2715,7 +2755,7 @@ mod tests {
                     }],
                 ),
             );
-            let pings: Vec<NodeId> = run(&mut a, t0 + cfg.probe_interval)
+            let pings: Vec<NodeId> = run(&mut a, t0 + Duration::from_millis(1))
                 .into_iter()
                 .filter_map(|t| match t.msg {
                     Message::Ping { target, .. } => Some(target),
@@ -2724,6 +2764,57 @@ mod tests {
                 .collect();
             assert_eq!(pings.first(), Some(&suspect), "seed {seed}: {pings:?}");
         }
+    }
+
+    #[test]
+    fn a_rumour_outliving_the_minimum_timeout_is_checked_within_one_probe_span() {
+        // In a mesh of 41 only ~3 of the 39 hearers volunteer at once. The others check
+        // the suspect when the minimum timeout passes: at the next tick possible (once
+        // the probe in flight has its verdict), not when the schedule comes round to it.
+        let t0 = Instant::now();
+        let cfg = Config::for_profile(Profile::Lan);
+        let mut checked_late = 0;
+        for seed in 0..6 {
+            let mut a = Membership::new(peer(1), Tags::new(), cfg.clone(), seed, t0);
+            for n in 2..=41 {
+                learn(&mut a, &node(n, t0), t0);
+            }
+            let suspect = peer(3).id;
+            let accusation = Update::Suspect {
+                id: suspect,
+                incarnation: 0,
+                by: peer(2).id,
+            };
+            a.handle_message(t0, gossip(2, vec![accusation]));
+            let min = cfg.suspicion_min(a.live_members() + 1);
+            let mut first_ping = None;
+            while let Some(at) = a.poll_timeout() {
+                if at > t0 + min + cfg.probe_interval * 2 {
+                    break;
+                }
+                a.handle_timeout(at);
+                let pinged = transmits(&mut a)
+                    .iter()
+                    .any(|t| matches!(t.msg, Message::Ping { target, .. } if target == suspect));
+                if pinged {
+                    first_ping = Some(at);
+                    break;
+                }
+            }
+            let Some(at) = first_ping else {
+                panic!("seed {seed}: the suspect was never checked");
+            };
+            if at < t0 + min {
+                continue; // a volunteer, or its regular turn came first
+            }
+            checked_late += 1;
+            assert!(
+                at <= t0 + min + cfg.probe_span(),
+                "seed {seed}: checked {:?} after the minimum timeout",
+                at - (t0 + min)
+            );
+        }
+        assert!(checked_late >= 3, "only {checked_late} of 6 seeds waited");
     }
 
     #[test]
@@ -2969,16 +3060,25 @@ mod tests {
         let Some((target_addr, target)) = probe else {
             return;
         };
+        let cfg = a.config().clone();
+        let ms = Duration::from_millis;
         // After the probe timeout: ping-reqs to (up to) 3 other members.
-        let sent = run(&mut a, first + Duration::from_millis(250));
+        let sent = run(&mut a, first + cfg.probe_timeout + ms(1));
         let reqs: Vec<_> = sent
             .iter()
             .filter(|t| matches!(&t.msg, Message::PingReq { target: p, .. } if p.id == target))
             .collect();
         assert_eq!(reqs.len(), 3);
         assert!(reqs.iter().all(|t| t.to != target_addr));
-        // At the end of the probe period: suspected by us.
-        run(&mut a, first + Duration::from_millis(401));
+        // Still alive until the probe's span ends (the relayed acks' time)...
+        run(&mut a, first + cfg.probe_span() - ms(1));
+        assert_eq!(
+            a.member_by_addr(target_addr).map(|m| m.state),
+            Some(State::Alive)
+        );
+        // ...then suspected by us, before the next probe would have started.
+        assert!(cfg.probe_span() < cfg.probe_interval);
+        run(&mut a, first + cfg.probe_span() + ms(1));
         let m = a
             .member_by_addr(target_addr)
             .map(|m| (m.state, m.suspected_by));

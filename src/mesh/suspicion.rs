@@ -166,6 +166,11 @@ impl SuspicionTable {
         Some((new, useful, count))
     }
 
+    /// When the earliest rumour-only suspicion falls due for this node's own check.
+    pub fn next_verification(&self) -> Option<Instant> {
+        self.verify.first().map(|(at, _)| *at)
+    }
+
     /// The next rumour-only suspicion due for this node's own check, if any is due.
     pub fn take_due_verification(&mut self, now: Instant) -> Option<NodeId> {
         let &(at, id) = self.verify.first()?;
