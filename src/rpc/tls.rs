@@ -51,15 +51,25 @@ pub const ALPN: &[u8] = b"werify/1";
 /// quinn needs a syntactically valid one.
 pub const SERVER_NAME: &str = "werify";
 
-/// The dialer sends a keep-alive after this much silence either way, well inside
-/// [`IDLE_TIMEOUT`], so idle mesh links stay open and NAT/conntrack entries stay warm.
-/// Probes already cross each link of a 64-node lan mesh every ~13 s on average; at 10 s
-/// keep-alives added ~2 packets per node per second there, at 20 s about a third of that,
-/// and one re-handshake (which a dropped link costs) outweighs many keep-alives.
-pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
-/// A connection with no traffic for this long is dead. Liveness of peers is the mesh's job
-/// (SWIM probes), so this only reclaims connections to peers that are gone.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The dialer of a node-to-node link sends a keep-alive after this much silence either
+/// way, well inside [`IDLE_TIMEOUT`]. Probes and gossip cross every link of a small mesh
+/// more often than this, so it costs nothing there; at 20 s, with lan's 800 ms probes, a
+/// 64-node mesh sent ~130 of its ~440 idle bytes per node per second as keep-alives.
+/// 60 s stays under the 120 s a Linux conntrack entry keeps a UDP flow that has seen both
+/// directions; a link through a NAT that forgets sooner survives the rebinding anyway
+/// (QUIC follows the peer to its new address).
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// A node-to-node link with no traffic for this long is dead. Liveness of peers is the
+/// mesh's job (SWIM probes), so this only reclaims connections to peers that are gone; it
+/// is long because reopening a link costs a full mutual-TLS handshake (~5 KB and a few
+/// signatures), many times a keep-alive.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
+/// `werify ctl` connections: keep-alive every 5 s while a command waits, and an idle
+/// timeout of 20 s, so a node forgets a killed client's connection after 20 s instead of
+/// [`IDLE_TIMEOUT`] (the shorter of both ends' timeouts applies).
+pub const CTL_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// See [`CTL_KEEP_ALIVE_INTERVAL`].
+pub const CTL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Concurrent bidirectional streams a peer may open: one per request, so this bounds the
 /// requests in flight from one peer; further requests wait for a free stream. A
 /// coordinator runs at most 64 operations at once, one request per host each. quinn
@@ -200,25 +210,43 @@ pub struct PeerCert {
     pub node_id: NodeId,
 }
 
-/// Transport settings of both directions:
+/// Which end of which kind of connection a transport config is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    /// A node dialing another node: sends the link's keep-alives.
+    NodeDialer,
+    /// A node accepting a connection (from a node or a ctl client).
+    Acceptor,
+    /// A `werify ctl` client.
+    Ctl,
+}
+
+/// Transport settings:
 ///
-/// - idle timeout 60 s ([`IDLE_TIMEOUT`]); only the dialer sends keep-alives, after 20 s
-///   without any packet either way ([`KEEP_ALIVE_INTERVAL`]): one side suffices to keep a
-///   connection open (a pair of nodes shares one, see [`crate::rpc::transport`]), and
-///   keep-alives on both ends would double the idle traffic for nothing;
+/// - node links: idle timeout 180 s ([`IDLE_TIMEOUT`]); only the dialer sends keep-alives,
+///   after 60 s without any packet either way ([`KEEP_ALIVE_INTERVAL`]): one side suffices
+///   to keep a connection open (a pair of nodes shares one, see
+///   [`crate::rpc::transport`]), and keep-alives on both ends would double them for
+///   nothing;
+/// - ctl clients: keep-alive 5 s, idle timeout 20 s ([`CTL_IDLE_TIMEOUT`]);
 /// - up to 64 concurrent bidirectional streams (one per request), no unidirectional ones;
 /// - 1 MiB datagram send and receive buffers (gossip; oldest dropped when full);
 /// - no path-MTU discovery: gossip datagrams are at most ~1100 bytes, which fit QUIC's
 ///   1200-byte minimum, and the discovery probes (four to eight ~1.4 KB packets per new
 ///   connection) were a third of the bytes a 64-node mesh sent while its pairs connected;
 /// - everything else quinn's defaults (1.25 MB stream window).
-pub fn transport_config(dialer: bool) -> quinn::TransportConfig {
+pub fn transport_config(end: LinkEnd) -> quinn::TransportConfig {
+    let (keep_alive, idle) = match end {
+        LinkEnd::NodeDialer => (Some(KEEP_ALIVE_INTERVAL), IDLE_TIMEOUT),
+        LinkEnd::Acceptor => (None, IDLE_TIMEOUT),
+        LinkEnd::Ctl => (Some(CTL_KEEP_ALIVE_INTERVAL), CTL_IDLE_TIMEOUT),
+    };
     let mut config = quinn::TransportConfig::default();
     config
-        .keep_alive_interval(dialer.then_some(KEEP_ALIVE_INTERVAL))
+        .keep_alive_interval(keep_alive)
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
-            // 30 000 ms fits a u32; saturating keeps this total if the constant grows.
-            u32::try_from(IDLE_TIMEOUT.as_millis()).unwrap_or(u32::MAX),
+            // Any of the timeouts fits a u32 of milliseconds; saturating keeps this total.
+            u32::try_from(idle.as_millis()).unwrap_or(u32::MAX),
         ))))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(MAX_CONCURRENT_BIDI_STREAMS))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(MAX_CONCURRENT_UNI_STREAMS))
@@ -253,7 +281,11 @@ pub fn client_config(id: &Identity) -> Result<quinn::ClientConfig, TlsError> {
     // Resumed handshakes skip the verifiers; a full handshake costs well under a millisecond.
     tls.resumption = rustls::client::Resumption::disabled();
     let mut config = quinn::ClientConfig::new(Arc::new(QuicClientConfig::try_from(tls)?));
-    config.transport_config(Arc::new(transport_config(true)));
+    let end = match id.role() {
+        Role::Client => LinkEnd::Ctl,
+        Role::Node => LinkEnd::NodeDialer,
+    };
+    config.transport_config(Arc::new(transport_config(end)));
     Ok(config)
 }
 
@@ -281,7 +313,7 @@ fn server_config_checking(
     tls.max_early_data_size = 0;
     tls.send_tls13_tickets = 0;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
-    config.transport_config(Arc::new(transport_config(false)));
+    config.transport_config(Arc::new(transport_config(LinkEnd::Acceptor)));
     Ok(config)
 }
 
@@ -1020,9 +1052,11 @@ mod tests {
     #[test]
     fn transport_config_keeps_links_alive_inside_the_idle_timeout() {
         assert!(KEEP_ALIVE_INTERVAL * 3 <= IDLE_TIMEOUT);
-        // Building both must not panic; the settings themselves are exercised by the
+        assert!(CTL_KEEP_ALIVE_INTERVAL * 3 <= CTL_IDLE_TIMEOUT);
+        // Building them must not panic; the settings themselves are exercised by the
         // handshake tests.
-        let _ = transport_config(true);
-        let _ = transport_config(false);
+        for end in [LinkEnd::NodeDialer, LinkEnd::Acceptor, LinkEnd::Ctl] {
+            let _ = transport_config(end);
+        }
     }
 }
