@@ -61,6 +61,13 @@ pub const EXIT_ERROR: u8 = 2;
 /// What a command produced: the exit code it asks for.
 type CmdResult = Result<u8, String>;
 
+/// How long a finished command waits for its connection's close to leave. The close
+/// frame goes out as soon as the endpoint's driver runs, which a 1–2 ms timer lets it do;
+/// waiting for the whole drain (three probe timeouts) would only answer late packets. If
+/// the close is lost anyway, the node drops the connection after
+/// [`crate::rpc::tls::CTL_IDLE_TIMEOUT`].
+const CLOSE_GRACE: Duration = Duration::from_millis(2);
+
 /// A connected `ctl` session: one endpoint, one connection reused by every command.
 struct Session {
     transport: Transport,
@@ -151,7 +158,7 @@ pub async fn run_ctl(args: CtlArgs) -> ExitCode {
             Some(cmd) => run_one(&s, cmd, timeout).await?,
             None => run_batch(&s, timeout).await?,
         };
-        s.transport.shutdown(Duration::from_millis(10)).await;
+        s.transport.shutdown(CLOSE_GRACE).await;
         Ok::<u8, String>(code)
     };
     finish(bounded(work, timeout, needs_longer(&args.command)).await)
@@ -452,7 +459,7 @@ pub async fn run_status(args: StatusArgs) -> ExitCode {
         } else {
             out!("{}", output::status_text(&report));
         }
-        s.transport.shutdown(Duration::from_millis(10)).await;
+        s.transport.shutdown(CLOSE_GRACE).await;
         Ok(EXIT_OK)
     };
     finish(bounded(work, timeout, false).await)
