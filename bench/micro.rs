@@ -292,7 +292,7 @@ fn bench_frame(c: &mut Criterion) {
         addr: SocketAddr::from(([127, 0, 0, 1], 30035)),
     };
     assert_eq!(
-        Message::decode_from(&gossip_bytes, sender).as_ref(),
+        Message::decode_from(&gossip_bytes, sender, NodeId([8; 16])).as_ref(),
         Ok(&gossip)
     );
 
@@ -315,7 +315,7 @@ fn bench_frame(c: &mut Criterion) {
         b.iter(|| black_box(&gossip).encode())
     });
     g.bench_function("decode_gossip_datagram", |b| {
-        b.iter(|| Message::decode_from(black_box(&gossip_bytes), sender))
+        b.iter(|| Message::decode_from(black_box(&gossip_bytes), sender, NodeId([8; 16])))
     });
     g.finish();
 }

@@ -459,6 +459,9 @@ const FUZZ_SENDER: Peer = Peer {
     addr: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 9), 30035)),
 };
 
+/// The node the fuzzed datagrams reach.
+const FUZZ_RECEIVER: NodeId = NodeId([0xe7; 16]);
+
 /// The peer that sent `msg`: a ping's prober, else the node it names.
 fn sent_by(msg: &Message) -> Peer {
     match msg {
@@ -467,6 +470,15 @@ fn sent_by(msg: &Message) -> Peer {
             id: other.sender(),
             ..FUZZ_SENDER
         },
+    }
+}
+
+/// The node a message reached: a ping's target (it is not on the wire), else the fuzzing
+/// receiver.
+fn received_by(msg: &Message) -> NodeId {
+    match msg {
+        Message::Ping { target, .. } => *target,
+        _ => FUZZ_RECEIVER,
     }
 }
 
@@ -1169,7 +1181,7 @@ fn fuzz_membership_messages() {
             let bytes = msg.encode();
             let sender = sent_by(&msg);
             assert_eq!(
-                Message::decode_from(&bytes, sender),
+                Message::decode_from(&bytes, sender, received_by(&msg)),
                 Ok(msg.clone()),
                 "round trip"
             );
@@ -1185,13 +1197,14 @@ fn fuzz_membership_messages() {
                 input,
                 // A message naming another sender is refused; decoding it as sent by
                 // the node it names reaches the rest of the decoder.
-                || match Message::decode_from(input, FUZZ_SENDER) {
+                || match Message::decode_from(input, FUZZ_SENDER, FUZZ_RECEIVER) {
                     Err(DecodeError::NotFromSender { claimed, .. }) => Message::decode_from(
                         input,
                         Peer {
                             id: claimed,
                             ..FUZZ_SENDER
                         },
+                        FUZZ_RECEIVER,
                     ),
                     other => other,
                 },
@@ -1202,7 +1215,10 @@ fn fuzz_membership_messages() {
                 id: msg.sender(),
                 ..FUZZ_SENDER
             };
-            assert_eq!(Message::decode_from(&msg.encode(), sender), Ok(msg.clone()));
+            assert_eq!(
+                Message::decode_from(&msg.encode(), sender, received_by(&msg)),
+                Ok(msg.clone())
+            );
             true
         },
     );

@@ -231,7 +231,8 @@ fn membership_messages_over_16_mib_are_refused() {
         id: NodeId([7; 16]),
         addr: "127.0.0.7:30035".parse().expect("address"),
     };
-    let e = Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], sender).expect_err("too large");
+    let e = Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], sender, NodeId([8; 16]))
+        .expect_err("too large");
     assert_eq!(
         e.to_string(),
         "membership message too large: 16777217 bytes, at most 16777216 accepted"

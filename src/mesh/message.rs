@@ -16,7 +16,9 @@
 //!
 //! Pings and acks, the bulk of an idle mesh's traffic, do not carry their sender: it is
 //! the node the datagram's connection authenticated (its certificate), and
-//! [`Message::decode_from`] fills it in. The other kinds still name it (a push-pull also
+//! [`Message::decode_from`] fills it in. Nor does a ping carry its target: the sender's
+//! transport sends it only on a connection whose certificate names the target, and the
+//! receiver fills in itself. The other kinds still name their sender (a push-pull also
 //! travels by stream, and relayed probes name their original prober), and
 //! `decode_from` refuses one that names anyone else. Empty update lists are left out.
 
@@ -177,7 +179,8 @@ pub struct PushPull {
 /// Everything membership nodes send each other.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Message {
-    /// Direct probe of `target` (which must be the receiver's id, else it is ignored).
+    /// Direct probe of `target` (which must be the receiver's id, else it is ignored;
+    /// after decoding it always is).
     #[serde(rename = "P")]
     Ping {
         /// The prober (the ack goes to its address): the sender, not on the wire.
@@ -186,8 +189,9 @@ pub enum Message {
         /// Probe sequence number, echoed in the ack.
         #[serde(rename = "q")]
         seq: u32,
-        /// Whom the prober means to reach.
-        #[serde(rename = "t")]
+        /// Whom the prober means to reach: not on the wire (the sending transport checks
+        /// it against the connection's certificate; the receiver is the target).
+        #[serde(skip, default = "unsent_id")]
         target: NodeId,
         /// Piggybacked updates.
         #[serde(rename = "u", default, skip_serializing_if = "Vec::is_empty")]
@@ -282,7 +286,8 @@ fn unsent_peer() -> Peer {
     }
 }
 
-/// Stands in for an ack's sender until [`Message::decode_from`] sets it.
+/// Stands in for an ack's sender and a ping's target until [`Message::decode_from`] sets
+/// them.
 fn unsent_id() -> NodeId {
     NodeId([0; 16])
 }
@@ -309,15 +314,23 @@ impl Message {
         encode_value(self)
     }
 
-    /// Parses a datagram (or push-pull) that `sender` sent: the node its connection's
-    /// certificate names, at the address the connection comes from. A ping or ack gets
+    /// Parses a datagram (or push-pull) that `sender` sent to `receiver`: the sender is
+    /// the node its connection's certificate names, at the address the connection comes
+    /// from. A ping gets `sender` as its sender and `receiver` as its target, an ack
     /// `sender` as its sender; any other kind must name `sender.id` itself
     /// ([`DecodeError::NotFromSender`] if not). Hostile input yields an error, never a
     /// panic; allocation is bounded by the input length.
-    pub fn decode_from(bytes: &[u8], sender: Peer) -> Result<Message, DecodeError> {
+    pub fn decode_from(
+        bytes: &[u8],
+        sender: Peer,
+        receiver: NodeId,
+    ) -> Result<Message, DecodeError> {
         let mut msg = Message::decode_unsent(bytes)?;
         match &mut msg {
-            Message::Ping { from, .. } => *from = sender,
+            Message::Ping { from, target, .. } => {
+                *from = sender;
+                *target = receiver;
+            }
             Message::Ack { from, .. } => *from = sender.id,
             other if other.sender() != sender.id => {
                 return Err(DecodeError::NotFromSender {
@@ -379,6 +392,9 @@ mod tests {
     fn peer(n: u8) -> Peer {
         Peer::numbered(n, 30035)
     }
+
+    /// The node decoding, where the test does not care which.
+    const RECEIVER: NodeId = NodeId([8; 16]);
 
     #[test]
     fn every_message_kind_round_trips() {
@@ -464,7 +480,18 @@ mod tests {
         ];
         for msg in msgs {
             let bytes = msg.encode();
-            assert_eq!(Message::decode_from(&bytes, sent_by(&msg)), Ok(msg.clone()));
+            assert_eq!(
+                Message::decode_from(&bytes, sent_by(&msg), received_by(&msg)),
+                Ok(msg.clone())
+            );
+        }
+    }
+
+    /// The node `msg` reaches: a ping's target, else any.
+    fn received_by(msg: &Message) -> NodeId {
+        match msg {
+            Message::Ping { target, .. } => *target,
+            _ => NodeId([8; 16]),
         }
     }
 
@@ -480,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn pings_and_acks_take_their_sender_from_the_connection() {
+    fn pings_and_acks_take_their_ends_from_the_connection() {
         let ping = Message::Ping {
             from: peer(1),
             seq: 7,
@@ -488,17 +515,21 @@ mod tests {
             updates: Vec::new(),
         };
         let bytes = ping.encode();
-        // Target and sequence number only: 72 bytes when it named its sender (id and
-        // address) and an empty update list.
-        assert!(bytes.len() <= 32, "{} bytes", bytes.len());
-        assert!(
-            !bytes.windows(16).any(|w| w == [1u8; 16]),
-            "sender id on the wire"
-        );
-        let Ok(Message::Ping { from, .. }) = Message::decode_from(&bytes, peer(3)) else {
+        // The sequence number only: 72 bytes when it named its sender (id and address),
+        // its target and an empty update list, 30 with the target.
+        assert!(bytes.len() <= 12, "{} bytes", bytes.len());
+        for n in [1u8, 2] {
+            assert!(
+                !bytes.windows(16).any(|w| w == [n; 16]),
+                "sender or target id on the wire"
+            );
+        }
+        let Ok(Message::Ping { from, target, .. }) =
+            Message::decode_from(&bytes, peer(3), NodeId([4; 16]))
+        else {
             panic!("not a ping");
         };
-        assert_eq!(from, peer(3));
+        assert_eq!((from, target), (peer(3), NodeId([4; 16])));
 
         let ack = Message::Ack {
             from: NodeId([2; 16]),
@@ -507,7 +538,7 @@ mod tests {
         };
         let bytes = ack.encode();
         assert!(bytes.len() <= 16, "{} bytes", bytes.len());
-        let Ok(Message::Ack { from, .. }) = Message::decode_from(&bytes, peer(4)) else {
+        let Ok(Message::Ack { from, .. }) = Message::decode_from(&bytes, peer(4), RECEIVER) else {
             panic!("not an ack");
         };
         assert_eq!(from, NodeId([4; 16]));
@@ -520,13 +551,16 @@ mod tests {
             seq: 1,
         };
         assert_eq!(
-            Message::decode_from(&nack.encode(), peer(6)),
+            Message::decode_from(&nack.encode(), peer(6), RECEIVER),
             Err(DecodeError::NotFromSender {
                 claimed: NodeId([5; 16]),
                 sender: NodeId([6; 16]),
             })
         );
-        assert_eq!(Message::decode_from(&nack.encode(), peer(5)), Ok(nack));
+        assert_eq!(
+            Message::decode_from(&nack.encode(), peer(5), RECEIVER),
+            Ok(nack)
+        );
     }
 
     #[test]
@@ -542,34 +576,35 @@ mod tests {
                     state as u8
                 })
                 .collect();
-            let _ = Message::decode_from(&bytes, peer(5));
+            let _ = Message::decode_from(&bytes, peer(5), RECEIVER);
         }
-        assert!(Message::decode_from(&[], peer(5)).is_err());
+        assert!(Message::decode_from(&[], peer(5), RECEIVER).is_err());
         // Array claiming 2^32 elements, map claiming 2^64 entries, deep nesting.
-        assert!(Message::decode_from(&[0x9a, 0xff, 0xff, 0xff, 0xff], peer(5)).is_err());
+        assert!(Message::decode_from(&[0x9a, 0xff, 0xff, 0xff, 0xff], peer(5), RECEIVER).is_err());
         assert!(
             Message::decode_from(
                 &[0xbb, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
-                peer(5)
+                peer(5),
+                RECEIVER
             )
             .is_err()
         );
-        assert!(Message::decode_from(&[0x81; 10_000], peer(5)).is_err());
+        assert!(Message::decode_from(&[0x81; 10_000], peer(5), RECEIVER).is_err());
         // A valid message with a truncated tail / trailing junk.
         let good = Message::Nack {
             from: NodeId([5; 16]),
             seq: 1,
         }
         .encode();
-        assert!(Message::decode_from(&good[..good.len() - 1], peer(5)).is_err());
+        assert!(Message::decode_from(&good[..good.len() - 1], peer(5), RECEIVER).is_err());
         let mut long = good.clone();
         long.push(0);
         assert_eq!(
-            Message::decode_from(&long, peer(5)),
+            Message::decode_from(&long, peer(5), RECEIVER),
             Err(DecodeError::TrailingBytes(1))
         );
         assert!(matches!(
-            Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], peer(5)),
+            Message::decode_from(&vec![0u8; MAX_MESSAGE_BYTES + 1], peer(5), RECEIVER),
             Err(DecodeError::TooLarge { .. })
         ));
     }

@@ -263,9 +263,16 @@ impl Driver {
         while let Some(t) = self.membership.poll_transmit() {
             match t.msg {
                 Message::PushPull(pp) => self.spawn_push_pull(t.to, pp),
-                msg => self
-                    .transport
-                    .send_datagram(t.to, Bytes::from(msg.encode())),
+                msg => {
+                    // A ping's target is not on the wire: the transport checks it
+                    // against the connection's certificate instead.
+                    let meant_for = match &msg {
+                        Message::Ping { target, .. } => Some(*target),
+                        _ => None,
+                    };
+                    self.transport
+                        .send_datagram(t.to, meant_for, Bytes::from(msg.encode()))
+                }
             }
         }
         while let Some(ev) = self.membership.poll_event() {

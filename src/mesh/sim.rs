@@ -771,12 +771,15 @@ impl Sim {
                 if !self.connected(from, dst) {
                     return;
                 }
+                let Some(receiver) = self.peers.get(dst).map(|p| p.id) else {
+                    return;
+                };
                 let msg = match payload {
                     Payload::Decoded(msg) => msg,
                     Payload::Bytes(bytes) => match self
                         .peers
                         .get(from)
-                        .map(|&sender| Message::decode_from(&bytes, sender))
+                        .map(|&sender| Message::decode_from(&bytes, sender, receiver))
                     {
                         Some(Ok(msg)) => msg,
                         _ => {
@@ -785,6 +788,13 @@ impl Sim {
                         }
                     },
                 };
+                // As the node transport does: a ping leaves only on a connection to the
+                // node it means (its target is not on the wire).
+                if let Message::Ping { target, .. } = &msg
+                    && *target != receiver
+                {
+                    return;
+                }
                 let nanos = self.now.as_nanos() as u64;
                 self.mix(&[nanos, from as u64, dst as u64]);
                 // Node `from`'s address, without reading its (cold) record.

@@ -27,8 +27,9 @@ pub fn duration_ms(d: Duration) -> u64 {
 
 /// Version of this protocol, exchanged in [`Request::Hello`]; a dialer refuses a peer of
 /// another version. 2: pings and acks no longer name their sender (see
-/// [`crate::mesh::message`]), which version 1 cannot decode.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// [`crate::mesh::message`]), which version 1 cannot decode. 3: pings no longer name
+/// their target either.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Which hosts an operation targets. Empty filters target every member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

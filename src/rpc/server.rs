@@ -174,7 +174,7 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
             id: sender,
             addr: remote,
         };
-        match Message::decode_from(&bytes, from) {
+        match Message::decode_from(&bytes, from, ctx.node_id) {
             Ok(msg) => ctx.mesh.datagram(msg, remote),
             Err(DecodeError::NotFromSender { claimed, sender }) => {
                 if !spoof_warned {

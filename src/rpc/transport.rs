@@ -48,6 +48,13 @@ pub const MAX_PENDING_DATAGRAMS: usize = 64;
 /// this long after the choice, so that requests already on it finish.
 pub const DUPLICATE_GRACE: Duration = Duration::from_secs(15);
 
+/// A datagram waiting for a dial.
+struct Outgoing {
+    payload: Bytes,
+    /// Send it only if the connection's certificate names this node.
+    meant_for: Option<NodeId>,
+}
+
 /// What the cache knows of one peer address.
 #[derive(Default)]
 struct SlotState {
@@ -57,7 +64,7 @@ struct SlotState {
     last_used: Option<Instant>,
     /// A dial is scheduled or in flight: datagrams wait in `pending`.
     dialing: bool,
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Outgoing>,
     /// A connection the peer dialed to us while our own dial was in flight; settled by
     /// [`Transport::settle`] when the dial ends.
     offered: Option<(quinn::Connection, NodeId)>,
@@ -272,7 +279,7 @@ impl Transport {
                 s.dialing = false;
                 let pending = std::mem::take(&mut s.pending);
                 drop(s);
-                send_all(&live.0, addr, pending);
+                send_all(&live.0, live.1, addr, pending);
                 return Ok(live);
             }
             s.conn = None;
@@ -296,7 +303,7 @@ impl Transport {
                 // The dialed connection is served even when the pair keeps the other one:
                 // requests the peer already sent on it finish.
                 self.hand_to_hook(&conn);
-                send_all(&kept.0, addr, pending);
+                send_all(&kept.0, kept.1, addr, pending);
                 Ok(kept)
             }
             Err(err) => {
@@ -309,7 +316,7 @@ impl Transport {
                     s.peer_id = Some(incoming_id);
                     s.failed_at = None;
                     drop(s);
-                    send_all(&incoming, addr, pending);
+                    send_all(&incoming, incoming_id, addr, pending);
                     return Ok((incoming, incoming_id));
                 }
                 if !pending.is_empty() {
@@ -388,14 +395,17 @@ impl Transport {
     /// being dialed the datagram waits (up to [`MAX_PENDING_DATAGRAMS`]) and leaves as
     /// soon as the handshake completes; for a short while after a failed dial it is
     /// dropped: SWIM treats loss as loss.
-    pub fn send_datagram(&self, addr: SocketAddr, payload: Bytes) {
+    ///
+    /// With `meant_for`, the datagram leaves only on a connection whose certificate names
+    /// that node, and is dropped otherwise: a ping does not name its target on the wire,
+    /// so this is what keeps a node that took over the address (a restart with a new
+    /// identity) from answering a probe of the old one.
+    pub fn send_datagram(&self, addr: SocketAddr, meant_for: Option<NodeId>, payload: Bytes) {
         let slot = self.slot(addr);
         let mut s = slot.state();
-        if let Some((conn, _)) = s.live() {
+        if let Some((conn, id)) = s.live() {
             drop(s);
-            if let Err(err) = conn.send_datagram(payload) {
-                tracing::debug!(%addr, "datagram not sent: {err}");
-            }
+            send_checked(&conn, id, addr, Outgoing { payload, meant_for });
             return;
         }
         if !s.dialing && s.failed_at.is_some_and(|t| t.elapsed() < NEGATIVE_CACHE) {
@@ -404,7 +414,7 @@ impl Transport {
         if s.pending.len() >= MAX_PENDING_DATAGRAMS {
             s.pending.pop_front();
         }
-        s.pending.push_back(payload);
+        s.pending.push_back(Outgoing { payload, meant_for });
         if s.dialing {
             return;
         }
@@ -525,12 +535,33 @@ fn close_later(conn: quinn::Connection) {
     });
 }
 
-/// Sends datagrams that waited for a dial.
-fn send_all(conn: &quinn::Connection, addr: SocketAddr, pending: VecDeque<Bytes>) {
-    for payload in pending {
-        if let Err(err) = conn.send_datagram(payload) {
-            tracing::debug!(%addr, "datagram not sent: {err}");
-        }
+/// Sends datagrams that waited for a dial, on a connection to node `peer_id`.
+fn send_all(
+    conn: &quinn::Connection,
+    peer_id: NodeId,
+    addr: SocketAddr,
+    pending: VecDeque<Outgoing>,
+) {
+    for out in pending {
+        send_checked(conn, peer_id, addr, out);
+    }
+}
+
+/// Sends one datagram on a connection to node `peer_id`, unless it is meant for another.
+fn send_checked(conn: &quinn::Connection, peer_id: NodeId, addr: SocketAddr, out: Outgoing) {
+    if let Some(meant) = out.meant_for
+        && meant != peer_id
+    {
+        tracing::debug!(
+            %addr,
+            "datagram for {} not sent: the node there is now {}",
+            meant.short(),
+            peer_id.short()
+        );
+        return;
+    }
+    if let Err(err) = conn.send_datagram(out.payload) {
+        tracing::debug!(%addr, "datagram not sent: {err}");
     }
 }
 
@@ -569,5 +600,82 @@ pub fn response_name(r: &Response) -> &'static str {
         Response::Operation(_) => "operation",
         Response::RefreshStarted { .. } => "refresh started",
         Response::Error(_) => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::identity::{CaSource, Role};
+
+    /// Hang guard for the exchanges below, not a speed assertion.
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    fn node_transport(id: NodeId) -> Transport {
+        let identity = Identity::new(
+            None,
+            &CaSource::Derived {
+                secret: Some(b"transport test".to_vec()),
+            },
+            Role::Node,
+            id,
+            &[],
+        )
+        .expect("identity");
+        Transport::server(
+            Arc::new(identity),
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            &[7; 32],
+        )
+        .expect("transport")
+    }
+
+    #[tokio::test]
+    async fn a_datagram_meant_for_another_node_is_not_sent() {
+        let (a_id, b_id) = (NodeId::random(), NodeId::random());
+        let (a, b) = (node_transport(a_id), node_transport(b_id));
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        // b accepts one connection and answers its hello, as a node's server does.
+        let accepted = tokio::spawn({
+            let endpoint = b.endpoint().clone();
+            async move {
+                let conn = endpoint.accept().await?.await.ok()?;
+                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+                let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+                let hello = Response::Hello {
+                    version: PROTOCOL_VERSION,
+                    node_id: b_id,
+                    addr: String::new(),
+                };
+                frame::write_frame(&mut send, &hello).await.ok()?;
+                send.finish().ok()?;
+                Some(conn)
+            }
+        });
+        // Meant for a node that is not (or no longer) at b's address: dropped, whether
+        // it waits for the dial or the connection is already up.
+        let someone_else = NodeId::random();
+        a.send_datagram(b_addr, Some(someone_else), Bytes::from_static(b"old"));
+        let conn = tokio::time::timeout(DEADLINE, accepted)
+            .await
+            .expect("dialed in time")
+            .expect("accept task")
+            .expect("handshake");
+        let (_, id) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("connected in time")
+            .expect("connection");
+        assert_eq!(id, b_id);
+        a.send_datagram(b_addr, Some(someone_else), Bytes::from_static(b"old"));
+        // Meant for b, or for nobody in particular: delivered, and nothing before them.
+        a.send_datagram(b_addr, Some(b_id), Bytes::from_static(b"for b"));
+        a.send_datagram(b_addr, None, Bytes::from_static(b"gossip"));
+        for expected in [&b"for b"[..], b"gossip"] {
+            let got = tokio::time::timeout(DEADLINE, conn.read_datagram())
+                .await
+                .expect("datagram in time")
+                .expect("datagram");
+            assert_eq!(&got[..], expected);
+        }
     }
 }
