@@ -66,9 +66,9 @@ use crate::mesh::message::{MemberState, Message, PushPull, Update};
 use crate::mesh::record::{Record, Records, addr_hash, id_hash};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
-/// A joining node syncs again with a random member this many probe intervals after its
-/// join request (1.2 s on lan).
-const JOIN_SYNC_AFTER_PROBES: u32 = 3;
+/// A joining node syncs again with a random member this many gossip intervals after its
+/// join request (1.2 s on lan): time for the joins around its own to reach the seeds.
+const JOIN_SYNC_AFTER_GOSSIPS: u32 = 12;
 /// Indirect-probe relays are picked first among members heard from directly within
 /// this many probe intervals (see `send_indirect_probes`).
 const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
@@ -652,14 +652,14 @@ impl Membership {
         }
     }
 
-    /// Brings the next push-pull (with a random member) forward to a few probe intervals
-    /// from `now`; called when this node sends a join request, and when the answer to a
+    /// Brings the next push-pull (with a random member) forward to a dozen gossip
+    /// intervals from `now`; called when this node sends a join request, and when the answer to a
     /// sync brought members this node did not know. When many nodes join at
     /// once, each seed's reply lacks the nodes that join after it, and their Alive gossip
     /// may be spent before anyone knows to send it here: 64 nodes joining one seed
     /// together left a node or two missing members for 10-15 s, until a periodic push-pull.
     pub fn schedule_join_sync(&mut self, now: Instant) {
-        let at = now + self.config.probe_interval * JOIN_SYNC_AFTER_PROBES;
+        let at = now + self.config.gossip_interval * JOIN_SYNC_AFTER_GOSSIPS;
         self.next_push_pull = self.next_push_pull.min(at);
     }
 
@@ -2688,8 +2688,8 @@ mod tests {
     #[test]
     fn a_join_and_a_sync_that_teaches_new_members_are_followed_by_an_early_sync() {
         let t0 = Instant::now();
-        let probe = Config::for_profile(Profile::Lan).probe_interval;
-        let early = probe * JOIN_SYNC_AFTER_PROBES;
+        let gossip = Config::for_profile(Profile::Lan).gossip_interval;
+        let early = gossip * JOIN_SYNC_AFTER_GOSSIPS;
         let (mut a, mut b, c) = (node(1, t0), node(2, t0), node(3, t0));
         assert!(
             a.next_push_pull - t0 > early,
