@@ -1051,7 +1051,7 @@ impl Membership {
                 }
                 if let Some(at) = self.suspicions.next_verification() {
                     // Not before the probe in flight ends: nothing could be done sooner.
-                    next = next.min(at.max(self.earliest_tick(at)));
+                    next = next.min(self.earliest_tick(at));
                 }
                 if !self.broadcasts.is_empty() {
                     next = next.min(self.gossip_due());

@@ -17,7 +17,8 @@
 //! Pings and acks, the bulk of an idle mesh's traffic, do not carry their sender: it is
 //! the node the datagram's connection authenticated (its certificate), and
 //! [`Message::decode_from`] fills it in. Nor does a ping carry its target: the sender's
-//! transport sends it only on a connection whose certificate names the target, and the
+//! transport sends it only on a connection to the target (as the transport knows the
+//! peer: from its certificate, or from its hello when this side dialed), and the
 //! receiver fills in itself. The other kinds still name their sender (a push-pull also
 //! travels by stream, and relayed probes name their original prober), and
 //! `decode_from` refuses one that names anyone else. Empty update lists are left out.
@@ -343,7 +344,7 @@ impl Message {
         Ok(msg)
     }
 
-    /// Parses CBOR, leaving a ping's or ack's sender unset.
+    /// Parses CBOR, leaving a ping's sender and target and an ack's sender unset.
     fn decode_unsent(bytes: &[u8]) -> Result<Message, DecodeError> {
         if bytes.len() > MAX_MESSAGE_BYTES {
             return Err(DecodeError::TooLarge {
@@ -491,7 +492,7 @@ mod tests {
     fn received_by(msg: &Message) -> NodeId {
         match msg {
             Message::Ping { target, .. } => *target,
-            _ => NodeId([8; 16]),
+            _ => RECEIVER,
         }
     }
 
