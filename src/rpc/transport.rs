@@ -51,7 +51,7 @@ pub const DUPLICATE_GRACE: Duration = Duration::from_secs(15);
 /// A datagram waiting for a dial.
 struct Outgoing {
     payload: Bytes,
-    /// Send it only if the connection's certificate names this node.
+    /// Send it only on a connection to this node.
     meant_for: Option<NodeId>,
 }
 
@@ -396,8 +396,9 @@ impl Transport {
     /// soon as the handshake completes; for a short while after a failed dial it is
     /// dropped: SWIM treats loss as loss.
     ///
-    /// With `meant_for`, the datagram leaves only on a connection whose certificate names
-    /// that node, and is dropped otherwise: a ping does not name its target on the wire,
+    /// With `meant_for`, the datagram leaves only on a connection to that node (the peer id
+    /// this cache holds: the certificate's for an accepted connection, the hello's for a
+    /// dialed one), and is dropped otherwise: a ping does not name its target on the wire,
     /// so this is what keeps a node that took over the address (a restart with a new
     /// identity) from answering a probe of the old one.
     pub fn send_datagram(&self, addr: SocketAddr, meant_for: Option<NodeId>, payload: Bytes) {
