@@ -10,7 +10,7 @@
 //! CBOR length is measured for size accounting; with [`SimConfig::decode`] it is encoded
 //! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -43,13 +43,20 @@ pub struct SimConfig {
     /// Decode every datagram from its bytes on arrival (slower; checks the codec).
     pub decode: bool,
     /// Node `i > 0` joins at `i × join_spread / nodes` through node 0 and one random
-    /// earlier node.
+    /// earlier node (node 0 alone with [`SimConfig::one_seed`]).
     pub join_spread: Duration,
+    /// Every node joins through node 0 alone, as a fleet pointed at one seed does.
+    pub one_seed: bool,
     /// Start settled instead: every node already knows every other as alive at
     /// incarnation 0, as after a completed push-pull whose gossip has run its course
     /// (see [`Membership::preload_settled`]); nothing is queued and no joins are
     /// scheduled. Nodes have no seeds then. `join_spread` is ignored.
     pub preconverged: bool,
+    /// What a first contact costs: a node's first message to a peer (datagram or
+    /// push-pull) waits this long for the link, and so does everything it sends that peer
+    /// until then, as behind a QUIC handshake. Links stay up until a node crashes (a real
+    /// one idles out after minutes). Zero (the default) models none.
+    pub handshake: Duration,
 }
 
 impl SimConfig {
@@ -64,7 +71,9 @@ impl SimConfig {
             loss: 0.0,
             decode: true,
             join_spread: Duration::from_secs(1),
+            one_seed: false,
             preconverged: false,
+            handshake: Duration::ZERO,
         }
     }
 }
@@ -271,6 +280,9 @@ pub struct Sim {
     free_items: Vec<u32>,
     next_seq: u64,
     cut_links: HashSet<(usize, usize)>,
+    /// When each link (lower node index first) is or was ready; only with
+    /// [`SimConfig::handshake`].
+    links: HashMap<(u32, u32), Duration>,
     counts: EventCounts,
     downs: Vec<DownRecord>,
     fingerprint: u64,
@@ -339,6 +351,7 @@ impl Sim {
             free_items: Vec::new(),
             next_seq: 0,
             cut_links: HashSet::new(),
+            links: HashMap::new(),
             counts: EventCounts::default(),
             downs: Vec::new(),
             fingerprint: 0xcbf2_9ce4_8422_2325,
@@ -357,7 +370,11 @@ impl Sim {
         for i in joiners {
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
             let mut seeds = vec![0];
-            let other = sim.rng.random_range(0..i);
+            let other = if sim.cfg.one_seed {
+                0
+            } else {
+                sim.rng.random_range(0..i)
+            };
             if other != 0 {
                 seeds.push(other);
             }
@@ -382,6 +399,12 @@ impl Sim {
     }
 
     // ----- inspection ----------------------------------------------------------------
+
+    /// Links opened so far (pairs of nodes that have exchanged a message), counted only
+    /// with [`SimConfig::handshake`]; a crash closes its node's links.
+    pub fn links_open(&self) -> usize {
+        self.links.len()
+    }
 
     /// Virtual time elapsed since the start.
     pub fn now(&self) -> Duration {
@@ -576,6 +599,10 @@ impl Sim {
         if let Some(m) = self.machines.get_mut(i) {
             *m = None;
         }
+        if !self.links.is_empty() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            self.links.retain(|&(a, b), _| a != i && b != i);
+        }
         if let Some(timer) = self.timers.get_mut(i) {
             *timer = None;
         }
@@ -742,6 +769,25 @@ impl Sim {
         self.after_input(i);
     }
 
+    /// When a message node `from` sends node `to` now arrives: after the link is up
+    /// (see [`SimConfig::handshake`]), plus latency and jitter.
+    fn arrival(&mut self, from: usize, to: usize) -> Duration {
+        let mut start = self.now;
+        if !self.cfg.handshake.is_zero() {
+            let key = (from.min(to), from.max(to));
+            let key = (
+                u32::try_from(key.0).unwrap_or(u32::MAX),
+                u32::try_from(key.1).unwrap_or(u32::MAX),
+            );
+            let ready = *self
+                .links
+                .entry(key)
+                .or_insert(self.now + self.cfg.handshake);
+            start = start.max(ready);
+        }
+        start + self.delay()
+    }
+
     fn delay(&mut self) -> Duration {
         let jitter = if self.cfg.jitter.is_zero() {
             Duration::ZERO
@@ -872,10 +918,10 @@ impl Sim {
                 let reachable = self
                     .index_of(t.to)
                     .is_some_and(|dst| self.is_up(dst) && self.connected(i, dst));
-                if !reachable {
+                let Some(dst) = self.index_of(t.to).filter(|_| reachable) else {
                     continue;
-                }
-                let at = self.now + self.delay();
+                };
+                let at = self.arrival(i, dst);
                 self.schedule(
                     at,
                     Item::PushPullRequest {
@@ -904,7 +950,10 @@ impl Sim {
                 Some(bytes) => Payload::Bytes(bytes),
                 None => Payload::Decoded(t.msg),
             };
-            let at = self.now + self.delay();
+            let at = match self.index_of(t.to) {
+                Some(dst) => self.arrival(i, dst),
+                None => self.now + self.delay(),
+            };
             self.schedule(
                 at,
                 Item::Datagram {
@@ -1029,6 +1078,25 @@ mod tests {
         assert_eq!(sim.counts().oversized, 0);
         assert_eq!(sim.counts().undecodable, 0);
         assert!(sim.total_stats().msgs_sent > 0);
+    }
+
+    #[test]
+    fn a_first_contact_waits_for_the_handshake_and_later_messages_do_not() {
+        let mut cfg = SimConfig::new(3, 2, Config::for_profile(Profile::Lan));
+        cfg.join_spread = Duration::ZERO;
+        cfg.handshake = Duration::from_secs(1);
+        let mut sim = Sim::new(cfg);
+        // The join (node 1 to node 0) waits for its link: nothing is known before 1 s.
+        sim.run_for(Duration::from_millis(990));
+        assert!(!sim.converged(), "the join did not wait for the handshake");
+        assert_eq!(sim.links_open(), 1);
+        // Then the answer comes back over the open link within a few milliseconds.
+        sim.run_for(Duration::from_millis(20));
+        assert!(sim.converged(), "the answer waited for a second handshake");
+        assert_eq!(sim.links_open(), 1);
+        // A crash closes the node's links.
+        sim.crash(1);
+        assert_eq!(sim.links_open(), 0);
     }
 
     #[test]
