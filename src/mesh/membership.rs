@@ -69,6 +69,15 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 /// A joining node syncs again with a random member this many gossip intervals after its
 /// join request (1.2 s on lan): time for the joins around its own to reach the seeds.
 const JOIN_SYNC_AFTER_GOSSIPS: u32 = 12;
+/// The seed that answered a join is asked again for its state this many gossip intervals
+/// after its answer (100 ms on lan), and again after each answer that taught members,
+/// up to [`SEED_FOLLOW_UPS`] times. In a mass join every joiner reaches the seed first,
+/// so the seed knows of the joins after ours long before gossip brings them here, and we
+/// already hold a connection to it. Each ask is a digest; a seed with news answers with
+/// its full state.
+const SEED_FOLLOW_UP_AFTER_GOSSIPS: u32 = 1;
+/// Most follow-up syncs with the seed after one join.
+const SEED_FOLLOW_UPS: u8 = 6;
 /// Indirect-probe relays are picked first among members heard from directly within
 /// this many probe intervals (see `send_indirect_probes`).
 const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
@@ -379,6 +388,11 @@ pub struct Membership {
     /// When the last gossip round ran (see [`Config::fresh_gossip_interval`]).
     last_gossip: Instant,
     next_push_pull: Instant,
+    /// Asking a join's seed again (see [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+    seed_follow_up: SeedFollowUp,
+    /// The last join request left from a node that knew no members: what the seed's
+    /// answers teach it is the seed's to announce (see [`Membership::join_request`]).
+    joined_alone: bool,
     next_rejoin: Instant,
     next_reap: Instant,
     transmits: VecDeque<Transmit>,
@@ -386,6 +400,23 @@ pub struct Membership {
     /// Set only inside [`Membership::preload_settled`]: members learned are neither
     /// announced by gossip nor reported as events.
     preloading: bool,
+    /// Set while merging what a seed taught a node that joined alone: members learned
+    /// are reported but not announced by gossip.
+    quiet: bool,
+}
+
+/// Where the follow-up syncs with a join's seed stand (see
+/// [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SeedFollowUp {
+    /// No join in progress, or its follow-ups are over.
+    Idle,
+    /// A join request left; the first seed to answer is the one followed up.
+    AwaitingJoinReply,
+    /// Ask `seed` again at `at`; it was asked `asked` times since the join.
+    Due { seed: Peer, at: Instant, asked: u8 },
+    /// Asked `seed` (`asked` times in all); its answer decides whether to ask again.
+    Asked { seed: NodeId, asked: u8 },
 }
 
 impl Membership {
@@ -426,11 +457,14 @@ impl Membership {
             next_gossip: now + config.gossip_interval,
             last_gossip: now,
             next_push_pull: now + first_push_pull,
+            seed_follow_up: SeedFollowUp::Idle,
+            joined_alone: false,
             next_rejoin: now + first_rejoin,
             next_reap: now + reap_check_interval(&config),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             preloading: false,
+            quiet: false,
             config,
         }
     }
@@ -646,10 +680,25 @@ impl Membership {
             if !self.seeds.contains(&seed) && self.seeds.len() < MAX_SEEDS {
                 self.seeds.push(seed);
             }
-            let req = self.push_pull_request(true);
+            let req = self.join_request(now);
             self.send(seed, Message::PushPull(req));
-            self.schedule_join_sync(now);
         }
+    }
+
+    /// A join request carrying this node's full state, for a seed. Brings the next
+    /// push-pull forward (see [`Membership::schedule_join_sync`]), and the first seed to
+    /// answer is asked again soon after (see [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+    ///
+    /// A node that knows no members yet does not announce the members the seed's answers
+    /// teach it: the seed holds them all and spreads its own news, and joining a settled
+    /// mesh of N would otherwise send N announcements of what everyone knows, to random
+    /// members, most of them first contacts (a handshake each). A node that already
+    /// knows members (two meshes merging) announces as usual.
+    pub fn join_request(&mut self, now: Instant) -> PushPull {
+        self.schedule_join_sync(now);
+        self.seed_follow_up = SeedFollowUp::AwaitingJoinReply;
+        self.joined_alone = self.members.len() == 0;
+        self.push_pull_request(true)
     }
 
     /// Brings the next push-pull (with a random member) forward to a dozen gossip
@@ -661,6 +710,33 @@ impl Membership {
     pub fn schedule_join_sync(&mut self, now: Instant) {
         let at = now + self.config.gossip_interval * JOIN_SYNC_AFTER_GOSSIPS;
         self.next_push_pull = self.next_push_pull.min(at);
+    }
+
+    /// A push-pull answer from `from` arrived (`taught`: it brought members we did not
+    /// know): the first answer after a join request names the seed to follow up, and a
+    /// follow-up that taught something is repeated while any are left.
+    fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
+        let at = now + self.config.gossip_interval * SEED_FOLLOW_UP_AFTER_GOSSIPS;
+        self.seed_follow_up = match self.seed_follow_up {
+            SeedFollowUp::AwaitingJoinReply if SEED_FOLLOW_UPS > 0 => SeedFollowUp::Due {
+                seed: from,
+                at,
+                asked: 0,
+            },
+            SeedFollowUp::AwaitingJoinReply => SeedFollowUp::Idle,
+            SeedFollowUp::Asked { seed, asked } if seed == from.id => {
+                if taught && asked < SEED_FOLLOW_UPS {
+                    SeedFollowUp::Due {
+                        seed: from,
+                        at,
+                        asked,
+                    }
+                } else {
+                    SeedFollowUp::Idle
+                }
+            }
+            other => other,
+        };
     }
 
     /// Restores what [`Membership::snapshot`] saved: the incarnation, the removed flag,
@@ -862,6 +938,7 @@ impl Membership {
                 // The answer to a sync this node started. A digest and no members: the
                 // peer holds what we hold.
                 if pp.members.is_empty() {
+                    self.follow_up_answered(now, pp.from, false);
                     return;
                 }
                 // If it taught us members we did not know, the mesh is still forming (a
@@ -869,10 +946,15 @@ impl Membership {
                 // for what gossip missed.
                 let known = self.members.len();
                 let (peer, theirs) = (pp.from, pp.digest);
+                self.quiet =
+                    self.joined_alone && self.seed_follow_up == SeedFollowUp::AwaitingJoinReply;
                 self.merge(now, pp.from, pp.members);
-                if self.members.len() > known {
+                self.quiet = false;
+                let taught = self.members.len() > known;
+                if taught {
                     self.schedule_join_sync(now);
                 }
+                self.follow_up_answered(now, peer, taught);
                 // The answer to our digest differed, and after taking its states we still
                 // differ: the peer lacks something of ours, so send it everything.
                 if theirs.is_some_and(|theirs| theirs != self.state_digest())
@@ -1011,6 +1093,20 @@ impl Membership {
             self.push_pull_tick();
             self.next_push_pull = now + self.config.push_pull_interval_for(self.live_count + 1);
         }
+        if let SeedFollowUp::Due { seed, at, asked } = self.seed_follow_up
+            && now >= at
+        {
+            self.seed_follow_up = if self.rec(seed.id).is_some_and(|m| m.is_live()) {
+                let req = self.sync_request();
+                self.send(seed.addr, Message::PushPull(req));
+                SeedFollowUp::Asked {
+                    seed: seed.id,
+                    asked: asked.saturating_add(1),
+                }
+            } else {
+                SeedFollowUp::Idle
+            };
+        }
         if now >= self.next_rejoin {
             self.rejoin_tick();
             self.next_rejoin = now + self.config.rejoin_interval;
@@ -1052,6 +1148,9 @@ impl Membership {
                 if let Some(at) = self.suspicions.next_verification() {
                     // Not before the probe in flight ends: nothing could be done sooner.
                     next = next.min(self.earliest_tick(at));
+                }
+                if let SeedFollowUp::Due { at, .. } = self.seed_follow_up {
+                    next = next.min(at);
                 }
                 if !self.broadcasts.is_empty() {
                     next = next.min(self.gossip_due());
@@ -1741,7 +1840,7 @@ impl Membership {
     /// Queues the alive announcement of the member in slot `i` (by reference: it is
     /// built from the record when sent).
     fn queue_alive(&mut self, i: usize) {
-        if self.preloading {
+        if self.preloading || self.quiet {
             return;
         }
         let Some(m) = self.members.get(i) else {
@@ -2702,9 +2801,13 @@ mod tests {
             t0 + early,
             "a join brings the next sync forward"
         );
+        // b answers; its follow-up (see the seed follow-up test) teaches nothing new.
+        learn(&mut a, &b, t0);
+        a.handle_timeout(t0 + gossip);
+        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
+        learn(&mut a, &b, t0 + gossip);
         // The sync runs at that time (to b, the only member; one timer call, so that b
         // has not missed an ack yet)...
-        learn(&mut a, &b, t0);
         a.handle_timeout(t0 + early);
         assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
         let periodic = a.config.push_pull_interval_for(2);
@@ -2721,6 +2824,135 @@ mod tests {
         learn(&mut a, &b, t2);
         assert_eq!(a.next_push_pull, scheduled);
         assert!(scheduled - t2 > early);
+    }
+
+    /// Answers the push-pull `m` sent last with `seed`'s state, as the seed would.
+    fn answer_last_push_pull(m: &mut Membership, seed: &mut Membership, now: Instant) {
+        let req = transmits(m).into_iter().rev().find_map(|t| match t.msg {
+            Message::PushPull(req) if t.to == seed.me().peer.addr => Some(req),
+            _ => None,
+        });
+        let Some(req) = req else {
+            panic!("no push-pull to the seed was sent");
+        };
+        let reply = seed.handle_push_pull(now, req);
+        m.handle_message(now, Message::PushPull(reply));
+    }
+
+    #[test]
+    fn the_seed_that_answered_a_join_is_asked_again_while_it_teaches() {
+        let t0 = Instant::now();
+        let gossip = Config::for_profile(Profile::Lan).gossip_interval;
+        let after = gossip * SEED_FOLLOW_UP_AFTER_GOSSIPS;
+        let (mut a, mut seed) = (node(1, t0), node(2, t0));
+        a.join(t0, &[peer(2).addr]);
+        answer_last_push_pull(&mut a, &mut seed, t0);
+        // Not before its time...
+        a.handle_timeout(t0 + after - Duration::from_millis(1));
+        assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        // ...then a sync with the seed, and again after each answer that taught a member:
+        // joins keep reaching the seed.
+        let mut now = t0 + after;
+        let mut asked = 0;
+        for n in 3..20 {
+            a.handle_timeout(now);
+            let sent = transmits(&mut a);
+            if push_pull_targets(&sent).is_empty() {
+                break;
+            }
+            assert_eq!(push_pull_targets(&sent), vec![peer(2).addr]);
+            asked += 1;
+            learn(&mut seed, &node(n, t0), now);
+            let reply = seed.handle_push_pull(now, a.sync_request());
+            a.handle_message(now, Message::PushPull(reply));
+            assert!(a.rec(peer(n).id).is_some(), "the follow-up taught node {n}");
+            now += after;
+        }
+        assert_eq!(
+            asked,
+            usize::from(SEED_FOLLOW_UPS),
+            "follow-ups are bounded"
+        );
+
+        // A follow-up that teaches nothing ends them.
+        let (mut b, mut seed) = (node(1, t0), node(2, t0));
+        b.join(t0, &[peer(2).addr]);
+        answer_last_push_pull(&mut b, &mut seed, t0);
+        b.handle_timeout(t0 + after);
+        answer_last_push_pull(&mut b, &mut seed, t0 + after);
+        for k in 2..10 {
+            b.handle_timeout(t0 + after * k);
+        }
+        assert!(
+            push_pull_targets(&transmits(&mut b)).is_empty(),
+            "no follow-up after one that taught nothing"
+        );
+    }
+
+    /// Ids of the members whose Alive news `m` gossips over the next `rounds` rounds.
+    fn announced(m: &mut Membership, from: Instant, rounds: u32) -> Vec<NodeId> {
+        let mut ids = Vec::new();
+        let step = m.config.gossip_interval;
+        for k in 1..=rounds {
+            m.handle_timeout(from + step * k);
+            for t in transmits(m) {
+                if let Message::Gossip { updates, .. } = t.msg {
+                    for u in updates {
+                        if let Update::Alive { peer, .. } = u
+                            && !ids.contains(&peer.id)
+                        {
+                            ids.push(peer.id);
+                        }
+                    }
+                }
+            }
+        }
+        ids
+    }
+
+    #[test]
+    fn a_node_joining_alone_leaves_announcing_the_seeds_members_to_the_seed() {
+        let t0 = Instant::now();
+        let mut seed = node(2, t0);
+        for n in 3..6 {
+            learn(&mut seed, &node(n, t0), t0);
+        }
+        // Alone: it learns the seed's members (and reports them), but gossips none of
+        // them, however many rounds run.
+        let mut alone = node(1, t0);
+        alone.join(t0, &[peer(2).addr]);
+        answer_last_push_pull(&mut alone, &mut seed, t0);
+        let ups = events(&mut alone)
+            .into_iter()
+            .filter(|e| matches!(e, Event::MemberUp(_)))
+            .count();
+        assert_eq!(ups, 4, "the seed and its three members are reported up");
+        let said = announced(&mut alone, t0, 3);
+        assert!(
+            (2..6).all(|n| !said.contains(&peer(n).id)),
+            "a lone joiner announced the seed's members: {said:?}"
+        );
+        // A member the seed learns later and teaches in a follow-up (asked during those
+        // rounds) is news: announced.
+        learn(&mut seed, &node(6, t0), t0);
+        let at = t0 + alone.config.gossip_interval * 3;
+        let reply = seed.handle_push_pull(at, alone.sync_request());
+        alone.handle_message(at, Message::PushPull(reply));
+        assert!(announced(&mut alone, at, 3).contains(&peer(6).id));
+
+        // A node that knew a member before joining (two meshes merging) announces the
+        // seed's members to its side as usual.
+        let mut merging = node(1, t0);
+        learn(&mut merging, &node(7, t0), t0);
+        let _ = announced(&mut merging, t0, 20);
+        let t1 = t0 + merging.config.gossip_interval * 20;
+        merging.join(t1, &[peer(2).addr]);
+        answer_last_push_pull(&mut merging, &mut seed, t1);
+        let said = announced(&mut merging, t1, 3);
+        assert!(
+            (3..6).all(|n| said.contains(&peer(n).id)),
+            "a merging node did not announce the seed's members: {said:?}"
+        );
     }
 
     #[test]

@@ -96,8 +96,8 @@ impl MeshHandle {
             .map_err(|_| MeshStopped)
     }
 
-    /// A join request carrying this node's state (for `ctl add`); also brings the next
-    /// push-pull forward (see [`Membership::schedule_join_sync`]).
+    /// A join request carrying this node's state (for `ctl add`; see
+    /// [`Membership::join_request`]).
     pub async fn join_request(&self) -> Result<PushPull, MeshStopped> {
         self.ask(Input::MakePushPull).await
     }
@@ -215,9 +215,8 @@ impl Driver {
                 let _ = reply.send(self.membership.handle_push_pull(now, req));
             }
             Input::MakePushPull(reply) => {
-                // Only `ctl add` asks for one: it is a join, so sync again soon after.
-                self.membership.schedule_join_sync(now);
-                let _ = reply.send(self.membership.push_pull_request(true));
+                // Only `ctl add` asks for one: it is a join.
+                let _ = reply.send(self.membership.join_request(now));
             }
             Input::Join(seeds) => self.membership.join(now, &seeds),
             Input::Remove(addr, reply) => {
