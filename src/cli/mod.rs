@@ -33,8 +33,19 @@ pub fn main() -> ExitCode {
         }
     };
     init_logging(matches!(cli.command, Command::Node(_)));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // A node serves many peers at once on two worker threads. Every other command is one
+    // client doing one thing: on a single thread its tasks never wait for another thread
+    // to be woken, which on a busy host (the CPU shared with many others) is much of a
+    // short command's time.
+    let mut builder = match cli.command {
+        Command::Node(_) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+        _ => tokio::runtime::Builder::new_current_thread(),
+    };
+    let runtime = match builder
         // Checks and store commits run on the blocking pool. Each extra thread costs a
         // stack and, with glibc, often a malloc arena: bound the pool so a busy node's
         // memory stays flat (a check that hangs past its timeout holds one thread).
