@@ -70,14 +70,17 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 /// join request (1.2 s on lan): time for the joins around its own to reach the seeds.
 const JOIN_SYNC_AFTER_GOSSIPS: u32 = 12;
 /// The seed that answered a join is asked again for its state this many gossip intervals
-/// after its answer (100 ms on lan), and again after each answer that taught members,
-/// up to [`SEED_FOLLOW_UPS`] times. In a mass join every joiner reaches the seed first,
-/// so the seed knows of the joins after ours long before gossip brings them here, and we
-/// already hold a connection to it. Each ask is a digest; a seed with news answers with
-/// its full state.
+/// after each answer (100 ms on lan), [`SEED_FOLLOW_UPS`] times. In a mass join every
+/// joiner reaches the seed first, so the seed knows of the joins after ours long before
+/// gossip brings them here, and we already hold a connection to it. Each ask is a digest:
+/// a seed with nothing new answers with its digest alone, one with news with its state.
+/// The asks go on after one that taught nothing: more joins may still reach the seed.
 const SEED_FOLLOW_UP_AFTER_GOSSIPS: u32 = 1;
 /// Most follow-up syncs with the seed after one join.
 const SEED_FOLLOW_UPS: u8 = 6;
+/// Gossip goes mostly to members heard from within this long (see `gossip_round`):
+/// less than a node link's idle timeout (180 s), so such a member's link is still open.
+const GOSSIP_LINK_HEARD_WITHIN: Duration = Duration::from_secs(150);
 /// Indirect-probe relays are picked first among members heard from directly within
 /// this many probe intervals (see `send_indirect_probes`).
 const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
@@ -484,6 +487,16 @@ impl Membership {
         self.preloading = true;
         self.merge(now, from, members);
         self.preloading = false;
+        // In a settled mesh every pair has met (the probe round saw to it): each member
+        // counts as heard from, with its link open (see `gossip_round`).
+        let heard = stamp_some(self.epoch, now);
+        for i in 0..self.members.slot_count() {
+            if let Some(m) = self.members.get_mut(i)
+                && m.last_heard == 0
+            {
+                m.last_heard = heard;
+            }
+        }
     }
 
     /// Capacity hint: room for `members` member records (and their index and queue
@@ -712,10 +725,10 @@ impl Membership {
         self.next_push_pull = self.next_push_pull.min(at);
     }
 
-    /// A push-pull answer from `from` arrived (`taught`: it brought members we did not
-    /// know): the first answer after a join request names the seed to follow up, and a
-    /// follow-up that taught something is repeated while any are left.
-    fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
+    /// A push-pull answer from `from` arrived: the first answer after a join request names
+    /// the seed to follow up, and the seed's answer to a follow-up brings the next while
+    /// any are left.
+    fn follow_up_answered(&mut self, now: Instant, from: Peer) {
         let at = now + self.config.gossip_interval * SEED_FOLLOW_UP_AFTER_GOSSIPS;
         self.seed_follow_up = match self.seed_follow_up {
             SeedFollowUp::AwaitingJoinReply if SEED_FOLLOW_UPS > 0 => SeedFollowUp::Due {
@@ -725,7 +738,7 @@ impl Membership {
             },
             SeedFollowUp::AwaitingJoinReply => SeedFollowUp::Idle,
             SeedFollowUp::Asked { seed, asked } if seed == from.id => {
-                if taught && asked < SEED_FOLLOW_UPS {
+                if asked < SEED_FOLLOW_UPS {
                     SeedFollowUp::Due {
                         seed: from,
                         at,
@@ -938,7 +951,7 @@ impl Membership {
                 // The answer to a sync this node started. A digest and no members: the
                 // peer holds what we hold.
                 if pp.members.is_empty() {
-                    self.follow_up_answered(now, pp.from, false);
+                    self.follow_up_answered(now, pp.from);
                     return;
                 }
                 // If it taught us members we did not know, the mesh is still forming (a
@@ -950,11 +963,10 @@ impl Membership {
                     self.joined_alone && self.seed_follow_up == SeedFollowUp::AwaitingJoinReply;
                 self.merge(now, pp.from, pp.members);
                 self.quiet = false;
-                let taught = self.members.len() > known;
-                if taught {
+                if self.members.len() > known {
                     self.schedule_join_sync(now);
                 }
-                self.follow_up_answered(now, peer, taught);
+                self.follow_up_answered(now, peer);
                 // The answer to our digest differed, and after taking its states we still
                 // differ: the peer lacks something of ours, so send it everything.
                 if theirs.is_some_and(|theirs| theirs != self.state_digest())
@@ -1529,10 +1541,24 @@ impl Membership {
         }
         let to_dead = u64::try_from(self.config.gossip_to_dead.as_nanos()).unwrap_or(u64::MAX);
         let now_stamp = stamp(self.epoch, now);
-        let targets = self.random_members(fanout, |m| {
+        let eligible = |m: &Record| {
             m.is_live()
                 || (m.state() == State::Dead && now_stamp.saturating_sub(m.state_since) < to_dead)
+        };
+        // All but one target are members heard from lately, whose link is open; the last
+        // may be anyone. A member never heard from costs a handshake before the gossip,
+        // and after a mass join every member is one: three such per round and node put
+        // nearly every pair of a 64-node mesh through a handshake within two seconds,
+        // a storm that slowed everything else on the host. The probe round meets every
+        // member anyway, spread over its length.
+        let heard_since = now_stamp
+            .saturating_sub(u64::try_from(GOSSIP_LINK_HEARD_WITHIN.as_nanos()).unwrap_or(u64::MAX));
+        let mut targets = self.random_members(fanout.saturating_sub(1), |m| {
+            eligible(m) && m.last_heard > heard_since
         });
+        let chosen: Vec<NodeId> = targets.iter().map(|p| p.id).collect();
+        let any = self.random_members(1, |m| eligible(m) && !chosen.contains(&m.id()));
+        targets.extend(any);
         let me = self.me.peer.id;
         for peer in targets {
             if self.broadcasts.is_empty() {
@@ -2801,11 +2827,13 @@ mod tests {
             t0 + early,
             "a join brings the next sync forward"
         );
-        // b answers; its follow-up (see the seed follow-up test) teaches nothing new.
+        // b answers, and its follow-ups (see the seed follow-up test) teach nothing new.
         learn(&mut a, &b, t0);
-        a.handle_timeout(t0 + gossip);
-        assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
-        learn(&mut a, &b, t0 + gossip);
+        for k in 1..=u32::from(SEED_FOLLOW_UPS) {
+            a.handle_timeout(t0 + gossip * k);
+            assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
+            learn(&mut a, &b, t0 + gossip * k);
+        }
         // The sync runs at that time (to b, the only member; one timer call, so that b
         // has not missed an ack yet)...
         a.handle_timeout(t0 + early);
@@ -2840,7 +2868,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_that_answered_a_join_is_asked_again_while_it_teaches() {
+    fn the_seed_that_answered_a_join_is_asked_again_a_few_times() {
         let t0 = Instant::now();
         let gossip = Config::for_profile(Profile::Lan).gossip_interval;
         let after = gossip * SEED_FOLLOW_UP_AFTER_GOSSIPS;
@@ -2850,8 +2878,9 @@ mod tests {
         // Not before its time...
         a.handle_timeout(t0 + after - Duration::from_millis(1));
         assert!(push_pull_targets(&transmits(&mut a)).is_empty());
-        // ...then a sync with the seed, and again after each answer that taught a member:
-        // joins keep reaching the seed.
+        // ...then a sync with the seed after each answer: the joins that reach the seed
+        // after ours come back with it, and an answer with nothing new (the seed's digest
+        // alone) does not end the asks.
         let mut now = t0 + after;
         let mut asked = 0;
         for n in 3..20 {
@@ -2862,10 +2891,14 @@ mod tests {
             }
             assert_eq!(push_pull_targets(&sent), vec![peer(2).addr]);
             asked += 1;
-            learn(&mut seed, &node(n, t0), now);
+            let joins_meanwhile = n % 2 == 1;
+            if joins_meanwhile {
+                learn(&mut seed, &node(n, t0), now);
+            }
             let reply = seed.handle_push_pull(now, a.sync_request());
+            assert_eq!(reply.members.is_empty(), !joins_meanwhile);
             a.handle_message(now, Message::PushPull(reply));
-            assert!(a.rec(peer(n).id).is_some(), "the follow-up taught node {n}");
+            assert_eq!(a.rec(peer(n).id).is_some(), joins_meanwhile);
             now += after;
         }
         assert_eq!(
@@ -2873,19 +2906,59 @@ mod tests {
             usize::from(SEED_FOLLOW_UPS),
             "follow-ups are bounded"
         );
-
-        // A follow-up that teaches nothing ends them.
+        // A seed that stopped answering is not asked again.
         let (mut b, mut seed) = (node(1, t0), node(2, t0));
         b.join(t0, &[peer(2).addr]);
         answer_last_push_pull(&mut b, &mut seed, t0);
         b.handle_timeout(t0 + after);
-        answer_last_push_pull(&mut b, &mut seed, t0 + after);
+        assert_eq!(push_pull_targets(&transmits(&mut b)), vec![peer(2).addr]);
         for k in 2..10 {
             b.handle_timeout(t0 + after * k);
         }
         assert!(
             push_pull_targets(&transmits(&mut b)).is_empty(),
-            "no follow-up after one that taught nothing"
+            "asked again before the last ask was answered"
+        );
+    }
+
+    #[test]
+    fn gossip_meets_at_most_one_member_not_heard_from_per_round() {
+        let t0 = Instant::now();
+        let mut hub = node(2, t0);
+        for n in 3..30 {
+            learn(&mut hub, &node(n, t0), t0);
+        }
+        // a learns 28 members (news to gossip) but has heard from two of them only.
+        let mut a = node(1, t0);
+        learn(&mut a, &hub, t0);
+        let heard = [peer(2).addr, peer(3).addr];
+        a.handle_message(t0, gossip(2, Vec::new()));
+        a.handle_message(t0, gossip(3, Vec::new()));
+        let step = a.config.fresh_gossip_interval;
+        let mut rounds = 0;
+        let mut to_heard = 0;
+        for k in 1..=40 {
+            a.handle_timeout(t0 + step * k);
+            let targets: Vec<SocketAddr> = transmits(&mut a)
+                .into_iter()
+                .filter(|t| matches!(t.msg, Message::Gossip { .. }))
+                .map(|t| t.to)
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            rounds += 1;
+            let first_contacts = targets.iter().filter(|t| !heard.contains(t)).count();
+            assert!(
+                first_contacts <= 1,
+                "round {k}: {first_contacts} members not heard from in {targets:?}"
+            );
+            to_heard += targets.len() - first_contacts;
+        }
+        assert!(rounds >= 5, "only {rounds} gossip rounds ran");
+        assert!(
+            to_heard >= 2 * rounds - 2,
+            "the heard-from members were not gossiped to: {to_heard} in {rounds} rounds"
         );
     }
 
