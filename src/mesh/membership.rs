@@ -2854,6 +2854,15 @@ mod tests {
         assert!(scheduled - t2 > early);
     }
 
+    /// Node `n`, having learned nodes `others` from their push-pulls.
+    fn node_knowing(n: u8, others: std::ops::Range<u8>, t0: Instant) -> Membership {
+        let mut m = node(n, t0);
+        for o in others {
+            learn(&mut m, &node(o, t0), t0);
+        }
+        m
+    }
+
     /// Answers the push-pull `m` sent last with `seed`'s state, as the seed would.
     fn answer_last_push_pull(m: &mut Membership, seed: &mut Membership, now: Instant) {
         let req = transmits(m).into_iter().rev().find_map(|t| match t.msg {
@@ -2924,10 +2933,7 @@ mod tests {
     #[test]
     fn gossip_meets_at_most_one_member_not_heard_from_per_round() {
         let t0 = Instant::now();
-        let mut hub = node(2, t0);
-        for n in 3..30 {
-            learn(&mut hub, &node(n, t0), t0);
-        }
+        let hub = node_knowing(2, 3..30, t0);
         // a learns 28 members (news to gossip) but has heard from two of them only.
         let mut a = node(1, t0);
         learn(&mut a, &hub, t0);
@@ -2986,10 +2992,7 @@ mod tests {
     #[test]
     fn a_node_joining_alone_leaves_announcing_the_seeds_members_to_the_seed() {
         let t0 = Instant::now();
-        let mut seed = node(2, t0);
-        for n in 3..6 {
-            learn(&mut seed, &node(n, t0), t0);
-        }
+        let mut seed = node_knowing(2, 3..6, t0);
         // Alone: it learns the seed's members (and reports them), but gossips none of
         // them, however many rounds run.
         let mut alone = node(1, t0);
