@@ -393,9 +393,6 @@ pub struct Membership {
     next_push_pull: Instant,
     /// Asking a join's seed again (see [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
     seed_follow_up: SeedFollowUp,
-    /// The last join request left from a node that knew no members: what the seed's
-    /// answers teach it is the seed's to announce (see [`Membership::join_request`]).
-    joined_alone: bool,
     next_rejoin: Instant,
     next_reap: Instant,
     transmits: VecDeque<Transmit>,
@@ -414,8 +411,10 @@ pub struct Membership {
 enum SeedFollowUp {
     /// No join in progress, or its follow-ups are over.
     Idle,
-    /// A join request left; the first seed to answer is the one followed up.
-    AwaitingJoinReply,
+    /// A join request left; the first seed to answer is the one followed up. `alone`:
+    /// this node knew no members when it asked, so what the answer teaches is the seed's
+    /// to announce (see [`Membership::join_request`]).
+    AwaitingJoinReply { alone: bool },
     /// Ask `seed` again at `at`; it was asked `asked` times since the join.
     Due { seed: Peer, at: Instant, asked: u8 },
     /// Asked `seed` (`asked` times in all); its answer decides whether to ask again.
@@ -461,7 +460,6 @@ impl Membership {
             last_gossip: now,
             next_push_pull: now + first_push_pull,
             seed_follow_up: SeedFollowUp::Idle,
-            joined_alone: false,
             next_rejoin: now + first_rejoin,
             next_reap: now + reap_check_interval(&config),
             transmits: VecDeque::new(),
@@ -709,8 +707,9 @@ impl Membership {
     /// knows members (two meshes merging) announces as usual.
     pub fn join_request(&mut self, now: Instant) -> PushPull {
         self.schedule_join_sync(now);
-        self.seed_follow_up = SeedFollowUp::AwaitingJoinReply;
-        self.joined_alone = self.members.len() == 0;
+        self.seed_follow_up = SeedFollowUp::AwaitingJoinReply {
+            alone: self.members.len() == 0,
+        };
         self.push_pull_request(true)
     }
 
@@ -731,12 +730,11 @@ impl Membership {
     fn follow_up_answered(&mut self, now: Instant, from: Peer) {
         let at = now + self.config.gossip_interval * SEED_FOLLOW_UP_AFTER_GOSSIPS;
         self.seed_follow_up = match self.seed_follow_up {
-            SeedFollowUp::AwaitingJoinReply if SEED_FOLLOW_UPS > 0 => SeedFollowUp::Due {
+            SeedFollowUp::AwaitingJoinReply { .. } => SeedFollowUp::Due {
                 seed: from,
                 at,
                 asked: 0,
             },
-            SeedFollowUp::AwaitingJoinReply => SeedFollowUp::Idle,
             SeedFollowUp::Asked { seed, asked } if seed == from.id => {
                 if asked < SEED_FOLLOW_UPS {
                     SeedFollowUp::Due {
@@ -959,8 +957,7 @@ impl Membership {
                 // for what gossip missed.
                 let known = self.members.len();
                 let (peer, theirs) = (pp.from, pp.digest);
-                self.quiet =
-                    self.joined_alone && self.seed_follow_up == SeedFollowUp::AwaitingJoinReply;
+                self.quiet = self.seed_follow_up == SeedFollowUp::AwaitingJoinReply { alone: true };
                 self.merge(now, pp.from, pp.members);
                 self.quiet = false;
                 if self.members.len() > known {
@@ -1556,8 +1553,9 @@ impl Membership {
         let mut targets = self.random_members(fanout.saturating_sub(1), |m| {
             eligible(m) && m.last_heard > heard_since
         });
-        let chosen: Vec<NodeId> = targets.iter().map(|p| p.id).collect();
-        let any = self.random_members(1, |m| eligible(m) && !chosen.contains(&m.id()));
+        let any = self.random_members(1, |m| {
+            eligible(m) && !targets.iter().any(|p| p.id == m.id())
+        });
         targets.extend(any);
         let me = self.me.peer.id;
         for peer in targets {

@@ -769,15 +769,17 @@ impl Sim {
         self.after_input(i);
     }
 
-    /// When a message node `from` sends node `to` now arrives: after the link is up
-    /// (see [`SimConfig::handshake`]), plus latency and jitter.
-    fn arrival(&mut self, from: usize, to: usize) -> Duration {
+    /// When a message node `from` sends to `to` now arrives: after their link is up (see
+    /// [`SimConfig::handshake`]), plus latency and jitter.
+    fn arrival(&mut self, from: usize, to: SocketAddr) -> Duration {
         let mut start = self.now;
-        if !self.cfg.handshake.is_zero() {
-            let key = (from.min(to), from.max(to));
+        if !self.cfg.handshake.is_zero()
+            && let Some(to) = self.index_of(to)
+        {
+            let (a, b) = (from.min(to), from.max(to));
             let key = (
-                u32::try_from(key.0).unwrap_or(u32::MAX),
-                u32::try_from(key.1).unwrap_or(u32::MAX),
+                u32::try_from(a).unwrap_or(u32::MAX),
+                u32::try_from(b).unwrap_or(u32::MAX),
             );
             let ready = *self
                 .links
@@ -918,10 +920,10 @@ impl Sim {
                 let reachable = self
                     .index_of(t.to)
                     .is_some_and(|dst| self.is_up(dst) && self.connected(i, dst));
-                let Some(dst) = self.index_of(t.to).filter(|_| reachable) else {
+                if !reachable {
                     continue;
-                };
-                let at = self.arrival(i, dst);
+                }
+                let at = self.arrival(i, t.to);
                 self.schedule(
                     at,
                     Item::PushPullRequest {
@@ -950,10 +952,7 @@ impl Sim {
                 Some(bytes) => Payload::Bytes(bytes),
                 None => Payload::Decoded(t.msg),
             };
-            let at = match self.index_of(t.to) {
-                Some(dst) => self.arrival(i, dst),
-                None => self.now + self.delay(),
-            };
+            let at = self.arrival(i, t.to);
             self.schedule(
                 at,
                 Item::Datagram {
