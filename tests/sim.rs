@@ -173,10 +173,14 @@ fn falsely_suspected_node_refutes_and_ends_alive_everywhere() {
 
 #[test]
 fn accusations_made_while_cut_off_reach_the_accused_before_they_time_out() {
-    // In this run the isolated node suspects a member while cut off; that gossip goes
-    // nowhere, and with its slowed ticks (local health) it used to re-probe the suspect
-    // only after its lone-accuser timeout had declared it dead (63 false downs).
-    isolated_then_healed_node_refutes_and_nobody_dies(16_005);
+    // The isolated node suspects members while cut off; its pings and gossip of the
+    // accusations go nowhere, and with its slowed ticks (local health) it used to
+    // re-probe a suspect only after its lone-accuser timeout had declared it dead
+    // (60-odd false downs). Over these 30 runs 4 to 6 did so before a verdict waited
+    // for a ping sent after the node came back.
+    for seed in 16_000..16_030 {
+        isolated_then_healed_node_refutes_and_nobody_dies(seed);
+    }
 }
 
 fn isolated_then_healed_node_refutes_and_nobody_dies(seed_base: u64) {
@@ -204,7 +208,7 @@ fn isolated_then_healed_node_refutes_and_nobody_dies(seed_base: u64) {
     // Its own suspicions of others (it could not reach them either) are refuted too, and
     // nobody was ever declared dead.
     assert!(sim.run_until(secs(20), CHECK, Sim::converged).is_some());
-    assert_eq!(sim.counts().down, 0, "{:?}", sim.downs());
+    assert_eq!(sim.counts().down, 0, "seed {seed_base}: {:?}", sim.downs());
     assert_digests_exact(&sim);
 }
 

@@ -87,6 +87,8 @@ pub(crate) struct BroadcastQueue {
     ref_count: usize,
     /// Membership entries (not health, not announcements) never sent yet.
     unsent_news: usize,
+    /// Membership entries (not health, not announcements) queued, sent or not.
+    news: usize,
 }
 
 impl BroadcastQueue {
@@ -117,6 +119,7 @@ impl BroadcastQueue {
         self.remove_entry(key);
         if kind == Kind::Membership {
             self.unsent_news += 1;
+            self.news += 1;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -161,8 +164,11 @@ impl BroadcastQueue {
     fn remove_entry(&mut self, key: Key) {
         if let Some(old) = self.entries.remove(&key) {
             self.order.remove(&(old.transmits, Reverse(old.seq)));
-            if old.transmits == 0 && key.1 == Kind::Membership {
-                self.unsent_news -= 1;
+            if key.1 == Kind::Membership {
+                self.news -= 1;
+                if old.transmits == 0 {
+                    self.unsent_news -= 1;
+                }
             }
         }
     }
@@ -308,6 +314,9 @@ impl BroadcastQueue {
             entry.transmits += 1;
             if entry.transmits >= limit {
                 self.entries.remove(&key);
+                if key.1 == Kind::Membership {
+                    self.news -= 1;
+                }
             } else {
                 self.order
                     .insert((entry.transmits, Reverse(entry.seq)), key);
@@ -338,6 +347,12 @@ impl BroadcastQueue {
         self.unsent_news > 0
     }
 
+    /// True when membership news is queued, sent already or not: a suspicion, a death, a
+    /// leave, this node's own alive. Not health results, not alive announcements.
+    pub fn has_membership_news(&self) -> bool {
+        self.news > 0
+    }
+
     /// True when nothing waits to be sent.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty() && self.ref_count == 0
@@ -356,6 +371,7 @@ impl BroadcastQueue {
         self.heads = Vec::new();
         self.ref_count = 0;
         self.unsent_news = 0;
+        self.news = 0;
     }
 }
 

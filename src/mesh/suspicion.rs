@@ -32,6 +32,8 @@ pub(crate) struct Suspicion {
     /// [`Suspicion::verify_now`]).
     verify_at: Instant,
     start: Instant,
+    /// The deadline is never before this (see [`SuspicionTable::postpone`]).
+    not_before: Instant,
     min: Duration,
     max: Duration,
     wanted: u32,
@@ -56,6 +58,7 @@ impl Suspicion {
             armed,
             verify_at: now + min,
             start: now,
+            not_before: now,
             min,
             max,
             wanted,
@@ -75,7 +78,7 @@ impl Suspicion {
     /// When the member is declared dead unless it refutes first.
     pub fn deadline(&self) -> Instant {
         let n = u32::try_from(self.confirmers.len()).unwrap_or(u32::MAX);
-        self.start + suspicion_timeout(self.min, self.max, n, self.wanted)
+        (self.start + suspicion_timeout(self.min, self.max, n, self.wanted)).max(self.not_before)
     }
 
     /// Records an accusation by `by`. Returns `(new, useful)`: `new` if `by` had not
@@ -141,6 +144,13 @@ impl SuspicionTable {
             s.start = now;
             self.deadlines.insert((s.deadline(), id));
         }
+    }
+
+    /// Puts back an armed suspicion that `take_expired` returned, due no earlier than
+    /// `until`.
+    pub fn postpone(&mut self, id: NodeId, mut suspicion: Suspicion, until: Instant) {
+        suspicion.not_before = until;
+        self.insert(id, suspicion);
     }
 
     /// Adds an accusation by `by` to the suspicion of `id` at `incarnation`.
@@ -227,6 +237,25 @@ mod tests {
 
     fn id(n: u8) -> NodeId {
         NodeId([n; 16])
+    }
+
+    #[test]
+    fn a_postponed_suspicion_is_due_no_earlier_than_asked_and_keeps_its_confirmations() {
+        let now = Instant::now();
+        let (min, max) = (Duration::from_secs(2), Duration::from_secs(12));
+        let mut table = SuspicionTable::default();
+        table.insert(id(1), Suspicion::new(4, id(9), true, now, min, max, 2));
+        table.confirm(id(1), 4, id(8));
+        let at = now + max;
+        let expired = table.take_expired(at);
+        assert_eq!(expired.len(), 1);
+        let (who, s) = expired.into_iter().next().unwrap();
+        table.postpone(who, s, at + Duration::from_secs(3));
+        assert_eq!(table.next_deadline(), Some(at + Duration::from_secs(3)));
+        assert!(table.take_expired(at + Duration::from_secs(2)).is_empty());
+        let back = table.take_expired(at + Duration::from_secs(3));
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].1.confirmers, vec![id(8)]);
     }
 
     #[test]
