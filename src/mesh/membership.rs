@@ -69,21 +69,22 @@ use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 /// A joining node syncs again with a random member this many gossip intervals after its
 /// join request (1.2 s on lan): time for the joins around its own to reach the seeds.
 const JOIN_SYNC_AFTER_GOSSIPS: u32 = 12;
-/// The seed that answered a join is asked again for its state this many gossip intervals
-/// after each answer (100 ms on lan), [`SEED_FOLLOW_UPS`] times. In a mass join every
-/// joiner reaches the seed first, so the seed knows of the joins after ours long before
-/// gossip brings them here, and we already hold a connection to it. Each ask is a digest:
-/// a seed with nothing new answers with its digest alone, one with news with its state.
-/// The asks go on after one that taught nothing: more joins may still reach the seed.
-const SEED_FOLLOW_UP_AFTER_GOSSIPS: u32 = 1;
-/// Most follow-up syncs with the seed after one join.
-const SEED_FOLLOW_UPS: u8 = 6;
+/// The seed that answered a join is asked again for its state this many times per gossip
+/// interval (every 50 ms on lan), [`SEED_FOLLOW_UPS`] times. In a mass join every joiner
+/// reaches the seed first, so the seed knows of the joins after ours long before gossip
+/// brings them here, and we already hold a connection to it. Each ask is a digest: a seed
+/// with nothing new answers with its digest alone, one with news with its state. The asks
+/// go on after one that taught nothing: more joins may still reach the seed. At 100 ms,
+/// a node of 64 joining one seed at once was full ~0.1 s after the last join reached the
+/// seed; at 50 ms, ~0.05 s.
+const SEED_FOLLOW_UPS_PER_GOSSIP: u32 = 2;
+/// Most follow-up syncs with the seed after one join (0.6 s of them on lan).
+const SEED_FOLLOW_UPS: u8 = 12;
 /// Gossip goes mostly to members heard from within this long (see `gossip_round`):
 /// less than a node link's idle timeout (180 s), so such a member's link is still open.
 const GOSSIP_LINK_HEARD_WITHIN: Duration = Duration::from_secs(150);
-/// How far ahead in the probe round a member never heard from is looked for (see
-/// `next_probe_target`).
-const UNMET_LOOKAHEAD: usize = 32;
+/// Introductions (see `introduce`) wait until no new member came for this long.
+const INTRODUCE_AFTER_QUIET: Duration = Duration::from_secs(2);
 /// Indirect-probe relays are picked first among members heard from directly within
 /// this many probe intervals (see `send_indirect_probes`).
 const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
@@ -348,22 +349,6 @@ impl ProbeRound {
         self.ahead = None;
     }
 
-    /// Among the next `within` slots of the round, the first that `pick` accepts is moved
-    /// to the front, in exchange for `current` (the slot just taken, which will be
-    /// probed later in this round instead). Returns the slot moved, if any.
-    fn take_ahead(
-        &mut self,
-        current: u32,
-        within: usize,
-        pick: impl Fn(u32) -> bool,
-    ) -> Option<u32> {
-        let end = self.order.len().min(self.pos + within);
-        let j = (self.pos..end).find(|&j| pick(self.order[j]))?;
-        let slot = std::mem::replace(&mut self.order[j], current);
-        self.ahead = self.order.get(self.pos).copied();
-        Some(slot)
-    }
-
     /// Adds `slot` at a random position not yet passed in this round.
     fn insert_randomly(&mut self, slot: u32, rng: &mut SmallRng) {
         self.order.push(slot);
@@ -409,9 +394,13 @@ pub struct Membership {
     next_gossip: Instant,
     /// When the last gossip round ran (see [`Config::fresh_gossip_interval`]).
     last_gossip: Instant,
-    /// Members never heard from: each costs a handshake to reach (see
-    /// `next_probe_target`).
+    /// Members never heard from: each costs a handshake to reach (see `introduce`).
     never_heard: usize,
+    /// Record slots of members that were never heard from when they came, in no order;
+    /// some may have been heard from since (see `introduce`).
+    unmet: VecDeque<u32>,
+    /// When the last new member came.
+    last_new_member: Instant,
     /// When this node last received a message from anyone.
     last_heard_any: Instant,
     /// When it last heard from someone after a silence longer than a probe interval: it
@@ -419,7 +408,7 @@ pub struct Membership {
     /// (see `suspect_told`).
     reconnected_at: Instant,
     next_push_pull: Instant,
-    /// Asking a join's seed again (see [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+    /// Asking a join's seed again (see [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
     seed_follow_up: SeedFollowUp,
     next_rejoin: Instant,
     next_reap: Instant,
@@ -434,7 +423,7 @@ pub struct Membership {
 }
 
 /// Where the follow-up syncs with a join's seed stand (see
-/// [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+/// [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SeedFollowUp {
     /// No join in progress, or its follow-ups are over.
@@ -487,6 +476,8 @@ impl Membership {
             next_gossip: now + config.gossip_interval,
             last_gossip: now,
             never_heard: 0,
+            unmet: VecDeque::new(),
+            last_new_member: now,
             last_heard_any: now,
             reconnected_at: now,
             next_push_pull: now + first_push_pull,
@@ -527,6 +518,7 @@ impl Membership {
             }
         }
         self.never_heard = 0;
+        self.unmet = VecDeque::new();
     }
 
     /// Capacity hint: room for `members` member records (and their index and queue
@@ -730,7 +722,7 @@ impl Membership {
 
     /// A join request carrying this node's full state, for a seed. Brings the next
     /// push-pull forward (see [`Membership::schedule_join_sync`]), and the first seed to
-    /// answer is asked again soon after (see [`SEED_FOLLOW_UP_AFTER_GOSSIPS`]).
+    /// answer is asked again soon after (see [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
     ///
     /// A node that knows no members yet does not announce the members the seed's answers
     /// teach it: the seed holds them all and spreads its own news, and joining a settled
@@ -760,7 +752,7 @@ impl Membership {
     /// the seed to follow up, and the seed's answer to a follow-up brings the next while
     /// any are left.
     fn follow_up_answered(&mut self, now: Instant, from: Peer) {
-        let at = now + self.config.gossip_interval * SEED_FOLLOW_UP_AFTER_GOSSIPS;
+        let at = now + self.config.gossip_interval / SEED_FOLLOW_UPS_PER_GOSSIP;
         self.seed_follow_up = match self.seed_follow_up {
             SeedFollowUp::AwaitingJoinReply { .. } => SeedFollowUp::Due {
                 seed: from,
@@ -1129,6 +1121,7 @@ impl Membership {
         }
         if now >= self.next_probe {
             self.probe_tick(now);
+            self.introduce(now);
         }
         self.expire_relays(now);
         for (id, suspicion) in self.suspicions.take_expired(now) {
@@ -1339,12 +1332,7 @@ impl Membership {
         None
     }
 
-    /// The next live member of the shuffled round, with its slot. While some members
-    /// were never heard from, one of them a few places ahead goes first when the next
-    /// one is a member already met: after a mass join every pair of nodes has to meet
-    /// once (a QUIC handshake), and a pair meets when either side probes the other, so
-    /// probing the not-yet-met first has all pairs met in about half a probe round
-    /// instead of nearly a whole one. Each member is still probed once per round.
+    /// The next live member of the shuffled round, with its slot.
     fn next_probe_target(&mut self) -> Option<(NodeId, usize)> {
         let mut rebuilt = false;
         loop {
@@ -1357,23 +1345,59 @@ impl Membership {
                 rebuilt = true;
                 continue;
             };
-            let Some(m) = self.members.get(slot as usize).filter(|m| m.is_live()) else {
+            let slot = slot as usize;
+            if let Some(m) = self.members.get(slot)
+                && m.is_live()
+            {
+                return Some((m.id(), slot));
+            }
+        }
+    }
+
+    /// Once no new member came for [`INTRODUCE_AFTER_QUIET`], each probe tick also pings
+    /// one member this node never heard from, picked at random (an ack is recorded as a
+    /// refresh's; a missing one means nothing). After a mass join every pair of nodes has
+    /// to meet once, a QUIC handshake; by probes alone, in random order, a pair meets
+    /// when either side's round comes to the other, and the last pairs of 64 met ~50 s
+    /// after the joins. Introductions halve that, and start after the joins have
+    /// settled, so they do not compete with them for the host. The probe order is left
+    /// alone: probing the not-yet-met first delayed every node's probes of the others
+    /// alike, and with them the detection of a crash in a young mesh.
+    fn introduce(&mut self, now: Instant) {
+        if self.never_heard == 0 {
+            if self.unmet.capacity() > 0 {
+                self.unmet = VecDeque::new();
+            }
+            return;
+        }
+        if now.saturating_duration_since(self.last_new_member) < INTRODUCE_AFTER_QUIET {
+            return;
+        }
+        while !self.unmet.is_empty() {
+            let pick = self.rng.random_range(0..self.unmet.len());
+            let Some(slot) = self.unmet.swap_remove_back(pick) else {
+                return;
+            };
+            let Some(m) = self.members.get(slot as usize) else {
                 continue;
             };
-            if self.never_heard > 0 && m.last_heard != 0 {
-                let members = &self.members;
-                let unmet = |s: u32| {
-                    members
-                        .get(s as usize)
-                        .is_some_and(|m| m.is_live() && m.last_heard == 0)
-                };
-                if let Some(other) = self.probe_round.take_ahead(slot, UNMET_LOOKAHEAD, unmet)
-                    && let Some(o) = self.members.get(other as usize)
-                {
-                    return Some((o.id(), other as usize));
-                }
+            if !m.is_live() || m.last_heard != 0 {
+                continue;
             }
-            return Some((m.id(), slot as usize));
+            let peer = m.peer();
+            let seq = self.next_seq();
+            if self.refresh.len() >= MAX_REFRESH {
+                self.refresh.pop_front();
+            }
+            self.refresh.push_back((seq, peer.id, now));
+            let from = self.me.peer;
+            self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Ping {
+                from,
+                seq,
+                target: peer.id,
+                updates,
+            });
+            return;
         }
     }
 
@@ -1886,6 +1910,8 @@ impl Membership {
                 .insert(addr_hash(&peer.addr), i as u32, |s| members.hash_addr_of(s));
             self.live_count += 1;
             self.never_heard += 1;
+            self.unmet.push_back(i as u32);
+            self.last_new_member = now;
             // Insert at a random position of the probe round (memberlist does the same)
             // so a newcomer is probed within one round.
             self.probe_round.insert_randomly(i as u32, &mut self.rng);
@@ -2253,6 +2279,7 @@ impl Membership {
         self.by_addr.clear();
         self.live_count = 0;
         self.never_heard = 0;
+        self.unmet = VecDeque::new();
         self.probe_round = ProbeRound::default();
         self.probe = None;
         self.relays.clear();
@@ -2722,26 +2749,26 @@ mod tests {
     }
 
     #[test]
-    fn members_never_heard_from_are_probed_first_and_each_member_once_a_round() {
+    fn members_never_heard_from_are_introduced_once_the_joins_settle() {
         let t0 = Instant::now();
         let hub = node_knowing(2, 3..30, t0);
         let mut a = node(1, t0);
         learn(&mut a, &hub, t0);
-        // a heard from the hub and the other even members; the 13 odd ones are unmet.
-        for n in (4..30).step_by(2) {
+        // a heard from the hub and the other even members; the 14 odd ones are unmet.
+        for n in (2..30).step_by(2) {
             a.handle_message(t0, gossip(n, Vec::new()));
         }
         let unmet: Vec<NodeId> = (3..30).step_by(2).map(|n| peer(n).id).collect();
-        let mut probed = Vec::new();
+        // Pings of each tick, every ping answered.
+        let mut ticks: Vec<(Instant, Vec<NodeId>)> = Vec::new();
         let mut now = t0;
-        let give_up = t0 + a.config.probe_interval * 60;
-        while probed.len() < 28 {
+        while now < t0 + a.config.probe_interval * 28 {
             now += Duration::from_millis(10);
-            assert!(now < give_up, "only {} probes", probed.len());
             a.handle_timeout(now);
+            let mut pinged = Vec::new();
             for t in transmits(&mut a) {
                 if let Message::Ping { seq, target, .. } = t.msg {
-                    probed.push(target);
+                    pinged.push(target);
                     let ack = Message::Ack {
                         from: target,
                         seq,
@@ -2750,24 +2777,42 @@ mod tests {
                     a.handle_message(now, ack);
                 }
             }
+            if !pinged.is_empty() {
+                ticks.push((now, pinged));
+            }
         }
-        // In a random order about half the first 13 would be unmet ones.
-        let early = probed[..unmet.len()]
-            .iter()
-            .filter(|id| unmet.contains(id))
-            .count();
+        let quiet = t0 + INTRODUCE_AFTER_QUIET;
         assert!(
-            early >= 11,
-            "{early} of the first 13 probes went to unmet members"
+            ticks
+                .iter()
+                .filter(|(at, _)| *at < quiet)
+                .all(|(_, p)| p.len() == 1),
+            "introductions before the joins settled: {ticks:?}"
         );
-        let mut once = probed.clone();
+        let introduced: Vec<NodeId> = ticks
+            .iter()
+            .filter(|(_, p)| p.len() == 2)
+            .map(|(_, p)| p[1])
+            .collect();
+        assert!(
+            introduced.iter().all(|id| unmet.contains(id)),
+            "introduced a member already met: {introduced:?}"
+        );
+        let mut once = introduced.clone();
         once.sort_by_key(|id| id.0);
         once.dedup();
         assert_eq!(
             once.len(),
-            28,
-            "a member probed twice in one round: {probed:?}"
+            introduced.len(),
+            "introduced twice: {introduced:?}"
         );
+        // Those the regular probes met first need no introduction; all are met now.
+        assert!(
+            introduced.len() >= 5,
+            "only {} introductions",
+            introduced.len()
+        );
+        assert_eq!(a.never_heard, 0, "members still never heard from");
     }
 
     /// Node 1 after learning nodes 2..=`last` (as from join replies), its resulting sends
@@ -2964,10 +3009,11 @@ mod tests {
         );
         // b answers, and its follow-ups (see the seed follow-up test) teach nothing new.
         learn(&mut a, &b, t0);
+        let step = gossip / SEED_FOLLOW_UPS_PER_GOSSIP;
         for k in 1..=u32::from(SEED_FOLLOW_UPS) {
-            a.handle_timeout(t0 + gossip * k);
+            a.handle_timeout(t0 + step * k);
             assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
-            learn(&mut a, &b, t0 + gossip * k);
+            learn(&mut a, &b, t0 + step * k);
         }
         // The sync runs at that time (to b, the only member; one timer call, so that b
         // has not missed an ack yet)...
@@ -3015,7 +3061,7 @@ mod tests {
     fn the_seed_that_answered_a_join_is_asked_again_a_few_times() {
         let t0 = Instant::now();
         let gossip = Config::for_profile(Profile::Lan).gossip_interval;
-        let after = gossip * SEED_FOLLOW_UP_AFTER_GOSSIPS;
+        let after = gossip / SEED_FOLLOW_UPS_PER_GOSSIP;
         let (mut a, mut seed) = (node(1, t0), node(2, t0));
         a.join(t0, &[peer(2).addr]);
         answer_last_push_pull(&mut a, &mut seed, t0);
