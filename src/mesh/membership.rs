@@ -894,19 +894,25 @@ impl Membership {
             .map(|m| m.peer())
             .collect();
         for peer in targets {
-            let seq = self.next_seq();
-            if self.refresh.len() >= MAX_REFRESH {
-                self.refresh.pop_front();
-            }
-            self.refresh.push_back((seq, peer.id, now));
-            let from = self.me.peer;
-            self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Ping {
-                from,
-                seq,
-                target: peer.id,
-                updates,
-            });
+            self.refresh_ping(now, peer);
         }
+    }
+
+    /// Pings `peer` outside the probe schedule: its ack updates `rtt` and `last_heard`,
+    /// a missing one has no consequence.
+    fn refresh_ping(&mut self, now: Instant, peer: Peer) {
+        let seq = self.next_seq();
+        if self.refresh.len() >= MAX_REFRESH {
+            self.refresh.pop_front();
+        }
+        self.refresh.push_back((seq, peer.id, now));
+        let from = self.me.peer;
+        self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Ping {
+            from,
+            seq,
+            target: peer.id,
+            updates,
+        });
     }
 
     // ----- inputs --------------------------------------------------------------------
@@ -1385,18 +1391,7 @@ impl Membership {
                 continue;
             }
             let peer = m.peer();
-            let seq = self.next_seq();
-            if self.refresh.len() >= MAX_REFRESH {
-                self.refresh.pop_front();
-            }
-            self.refresh.push_back((seq, peer.id, now));
-            let from = self.me.peer;
-            self.send_with_updates(peer.addr, Vec::new(), |updates| Message::Ping {
-                from,
-                seq,
-                target: peer.id,
-                updates,
-            });
+            self.refresh_ping(now, peer);
             return;
         }
     }
@@ -2602,6 +2597,18 @@ mod tests {
         }
     }
 
+    /// Gossip from `by` saying it suspects member `of` at incarnation 0.
+    fn suspicion_from(by: u8, of: u8) -> Message {
+        gossip(
+            by,
+            vec![Update::Suspect {
+                id: peer(of).id,
+                incarnation: 0,
+                by: peer(by).id,
+            }],
+        )
+    }
+
     /// Drives `m` through its timers until `until`, returning everything it sent.
     fn run(m: &mut Membership, until: Instant) -> Vec<Transmit> {
         let mut out = Vec::new();
@@ -2926,17 +2933,7 @@ mod tests {
         a.set_health(t0, health);
         learn(&mut a, &b, t0);
         learn(&mut a, &node(3, t0), t0);
-        a.handle_message(
-            t0,
-            gossip(
-                4,
-                vec![Update::Suspect {
-                    id: peer(3).id,
-                    incarnation: 0,
-                    by: peer(4).id,
-                }],
-            ),
-        );
+        a.handle_message(t0, suspicion_from(4, 3));
         assert_eq!(a.state_of(peer(3).id), Some(State::Suspect));
         let states = a.push_pull_request(false).members;
         assert_eq!(states.len(), 3);
@@ -3157,17 +3154,7 @@ mod tests {
         // A suspicion is news the whole mesh must get: one member not heard from at most
         // joins each round's targets.
         let t1 = t0 + Duration::from_secs(5);
-        a.handle_message(
-            t1,
-            gossip(
-                2,
-                vec![Update::Suspect {
-                    id: peer(20).id,
-                    incarnation: 0,
-                    by: peer(2).id,
-                }],
-            ),
-        );
+        a.handle_message(t1, suspicion_from(2, 20));
         let (sent, _, most_new, with_new) = rounds(&mut a, t1);
         assert!(
             sent >= 2,
