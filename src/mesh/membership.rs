@@ -394,10 +394,9 @@ pub struct Membership {
     next_gossip: Instant,
     /// When the last gossip round ran (see [`Config::fresh_gossip_interval`]).
     last_gossip: Instant,
-    /// Members never heard from: each costs a handshake to reach (see `introduce`).
-    never_heard: usize,
-    /// Record slots of members that were never heard from when they came, in no order;
-    /// some may have been heard from since (see `introduce`).
+    /// Record slots of members that were never heard from when they came (each costs a
+    /// handshake to reach), in no order; some may have been heard from since, and are
+    /// dropped when `introduce` comes to them.
     unmet: VecDeque<u32>,
     /// When the last new member came.
     last_new_member: Instant,
@@ -475,7 +474,6 @@ impl Membership {
             next_probe: now + first_probe,
             next_gossip: now + config.gossip_interval,
             last_gossip: now,
-            never_heard: 0,
             unmet: VecDeque::new(),
             last_new_member: now,
             last_heard_any: now,
@@ -517,7 +515,6 @@ impl Membership {
                 m.last_heard = heard;
             }
         }
-        self.never_heard = 0;
         self.unmet = VecDeque::new();
     }
 
@@ -931,9 +928,6 @@ impl Membership {
         if let Some(i) = self.sender_slot(&sender)
             && let Some(m) = self.members.get_mut(i)
         {
-            if m.last_heard == 0 {
-                self.never_heard = self.never_heard.saturating_sub(1);
-            }
             m.last_heard = heard;
         }
         match msg {
@@ -1314,9 +1308,9 @@ impl Membership {
         self.suspicions.armed_by_deadline().take(8).find(|id| {
             self.rec(*id).is_some_and(|m| {
                 m.state() == State::Suspect
-                    && unstamp_some(self.epoch, m.last_probed()).is_none_or(|at| {
-                        now.saturating_duration_since(at) >= gap || at < self.reconnected_at
-                    })
+                    && (!self.suspect_told(m)
+                        || unstamp_some(self.epoch, m.last_probed())
+                            .is_some_and(|at| now.saturating_duration_since(at) >= gap))
             })
         })
     }
@@ -1370,13 +1364,9 @@ impl Membership {
     /// alone: probing the not-yet-met first delayed every node's probes of the others
     /// alike, and with them the detection of a crash in a young mesh.
     fn introduce(&mut self, now: Instant) {
-        if self.never_heard == 0 {
-            if self.unmet.capacity() > 0 {
-                self.unmet = VecDeque::new();
-            }
-            return;
-        }
-        if now.saturating_duration_since(self.last_new_member) < INTRODUCE_AFTER_QUIET {
+        if self.unmet.is_empty()
+            || now.saturating_duration_since(self.last_new_member) < INTRODUCE_AFTER_QUIET
+        {
             return;
         }
         while !self.unmet.is_empty() {
@@ -1394,6 +1384,8 @@ impl Membership {
             self.refresh_ping(now, peer);
             return;
         }
+        // All met: give the memory back (it held a slot per member of a mass join).
+        self.unmet = VecDeque::new();
     }
 
     fn send_indirect_probes(&mut self, now: Instant) {
@@ -1521,9 +1513,6 @@ impl Membership {
             m.rtt_us = u32::try_from(rtt.as_micros())
                 .unwrap_or(u32::MAX - 1)
                 .saturating_add(1);
-            if m.last_heard == 0 {
-                self.never_heard = self.never_heard.saturating_sub(1);
-            }
             m.last_heard = heard;
         }
     }
@@ -1904,7 +1893,6 @@ impl Membership {
             self.by_addr
                 .insert(addr_hash(&peer.addr), i as u32, |s| members.hash_addr_of(s));
             self.live_count += 1;
-            self.never_heard += 1;
             self.unmet.push_back(i as u32);
             self.last_new_member = now;
             // Insert at a random position of the probe round (memberlist does the same)
@@ -2273,7 +2261,6 @@ impl Membership {
         self.index.clear();
         self.by_addr.clear();
         self.live_count = 0;
-        self.never_heard = 0;
         self.unmet = VecDeque::new();
         self.probe_round = ProbeRound::default();
         self.probe = None;
@@ -2350,9 +2337,6 @@ impl Membership {
         let m = self.members.remove(i)?;
         if m.is_live() {
             self.live_count = self.live_count.saturating_sub(1);
-        }
-        if m.last_heard == 0 {
-            self.never_heard = self.never_heard.saturating_sub(1);
         }
         self.suspicions.remove(id);
         Some(m.peer())
@@ -2819,7 +2803,8 @@ mod tests {
             "only {} introductions",
             introduced.len()
         );
-        assert_eq!(a.never_heard, 0, "members still never heard from");
+        let never_heard = a.members.iter().filter(|m| m.last_heard == 0).count();
+        assert_eq!(never_heard, 0, "members still never heard from");
     }
 
     /// Node 1 after learning nodes 2..=`last` (as from join replies), its resulting sends
