@@ -2593,6 +2593,18 @@ mod tests {
         )
     }
 
+    /// Node 1 after learning nodes 2..=29 from node 2's join answer, then hearing from
+    /// the members in `heard` (gossip without updates).
+    fn node_1_through_hub(t0: Instant, heard: &[u8]) -> Membership {
+        let hub = node_knowing(2, 3..30, t0);
+        let mut a = node(1, t0);
+        learn(&mut a, &hub, t0);
+        for &n in heard {
+            a.handle_message(t0, gossip(n, Vec::new()));
+        }
+        a
+    }
+
     /// Drives `m` through its timers until `until`, returning everything it sent.
     fn run(m: &mut Membership, until: Instant) -> Vec<Transmit> {
         let mut out = Vec::new();
@@ -2742,13 +2754,9 @@ mod tests {
     #[test]
     fn members_never_heard_from_are_introduced_once_the_joins_settle() {
         let t0 = Instant::now();
-        let hub = node_knowing(2, 3..30, t0);
-        let mut a = node(1, t0);
-        learn(&mut a, &hub, t0);
         // a heard from the hub and the other even members; the 14 odd ones are unmet.
-        for n in (2..30).step_by(2) {
-            a.handle_message(t0, gossip(n, Vec::new()));
-        }
+        let even: Vec<u8> = (2..30).step_by(2).collect();
+        let mut a = node_1_through_hub(t0, &even);
         let unmet: Vec<NodeId> = (3..30).step_by(2).map(|n| peer(n).id).collect();
         // Pings of each tick, every ping answered.
         let mut ticks: Vec<(Instant, Vec<NodeId>)> = Vec::new();
@@ -3096,13 +3104,9 @@ mod tests {
     #[test]
     fn gossip_meets_a_member_not_heard_from_only_for_membership_news() {
         let t0 = Instant::now();
-        let hub = node_knowing(2, 3..30, t0);
         // a learns 28 members (alive announcements to gossip) but has heard from two only.
-        let mut a = node(1, t0);
-        learn(&mut a, &hub, t0);
+        let mut a = node_1_through_hub(t0, &[2, 3]);
         let heard = [peer(2).addr, peer(3).addr];
-        a.handle_message(t0, gossip(2, Vec::new()));
-        a.handle_message(t0, gossip(3, Vec::new()));
         // Gossip rounds from `from` on: (rounds that sent, sends to heard members, most
         // members not heard from in one round, rounds with one).
         let rounds = |a: &mut Membership, from: Instant| {
