@@ -167,6 +167,21 @@ fn partition_halves_mark_each_other_dead_then_heal_within_bound() {
 }
 
 #[test]
+fn a_small_mesh_split_2_3_marks_the_far_side_dead_on_both_sides() {
+    // A node on the 2-node side hears from one member only, every few probe intervals:
+    // each quiet spell it ends must not hold its verdicts on the far side off again.
+    for seed in 0..20 {
+        let mut sim = converged(17_000 + seed, 5, 0.0);
+        sim.partition(&[0, 0, 1, 1, 1]);
+        let t = sim.run_until(secs(30), CHECK, Sim::groups_see_each_other_dead);
+        assert!(
+            t.is_some(),
+            "seed {seed}: the sides did not mark each other dead within 30 s"
+        );
+    }
+}
+
+#[test]
 fn falsely_suspected_node_refutes_and_ends_alive_everywhere() {
     isolated_then_healed_node_refutes_and_nobody_dies(5);
 }

@@ -1607,8 +1607,11 @@ impl Membership {
         // accusation went nowhere: without this the suspect never heard of it before the
         // timeout (in 4 to 6 of 60 simulated runs of a node isolated for a second or
         // two, every other node then listed a healthy member dead). So ping it at the
-        // next tick and decide a probe span or two later.
-        if !self.suspect_told(m) {
+        // next tick and decide a probe span or two later. Once: a node that hears from
+        // few members (the small side of a partition) ends a quiet spell every few probe
+        // intervals, and re-checking each time postponed the verdict on the far side for
+        // good (a 2-node side kept its 3 peers suspect for over 15 s).
+        if !self.suspect_told(m) && !suspicion.was_postponed() {
             let until = now + self.awareness.scale(self.config.probe_span()) * 2;
             self.suspicions.postpone(id, suspicion, until);
             self.probe_soon(now);

@@ -75,6 +75,11 @@ impl Suspicion {
         self
     }
 
+    /// Whether [`SuspicionTable::postpone`] put this suspicion back once already.
+    pub fn was_postponed(&self) -> bool {
+        self.not_before > self.start
+    }
+
     /// When the member is declared dead unless it refutes first.
     pub fn deadline(&self) -> Instant {
         let n = u32::try_from(self.confirmers.len()).unwrap_or(u32::MAX);
