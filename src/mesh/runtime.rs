@@ -158,6 +158,7 @@ pub fn spawn(
         snapshot_path,
         snapshot_dirty: true,
         last_snapshot: Instant::now(),
+        snapshot_write: None,
     };
     tokio::spawn(driver.run());
     handle
@@ -171,6 +172,9 @@ struct Driver {
     snapshot_path: Option<PathBuf>,
     snapshot_dirty: bool,
     last_snapshot: Instant,
+    /// The snapshot write in flight on the blocking pool, if any: one at a time, so an
+    /// older snapshot never lands after a newer one.
+    snapshot_write: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Driver {
@@ -202,7 +206,12 @@ impl Driver {
             }
             self.maybe_snapshot();
         }
-        self.write_snapshot();
+        if let Some(write) = self.snapshot_write.take() {
+            let _ = write.await;
+        }
+        if let Some(write) = self.write_snapshot() {
+            let _ = write.await;
+        }
     }
 
     /// Returns false when the driver should stop.
@@ -299,20 +308,28 @@ impl Driver {
     }
 
     fn maybe_snapshot(&mut self) {
-        if self.snapshot_dirty && self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
-            self.write_snapshot();
+        let writing = self
+            .snapshot_write
+            .as_ref()
+            .is_some_and(|w| !w.is_finished());
+        if self.snapshot_dirty && !writing && self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+            self.snapshot_write = self.write_snapshot();
         }
     }
 
-    fn write_snapshot(&mut self) {
+    /// Starts writing the current snapshot on the blocking pool: the write ends with an
+    /// fsync (milliseconds on a busy disk), which must not hold up the node's single
+    /// runtime thread and with it every probe and request.
+    fn write_snapshot(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         self.last_snapshot = Instant::now();
         self.snapshot_dirty = false;
-        let Some(path) = &self.snapshot_path else {
-            return;
-        };
-        if let Err(e) = snapshot::save(path, &self.membership.snapshot()) {
-            tracing::warn!("could not write the membership snapshot: {e}");
-        }
+        let path = self.snapshot_path.clone()?;
+        let snap = self.membership.snapshot();
+        Some(tokio::task::spawn_blocking(move || {
+            if let Err(e) = snapshot::save(&path, &snap) {
+                tracing::warn!("could not write the membership snapshot: {e}");
+            }
+        }))
     }
 }
 
