@@ -36,9 +36,9 @@ pub fn main() -> ExitCode {
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
     // of a short command's time and of a node's CPU. What blocks (checks, store commits,
-    // snapshot writes) runs on the blocking pool. 64 nodes joining at once on 2 cores
-    // converged in 441 against 511 ms (median of 6 runs), using 1.74-1.96 against
-    // 2.03-2.28 s of CPU in the 5 s after the joins, than on two worker threads each.
+    // snapshot writes) runs on the blocking pool. 64 nodes joining at once on 2 cores,
+    // against two worker threads each: convergence 441 against 511 ms (median of 6 runs),
+    // 1.74-1.96 against 2.03-2.28 s of CPU in the 5 s after the joins.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         // Checks and store commits run on the blocking pool. Each extra thread costs a
         // stack and, with glibc, often a malloc arena: bound the pool so a busy node's
