@@ -35,14 +35,14 @@ pub fn main() -> ExitCode {
     init_logging(matches!(cli.command, Command::Node(_)));
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
-    // of a short command's time and of a node's CPU. What blocks (checks, store commits,
-    // snapshot writes) runs on the blocking pool. 64 nodes joining at once on 2 cores,
+    // of a short command's time and of a node's CPU. 64 nodes joining at once on 2 cores,
     // against two worker threads each: convergence 441 against 511 ms (median of 6 runs),
     // 1.74-1.96 against 2.03-2.28 s of CPU in the 5 s after the joins.
     let runtime = match tokio::runtime::Builder::new_current_thread()
-        // Checks and store commits run on the blocking pool. Each extra thread costs a
-        // stack and, with glibc, often a malloc arena: bound the pool so a busy node's
-        // memory stays flat (a check that hangs past its timeout holds one thread).
+        // What blocks (checks, store commits, snapshot writes) runs on the blocking pool.
+        // Each extra thread costs a stack and, with glibc, often a malloc arena: bound the
+        // pool so a busy node's memory stays flat (a check that hangs past its timeout
+        // holds one thread).
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()

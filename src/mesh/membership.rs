@@ -3294,17 +3294,7 @@ mod tests {
             }
             assert_eq!(a.live_members(), 4, "a knows the 4 others");
             let suspect = peer(3).id;
-            a.handle_message(
-                t0,
-                gossip(
-                    2,
-                    vec![Update::Suspect {
-                        id: suspect,
-                        incarnation: 0,
-                        by: peer(2).id,
-                    }],
-                ),
-            );
+            a.handle_message(t0, suspicion_from(2, 3));
             let pings: Vec<NodeId> = run(&mut a, t0 + Duration::from_millis(1))
                 .into_iter()
                 .filter_map(|t| match t.msg {
@@ -3330,12 +3320,7 @@ mod tests {
                 learn(&mut a, &node(n, t0), t0);
             }
             let suspect = peer(3).id;
-            let accusation = Update::Suspect {
-                id: suspect,
-                incarnation: 0,
-                by: peer(2).id,
-            };
-            a.handle_message(t0, gossip(2, vec![accusation]));
+            a.handle_message(t0, suspicion_from(2, 3));
             let min = cfg.suspicion_min(a.live_members() + 1);
             let mut first_ping = None;
             while let Some(at) = a.poll_timeout() {
