@@ -26,10 +26,11 @@ use criterion::{Criterion, SamplingMode, Throughput};
 use werify::checks::{Outcome, RunOptions, parse_operations, run_checks};
 use werify::mesh::message::MemberState;
 use werify::mesh::{Config, Membership, Message, NodeId, Peer, Profile, PushPull, State, Tags};
+use werify::ops::handle::Handle;
+use werify::ops::store::OperationRecord;
 use werify::rpc::frame::{decode, encode};
-use werify::rpc::handle::Handle;
+use werify::rpc::protocol::HostReport;
 use werify::rpc::protocol::{Request, Response, TargetFilter};
-use werify::rpc::store::{HostResult, OperationRecord};
 
 // ----- helpers ---------------------------------------------------------------------------
 
@@ -205,7 +206,7 @@ fn operation_record(names: &[String]) -> OperationRecord {
         }
         hosts.insert(
             format!("10.1.{}.{}:30035", h / 250, h % 250),
-            HostResult::Answered {
+            HostReport::Answered {
                 results,
                 took_ms: u64::from(h % 7) + 2,
             },
@@ -262,7 +263,7 @@ fn bench_frame(c: &mut Criterion) {
         checks,
         timeout_ms: 10_000,
     };
-    let response = Response::Operation(operation_record(&names));
+    let response = Response::Operation(operation_record(&names).into());
     let gossip = full_gossip_datagram();
 
     let mut g = c.benchmark_group("frame");
@@ -506,35 +507,23 @@ fn bench_file_contains(c: &mut Criterion) {
 
 const FANOUT_NODES: usize = 64;
 
-fn node_args(k: usize, port: u16, dir: &Path) -> werify::cli::args::NodeArgs {
-    use clap::Parser;
-    use werify::cli::args::{Cli, Command};
-    let mut argv: Vec<String> = [
-        "werify",
-        "node",
-        "--env",
-        "micro-bench",
-        "--bind",
-        &format!("127.0.0.{k}"),
-        "--port",
-        &port.to_string(),
-        "--data-dir",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    argv.push(dir.join(format!("n{k}")).display().to_string());
-    if k > 1 {
-        argv.push("--join".into());
-        argv.push(format!("127.0.0.1:{port}"));
+fn node_config(k: usize, port: u16, dir: &Path) -> werify::node::NodeConfig {
+    werify::node::NodeConfig {
+        env: Some(bench_env()),
+        bind: std::net::IpAddr::from([127, 0, 0, k as u8]),
+        port,
+        data_dir: Some(dir.join(format!("n{k}"))),
+        join: if k > 1 {
+            vec![format!("127.0.0.1:{port}")]
+        } else {
+            Vec::new()
+        },
+        ..werify::node::NodeConfig::default()
     }
-    match Cli::try_parse_from(&argv) {
-        Ok(Cli {
-            command: Command::Node(args),
-        }) => args,
-        Ok(_) => panic!("{argv:?} did not parse as `werify node`"),
-        Err(e) => panic!("{argv:?}: {e}"),
-    }
+}
+
+fn bench_env() -> werify::base::Env {
+    "micro-bench".parse().expect("a valid env")
 }
 
 /// Alive members `addr` reports, or the error.
@@ -585,7 +574,9 @@ async fn one_operation(
                 assert_eq!(targeted, FANOUT_NODES, "not every node was targeted");
                 break (t0, handle);
             }
-            Ok(Response::Error(e)) if e.contains("too many operations") && refused < 10 => {
+            Ok(Response::Error { message, .. })
+                if message.contains("too many operations") && refused < 10 =>
+            {
                 refused += 1;
             }
             other => panic!("submit failed: {other:?}"),
@@ -600,12 +591,12 @@ async fn one_operation(
             .call(coordinator, &get, Duration::from_secs(25))
             .await
         {
-            Ok(Response::Operation(rec)) if rec.is_finished() => {
+            Ok(Response::Operation(rec)) if rec.ended_unix_ms.is_some() => {
                 let took = t0.elapsed();
                 let answered = rec
                     .hosts
                     .values()
-                    .filter(|h| matches!(h, HostResult::Answered { .. }))
+                    .filter(|h| matches!(h, HostReport::Answered { .. }))
                     .count();
                 assert_eq!(answered, FANOUT_NODES, "hosts did not all answer: {rec:?}");
                 return took;
@@ -623,24 +614,24 @@ fn bench_fanout(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let args: Vec<_> = (1..=FANOUT_NODES)
-        .map(|k| node_args(k, port, &dir.0))
+    let configs: Vec<_> = (1..=FANOUT_NODES)
+        .map(|k| node_config(k, port, &dir.0))
         .collect();
-    let identity = args[0].identity.clone();
     let mut stops = Vec::new();
     let mut nodes = Vec::new();
-    for a in args {
+    for config in configs {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         stops.push(tx);
         let shutdown = async move {
             let _ = rx.await;
         };
-        nodes.push(rt.spawn(werify::cli::node::run_until(a, shutdown)));
+        nodes.push(rt.spawn(werify::node::run(config, shutdown)));
     }
     let coordinator: SocketAddr = ([127, 0, 0, 1], port).into();
     let client = rt.block_on(async {
-        let id = werify::cli::identity::identity_from_args(
-            &identity,
+        let id = werify::rpc::identity::Identity::new(
+            Some(&bench_env()),
+            &werify::rpc::identity::CaSource::Derived { secret: None },
             werify::rpc::identity::Role::Client,
             NodeId::random(),
             &[],

@@ -13,7 +13,10 @@
 //! - [`cli`]: the `werify` command line: argument parsing, output formats, exit codes.
 #![forbid(unsafe_code)]
 
+pub mod base;
 pub mod checks;
 pub mod cli;
 pub mod mesh;
+pub mod node;
+pub mod ops;
 pub mod rpc;

@@ -29,17 +29,18 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use werify::base::NodeId;
 use werify::checks::duration::{format_duration, parse_duration};
 use werify::checks::{CheckSet, Outcome, parse_operations};
 use werify::mesh::digest::StateDigest;
-use werify::mesh::id::NodeId;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
 use werify::mesh::message::{DecodeError, MemberState, Message, PushPull, Update};
+use werify::ops::handle::{HANDLE_ALPHABET, Handle};
+use werify::ops::store::OperationRecord;
 use werify::rpc::frame;
-use werify::rpc::handle::{HANDLE_ALPHABET, Handle};
 use werify::rpc::hostaddr::{HostSpec, parse_host_syntax};
+use werify::rpc::protocol::{ErrorCode, HostReport};
 use werify::rpc::protocol::{MemberReport, Request, Response, StatusReport, TargetFilter};
-use werify::rpc::store::{HostResult, OperationRecord};
 
 // ---------------------------------------------------------------------------------------
 // Counting allocator: per-thread live bytes and their peak, so parallel test threads do
@@ -827,12 +828,12 @@ fn operation_record(rng: &mut Rng) -> OperationRecord {
         hosts: (0..rng.below(4))
             .map(|_| {
                 let r = match rng.below(3) {
-                    0 => HostResult::Pending,
-                    1 => HostResult::Answered {
+                    0 => HostReport::Pending,
+                    1 => HostReport::Answered {
                         results: results(rng),
                         took_ms: rng.edgy_u64(),
                     },
-                    _ => HostResult::Failed(text(rng)),
+                    _ => HostReport::Failed(text(rng)),
                 };
                 (socket_addr(rng).to_string(), r)
             })
@@ -869,7 +870,7 @@ fn request(rng: &mut Rng) -> Request {
             deadline_ms: rng.edgy_u64(),
         },
         8 => Request::Get {
-            handle: handle(rng),
+            handle: handle(rng).into(),
             wait_ms: rng.edgy_u64(),
         },
         _ => Request::Refresh,
@@ -891,16 +892,16 @@ fn response(rng: &mut Rng) -> Response {
         3 => Response::Done,
         4 => Response::Status(status_report(rng)),
         5 => Response::Submitted {
-            handle: handle(rng),
+            handle: handle(rng).into(),
             coordinator: text(rng),
             targeted: rng.below(1 << 20),
         },
-        6 => Response::Operation(operation_record(rng)),
+        6 => Response::Operation(operation_record(rng).into()),
         7 => Response::RefreshStarted {
             refresh_id: rng.edgy_u64(),
             targeted: rng.below(1 << 20),
         },
-        _ => Response::Error(text(rng)),
+        _ => Response::error(ErrorCode::Invalid, text(rng)),
     }
 }
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
+use werify::base::NodeId;
 use werify::checks::run::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_RESULT_BYTES, RunOptions};
 use werify::checks::spec::{
     MAX_ARGS, MAX_CHECK_TIMEOUT, MAX_FILE_BYTES, MAX_NAME_BYTES, MAX_VALUE_BYTES,
@@ -23,19 +24,19 @@ use werify::checks::spec::{
 use werify::checks::{
     CheckSet, MAX_CHECKS, Outcome, load_operations_file, parse_operations, run_checks,
 };
-use werify::mesh::id::NodeId;
 use werify::mesh::member::{
     HealthSummary, MAX_FAILING_NAME_BYTES, MAX_FAILING_NAMES, MAX_TAGS_BYTES, Peer, Tags, cap_tags,
 };
 use werify::mesh::message::{MAX_MESSAGE_BYTES, Message};
-use werify::rpc::coordinator::{MAX_DEADLINE, MAX_RUNNING_OPERATIONS, SUBMIT_BURST};
+use werify::node::dispatch::{MAX_DATAGRAM_BYTES, MAX_INCOMING_CONNECTIONS};
+use werify::ops::coordinator::{MAX_DEADLINE, MAX_RUNNING_OPERATIONS, SUBMIT_BURST};
+use werify::ops::handle::Handle;
+use werify::ops::store::{OperationRecord, Store, StoreLimits};
 use werify::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
-use werify::rpc::handle::Handle;
 use werify::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
 use werify::rpc::limits::{DEFAULT_MAX_KEYS, RateLimiter};
+use werify::rpc::protocol::{ErrorCode, HostReport};
 use werify::rpc::protocol::{PROTOCOL_VERSION, Request, Response, TargetFilter};
-use werify::rpc::server::{MAX_DATAGRAM_BYTES, MAX_INCOMING_CONNECTIONS};
-use werify::rpc::store::{HostResult, OperationRecord, Store, StoreLimits};
 use werify::rpc::tls::SERVER_NAME;
 use werify::rpc::transport::Transport;
 
@@ -109,7 +110,7 @@ fn submit(checks: &CheckSet, deadline: Duration) -> Request {
 
 fn error_text(r: Response) -> String {
     match r {
-        Response::Error(e) => e,
+        Response::Error { message, .. } => message,
         other => panic!("expected an error response, got {other:?}"),
     }
 }
@@ -142,7 +143,7 @@ fn many_checks(n: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frame_size_is_capped_at_16_mib_on_both_ends() {
     assert_eq!(MAX_FRAME_BYTES, 16 << 20);
-    let big = Response::Error("x".repeat(MAX_FRAME_BYTES));
+    let big = Response::error(ErrorCode::Invalid, "x".repeat(MAX_FRAME_BYTES));
     let e = frame::encode(&big).expect_err("over the cap");
     assert!(matches!(
         e,
@@ -201,7 +202,7 @@ fn one_operation_record_must_fit_one_frame() {
                 .map(|i| {
                     (
                         format!("10.0.{}.{}:30035", i / 250, i % 250),
-                        HostResult::Answered {
+                        HostReport::Answered {
                             results: results.clone(),
                             took_ms: 1,
                         },
@@ -211,12 +212,12 @@ fn one_operation_record_must_fit_one_frame() {
         }
     };
     let fits = (1..200)
-        .take_while(|&n| frame::encode(&Response::Operation(record(n))).is_ok())
+        .take_while(|&n| frame::encode(&Response::Operation(record(n).into())).is_ok())
         .last()
         .expect("one host fits");
     eprintln!("worst-case operation record fits one frame up to {fits} hosts");
     assert!((60..=64).contains(&fits), "{fits}");
-    let e = frame::encode(&Response::Operation(record(fits + 1))).expect_err("too big");
+    let e = frame::encode(&Response::Operation(record(fits + 1).into())).expect_err("too big");
     assert!(
         e.to_string().ends_with("exceeds the 16777216-byte limit"),
         "{e}"
@@ -451,8 +452,9 @@ async fn submissions_are_rate_limited_per_client() {
             .expect("answer")
         {
             Response::Submitted { .. } => accepted += 1,
-            Response::Error(e) => {
-                refusal = Some(e);
+            Response::Error { code, message } => {
+                assert_eq!(code, ErrorCode::RateLimited, "{message}");
+                refusal = Some(message);
                 break;
             }
             other => panic!("{other:?}"),
@@ -579,7 +581,7 @@ async fn deadlines_waits_and_oversized_sets_over_the_wire() {
         .await
         .expect("a huge wait is clamped, and the operation ends quickly");
     assert!(
-        matches!(r, Response::Operation(ref rec) if rec.is_finished()),
+        matches!(r, Response::Operation(ref rec) if rec.ended_unix_ms.is_some()),
         "{r:?}"
     );
 
@@ -936,7 +938,7 @@ fn membership_snapshots_over_64_mib_are_not_read() {
         .expect("create")
         .set_len((64 << 20) + 1)
         .expect("sparse");
-    let e = werify::mesh::snapshot::load(&path).expect_err("too large");
+    let e = werify::node::snapshot::load(&path).expect_err("too large");
     assert!(
         e.to_string()
             .ends_with("is not a werify membership snapshot (67108865 bytes, more than the 67108864 allowed); move it away to start fresh"),
@@ -1015,7 +1017,7 @@ fn oversized_node_tags_are_dropped_silently() {
 /// stalled handshakes time out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_flood_holds_at_most_256_slots_and_spares_established_connections() {
-    use werify::rpc::server::MAX_PENDING_HANDSHAKES;
+    use werify::node::dispatch::MAX_PENDING_HANDSHAKES;
     assert_eq!(MAX_PENDING_HANDSHAKES, 256);
     let dir = scratch("handshakes");
     let node = one_node(&dir, 31709, &[]);

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use werify::mesh::id::NodeId;
+use werify::base::NodeId;
 use werify::rpc::frame::{read_frame, write_frame};
 use werify::rpc::identity::{CaSource, Identity, Role};
 use werify::rpc::tls::{self, MAX_CONCURRENT_BIDI_STREAMS, SERVER_NAME};

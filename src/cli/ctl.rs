@@ -8,17 +8,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::base::NodeId;
+use crate::base::clock::duration_ms;
 use crate::checks::spec::load_operations_file;
 use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, OutputFormat, StatusArgs};
 use crate::cli::command::{CtlCommand, parse_command, split_batch_line};
 use crate::cli::identity::identity_from_args;
 use crate::cli::output;
-use crate::mesh::id::NodeId;
 use crate::mesh::member::State;
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
-use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter, duration_ms};
-use crate::rpc::store::OperationRecord;
+use crate::rpc::protocol::OperationReport;
+use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter};
 use crate::rpc::transport::{Transport, response_name};
 
 /// Writes to stdout; a closed pipe (`werify ctl list | head -1`) ends the process quietly
@@ -80,7 +81,7 @@ struct Session {
 impl Session {
     async fn call(&self, req: &Request, timeout: Duration) -> Result<Response, String> {
         match self.transport.call(self.addr, req, timeout).await {
-            Ok(Response::Error(e)) => Err(e),
+            Ok(Response::Error { message, .. }) => Err(message),
             Ok(r) => Ok(r),
             Err(e) => Err(e.to_string()),
         }
@@ -315,12 +316,12 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
     }
 }
 
-async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRecord, String> {
-    let handle = handle
+async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationReport, String> {
+    let handle: crate::ops::handle::Handle = handle
         .parse()
-        .map_err(|e: crate::rpc::handle::ParseHandleError| e.to_string())?;
+        .map_err(|e: crate::ops::handle::ParseHandleError| e.to_string())?;
     let req = Request::Get {
-        handle,
+        handle: handle.into(),
         wait_ms: duration_ms(wait),
     };
     match s.call(&req, wait + Duration::from_secs(15)).await? {
@@ -329,7 +330,7 @@ async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRecor
     }
 }
 
-fn print_record(s: &Session, rec: &OperationRecord) {
+fn print_record(s: &Session, rec: &OperationReport) {
     if s.output == OutputFormat::Json {
         print_json(&output::operation_json(rec));
     } else {

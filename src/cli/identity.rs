@@ -3,8 +3,8 @@
 
 use std::net::IpAddr;
 
+use crate::base::NodeId;
 use crate::cli::args::IdentityArgs;
-use crate::mesh::id::NodeId;
 use crate::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
 
 /// Builds this process's identity from the flags.
@@ -14,12 +14,17 @@ pub fn identity_from_args(
     node_id: NodeId,
     ips: &[IpAddr],
 ) -> Result<Identity, String> {
-    let env = match args.env.as_deref().filter(|e| !e.is_empty()) {
-        Some(e) => Some(e.parse::<Env>().map_err(|e| e.to_string())?),
-        None => None,
-    };
+    let env = env_of(args)?;
     let ca = ca_source(args)?;
     Identity::new(env.as_ref(), &ca, role, node_id, ips).map_err(|e| e.to_string())
+}
+
+/// The env the flags name; an empty `--env` or `WERIFY_ENV` counts as unset.
+pub fn env_of(args: &IdentityArgs) -> Result<Option<Env>, String> {
+    match args.env.as_deref().filter(|e| !e.is_empty()) {
+        Some(e) => Ok(Some(e.parse::<Env>().map_err(|e| e.to_string())?)),
+        None => Ok(None),
+    }
 }
 
 /// Where the env CA comes from.

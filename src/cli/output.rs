@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use crate::checks::Outcome;
 use crate::mesh::member::State;
+use crate::rpc::protocol::{HostReport, OperationReport};
 use crate::rpc::protocol::{MemberReport, StatusReport};
-use crate::rpc::store::{HostResult, OperationRecord};
 
 fn sort_key(addr: &str) -> (Option<SocketAddr>, String) {
     (addr.parse().ok(), addr.to_string())
@@ -88,19 +88,19 @@ impl OperationSummary {
 }
 
 /// Counts for `rec`.
-pub fn summarize(rec: &OperationRecord) -> OperationSummary {
+pub fn summarize(rec: &OperationReport) -> OperationSummary {
     let mut s = OperationSummary {
         hosts_targeted: rec.hosts.len(),
         ..Default::default()
     };
     for r in rec.hosts.values() {
         match r {
-            HostResult::Pending => s.hosts_pending += 1,
-            HostResult::Failed(_) => {
+            HostReport::Pending => s.hosts_pending += 1,
+            HostReport::Failed(_) => {
                 s.hosts_unreachable += 1;
                 s.checks_errored += rec.check_names.len();
             }
-            HostResult::Answered { results, .. } => {
+            HostReport::Answered { results, .. } => {
                 s.hosts_answered += 1;
                 for o in results.values() {
                     match o {
@@ -115,26 +115,26 @@ pub fn summarize(rec: &OperationRecord) -> OperationSummary {
     s
 }
 
-fn hosts_sorted(rec: &OperationRecord) -> Vec<(&String, &HostResult)> {
+fn hosts_sorted(rec: &OperationReport) -> Vec<(&String, &HostReport)> {
     let mut hosts: Vec<_> = rec.hosts.iter().collect();
     hosts.sort_by_key(|(a, _)| sort_key(a));
     hosts
 }
 
 /// `get`, seed format plus a summary line.
-pub fn operation_text(rec: &OperationRecord) -> String {
+pub fn operation_text(rec: &OperationReport) -> String {
     let mut out = String::new();
     for (host, r) in hosts_sorted(rec) {
         match r {
-            HostResult::Pending => {}
-            HostResult::Failed(e) => {
+            HostReport::Pending => {}
+            HostReport::Failed(e) => {
                 let mut names = rec.check_names.clone();
                 names.sort();
                 for name in names {
                     let _ = writeln!(out, "Host:{host} Operation:{name} Error:{e}");
                 }
             }
-            HostResult::Answered { results, .. } => {
+            HostReport::Answered { results, .. } => {
                 for (name, o) in results {
                     match o {
                         Outcome::Success(b) => {
@@ -173,13 +173,13 @@ pub fn operation_text(rec: &OperationRecord) -> String {
 }
 
 /// `get` as JSON.
-pub fn operation_json(rec: &OperationRecord) -> Value {
+pub fn operation_json(rec: &OperationReport) -> Value {
     let mut hosts = Vec::new();
     for (host, r) in hosts_sorted(rec) {
         let (status, checks, error, took_ms) = match r {
-            HostResult::Pending => ("pending", Value::Null, Value::Null, Value::Null),
-            HostResult::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
-            HostResult::Answered { results, took_ms } => {
+            HostReport::Pending => ("pending", Value::Null, Value::Null, Value::Null),
+            HostReport::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
+            HostReport::Answered { results, took_ms } => {
                 let checks: serde_json::Map<String, Value> = results
                     .iter()
                     .map(|(n, o)| {

@@ -15,8 +15,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
 
+use crate::base::NodeId;
 use crate::mesh::cbor_len::encoded_len;
-use crate::mesh::id::NodeId;
 use crate::mesh::message::Update;
 #[cfg(test)]
 use crate::mesh::message::encode_value;

@@ -331,7 +331,7 @@ mod tests {
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
 
-    use crate::mesh::id::NodeId;
+    use crate::base::NodeId;
     use crate::mesh::member::{HealthSummary, Peer, State};
     use crate::mesh::message::{MemberState, Message, PushPull, Update, encode_value};
 

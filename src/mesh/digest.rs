@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
 use crate::mesh::message::MemberState;
 

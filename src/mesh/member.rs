@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
 
 /// A mesh node: its stable id and the address its runtime listens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -21,6 +21,24 @@ pub struct Peer {
     /// Where the node's runtime accepts QUIC connections.
     #[serde(rename = "a")]
     pub addr: SocketAddr,
+}
+
+/// A copy of one member as seen at one instant, for status and listing.
+#[derive(Clone, Debug)]
+pub struct MemberView {
+    pub member: Member,
+    pub is_self: bool,
+    pub last_heard_ago: Option<Duration>,
+    pub state_for: Duration,
+}
+
+/// The whole mesh as seen at one instant.
+#[derive(Clone, Debug)]
+pub struct MeshView {
+    pub members: Vec<MemberView>,
+    pub local_health: u32,
+    pub local_health_max: u32,
+    pub removed: bool,
 }
 
 #[cfg(test)]

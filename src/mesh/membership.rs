@@ -54,12 +54,12 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::base::NodeId;
 use crate::mesh::awareness::Awareness;
 use crate::mesh::broadcast::BroadcastQueue;
 use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::config::Config;
 use crate::mesh::digest::{StateDigest, StateView};
-use crate::mesh::id::NodeId;
 use crate::mesh::index::SlotIndex;
 use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags, cap_tags};
 use crate::mesh::message::{MemberState, Message, PushPull, Update};

@@ -27,8 +27,8 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::NodeId;
 use crate::mesh::digest::StateDigest;
-use crate::mesh::id::NodeId;
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
 
 /// Largest message [`Message::decode_from`] accepts (push-pull of ~100k members).

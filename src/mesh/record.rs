@@ -15,8 +15,8 @@
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 
+use crate::base::NodeId;
 use crate::mesh::digest::StateView;
-use crate::mesh::id::NodeId;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
 use crate::mesh::membership::IdHasher;

@@ -18,9 +18,9 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 use serde::Serialize;
 
+use crate::base::NodeId;
 use crate::mesh::cbor_len::encoded_len;
 use crate::mesh::config::Config;
-use crate::mesh::id::NodeId;
 use crate::mesh::member::{Peer, State, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{MemberState, Message, PushPull};

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::time::{Duration, Instant};
 
+use crate::base::NodeId;
 use crate::mesh::config::suspicion_timeout;
-use crate::mesh::id::NodeId;
 
 /// Confirmers remembered per suspicion (for display); the timeout only needs `wanted`.
 const MAX_CONFIRMERS: usize = 32;

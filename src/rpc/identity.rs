@@ -24,7 +24,6 @@ use std::fs;
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use hkdf::Hkdf;
 use rcgen::{
@@ -33,11 +32,12 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 use x509_parser::extensions::GeneralName;
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
+pub use crate::base::env::{Env, ParseEnvError};
 
 /// The URI scheme that carries env, role and node id inside certificates.
 const URI_SCHEME: &str = "werify://";
@@ -57,70 +57,6 @@ const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
 pub const CA_CERT_FILE: &str = "ca.crt.pem";
 /// File name of the CA private key written by [`init_ca`].
 pub const CA_KEY_FILE: &str = "ca.key.pem";
-
-/// An environment tag such as `prod` or `staging`: 1 to 63 characters from `[a-z0-9-]`.
-///
-/// Nodes only talk to nodes of the same env; the tag is baked into every certificate.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Env(String);
-
-impl Env {
-    /// The tag as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Env {
-    /// The `dev` env, used when none is given in derived mode.
-    fn default() -> Env {
-        Env("dev".to_string())
-    }
-}
-
-impl fmt::Display for Env {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for Env {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Env({:?})", self.0)
-    }
-}
-
-/// Why a string is not an env tag.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid env {0:?}: use 1 to 63 characters from lowercase letters a-z, digits 0-9 and '-'")]
-pub struct ParseEnvError(pub String);
-
-impl FromStr for Env {
-    type Err = ParseEnvError;
-
-    fn from_str(s: &str) -> Result<Env, ParseEnvError> {
-        let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
-        if s.is_empty() || s.len() > 63 || !s.bytes().all(allowed) {
-            return Err(ParseEnvError(s.to_string()));
-        }
-        Ok(Env(s.to_string()))
-    }
-}
-
-impl TryFrom<String> for Env {
-    type Error = ParseEnvError;
-
-    fn try_from(s: String) -> Result<Env, ParseEnvError> {
-        s.parse()
-    }
-}
-
-impl From<Env> for String {
-    fn from(env: Env) -> String {
-        env.0
-    }
-}
 
 /// What a certificate holder is: a mesh node, or the `werify ctl` command line client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

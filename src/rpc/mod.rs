@@ -1,15 +1,12 @@
-//! Everything that crosses the wire between werify processes: the TLS identity, the QUIC
-//! transport, CBOR frames, the request protocol, the node's request handlers, operation
-//! coordination, handles and the result store.
+//! The wire between werify processes, and nothing above it: the TLS identity, the QUIC
+//! transport and its connection cache, CBOR frames, the request/response protocol with
+//! typed error codes, and the limits on what a peer may send. What a node does with a
+//! request is in `crate::node`; operations are in `crate::ops`.
 
-pub mod coordinator;
 pub mod frame;
-pub mod handle;
 pub mod hostaddr;
 pub mod identity;
 pub mod limits;
 pub mod protocol;
-pub mod server;
-pub mod store;
 pub mod tls;
 pub mod transport;

@@ -2,7 +2,7 @@
 //! one response frame per stream. Gossip (SWIM datagrams) is not here: it is the mesh's
 //! own [`crate::mesh::message::Message`]; framing is in [`crate::rpc::frame`].
 //!
-//! Who may send what is enforced by the server ([`crate::rpc::server`]): `ctl` clients
+//! Who may send what is enforced by the node's request dispatch: `ctl` clients
 //! (role `Client`) may send the user-facing requests; only nodes (role `Node`) may send
 //! mesh requests (`PushPull`, `RunChecks`, `RunRefresh`).
 
@@ -11,25 +11,19 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::base::NodeId;
 use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
-use crate::mesh::id::NodeId;
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
-use crate::rpc::handle::Handle;
-use crate::rpc::store::OperationRecord;
 
-/// A duration as whole milliseconds for the wire (saturating: no realistic duration is
-/// that long, and none may panic).
-pub fn duration_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub use crate::base::clock::duration_ms;
 
 /// Version of this protocol, exchanged in [`Request::Hello`]; a dialer refuses a peer of
 /// another version. 2: pings and acks no longer name their sender (see
 /// [`crate::mesh::message`]), which version 1 cannot decode. 3: pings no longer name
-/// their target either.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// their target either. 4: errors carry an [`ErrorCode`] beside their message.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Which hosts an operation targets. Empty filters target every member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +60,8 @@ pub enum Request {
     },
     /// `ctl get`: an operation's results; with `wait_ms` > 0, answer once it ended or
     /// after at most `wait_ms`.
-    Get { handle: Handle, wait_ms: u64 },
+    /// `handle` is the operation's handle as the user typed it; the node validates it.
+    Get { handle: String, wait_ms: u64 },
     /// `ctl refresh`: probe every member and have every alive node re-run its checks.
     Refresh,
 }
@@ -87,17 +82,101 @@ pub enum Response {
     Done,
     Status(StatusReport),
     Submitted {
-        handle: Handle,
+        handle: String,
         coordinator: String,
         targeted: usize,
     },
-    Operation(OperationRecord),
+    Operation(OperationReport),
     RefreshStarted {
         refresh_id: u64,
         targeted: usize,
     },
-    /// The request failed; one line that says what was wrong and what to do.
-    Error(String),
+    /// The request failed: what kind of failure, and one line that says what was wrong
+    /// and what to do.
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl Response {
+    /// An error answer.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Response {
+        Response::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a request failed, grouped by whose fault it is, so a client can act on it (retry,
+/// fix its input, report a bug) without reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// The caller's input is wrong (a bad host, handle, checks file or deadline): fix it.
+    Invalid,
+    /// The caller may not make this request (its certificate's role).
+    Forbidden,
+    /// What the request names does not exist (an unknown or expired handle).
+    NotFound,
+    /// The request is refused for now (a rate limit, a busy node); try again later.
+    RateLimited,
+    /// This node, or a node it needed, cannot serve it now (shutting down, unreachable,
+    /// store failure): try another node or later.
+    Unavailable,
+    /// Another node answered wrongly (a peer's fault).
+    Peer,
+    /// A code this build does not know (a newer peer): treat as unavailable.
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// A short name for logs and JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Peer => "peer",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+}
+
+/// An operation as `ctl get` receives it: what was submitted and what each host answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationReport {
+    /// The operation's handle.
+    pub handle: String,
+    /// `"IP:PORT"` of the coordinating node.
+    pub coordinator: String,
+    /// When the coordinator accepted the operation (Unix time, ms).
+    pub submitted_unix_ms: u64,
+    /// When the coordinator stops waiting for answers (Unix time, ms).
+    pub deadline_unix_ms: u64,
+    /// When the operation ended, `None` while it runs.
+    pub ended_unix_ms: Option<u64>,
+    /// The check names of the operation, in file order.
+    pub check_names: Vec<String>,
+    /// Per targeted host (`"IP:PORT"`), what it answered so far.
+    pub hosts: BTreeMap<String, HostReport>,
+}
+
+/// What one targeted host contributed to an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostReport {
+    /// Targeted, no answer yet.
+    Pending,
+    /// The host ran the checks: one outcome per check name, and how long it took.
+    Answered {
+        results: BTreeMap<String, Outcome>,
+        took_ms: u64,
+    },
+    /// The host gave no usable answer; one error for all checks.
+    Failed(String),
 }
 
 /// The mesh as one node sees it.

@@ -41,7 +41,7 @@ use rustls::server::ParsedCertificate;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore};
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
 use crate::rpc::identity::{Env, Identity, Role, WerifyUri, werify_uri_of};
 
 /// The ALPN protocol id; both sides must offer it.

@@ -3,7 +3,7 @@
 //! connections reused for datagrams and requests — one connection per pair of nodes,
 //! whichever side dialed it — datagrams held while a dial is in flight, and
 //! one-request-per-stream calls.
-//! What a request means is in [`crate::rpc::server`]; TLS details are in [`crate::rpc::tls`].
+//! What a request means is in [`crate::node::dispatch`]; TLS details are in [`crate::rpc::tls`].
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::identity::Identity;
 use crate::rpc::protocol::{PROTOCOL_VERSION, Request, Response};
@@ -353,8 +353,8 @@ impl Transport {
                 Response::Hello { version, .. } => Err(TransportError::Connect(format!(
                     "peer {addr} speaks werify protocol {version}, this node speaks {PROTOCOL_VERSION}: upgrade one of them"
                 ))),
-                Response::Error(msg) => Err(TransportError::Connect(format!(
-                    "peer {addr} refused us: {msg}"
+                Response::Error { message, .. } => Err(TransportError::Connect(format!(
+                    "peer {addr} refused us: {message}"
                 ))),
                 other => Err(TransportError::Connect(format!(
                     "peer {addr} answered hello with {}",
@@ -479,6 +479,16 @@ impl Transport {
         s.last_used = Some(Instant::now());
     }
 
+    /// The address the endpoint is bound to (with the port it got when bound to port 0).
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.endpoint
+            .local_addr()
+            .map_err(|e| TransportError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                reason: e.to_string(),
+            })
+    }
+
     /// How many QUIC connections the endpoint has open (both directions).
     pub fn open_connections(&self) -> usize {
         self.endpoint.open_connections()
@@ -600,7 +610,7 @@ pub fn response_name(r: &Response) -> &'static str {
         Response::Submitted { .. } => "submitted",
         Response::Operation(_) => "operation",
         Response::RefreshStarted { .. } => "refresh started",
-        Response::Error(_) => "error",
+        Response::Error { .. } => "error",
     }
 }
 

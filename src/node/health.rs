@@ -9,14 +9,14 @@ use tokio::sync::mpsc;
 use crate::checks::run::{RunOptions, run_checks, summarize};
 use crate::checks::spec::CheckSet;
 use crate::mesh::member::HealthSummary;
-use crate::mesh::runtime::MeshHandle;
+use crate::node::driver::MeshClient;
 
 /// Names of failing checks carried in a summary, at most.
 pub const MAX_FAILING_NAMES: usize = 8;
 
 /// Starts the health task. `refresh_rx` delivers refresh ids to serve at once.
 pub fn spawn(
-    mesh: MeshHandle,
+    mesh: MeshClient,
     checks: Option<CheckSet>,
     interval: Duration,
     options: RunOptions,

@@ -1,6 +1,6 @@
 //! The node's side of every connection: accepting QUIC connections (with a cap), feeding
 //! verified gossip datagrams to the mesh task, and answering one request per stream.
-//! What an operation does is in [`crate::rpc::coordinator`]; gossip logic is in
+//! What an operation does is in [`crate::ops::coordinator`]; gossip logic is in
 //! [`crate::mesh`].
 
 use std::future::Future;
@@ -10,17 +10,21 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use crate::base::NodeId;
+use crate::base::clock::duration_ms;
 use crate::checks::run::{RunOptions, run_checks};
-use crate::mesh::id::NodeId;
+use crate::mesh::RemoveError;
 use crate::mesh::member::{Peer, State};
 use crate::mesh::message::{DecodeError, Message};
-use crate::mesh::runtime::MeshHandle;
-use crate::rpc::coordinator::{Coordinator, validate_off_runtime};
+use crate::node::driver::MeshClient;
+use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
+use crate::ops::error::OpsError;
+use crate::ops::handle::Handle;
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
-use crate::rpc::hostaddr::parse_host;
+use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::Role;
 use crate::rpc::protocol::{
-    MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport, duration_ms,
+    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport,
 };
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
@@ -39,8 +43,8 @@ pub const MAX_DATAGRAM_BYTES: usize = 1452;
 /// What a node's request handlers share.
 pub struct NodeContext {
     pub transport: Transport,
-    pub mesh: MeshHandle,
-    pub coordinator: Coordinator,
+    pub mesh: MeshClient,
+    pub coordinator: Coordinator<MeshClient>,
     pub node_id: NodeId,
     pub addr: SocketAddr,
     pub env: String,
@@ -50,6 +54,76 @@ pub struct NodeContext {
     pub check_slots: Arc<Semaphore>,
     /// Asks the node's health task to re-run its periodic checks for a refresh id.
     pub refresh_tx: tokio::sync::mpsc::Sender<u64>,
+}
+
+/// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("unreadable request: {0}")]
+    Unreadable(String),
+    #[error("{0} is only accepted from mesh nodes, not from clients")]
+    NodeOnly(&'static str),
+    #[error("push-pull sender does not match its certificate")]
+    SenderMismatch,
+    #[error("invalid checks: {0}")]
+    InvalidChecks(String),
+    #[error("this node is busy running other operations' checks")]
+    ChecksBusy,
+    #[error(transparent)]
+    BadHost(#[from] HostError),
+    #[error("resolving the host failed: {0}")]
+    Resolver(String),
+    #[error("{0} is this node itself; it is always part of its own mesh")]
+    AddSelf(SocketAddr),
+    #[error("host {0} is already in the mesh and alive")]
+    AlreadyAlive(SocketAddr),
+    #[error("{addr} refused to join: {message}")]
+    JoinRefused { addr: SocketAddr, message: String },
+    #[error("{addr} answered the join with {answer}")]
+    JoinAnswer {
+        addr: SocketAddr,
+        answer: &'static str,
+    },
+    #[error("could not add {addr}: {reason}")]
+    Unreachable { addr: SocketAddr, reason: String },
+    #[error(transparent)]
+    Remove(#[from] RemoveError),
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
+
+impl From<ShuttingDown> for RequestError {
+    fn from(_: ShuttingDown) -> RequestError {
+        RequestError::ShuttingDown
+    }
+}
+
+impl RequestError {
+    /// The wire code of this error.
+    pub fn code(&self) -> ErrorCode {
+        use RequestError as E;
+        match self {
+            E::Unreadable(_) | E::InvalidChecks(_) | E::BadHost(_) | E::AddSelf(_) => {
+                ErrorCode::Invalid
+            }
+            E::AlreadyAlive(_) => ErrorCode::Invalid,
+            E::NodeOnly(_) | E::SenderMismatch => ErrorCode::Forbidden,
+            E::ChecksBusy => ErrorCode::RateLimited,
+            E::Remove(RemoveError::UnknownAddress(_)) => ErrorCode::NotFound,
+            E::Remove(RemoveError::IsSelf(_)) => ErrorCode::Invalid,
+            E::Remove(RemoveError::SelfRemoved) => ErrorCode::Unavailable,
+            E::Resolver(_) | E::ShuttingDown | E::Unreachable { .. } => ErrorCode::Unavailable,
+            E::JoinRefused { .. } | E::JoinAnswer { .. } => ErrorCode::Peer,
+            E::Ops(e) => e.code(),
+        }
+    }
+
+    /// The error as an answer on the wire.
+    pub fn into_response(self) -> Response {
+        Response::error(self.code(), self.to_string())
+    }
 }
 
 /// Accepts connections until `shutdown` completes.
@@ -208,7 +282,7 @@ async fn handle_stream(
         Ok(Err(e)) => {
             let _ = frame::write_frame(
                 &mut send,
-                &Response::Error(format!("unreadable request: {e}")),
+                &RequestError::Unreadable(e.to_string()).into_response(),
             )
             .await;
             let _ = send.finish();
@@ -216,95 +290,100 @@ async fn handle_stream(
         }
         Err(_) => return,
     };
-    let resp = dispatch(&ctx, &peer, remote, req).await;
+    let resp = dispatch(&ctx, &peer, remote, req)
+        .await
+        .unwrap_or_else(RequestError::into_response);
     if let Err(e) = frame::write_frame(&mut send, &resp).await {
         tracing::debug!(%remote, "could not send {} response: {e}", response_name(&resp));
     }
     let _ = send.finish();
 }
 
-async fn dispatch(
+/// Answers one request: who may ask what is checked here, the work is done by the mesh
+/// driver and the coordinator.
+pub async fn dispatch(
     ctx: &NodeContext,
     peer: &PeerCert,
     remote: SocketAddr,
     req: Request,
-) -> Response {
-    let node_only = |what: &str| {
-        Response::Error(format!(
-            "{what} is only accepted from mesh nodes, not from clients"
-        ))
+) -> Result<Response, RequestError> {
+    let node_only = |what: &'static str| {
+        if matches!(peer.role, Role::Node) {
+            Ok(())
+        } else {
+            Err(RequestError::NodeOnly(what))
+        }
     };
-    match req {
+    Ok(match req {
         Request::Hello { .. } => Response::Hello {
             version: PROTOCOL_VERSION,
             node_id: ctx.node_id,
             addr: ctx.addr.to_string(),
         },
         Request::PushPull(pp) => {
-            if !matches!(peer.role, Role::Node) {
-                return node_only("push-pull");
-            }
+            node_only("push-pull")?;
             if pp.from.id != peer.node_id {
-                return Response::Error("push-pull sender does not match its certificate".into());
+                return Err(RequestError::SenderMismatch);
             }
-            match ctx.mesh.push_pull(pp).await {
-                Ok(reply) => Response::PushPull(reply),
-                Err(e) => Response::Error(e.to_string()),
-            }
+            Response::PushPull(ctx.mesh.push_pull(pp).await?)
         }
         Request::RunChecks { checks, timeout_ms } => {
-            if !matches!(peer.role, Role::Node) {
-                return node_only("running checks");
-            }
-            run_checks_here(ctx, checks, Duration::from_millis(timeout_ms)).await
+            node_only("running checks")?;
+            run_checks_here(ctx, checks, Duration::from_millis(timeout_ms)).await?
         }
         Request::RunRefresh { refresh_id } => {
-            if !matches!(peer.role, Role::Node) {
-                return node_only("refresh");
-            }
+            node_only("refresh")?;
             let _ = ctx.refresh_tx.try_send(refresh_id);
             Response::Done
         }
-        Request::Add { host } => match ctx.coordinator.check_rate(remote.ip(), "adds") {
-            Ok(()) => add_host(ctx, &host).await,
-            Err(e) => Response::Error(e),
-        },
-        Request::Del { host } => match resolve_host(host).await {
-            Err(e) => Response::Error(e.to_string()),
-            Ok(addr) => match ctx.mesh.remove(addr).await {
-                Ok(Ok(_)) => Response::Done,
-                Ok(Err(e)) => Response::Error(e.to_string()),
-                Err(e) => Response::Error(e.to_string()),
-            },
-        },
-        Request::Status => match status(ctx).await {
-            Ok(s) => Response::Status(s),
-            Err(e) => Response::Error(e),
-        },
+        Request::Add { host } => {
+            ctx.coordinator.check_rate(remote.ip(), "adds")?;
+            add_host(ctx, &host).await?;
+            Response::Done
+        }
+        Request::Del { host } => {
+            let addr = resolve_host(host).await?;
+            ctx.mesh.remove(addr).await??;
+            Response::Done
+        }
+        Request::Status => Response::Status(status(ctx).await?),
         Request::Submit {
             checks,
             filter,
             deadline_ms,
         } => {
-            ctx.coordinator
+            let s = ctx
+                .coordinator
                 .submit(
                     remote.ip(),
                     checks,
                     filter,
                     Duration::from_millis(deadline_ms),
                 )
-                .await
+                .await?;
+            Response::Submitted {
+                handle: s.handle.into(),
+                coordinator: s.coordinator,
+                targeted: s.targeted,
+            }
         }
         Request::Get { handle, wait_ms } => {
-            ctx.coordinator
-                .get(&handle, Duration::from_millis(wait_ms))
-                .await
+            let handle: Handle = handle.parse().map_err(OpsError::from)?;
+            Response::Operation(
+                ctx.coordinator
+                    .get(&handle, Duration::from_millis(wait_ms))
+                    .await?,
+            )
         }
-        Request::Refresh => match ctx.coordinator.check_rate(remote.ip(), "refreshes") {
-            Ok(()) => ctx.coordinator.refresh().await,
-            Err(e) => Response::Error(e),
-        },
-    }
+        Request::Refresh => {
+            ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
+            let r = ctx.coordinator.refresh().await?;
+            Response::RefreshStarted {
+                refresh_id: r.refresh_id,
+                targeted: r.targeted,
+            }
+        }
+    })
 }
 
 /// Runs checks sent by a coordinator, bounded by `timeout` and by the node's check slots.
@@ -312,77 +391,66 @@ pub async fn run_checks_here(
     ctx: &NodeContext,
     checks: crate::checks::spec::CheckSet,
     timeout: Duration,
-) -> Response {
-    if let Err(e) = validate_off_runtime(&checks).await {
-        return Response::Error(format!("invalid checks: {e}"));
-    }
+) -> Result<Response, RequestError> {
+    validate_off_runtime(&checks)
+        .await
+        .map_err(RequestError::InvalidChecks)?;
     let started = Instant::now();
     let Ok(_slot) = tokio::time::timeout(timeout, ctx.check_slots.clone().acquire_owned()).await
     else {
-        return Response::Error("this node is busy running other operations' checks".into());
+        return Err(RequestError::ChecksBusy);
     };
     let results = run_checks(&checks, &ctx.run_options).await;
-    Response::CheckResults {
+    Ok(Response::CheckResults {
         results,
         took_ms: duration_ms(started.elapsed()),
-    }
+    })
 }
 
 /// Parses a host named by a client; a name lookup runs on the blocking pool.
-async fn resolve_host(host: String) -> Result<SocketAddr, String> {
+async fn resolve_host(host: String) -> Result<SocketAddr, RequestError> {
     match tokio::task::spawn_blocking(move || parse_host(&host)).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("resolving the host failed: {e}")),
+        Ok(r) => Ok(r?),
+        Err(e) => Err(RequestError::Resolver(e.to_string())),
     }
 }
 
-async fn add_host(ctx: &NodeContext, host: &str) -> Response {
-    let addr = match resolve_host(host.to_string()).await {
-        Ok(a) => a,
-        Err(e) => return Response::Error(e.to_string()),
-    };
+/// `ctl add`: sends HOST a join request carrying this node's state and merges its answer.
+async fn add_host(ctx: &NodeContext, host: &str) -> Result<(), RequestError> {
+    let addr = resolve_host(host.to_string()).await?;
     if addr == ctx.addr {
-        return Response::Error(format!(
-            "{addr} is this node itself; it is always part of its own mesh"
-        ));
+        return Err(RequestError::AddSelf(addr));
     }
-    match ctx.mesh.view().await {
-        Ok(view) => {
-            if view
-                .members
-                .iter()
-                .any(|m| m.member.peer.addr == addr && m.member.state == State::Alive)
-            {
-                return Response::Error(format!("host {addr} is already in the mesh and alive"));
-            }
-        }
-        Err(e) => return Response::Error(e.to_string()),
+    let view = ctx.mesh.view().await?;
+    if view
+        .members
+        .iter()
+        .any(|m| m.member.peer.addr == addr && m.member.state == State::Alive)
+    {
+        return Err(RequestError::AlreadyAlive(addr));
     }
-    let join = match ctx.mesh.join_request().await {
-        Ok(j) => j,
-        Err(e) => return Response::Error(e.to_string()),
-    };
+    let join = ctx.mesh.join_request().await?;
     match ctx
         .transport
         .call(addr, &Request::PushPull(join), Duration::from_secs(5))
         .await
     {
-        Ok(Response::PushPull(reply)) => match ctx.mesh.push_pull_reply(reply).await {
-            Ok(()) => Response::Done,
-            Err(e) => Response::Error(e.to_string()),
-        },
-        Ok(Response::Error(e)) => Response::Error(format!("{addr} refused to join: {e}")),
-        Ok(other) => Response::Error(format!(
-            "{addr} answered the join with {}",
-            response_name(&other)
-        )),
-        Err(e) => Response::Error(format!("could not add {addr}: {e}")),
+        Ok(Response::PushPull(reply)) => Ok(ctx.mesh.push_pull_reply(reply).await?),
+        Ok(Response::Error { message, .. }) => Err(RequestError::JoinRefused { addr, message }),
+        Ok(other) => Err(RequestError::JoinAnswer {
+            addr,
+            answer: response_name(&other),
+        }),
+        Err(e) => Err(RequestError::Unreachable {
+            addr,
+            reason: e.to_string(),
+        }),
     }
 }
 
 /// The mesh as this node sees it, for `list` and `mesh status`.
-pub async fn status(ctx: &NodeContext) -> Result<StatusReport, String> {
-    let view = ctx.mesh.view().await.map_err(|e| e.to_string())?;
+pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
+    let view = ctx.mesh.view().await?;
     let mut members: Vec<MemberReport> = view
         .members
         .iter()

@@ -2,9 +2,10 @@
 //! fanning the checks out (bounded by `-w`), recording each host's answer as it arrives,
 //! finishing as soon as every targeted host answered or at the deadline, answering `get`
 //! (forwarding to the coordinator named by the handle), and mesh-wide refresh.
-//! Storage is [`crate::rpc::store`]; running checks on a host is [`crate::checks::run`].
+//! Storage is [`crate::ops::store`]; running checks on a host is [`crate::checks::run`].
 
 use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -13,17 +14,19 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use tokio::sync::{Notify, Semaphore};
 
+use crate::base::NodeId;
+use crate::base::clock::{duration_ms, unix_ms};
 use crate::checks::Outcome;
 use crate::checks::run::{RunOptions, run_checks};
 use crate::checks::spec::CheckSet;
-use crate::mesh::health::unix_ms;
-use crate::mesh::id::NodeId;
-use crate::mesh::member::State;
-use crate::mesh::runtime::{MemberView, MeshHandle};
-use crate::rpc::handle::{Handle, node_tag};
+use crate::mesh::member::{MemberView, MeshView, State};
+use crate::ops::error::OpsError;
+use crate::ops::handle::{Handle, node_tag};
+use crate::ops::store::{OperationRecord, Store, StoreError};
 use crate::rpc::limits::RateLimiter;
-use crate::rpc::protocol::{Request, Response, TargetFilter, duration_ms};
-use crate::rpc::store::{HostResult, OperationRecord, Store, StoreError};
+use crate::rpc::protocol::{
+    ErrorCode, HostReport, OperationReport, Request, Response, TargetFilter,
+};
 use crate::rpc::transport::{Transport, TransportError, response_name};
 
 /// Longest deadline an operation may ask for.
@@ -37,16 +40,60 @@ pub const SUBMIT_BURST: NonZeroU32 = NonZeroU32::new(40).expect("40 is not zero"
 /// Longest a `get --wait` waits in one request; the client asks again.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// Coordinates operations submitted to this node.
-#[derive(Clone)]
-pub struct Coordinator {
-    inner: Arc<Inner>,
+/// What the coordinator needs from the mesh: who is in it, and a way to probe everyone.
+/// The node's mesh driver implements it; tests can give a fixed view.
+pub trait MeshAccess: Clone + Send + Sync + 'static {
+    /// The mesh as this node sees it now; `Err` once the node is shutting down.
+    fn view(&self) -> impl Future<Output = Result<MeshView, ShuttingDown>> + Send;
+    /// Probes every member now (refresh).
+    fn probe_all(&self) -> impl Future<Output = Result<(), ShuttingDown>> + Send;
 }
 
-struct Inner {
+/// The mesh task has stopped: the node is shutting down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct ShuttingDown;
+
+impl From<ShuttingDown> for OpsError {
+    fn from(_: ShuttingDown) -> OpsError {
+        OpsError::ShuttingDown
+    }
+}
+
+/// An operation accepted by [`Coordinator::submit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submitted {
+    pub handle: Handle,
+    /// `IP:PORT` of this coordinator.
+    pub coordinator: String,
+    /// Hosts the operation targets.
+    pub targeted: usize,
+}
+
+/// A refresh started by [`Coordinator::refresh`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshStarted {
+    pub refresh_id: u64,
+    pub targeted: usize,
+}
+
+/// Coordinates operations submitted to this node.
+pub struct Coordinator<M: MeshAccess> {
+    inner: Arc<Inner<M>>,
+}
+
+impl<M: MeshAccess> Clone for Coordinator<M> {
+    fn clone(&self) -> Self {
+        Coordinator {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<M> {
     store: Store,
     transport: Transport,
-    mesh: MeshHandle,
+    mesh: M,
     node_id: NodeId,
     addr: SocketAddr,
     workers: usize,
@@ -57,20 +104,20 @@ struct Inner {
     refresh_tx: tokio::sync::mpsc::Sender<u64>,
 }
 
-impl Coordinator {
+impl<M: MeshAccess> Coordinator<M> {
     /// A coordinator over `store`. Operations left unfinished by a previous run of this
     /// node are closed: their silent hosts are reported, nothing recorded is dropped.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         transport: Transport,
-        mesh: MeshHandle,
+        mesh: M,
         node_id: NodeId,
         addr: SocketAddr,
         workers: usize,
         run_options: RunOptions,
         refresh_tx: tokio::sync::mpsc::Sender<u64>,
-    ) -> Coordinator {
+    ) -> Coordinator<M> {
         let c = Coordinator {
             inner: Arc::new(Inner {
                 store,
@@ -94,12 +141,11 @@ impl Coordinator {
     async fn store<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, String> {
+    ) -> Result<Result<T, StoreError>, OpsError> {
         let store = self.inner.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the result store failed: {e}")),
-        }
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| OpsError::StoreTask(e.to_string()))
     }
 
     fn close_interrupted(&self) {
@@ -108,11 +154,11 @@ impl Coordinator {
             Ok(records) => {
                 for rec in records {
                     for (host, r) in &rec.hosts {
-                        if matches!(r, HostResult::Pending) {
+                        if matches!(r, HostReport::Pending) {
                             let _ = store.record_host(
                                 &rec.handle,
                                 host,
-                                HostResult::Failed("no answer: the coordinator restarted while this host was running".into()),
+                                HostReport::Failed("no answer: the coordinator restarted while this host was running".into()),
                             );
                         }
                     }
@@ -132,14 +178,16 @@ impl Coordinator {
 
     /// Admits one request of `what` (operations, refreshes, adds) from `client`, or says
     /// how long to wait. One bucket per client address covers all of them.
-    pub fn check_rate(&self, client: IpAddr, what: &str) -> Result<(), String> {
+    pub fn check_rate(&self, client: IpAddr, what: &'static str) -> Result<(), OpsError> {
         let mut limiter = self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
-        limiter.check(client, Instant::now()).map_err(|retry| {
-            format!(
-                "too many {what} from {client}: at most {SUBMITS_PER_SECOND} per second; retry in {} ms",
-                retry.0.as_millis()
-            )
-        })
+        limiter
+            .check(client, Instant::now())
+            .map_err(|retry| OpsError::RateLimited {
+                what,
+                client,
+                per_second: SUBMITS_PER_SECOND.get(),
+                retry_ms: retry.0.as_millis(),
+            })
     }
 
     /// `ctl operation`: records the operation and starts it; answers at once.
@@ -149,38 +197,27 @@ impl Coordinator {
         checks: CheckSet,
         filter: TargetFilter,
         deadline: Duration,
-    ) -> Response {
+    ) -> Result<Submitted, OpsError> {
         let inner = &self.inner;
-        if let Err(e) = validate_off_runtime(&checks).await {
-            return Response::Error(format!("invalid operation: {e}"));
-        }
+        validate_off_runtime(&checks)
+            .await
+            .map_err(OpsError::InvalidChecks)?;
         if deadline.is_zero() || deadline > MAX_DEADLINE {
-            return Response::Error(format!(
-                "deadline {} is out of range: use more than 0s and at most {}s",
-                human_duration(deadline),
-                MAX_DEADLINE.as_secs()
-            ));
+            return Err(OpsError::DeadlineOutOfRange {
+                shown: human_duration(deadline),
+                max_secs: MAX_DEADLINE.as_secs(),
+            });
         }
-        let matcher = match TargetMatcher::new(&filter) {
-            Ok(m) => m,
-            Err(e) => return Response::Error(e),
-        };
-        if let Err(e) = self.check_rate(client, "operations") {
-            return Response::Error(e);
-        }
+        let matcher = TargetMatcher::new(&filter)?;
+        self.check_rate(client, "operations")?;
         let Ok(permit) = inner.running.clone().try_acquire_owned() else {
-            return Response::Error(format!(
-                "this node already coordinates {MAX_RUNNING_OPERATIONS} running operations; wait for some to finish or submit to another node"
-            ));
+            return Err(OpsError::TooManyRunning(MAX_RUNNING_OPERATIONS));
         };
-        let view = match inner.mesh.view().await {
-            Ok(v) => v,
-            Err(e) => return Response::Error(e.to_string()),
-        };
-        let counter = match self.store(|s| s.next_counter()).await {
-            Ok(c) => c,
-            Err(e) => return Response::Error(format!("cannot record the operation: {e}")),
-        };
+        let view = inner.mesh.view().await?;
+        let counter = self
+            .store(|s| s.next_counter())
+            .await?
+            .map_err(OpsError::Record)?;
         let handle = Handle::new(rand::random(), counter, inner.node_id);
         let now = unix_ms();
         let mut hosts = BTreeMap::new();
@@ -192,13 +229,13 @@ impl Coordinator {
                 // is really gone, the mesh declares it dead soon and the watcher below
                 // reports it then.
                 State::Alive | State::Suspect => {
-                    hosts.insert(key, HostResult::Pending);
+                    hosts.insert(key, HostReport::Pending);
                     targets.push((m.member.peer.addr, m.is_self));
                 }
                 State::Dead => {
                     hosts.insert(
                         key,
-                        HostResult::Failed("host unreachable (marked dead)".into()),
+                        HostReport::Failed("host unreachable (marked dead)".into()),
                     );
                 }
                 State::Left => {}
@@ -214,9 +251,9 @@ impl Coordinator {
             hosts,
         };
         let to_insert = record.clone();
-        if let Err(e) = self.store(move |s| s.insert(&to_insert)).await {
-            return Response::Error(format!("cannot record the operation: {e}"));
-        }
+        self.store(move |s| s.insert(&to_insert))
+            .await?
+            .map_err(OpsError::Record)?;
         let targeted = record.hosts.len();
         let this = self.clone();
         let h = handle.clone();
@@ -224,11 +261,11 @@ impl Coordinator {
             this.fan_out(h, checks, targets, deadline).await;
             drop(permit);
         });
-        Response::Submitted {
+        Ok(Submitted {
             handle,
             coordinator: inner.addr.to_string(),
             targeted,
-        }
+        })
     }
 
     async fn fan_out(
@@ -271,12 +308,12 @@ impl Coordinator {
                 let result = tokio::select! {
                     r = tokio::time::timeout(deadline.saturating_sub(started.elapsed()), work) => match r {
                         Ok(r) => r,
-                        Err(_) => HostResult::Failed(format!(
+                        Err(_) => HostReport::Failed(format!(
                             "no answer within {}",
                             human_duration(deadline)
                         )),
                     },
-                    () = died => HostResult::Failed(
+                    () = died => HostReport::Failed(
                         "host unreachable: it was declared dead while the operation ran".into(),
                     ),
                 };
@@ -286,8 +323,10 @@ impl Coordinator {
         while tasks.join_next().await.is_some() {}
         watcher.abort();
         let h = handle.clone();
-        if let Err(e) = self.store(move |s| s.finish(&h, unix_ms())).await {
-            tracing::warn!("could not record the end of operation {handle}: {e}");
+        match self.store(move |s| s.finish(&h, unix_ms())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not record the end of operation {handle}: {e}"),
+            Err(e) => tracing::warn!("could not record the end of operation {handle}: {e}"),
         }
         inner.changed.notify_waiters();
     }
@@ -298,11 +337,11 @@ impl Coordinator {
         is_self: bool,
         checks: &CheckSet,
         remaining: Duration,
-    ) -> HostResult {
+    ) -> HostReport {
         let started = Instant::now();
         if is_self {
             let results = run_checks(checks, &self.inner.run_options).await;
-            return HostResult::Answered {
+            return HostReport::Answered {
                 results,
                 took_ms: duration_ms(started.elapsed()),
             };
@@ -312,36 +351,38 @@ impl Coordinator {
             timeout_ms: duration_ms(remaining),
         };
         match self.inner.transport.call(addr, &req, remaining).await {
-            Ok(Response::CheckResults { results, took_ms }) => HostResult::Answered {
+            Ok(Response::CheckResults { results, took_ms }) => HostReport::Answered {
                 results: sanitize(results, checks, self.inner.run_options.max_result_bytes),
                 took_ms,
             },
-            Ok(Response::Error(e)) => {
-                HostResult::Failed(truncate(&e, self.inner.run_options.max_result_bytes))
+            Ok(Response::Error { message, .. }) => {
+                HostReport::Failed(truncate(&message, self.inner.run_options.max_result_bytes))
             }
             Ok(other) => {
-                HostResult::Failed(format!("host answered with {}", response_name(&other)))
+                HostReport::Failed(format!("host answered with {}", response_name(&other)))
             }
             Err(TransportError::Timeout { after, .. }) => {
-                HostResult::Failed(format!("no answer within {}", human_duration(after)))
+                HostReport::Failed(format!("no answer within {}", human_duration(after)))
             }
-            Err(e) => HostResult::Failed(format!("host unreachable: {e}")),
+            Err(e) => HostReport::Failed(format!("host unreachable: {e}")),
         }
     }
 
-    async fn record(&self, handle: &Handle, host: &str, result: HostResult) {
+    async fn record(&self, handle: &Handle, host: &str, result: HostReport) {
         let (h, host_owned) = (handle.clone(), host.to_string());
-        if let Err(e) = self
+        match self
             .store(move |s| s.record_host(&h, &host_owned, result))
             .await
         {
-            tracing::warn!("could not record {host}'s results for {handle}: {e}");
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("could not record {host}'s results for {handle}: {e}"),
+            Err(e) => tracing::warn!("could not record {host}'s results for {handle}: {e}"),
         }
         self.inner.changed.notify_waiters();
     }
 
     /// `ctl get`: the record, from here or from the coordinator the handle names.
-    pub async fn get(&self, handle: &Handle, wait: Duration) -> Response {
+    pub async fn get(&self, handle: &Handle, wait: Duration) -> Result<OperationReport, OpsError> {
         let inner = &self.inner;
         let wait = wait.min(MAX_WAIT);
         if handle.node_tag() != node_tag(&inner.node_id) {
@@ -355,29 +396,36 @@ impl Coordinator {
             tokio::pin!(notified);
             notified.as_mut().enable();
             let h = handle.clone();
-            match self.store(move |s| s.get(&h)).await {
+            match self.store(move |s| s.get(&h)).await? {
                 Ok(Some(rec)) => {
                     if rec.ended_unix_ms.is_some() || Instant::now() >= until {
-                        return Response::Operation(rec);
+                        return Ok(rec.into());
                     }
                 }
                 Ok(None) => {
-                    return Response::Error(format!(
-                        "unknown handle {handle}: this node never coordinated it, or its results expired"
-                    ));
+                    return Err(OpsError::UnknownHandle {
+                        handle: handle.to_string(),
+                        why: "this node never coordinated it, or its results expired".into(),
+                    });
                 }
-                Err(e) => return Response::Error(format!("cannot read operation {handle}: {e}")),
+                Err(source) => {
+                    return Err(OpsError::Read {
+                        handle: handle.to_string(),
+                        source,
+                    });
+                }
             }
             let _ = tokio::time::timeout(until.saturating_duration_since(Instant::now()), notified)
                 .await;
         }
     }
 
-    async fn forward_get(&self, handle: &Handle, wait: Duration) -> Response {
-        let view = match self.inner.mesh.view().await {
-            Ok(v) => v,
-            Err(e) => return Response::Error(e.to_string()),
-        };
+    async fn forward_get(
+        &self,
+        handle: &Handle,
+        wait: Duration,
+    ) -> Result<OperationReport, OpsError> {
+        let view = self.inner.mesh.view().await?;
         let mut owners: Vec<&MemberView> = view
             .members
             .iter()
@@ -385,16 +433,19 @@ impl Coordinator {
             .collect();
         owners.sort_by_key(|m| m.member.state != State::Alive);
         if owners.is_empty() {
-            return Response::Error(format!(
-                "unknown handle {handle}: no member of this mesh coordinates handles ending in -{}",
-                handle.node_tag()
-            ));
+            return Err(OpsError::UnknownHandle {
+                handle: handle.to_string(),
+                why: format!(
+                    "no member of this mesh coordinates handles ending in -{}",
+                    handle.node_tag()
+                ),
+            });
         }
-        let mut last = String::new();
+        let mut last = OpsError::ShuttingDown;
         for owner in owners {
             let addr = owner.member.peer.addr;
             let req = Request::Get {
-                handle: handle.clone(),
+                handle: handle.to_string(),
                 wait_ms: duration_ms(wait),
             };
             match self
@@ -403,28 +454,33 @@ impl Coordinator {
                 .call(addr, &req, wait + Duration::from_secs(10))
                 .await
             {
-                Ok(r @ Response::Operation(_)) => return r,
-                Ok(Response::Error(e)) => last = e,
-                Ok(other) => last = format!("{addr} answered with {}", response_name(&other)),
+                Ok(Response::Operation(report)) => return Ok(report),
+                Ok(Response::Error { code, message }) => last = OpsError::Remote { code, message },
+                Ok(other) => {
+                    last = OpsError::Remote {
+                        code: ErrorCode::Peer,
+                        message: format!("{addr} answered with {}", response_name(&other)),
+                    }
+                }
                 Err(e) => {
-                    last = format!("the coordinator of {handle} ({addr}) is unreachable: {e}")
+                    last = OpsError::Remote {
+                        code: ErrorCode::Unavailable,
+                        message: format!(
+                            "the coordinator of {handle} ({addr}) is unreachable: {e}"
+                        ),
+                    }
                 }
             }
         }
-        Response::Error(last)
+        Err(last)
     }
 
     /// `ctl refresh`: probe everyone now and have every alive node re-run its checks.
-    pub async fn refresh(&self) -> Response {
+    pub async fn refresh(&self) -> Result<RefreshStarted, OpsError> {
         let inner = &self.inner;
         let refresh_id = unix_ms();
-        if let Err(e) = inner.mesh.probe_all().await {
-            return Response::Error(e.to_string());
-        }
-        let view = match inner.mesh.view().await {
-            Ok(v) => v,
-            Err(e) => return Response::Error(e.to_string()),
-        };
+        inner.mesh.probe_all().await?;
+        let view = inner.mesh.view().await?;
         let mut targeted = 0;
         for m in view
             .members
@@ -451,10 +507,10 @@ impl Coordinator {
                 }
             });
         }
-        Response::RefreshStarted {
+        Ok(RefreshStarted {
             refresh_id,
             targeted,
-        }
+        })
     }
 }
 
@@ -469,8 +525,8 @@ pub async fn validate_off_runtime(checks: &CheckSet) -> Result<(), String> {
 }
 
 /// Publishes which of `targets` the mesh sees as dead, every 250 ms, until aborted.
-async fn watch_dead(
-    mesh: MeshHandle,
+async fn watch_dead<M: MeshAccess>(
+    mesh: M,
     targets: HashSet<SocketAddr>,
     tx: tokio::sync::watch::Sender<HashSet<SocketAddr>>,
 ) {
@@ -500,9 +556,13 @@ struct TargetMatcher {
 }
 
 impl TargetMatcher {
-    fn new(f: &TargetFilter) -> Result<TargetMatcher, String> {
-        let compile = |what: &str, re: &str| {
-            Regex::new(re).map_err(|e| format!("invalid {what} regex {re:?}: {e}"))
+    fn new(f: &TargetFilter) -> Result<TargetMatcher, OpsError> {
+        let compile = |flag: &'static str, re: &str| {
+            Regex::new(re).map_err(|e| OpsError::InvalidFilter {
+                flag,
+                regex: re.to_string(),
+                reason: e.to_string(),
+            })
         };
         Ok(TargetMatcher {
             nodes: f
@@ -514,7 +574,7 @@ impl TargetMatcher {
                 .tags
                 .iter()
                 .map(|(k, r)| Ok((k.clone(), compile("--tag", r)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, OpsError>>()?,
         })
     }
 

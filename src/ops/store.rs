@@ -3,7 +3,7 @@
 //! in number. It also persists the handle counter so handles never repeat.
 //!
 //! What does not live here: running operations and talking to hosts (coordination), handle
-//! syntax ([`crate::rpc::handle`]), printing results (the CLI).
+//! syntax ([`crate::ops::handle`]), printing results (the CLI).
 //!
 //! # Layout on disk
 //!
@@ -13,7 +13,7 @@
 //! |------------------------------------|------------------------|----------------------------|
 //! | `werify_meta`                      | `"schema_version"`, `"next_counter"` | `u64`         |
 //! | `werify_operations`                | handle                 | the record without hosts   |
-//! | `werify_host_results`              | (handle, `"IP:PORT"`)  | [`HostResult`]             |
+//! | `werify_host_results`              | (handle, `"IP:PORT"`)  | [`HostReport`]             |
 //! | `werify_operations_by_submit_time` | (submitted ms, handle) | `()`                       |
 //! | `werify_unfinished`                | handle                 | `()`                       |
 //!
@@ -44,14 +44,14 @@ use redb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::outcome::Outcome;
-use crate::rpc::handle::Handle;
+use crate::ops::handle::Handle;
+use crate::rpc::protocol::{HostReport, OperationReport};
 
 /// Counters and the schema marker.
 const META: TableDefinition<&str, u64> = TableDefinition::new("werify_meta");
 /// Handle → [`StoredOperation`] (CBOR).
 const OPERATIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("werify_operations");
-/// (handle, host) → [`HostResult`] (CBOR).
+/// (handle, host) → [`HostReport`] (CBOR).
 const HOST_RESULTS: TableDefinition<(&str, &str), &[u8]> =
     TableDefinition::new("werify_host_results");
 /// (submitted_unix_ms, handle): the expiry order, oldest first.
@@ -103,7 +103,7 @@ pub struct OperationRecord {
     /// The check names of the operation, in file order.
     pub check_names: Vec<String>,
     /// Per targeted host (`"IP:PORT"`), what it answered so far.
-    pub hosts: BTreeMap<String, HostResult>,
+    pub hosts: BTreeMap<String, HostReport>,
 }
 
 impl OperationRecord {
@@ -113,21 +113,18 @@ impl OperationRecord {
     }
 }
 
-/// What one targeted host contributed to an operation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum HostResult {
-    /// Targeted, no answer yet.
-    Pending,
-    /// The host ran the checks: one outcome per check name, and how long it took.
-    Answered {
-        /// Check name → outcome.
-        results: BTreeMap<String, Outcome>,
-        /// Time the host spent on the whole operation.
-        took_ms: u64,
-    },
-    /// The host gave no usable answer (e.g. "host unreachable", "no answer within 10s");
-    /// one error for all checks.
-    Failed(String),
+impl From<OperationRecord> for OperationReport {
+    fn from(rec: OperationRecord) -> OperationReport {
+        OperationReport {
+            handle: rec.handle.into(),
+            coordinator: rec.coordinator,
+            submitted_unix_ms: rec.submitted_unix_ms,
+            deadline_unix_ms: rec.deadline_unix_ms,
+            ended_unix_ms: rec.ended_unix_ms,
+            check_names: rec.check_names,
+            hosts: rec.hosts,
+        }
+    }
 }
 
 /// How long and how many operations the store keeps.
@@ -473,7 +470,7 @@ impl Store {
         Ok(counter)
     }
 
-    /// Stores a new operation with its hosts (usually all [`HostResult::Pending`]).
+    /// Stores a new operation with its hosts (usually all [`HostReport::Pending`]).
     ///
     /// If the store is full, the oldest operations are dropped first, so the count never
     /// exceeds `max_records` even if [`Store::expire`] is never called. A handle already
@@ -541,7 +538,7 @@ impl Store {
         &self,
         handle: &Handle,
         host: &str,
-        result: HostResult,
+        result: HostReport,
     ) -> Result<(), StoreError> {
         self.record_hosts(handle, [(host.to_string(), result)])
     }
@@ -551,7 +548,7 @@ impl Store {
     pub fn record_hosts(
         &self,
         handle: &Handle,
-        results: impl IntoIterator<Item = (String, HostResult)>,
+        results: impl IntoIterator<Item = (String, HostReport)>,
     ) -> Result<(), StoreError> {
         let rows = results
             .into_iter()
@@ -694,7 +691,7 @@ impl Store {
             if row_handle != key {
                 break;
             }
-            let result: HostResult = self.decode(&format!("{key} host {host}"), value.value())?;
+            let result: HostReport = self.decode(&format!("{key} host {host}"), value.value())?;
             hosts.insert(host.to_string(), result);
         }
         Ok(Some(OperationRecord {
@@ -714,7 +711,7 @@ impl Store {
 
     fn parse_stored_handle(&self, text: &str) -> Result<Handle, StoreError> {
         text.parse().map_err(
-            |err: crate::rpc::handle::ParseHandleError| StoreError::Decode {
+            |err: crate::ops::handle::ParseHandleError| StoreError::Decode {
                 path: self.inner.path.clone(),
                 key: err.text.clone(),
                 detail: err.reason.to_string(),
@@ -787,7 +784,8 @@ mod tests {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
-    use crate::mesh::id::NodeId;
+    use crate::base::NodeId;
+    use crate::checks::Outcome;
 
     /// A fresh directory under the system temp dir, removed on drop.
     struct TempDir(PathBuf);
@@ -826,7 +824,7 @@ mod tests {
     fn record(counter: u64, submitted_unix_ms: u64) -> OperationRecord {
         let hosts = ["127.0.0.1:7001", "127.0.0.2:7001", "127.0.0.3:7001"]
             .into_iter()
-            .map(|host| (host.to_string(), HostResult::Pending))
+            .map(|host| (host.to_string(), HostReport::Pending))
             .collect();
         OperationRecord {
             handle: Handle::new(counter * 7919, counter, NodeId([3; 16])),
@@ -839,8 +837,8 @@ mod tests {
         }
     }
 
-    fn answered() -> HostResult {
-        HostResult::Answered {
+    fn answered() -> HostReport {
+        HostReport::Answered {
             results: BTreeMap::from([
                 ("disk".to_string(), Outcome::Success(true)),
                 (
@@ -888,7 +886,7 @@ mod tests {
             .record_host(
                 &rec.handle,
                 "127.0.0.2:7001",
-                HostResult::Failed("host unreachable".into()),
+                HostReport::Failed("host unreachable".into()),
             )
             .expect("record");
         store.finish(&rec.handle, 1_500).expect("finish");
@@ -896,13 +894,13 @@ mod tests {
         rec.hosts.insert("127.0.0.1:7001".into(), answered());
         rec.hosts.insert(
             "127.0.0.2:7001".into(),
-            HostResult::Failed("host unreachable".into()),
+            HostReport::Failed("host unreachable".into()),
         );
         rec.ended_unix_ms = Some(1_500);
         let got = store.get(&rec.handle).expect("get").expect("present");
         assert_eq!(got, rec);
         assert!(got.is_finished());
-        assert_eq!(got.hosts.get("127.0.0.3:7001"), Some(&HostResult::Pending));
+        assert_eq!(got.hosts.get("127.0.0.3:7001"), Some(&HostReport::Pending));
     }
 
     #[test]
@@ -912,7 +910,7 @@ mod tests {
         // Handles that are prefixes of each other ("abc1-…" vs "abc10-…") must stay apart.
         let first = record(1, 10);
         let mut tenth = record(10, 20);
-        tenth.hosts = BTreeMap::from([("10.0.0.9:1".to_string(), HostResult::Pending)]);
+        tenth.hosts = BTreeMap::from([("10.0.0.9:1".to_string(), HostReport::Pending)]);
         store.insert(&first).expect("insert");
         store.insert(&tenth).expect("insert");
         store
@@ -930,7 +928,7 @@ mod tests {
         let rec = record(1, 10);
         assert_eq!(store.get(&rec.handle).expect("get"), None);
         assert!(matches!(
-            store.record_host(&rec.handle, "127.0.0.1:7001", HostResult::Pending),
+            store.record_host(&rec.handle, "127.0.0.1:7001", HostReport::Pending),
             Err(StoreError::UnknownHandle(h)) if h == rec.handle
         ));
         assert!(matches!(

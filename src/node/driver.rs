@@ -1,7 +1,7 @@
 //! The thin tokio driver of one [`Membership`]: the only place where the wall clock, the
 //! QUIC transport and the membership state machine meet. One task owns the state
-//! machine; everything else talks to it through [`MeshHandle`]. Serving requests is in
-//! [`crate::rpc::server`]; the protocol logic is in [`crate::mesh::membership`].
+//! machine; everything else talks to it through [`MeshClient`]. Serving requests is in
+//! [`crate::node::dispatch`]; the protocol logic is in [`crate::mesh::membership`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -10,11 +10,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::mesh::id::NodeId;
-use crate::mesh::member::{HealthSummary, Member};
+use crate::base::NodeId;
+use crate::mesh::member::{HealthSummary, MemberView, MeshView};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{Message, PushPull};
-use crate::mesh::snapshot;
+use crate::node::snapshot;
+use crate::ops::coordinator::{MeshAccess, ShuttingDown};
 use crate::rpc::protocol::{Request, Response};
 use crate::rpc::transport::Transport;
 
@@ -22,24 +23,6 @@ use crate::rpc::transport::Transport;
 const PUSH_PULL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often, at most, the membership snapshot is written when it changed.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
-
-/// A copy of one member as seen at one instant, for status and listing.
-#[derive(Clone, Debug)]
-pub struct MemberView {
-    pub member: Member,
-    pub is_self: bool,
-    pub last_heard_ago: Option<Duration>,
-    pub state_for: Duration,
-}
-
-/// The whole mesh as seen at one instant.
-#[derive(Clone, Debug)]
-pub struct MeshView {
-    pub members: Vec<MemberView>,
-    pub local_health: u32,
-    pub local_health_max: u32,
-    pub removed: bool,
-}
 
 enum Input {
     /// A gossip datagram and the address of the connection it came on.
@@ -57,23 +40,18 @@ enum Input {
 
 /// A cheap, cloneable way to talk to the task that owns the membership.
 #[derive(Clone)]
-pub struct MeshHandle {
+pub struct MeshClient {
     tx: mpsc::Sender<Input>,
 }
 
-/// The mesh task stopped (the node is shutting down).
-#[derive(Debug, thiserror::Error)]
-#[error("the node is shutting down")]
-pub struct MeshStopped;
-
-impl MeshHandle {
+impl MeshClient {
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Input,
-    ) -> Result<T, MeshStopped> {
+    ) -> Result<T, ShuttingDown> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(make(tx)).await.map_err(|_| MeshStopped)?;
-        rx.await.map_err(|_| MeshStopped)
+        self.tx.send(make(tx)).await.map_err(|_| ShuttingDown)?;
+        rx.await.map_err(|_| ShuttingDown)
     }
 
     /// Feeds a gossip datagram whose sender's certificate was already checked, with the
@@ -84,61 +62,74 @@ impl MeshHandle {
     }
 
     /// Answers an incoming push-pull with this node's state.
-    pub async fn push_pull(&self, req: PushPull) -> Result<PushPull, MeshStopped> {
+    pub async fn push_pull(&self, req: PushPull) -> Result<PushPull, ShuttingDown> {
         self.ask(|tx| Input::PushPullRequest(req, tx)).await
     }
 
     /// Merges the answer of a push-pull this node started.
-    pub async fn push_pull_reply(&self, reply: PushPull) -> Result<(), MeshStopped> {
+    pub async fn push_pull_reply(&self, reply: PushPull) -> Result<(), ShuttingDown> {
         self.tx
             .send(Input::PushPullReply(reply))
             .await
-            .map_err(|_| MeshStopped)
+            .map_err(|_| ShuttingDown)
     }
 
     /// A join request carrying this node's state (for `ctl add`; see
     /// [`Membership::join_request`]).
-    pub async fn join_request(&self) -> Result<PushPull, MeshStopped> {
+    pub async fn join_request(&self) -> Result<PushPull, ShuttingDown> {
         self.ask(Input::MakePushPull).await
     }
 
     /// Joins through these seeds (retried periodically by the state machine).
-    pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), MeshStopped> {
+    pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), ShuttingDown> {
         self.tx
             .send(Input::Join(seeds))
             .await
-            .map_err(|_| MeshStopped)
+            .map_err(|_| ShuttingDown)
     }
 
     /// `ctl del`.
     pub async fn remove(
         &self,
         addr: SocketAddr,
-    ) -> Result<Result<NodeId, RemoveError>, MeshStopped> {
+    ) -> Result<Result<NodeId, RemoveError>, ShuttingDown> {
         self.ask(|tx| Input::Remove(addr, tx)).await
     }
 
     /// The mesh as this node sees it now.
-    pub async fn view(&self) -> Result<MeshView, MeshStopped> {
+    pub async fn view(&self) -> Result<MeshView, ShuttingDown> {
         self.ask(Input::View).await
     }
 
     /// Publishes this node's health summary.
-    pub async fn set_health(&self, summary: HealthSummary) -> Result<(), MeshStopped> {
+    pub async fn set_health(&self, summary: HealthSummary) -> Result<(), ShuttingDown> {
         self.tx
             .send(Input::SetHealth(summary))
             .await
-            .map_err(|_| MeshStopped)
+            .map_err(|_| ShuttingDown)
     }
 
     /// Probes every member now (refresh).
-    pub async fn probe_all(&self) -> Result<(), MeshStopped> {
-        self.tx.send(Input::ProbeAll).await.map_err(|_| MeshStopped)
+    pub async fn probe_all(&self) -> Result<(), ShuttingDown> {
+        self.tx
+            .send(Input::ProbeAll)
+            .await
+            .map_err(|_| ShuttingDown)
     }
 
     /// Leaves gracefully; returns once the leave was handed to the transport.
-    pub async fn leave(&self) -> Result<(), MeshStopped> {
+    pub async fn leave(&self) -> Result<(), ShuttingDown> {
         self.ask(Input::Leave).await
+    }
+}
+
+impl MeshAccess for MeshClient {
+    async fn view(&self) -> Result<MeshView, ShuttingDown> {
+        MeshClient::view(self).await
+    }
+
+    async fn probe_all(&self) -> Result<(), ShuttingDown> {
+        MeshClient::probe_all(self).await
     }
 }
 
@@ -147,9 +138,9 @@ pub fn spawn(
     membership: Membership,
     transport: Transport,
     snapshot_path: Option<PathBuf>,
-) -> MeshHandle {
+) -> MeshClient {
     let (tx, rx) = mpsc::channel(4096);
-    let handle = MeshHandle { tx };
+    let handle = MeshClient { tx };
     let driver = Driver {
         membership,
         transport,
@@ -168,7 +159,7 @@ struct Driver {
     membership: Membership,
     transport: Transport,
     rx: mpsc::Receiver<Input>,
-    me: MeshHandle,
+    me: MeshClient,
     snapshot_path: Option<PathBuf>,
     snapshot_dirty: bool,
     last_snapshot: Instant,
@@ -300,7 +291,9 @@ impl Driver {
                 Ok(Response::PushPull(reply)) => {
                     let _ = me.push_pull_reply(reply).await;
                 }
-                Ok(Response::Error(e)) => tracing::debug!(%to, "push-pull refused: {e}"),
+                Ok(Response::Error { message, .. }) => {
+                    tracing::debug!(%to, "push-pull refused: {message}")
+                }
                 Ok(_) => tracing::debug!(%to, "push-pull answered with something else"),
                 Err(e) => tracing::debug!(%to, "push-pull failed: {e}"),
             }

@@ -10,7 +10,7 @@
 //!
 //! - the 3 letters are random, as in the seed (`gxm1`), so consecutive handles look distinct;
 //! - the counter is decimal without leading zeros; the store persists it so a handle is never
-//!   reused after a restart (see [`crate::rpc::store::Store::next_counter`]);
+//!   reused after a restart (see [`crate::ops::store::Store::next_counter`]);
 //! - the node tag is derived from the coordinator's [`NodeId`] by [`node_tag`], so any node
 //!   can tell which member to forward a `get` to.
 //!
@@ -25,7 +25,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::mesh::id::NodeId;
+use crate::base::NodeId;
 
 /// The letters handles are made of: the seed's alphabet, without `i`, `l` and `o`.
 pub const HANDLE_ALPHABET: &[u8; 23] = b"abcdefghjkmnpqrstuvwxyz";
@@ -55,7 +55,7 @@ impl Handle {
     ///
     /// `letters_seed` picks the three leading letters (pass `rand::random()`); it is reduced
     /// modulo 23³, so any value works. The counter must come from
-    /// [`Store::next_counter`](crate::rpc::store::Store::next_counter) so that it never repeats.
+    /// [`Store::next_counter`](crate::ops::store::Store::next_counter) so that it never repeats.
     pub fn new(letters_seed: u64, counter: u64, coordinator: NodeId) -> Handle {
         let mut text = String::with_capacity(MAX_HANDLE_LEN);
         push_letters(&mut text, letters_seed, PREFIX_LETTERS);

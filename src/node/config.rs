@@ -1,0 +1,67 @@
+//! [`NodeConfig`]: everything a node is started with, already parsed and typed. The command
+//! line (and, later, a config file) builds one; [`crate::node::run`] takes it. Nothing here
+//! reads flags, files or the environment.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::base::Env;
+use crate::mesh::config::Profile;
+use crate::rpc::hostaddr::DEFAULT_PORT;
+use crate::rpc::identity::CaSource;
+
+/// How a node is started.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The env tag; `None` means the default env in derived mode, or the CA's env in PEM mode.
+    pub env: Option<Env>,
+    /// Where the env CA comes from: derived from the env (and a secret) or PEM files.
+    pub ca: CaSource,
+    /// IP address to listen on (UDP, QUIC).
+    pub bind: IpAddr,
+    /// Port to listen on; 0 picks a free one (the node then advertises the port it got).
+    pub port: u16,
+    /// Address other nodes reach this one at, `IP[:PORT]`; `None` means the bind address.
+    pub advertise: Option<String>,
+    /// Nodes to join the mesh through, `HOST[:PORT]`; retried until one answers.
+    pub join: Vec<String>,
+    /// Tags that travel with this node's membership.
+    pub tags: BTreeMap<String, String>,
+    /// Hosts an operation coordinated here contacts at once, and checks run at once here.
+    pub workers: usize,
+    /// Where the node keeps its id, membership snapshot and operation results; `None`
+    /// means `$XDG_STATE_HOME/werify/IP-PORT` (or `~/.local/state/werify/IP-PORT`).
+    pub data_dir: Option<PathBuf>,
+    /// Protocol timing.
+    pub profile: Profile,
+    /// Checks this node runs periodically; their summary is gossiped to the whole mesh.
+    pub checks: Option<PathBuf>,
+    /// How often the periodic checks run.
+    pub check_interval: Duration,
+    /// Whether `command` checks may run here.
+    pub allow_command: bool,
+}
+
+impl Default for NodeConfig {
+    /// The embedded defaults: env `dev` derived without a secret, 127.0.0.1 on port 30035,
+    /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given.
+    fn default() -> NodeConfig {
+        NodeConfig {
+            env: None,
+            ca: CaSource::Derived { secret: None },
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: DEFAULT_PORT,
+            advertise: None,
+            join: Vec::new(),
+            tags: BTreeMap::new(),
+            workers: 64,
+            data_dir: None,
+            profile: Profile::Lan,
+            checks: None,
+            check_interval: Duration::from_secs(30),
+            allow_command: false,
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
+//! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
+//! the result store and coordinator, periodic [`health`], and the request [`dispatch`] —
+//! and shut down gracefully when told to. Flags and files are read by the CLI, not here;
+//! protocol logic lives in `crate::mesh`, operations in `crate::ops`, the wire in
+//! `crate::rpc`.
+
+pub mod config;
+pub mod data_dir;
+pub mod dispatch;
+pub mod driver;
+pub mod health;
+pub mod snapshot;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Semaphore;
+
+pub use config::NodeConfig;
+
+use crate::base::NodeId;
+use crate::checks::SpecError;
+use crate::checks::run::RunOptions;
+use crate::checks::spec::load_operations_file;
+use crate::mesh::config::Config;
+use crate::mesh::member::Peer;
+use crate::mesh::membership::Membership;
+use crate::node::dispatch::{NodeContext, serve};
+use crate::node::driver::MeshClient;
+use crate::ops::coordinator::Coordinator;
+use crate::ops::store::{Store, StoreError, StoreLimits};
+use crate::rpc::hostaddr::{HostError, parse_host};
+use crate::rpc::identity::{Identity, IdentityError, Role};
+use crate::rpc::transport::{Transport, TransportError};
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    // The configuration.
+    #[error("--advertise: {0}")]
+    Advertise(HostError),
+    #[error("cannot advertise {0}: other nodes need a concrete address; pass --advertise IP")]
+    AdvertiseUnspecified(SocketAddr),
+    #[error("--join: {0}")]
+    Join(HostError),
+    #[error(transparent)]
+    Checks(#[from] SpecError),
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+
+    // The host: files, ports.
+    #[error("cannot create data dir {}: {source}", path.display())]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot {what} {}: {source}", path.display())]
+    DataFile {
+        path: PathBuf,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("{}: {reason}; delete the file to give this node a new identity", path.display())]
+    BadNodeId { path: PathBuf, reason: String },
+    #[error("{} is not 32 bytes; delete it and restart the node", path.display())]
+    BadResetKey { path: PathBuf },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
+/// passes Ctrl-C/SIGTERM; tests and benchmarks run many nodes in one process.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    Node::start(config).await?.serve(shutdown).await;
+    Ok(())
+}
+
+/// A node that has bound its port and started its tasks, not yet serving requests.
+pub struct Node {
+    ctx: Arc<NodeContext>,
+}
+
+impl Node {
+    /// Opens the data dir, builds the identity, binds the endpoint, starts the mesh driver,
+    /// the coordinator and periodic health. Requests are answered once [`Node::serve`] runs.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let bind = SocketAddr::new(config.bind, config.port);
+        let mut advertise = match &config.advertise {
+            None => bind,
+            Some(a) => {
+                let mut addr = parse_host(a).map_err(NodeError::Advertise)?;
+                if !a.contains(':') || a.ends_with(']') {
+                    addr.set_port(config.port);
+                }
+                addr
+            }
+        };
+        if advertise.ip().is_unspecified() {
+            return Err(NodeError::AdvertiseUnspecified(advertise));
+        }
+        // Port 0 binds a free port; the data dir default and the node's identity follow
+        // the port it got, so the endpoint is bound before either is known. The identity
+        // only names the IP, so it can be built first.
+        let data_dir_for = |addr: SocketAddr| {
+            config
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| data_dir::default_data_dir(addr))
+        };
+        if config.port == 0 && config.data_dir.is_none() {
+            return Err(NodeError::DataDir {
+                path: data_dir_for(advertise),
+                source: std::io::Error::other(
+                    "port 0 needs an explicit data dir (the default is named after the port)",
+                ),
+            });
+        }
+        let data_dir = data_dir_for(advertise);
+        std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::DataDir {
+            path: data_dir.clone(),
+            source,
+        })?;
+        let node_id = data_dir::load_or_create_node_id(&data_dir)?;
+
+        let identity = Identity::new(
+            config.env.as_ref(),
+            &config.ca,
+            Role::Node,
+            node_id,
+            &[advertise.ip()],
+        )?;
+        if identity.is_secret_less() {
+            tracing::warn!(
+                "no env secret given: anyone who knows the env name {:?} can join this mesh; use --secret-file or PEM mode (werify certs init)",
+                identity.env().to_string()
+            );
+        }
+        let env = identity.env().to_string();
+        let fingerprint = identity.ca_fingerprint();
+        let reset_key = data_dir::load_or_create_reset_key(&data_dir)?;
+        let transport = Transport::server(Arc::new(identity), bind, &reset_key)?;
+        if config.port == 0 {
+            advertise.set_port(transport.local_addr()?.port());
+        }
+
+        let periodic = match &config.checks {
+            Some(path) => Some(load_operations_file(path)?),
+            None => None,
+        };
+        let run_options = RunOptions {
+            allow_command: config.allow_command,
+            concurrency: config.workers,
+            ..RunOptions::default()
+        };
+
+        let me = Peer {
+            id: node_id,
+            addr: advertise,
+        };
+        let mut membership = Membership::new(
+            me,
+            config.tags.clone(),
+            Config::for_profile(config.profile),
+            rand::random(),
+            Instant::now(),
+        );
+        let snapshot_path = data_dir.join("membership.cbor");
+        match snapshot::load(&snapshot_path) {
+            Ok(Some(snap)) => membership.restore(Instant::now(), &snap),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("ignoring the membership snapshot: {e}"),
+        }
+        let mut contacts = Vec::new();
+        for j in &config.join {
+            let addr = parse_host(j).map_err(NodeError::Join)?;
+            if addr != advertise {
+                contacts.push(addr);
+            }
+        }
+        if !contacts.is_empty() {
+            membership.join(Instant::now(), &contacts);
+        }
+        let mesh = driver::spawn(membership, transport.clone(), Some(snapshot_path));
+
+        let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
+        let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(16);
+        let coordinator = Coordinator::new(
+            store,
+            transport.clone(),
+            mesh.clone(),
+            node_id,
+            advertise,
+            config.workers,
+            run_options.clone(),
+            refresh_tx.clone(),
+        );
+        health::spawn(
+            mesh.clone(),
+            periodic,
+            config.check_interval,
+            run_options.clone(),
+            refresh_rx,
+        );
+        tracing::info!(
+            "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, CA {}, data dir {}",
+            node_id.short(),
+            transport.local_addr().map_or(bind, |a| a),
+            config.profile,
+            fingerprint,
+            data_dir.display()
+        );
+        let ctx = Arc::new(NodeContext {
+            transport,
+            mesh,
+            coordinator,
+            node_id,
+            addr: advertise,
+            env,
+            profile: config.profile.to_string(),
+            run_options,
+            check_slots: Arc::new(Semaphore::new(config.workers)),
+            refresh_tx,
+        });
+        Ok(Node { ctx })
+    }
+
+    /// The address this node advertises to the mesh (`IP:PORT`).
+    pub fn addr(&self) -> SocketAddr {
+        self.ctx.addr
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.ctx.node_id
+    }
+
+    /// A handle on the mesh driver, to watch or steer membership from the same process.
+    pub fn mesh(&self) -> MeshClient {
+        self.ctx.mesh.clone()
+    }
+
+    /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
+    pub async fn serve(self, shutdown: impl Future<Output = ()>) {
+        let Node { ctx } = self;
+        let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
+        serve(ctx, shutdown).await;
+        tracing::info!("shutting down: leaving the mesh");
+        let _ = tokio::time::timeout(Duration::from_secs(2), mesh.leave()).await;
+        // Give the leave datagrams a moment to go out before the endpoint closes.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        transport.shutdown(Duration::from_millis(500)).await;
+    }
+}
