@@ -12,7 +12,8 @@ fn main() -> std::process::ExitCode {
 /// pool runs checks and store commits) leaves its arena behind holding ~1.1 MiB of mostly
 /// free, never-trimmed pages. Under operation load a node gathered 14 arenas (18 MiB
 /// obtained from the system, 4.9 MiB in use); with 2 (one per runtime worker) it obtains
-/// 8.9 MiB for the same 4.9 MiB in use. Measurements: SECURITY.md, "Where the memory went".
+/// 8.9 MiB for the same 4.9 MiB in use (8 local nodes under a soak-like operation load; the
+/// runs are in the git history of SECURITY.md, "Where the memory went", commit e9e3568).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 
