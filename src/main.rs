@@ -9,11 +9,10 @@ fn main() -> std::process::ExitCode {
 
 /// Arenas glibc may create. Its default is 8 per core: every thread that meets lock
 /// contention gets an arena of its own, and a short-lived thread (the runtime's blocking
-/// pool runs checks and store commits) leaves its arena behind holding ~1.1 MiB of mostly
-/// free, never-trimmed pages. Under operation load a node gathered 14 arenas (18 MiB
-/// obtained from the system, 4.9 MiB in use); with 2 (one per runtime worker) it obtains
-/// 8.9 MiB for the same 4.9 MiB in use (8 local nodes under a soak-like operation load; the
-/// runs are in the git history of SECURITY.md, "Where the memory went", commit e9e3568).
+/// pool runs checks and store commits) leaves its arena behind holding mostly free,
+/// never-trimmed pages, so a node under operation load grows to several times the memory
+/// it uses. Two arenas keep the main thread and the blocking pool from contending on one
+/// lock while bounding what is left behind.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MALLOC_ARENAS: libc::c_int = 2;
 

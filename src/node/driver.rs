@@ -80,10 +80,10 @@ impl MeshClient {
         self.ask(Input::MakePushPull).await
     }
 
-    /// Joins through these seeds (retried periodically by the state machine).
-    pub async fn join(&self, seeds: Vec<SocketAddr>) -> Result<(), ShuttingDown> {
+    /// Joins through these contacts (retried periodically by the state machine).
+    pub async fn join(&self, contacts: Vec<SocketAddr>) -> Result<(), ShuttingDown> {
         self.tx
-            .send(Input::Join(seeds))
+            .send(Input::Join(contacts))
             .await
             .map_err(|_| ShuttingDown)
     }
@@ -218,7 +218,7 @@ impl Driver {
                 // Only `ctl add` asks for one: it is a join.
                 let _ = reply.send(self.membership.join_request(now));
             }
-            Input::Join(seeds) => self.membership.join(now, &seeds),
+            Input::Join(contacts) => self.membership.join(now, &contacts),
             Input::Remove(addr, reply) => {
                 let _ = reply.send(self.membership.remove(now, addr));
             }

@@ -4,11 +4,11 @@
 //!
 //! # Format
 //!
-//! `<3 letters><counter>-<4-letter node tag>`, all letters from the seed's 23-letter alphabet
+//! `<3 letters><counter>-<4-letter node tag>`, all letters from the original tool's 23-letter alphabet
 //! `abcdefghjkmnpqrstuvwxyz` (no `i`, `l`, `o`, so handles survive being read aloud or
 //! copied by hand):
 //!
-//! - the 3 letters are random, as in the seed (`gxm1`), so consecutive handles look distinct;
+//! - the 3 letters are random, as in the original tool (`gxm1`), so consecutive handles look distinct;
 //! - the counter is decimal without leading zeros; the store persists it so a handle is never
 //!   reused after a restart (see [`crate::ops::store::Store::next_counter`]);
 //! - the node tag is derived from the coordinator's [`NodeId`] by [`node_tag`], so any node
@@ -27,7 +27,7 @@ use sha2::{Digest, Sha256};
 
 use crate::base::NodeId;
 
-/// The letters handles are made of: the seed's alphabet, without `i`, `l` and `o`.
+/// The letters handles are made of: the original tool's alphabet, without `i`, `l` and `o`.
 pub const HANDLE_ALPHABET: &[u8; 23] = b"abcdefghjkmnpqrstuvwxyz";
 
 /// How many random letters open a handle.
@@ -53,12 +53,12 @@ pub struct Handle(String);
 impl Handle {
     /// The handle for the `counter`-th operation of the node `coordinator`.
     ///
-    /// `letters_seed` picks the three leading letters (pass `rand::random()`); it is reduced
+    /// `letters_rng` picks the three leading letters (pass `rand::random()`); it is reduced
     /// modulo 23³, so any value works. The counter must come from
     /// [`Store::next_counter`](crate::ops::store::Store::next_counter) so that it never repeats.
-    pub fn new(letters_seed: u64, counter: u64, coordinator: NodeId) -> Handle {
+    pub fn new(letters_rng: u64, counter: u64, coordinator: NodeId) -> Handle {
         let mut text = String::with_capacity(MAX_HANDLE_LEN);
-        push_letters(&mut text, letters_seed, PREFIX_LETTERS);
+        push_letters(&mut text, letters_rng, PREFIX_LETTERS);
         text.push_str(&counter.to_string());
         text.push('-');
         text.push_str(&node_tag(&coordinator));
@@ -245,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn letters_depend_on_the_seed() {
+    fn letters_depend_on_the_random_input() {
         let a = Handle::new(0, 1, id(1));
         let b = Handle::new(1, 1, id(1));
         assert_eq!(&a.as_str()[..3], "aaa");

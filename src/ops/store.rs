@@ -73,13 +73,12 @@ const SCHEMA_VERSION_KEY: &str = "schema_version";
 const NEXT_COUNTER_KEY: &str = "next_counter";
 /// Bump when the layout or the encoding of a value changes incompatibly.
 const SCHEMA_VERSION: u64 = 1;
-/// The first counter a fresh store hands out, as in the seed (`gxm1`).
+/// The first counter a fresh store hands out, as in the original tool (`gxm1`).
 const FIRST_COUNTER: u64 = 1;
 /// redb's page cache (read cache and write buffer together). Its default (1 GiB) is sized
 /// for databases far larger than ours; results are written once and read rarely (the OS
-/// page cache still holds the file). The cache fills as the file grows: at 2 MiB a node
-/// under load gained ~1 MiB of heap in 4 minutes from it alone (heaptrack, SECURITY.md
-/// "Soak"), so it is kept at 256 KiB: 64 pages, enough for a commit's B-tree path.
+/// page cache still holds the file). The cache fills as the file grows and its pages stay
+/// on the heap, so it is kept at 256 KiB: 64 pages, enough for a commit's B-tree path.
 const CACHE_BYTES: usize = 256 * 1024;
 
 /// Default time results are kept: a day, enough to read them the morning after.
