@@ -4,6 +4,7 @@
 
 pub mod args;
 pub mod command;
+pub mod config_file;
 pub mod ctl;
 pub mod identity;
 pub mod node;
