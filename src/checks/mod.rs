@@ -30,6 +30,8 @@ pub mod spec;
 #[cfg(test)]
 mod testutil;
 mod user;
+#[cfg(test)]
+mod wire_tests;
 
 pub use command::COMMAND_DISABLED;
 pub use outcome::Outcome;
