@@ -29,6 +29,8 @@ mod service;
 pub mod spec;
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod text_tests;
 mod user;
 #[cfg(test)]
 mod wire_tests;
