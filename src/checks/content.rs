@@ -22,14 +22,8 @@ use regex::bytes::{Regex, RegexBuilder};
 use sha2::{Digest, Sha256};
 
 use super::Outcome;
-use super::file::{open_regular, read_full};
+use super::read::{chunk_len, next_chunk, open_regular};
 use super::run::CheckContext;
-
-/// Largest read. Large enough that per-read overhead vanishes next to the search.
-const CHUNK_BYTES: usize = 1 << 20;
-
-/// Smallest read buffer (one page), for small and empty files.
-const MIN_CHUNK_BYTES: usize = 4096;
 
 /// Longest line `file_matches` will hold in memory to run the regex on it.
 pub const MAX_REGEX_LINE_BYTES: usize = 16 << 20;
@@ -56,42 +50,6 @@ pub(crate) fn compile_line_regex(pattern: &str) -> Result<Regex, String> {
                 .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "));
             format!("invalid regex: {reason}")
         })
-}
-
-/// Reads the next chunk, enforcing the deadline and the size cap (a file can grow while
-/// it is read). Returns the number of bytes read; fewer than `buf.len()` means EOF.
-fn next_chunk(
-    file: &mut File,
-    buf: &mut [u8],
-    total: &mut u64,
-    path: &str,
-    ctx: &CheckContext,
-) -> Result<usize, Outcome> {
-    if ctx.expired() {
-        return Err(ctx.timed_out());
-    }
-    let n = read_full(file, buf).map_err(|e| Outcome::Error(format!("read {path}: {e}")))?;
-    *total += n as u64;
-    if *total > ctx.max_file_bytes {
-        return Err(Outcome::Error(format!(
-            "{path} grew beyond the limit of {} bytes for content checks while being read",
-            ctx.max_file_bytes
-        )));
-    }
-    Ok(n)
-}
-
-/// The read buffer for `file`: its size plus one byte (so EOF shows without a second
-/// read), between [`MIN_CHUNK_BYTES`] and [`CHUNK_BYTES`]. Most checked files are small
-/// (`/etc/hosts`): a fixed 1 MiB zeroed buffer per check was served by glibc from the arena
-/// of whichever blocking thread ran it, once its dynamic mmap threshold had risen past
-/// 1 MiB, and left every such arena holding a resident, free MiB (SECURITY.md, "Soak").
-/// A file that grows after this is still read whole, in more rounds.
-fn chunk_len(file: &File) -> usize {
-    let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
-    usize::try_from(len.saturating_add(1))
-        .unwrap_or(CHUNK_BYTES)
-        .clamp(MIN_CHUNK_BYTES, CHUNK_BYTES)
 }
 
 /// Runs `file_contains`.
@@ -253,6 +211,7 @@ pub(crate) fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::read::{CHUNK_BYTES, MIN_CHUNK_BYTES};
     use crate::checks::testutil::{TempDir, running_as_root};
     use std::os::unix::fs::PermissionsExt;
     use std::time::{Duration, Instant};
@@ -331,19 +290,6 @@ mod tests {
         data.extend_from_slice(b"ab\r\nzz\n");
         let path = dir.write("cr-boundary-2", &data);
         assert_eq!(contains(&path, "ab\r"), Outcome::Success(false));
-    }
-
-    #[test]
-    fn read_buffer_follows_the_file_size() {
-        let dir = TempDir::new();
-        let size_of = |data: &[u8]| {
-            let path = dir.write("sized", data);
-            chunk_len(&File::open(path).expect("open the test file"))
-        };
-        assert_eq!(size_of(b""), MIN_CHUNK_BYTES);
-        assert_eq!(size_of(b"127.0.0.1 localhost\n"), MIN_CHUNK_BYTES);
-        assert_eq!(size_of(&vec![b'x'; 10_000]), 10_001);
-        assert_eq!(size_of(&vec![b'x'; CHUNK_BYTES * 2]), CHUNK_BYTES);
     }
 
     #[test]

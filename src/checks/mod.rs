@@ -12,6 +12,7 @@
 //!   `user` (user_exists), `service` (service_active).
 //! - [`outcome`]: the result of one check on one host.
 
+mod accounts;
 pub mod command;
 mod content;
 mod disk;
@@ -23,6 +24,8 @@ pub mod outcome;
 mod parse;
 mod port;
 mod process;
+mod procfs;
+mod read;
 pub mod registry;
 pub mod run;
 mod service;

@@ -12,15 +12,12 @@
 //! this node's PID namespace are seen. Linux only.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::Outcome;
+use super::procfs::{Process, process_dirs};
 use super::run::CheckContext;
-
-/// How much of `/proc/PID/cmdline` is read: enough for any argv\[0\] (PATH_MAX is 4096).
-const MAX_CMDLINE_BYTES: u64 = 8192;
 
 /// Runs `process_running`; at least one of `path` and `name` is given (checked at submit).
 pub(crate) fn process_running(
@@ -28,75 +25,34 @@ pub(crate) fn process_running(
     name: Option<&str>,
     ctx: &CheckContext,
 ) -> Outcome {
-    let entries = match std::fs::read_dir("/proc") {
-        Ok(entries) => entries,
+    let dirs = match process_dirs() {
+        Ok(dirs) => dirs,
         Err(e) => return Outcome::Error(format!("listing /proc: {e}")),
     };
-    for (seen, entry) in entries.flatten().enumerate() {
+    for (seen, dir) in dirs.enumerate() {
         if seen.is_multiple_of(256) && ctx.expired() {
             return ctx.timed_out();
         }
-        let file_name = entry.file_name();
-        if file_name.is_empty() || !file_name.as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let dir = entry.path();
-        let mut process = Process {
-            dir: &dir,
-            argv0: None,
-        };
-        let path_ok = path.is_none_or(|p| process.exe_is(p) || process.argv0_is(p));
-        if path_ok && name.is_none_or(|n| process.named(n)) {
+        let mut process = Process::new(&dir);
+        let path_ok =
+            path.is_none_or(|p| process.exe_is(p) || process.argv0() == Some(p.as_bytes()));
+        if path_ok && name.is_none_or(|n| named(&mut process, n)) {
             return Outcome::Success(true);
         }
     }
     Outcome::Success(false)
 }
 
-/// One `/proc/PID` entry, reading each file at most once and only when needed.
-struct Process<'a> {
-    dir: &'a Path,
-    argv0: Option<Option<Vec<u8>>>,
-}
-
-impl Process<'_> {
-    fn exe_is(&self, wanted: &str) -> bool {
-        let Ok(target) = std::fs::read_link(self.dir.join("exe")) else {
-            return false;
-        };
-        let target = target.as_os_str().as_bytes();
-        // A binary replaced on disk (e.g. by an upgrade) shows as "PATH (deleted)".
-        target == wanted.as_bytes() || target.strip_suffix(b" (deleted)") == Some(wanted.as_bytes())
+/// The process's name is `wanted`: its `comm`, or the basename of its argv\[0\].
+fn named(process: &mut Process, wanted: &str) -> bool {
+    if process.comm() == wanted.as_bytes() {
+        return true;
     }
-
-    fn argv0(&mut self) -> Option<&[u8]> {
-        if self.argv0.is_none() {
-            let mut bytes = Vec::new();
-            let read = std::fs::File::open(self.dir.join("cmdline"))
-                .and_then(|f| f.take(MAX_CMDLINE_BYTES).read_to_end(&mut bytes));
-            let first = match read {
-                Ok(_) => bytes.split(|&b| b == 0).next().map(<[u8]>::to_vec),
-                Err(_) => None,
-            };
-            self.argv0 = Some(first.filter(|a| !a.is_empty()));
-        }
-        self.argv0.as_ref().and_then(|a| a.as_deref())
-    }
-
-    fn argv0_is(&mut self, wanted: &str) -> bool {
-        self.argv0() == Some(wanted.as_bytes())
-    }
-
-    fn named(&mut self, wanted: &str) -> bool {
-        let comm = std::fs::read(self.dir.join("comm")).unwrap_or_default();
-        if comm.strip_suffix(b"\n").unwrap_or(&comm) == wanted.as_bytes() {
-            return true;
-        }
-        self.argv0()
-            .map(|a| Path::new(OsStr::from_bytes(a)))
-            .and_then(Path::file_name)
-            .is_some_and(|base| base.as_bytes() == wanted.as_bytes())
-    }
+    process
+        .argv0()
+        .map(|a| Path::new(OsStr::from_bytes(a)))
+        .and_then(Path::file_name)
+        .is_some_and(|base| base.as_bytes() == wanted.as_bytes())
 }
 
 #[cfg(test)]
