@@ -1,5 +1,5 @@
-//! The `port_listening` check: is a local socket listening on a port, read from the
-//! kernel's socket tables `/proc/net/{tcp,tcp6}` or `/proc/net/{udp,udp6}`.
+//! `port_listening`: is a local socket listening on a port, read from the kernel's
+//! socket tables `/proc/net/{tcp,tcp6}` or `/proc/net/{udp,udp6}`.
 //!
 //! TCP passes for a socket in the LISTEN state; UDP for an unconnected socket bound to
 //! the port (UDP has no listen state). With `address`, the socket must be bound to that
@@ -10,12 +10,86 @@
 
 use std::net::IpAddr;
 
-use super::Outcome;
-use super::procfs::{TCP_LISTEN, UDP_UNCONNECTED, parse_socket_table};
-use super::spec::Proto;
+use serde::{Deserialize, Serialize};
 
-/// Runs `port_listening`.
-pub(crate) fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
+use crate::checks::Outcome;
+use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, opt, req};
+use crate::checks::procfs::{TCP_LISTEN, UDP_UNCONNECTED, parse_socket_table};
+use crate::checks::run::{CheckContext, blocking};
+
+/// Transport protocol for [`PortListening`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proto {
+    /// A TCP socket in the LISTEN state.
+    Tcp,
+    /// An unconnected UDP socket bound to the port.
+    Udp,
+}
+
+/// `port_listening`: a local socket listens on `port`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortListening {
+    /// Port number, 1–65535.
+    pub port: u16,
+    /// TCP (default) or UDP.
+    pub proto: Proto,
+    /// Local address the socket must be bound to (a wildcard bind also counts).
+    pub address: Option<IpAddr>,
+}
+
+impl CheckType for PortListening {
+    const NAME: &'static str = "port_listening";
+    const DOC: &'static str =
+        "passes when a local tcp (default) or udp socket listens on port (and address)";
+    const FIELDS: &'static [FieldSpec] = &[
+        req("port", FieldType::Integer),
+        opt("proto", FieldType::String),
+        opt("address", FieldType::String),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        let port = fields.int("port").unwrap_or_default();
+        let port = u16::try_from(port)
+            .map_err(|_| FieldProblem::on("port", "port must be between 1 and 65535"))?;
+        let proto = match fields.string("proto").as_deref() {
+            None | Some("tcp") => Proto::Tcp,
+            Some("udp") => Proto::Udp,
+            Some(other) => {
+                return Err(FieldProblem::on(
+                    "proto",
+                    format!("proto must be \"tcp\" or \"udp\", got {other:?}"),
+                ));
+            }
+        };
+        let address = match fields.string("address") {
+            None => None,
+            Some(text) => Some(text.parse::<IpAddr>().map_err(|_| {
+                FieldProblem::on(
+                    "address",
+                    format!("address must be an IP address such as 127.0.0.1 or ::1, got {text:?}"),
+                )
+            })?),
+        };
+        Ok(PortListening {
+            port,
+            proto,
+            address,
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        if self.port == 0 {
+            return Err(FieldProblem::on("port", "port must be between 1 and 65535"));
+        }
+        Ok(())
+    }
+
+    async fn run(self, _ctx: CheckContext) -> Outcome {
+        blocking(move || port_listening(self.port, self.proto, self.address)).await
+    }
+}
+
+fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
     let (tables, wanted_state) = match proto {
         Proto::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], TCP_LISTEN),
         Proto::Udp => (["/proc/net/udp", "/proc/net/udp6"], UDP_UNCONNECTED),

@@ -15,16 +15,63 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::Outcome;
-use super::procfs::{Process, process_dirs};
-use super::run::CheckContext;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt,
+};
+use crate::checks::procfs::{Process, process_dirs};
+use crate::checks::run::{CheckContext, blocking};
+
+/// `process_running`: some process matches `path` and/or `check` (at least one given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRunning {
+    /// Executable path: matches `/proc/PID/exe` or argv\[0\].
+    pub path: Option<String>,
+    /// Process name: matches `/proc/PID/comm` or the basename of argv\[0\].
+    pub check: Option<String>,
+}
+
+impl CheckType for ProcessRunning {
+    const NAME: &'static str = "process_running";
+    const DOC: &'static str =
+        "passes when a process matches path (executable or argv[0]) and/or check (its name)";
+    const FIELDS: &'static [FieldSpec] = &[
+        opt("path", FieldType::String),
+        opt("check", FieldType::String),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(ProcessRunning {
+            path: fields.string("path"),
+            check: fields.string("check"),
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        if self.path.is_none() && self.check.is_none() {
+            return Err(FieldProblem::whole(
+                "process_running needs path, check or both \
+                 (path matches the executable or argv[0], check the process name)",
+            ));
+        }
+        if let Some(path) = &self.path {
+            non_empty_text("path", path)?;
+        }
+        if let Some(check) = &self.check {
+            non_empty_text("check", check)?;
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: CheckContext) -> Outcome {
+        blocking(move || process_running(self.path.as_deref(), self.check.as_deref(), &ctx)).await
+    }
+}
 
 /// Runs `process_running`; at least one of `path` and `name` is given (checked at submit).
-pub(crate) fn process_running(
-    path: Option<&str>,
-    name: Option<&str>,
-    ctx: &CheckContext,
-) -> Outcome {
+fn process_running(path: Option<&str>, name: Option<&str>, ctx: &CheckContext) -> Outcome {
     let dirs = match process_dirs() {
         Ok(dirs) => dirs,
         Err(e) => return Outcome::Error(format!("listing /proc: {e}")),
