@@ -1,10 +1,10 @@
 //! Parsing an operations file into a [`CheckSet`], strictly.
 //!
-//! Unlike the seed, a file is rejected at submit time for anything that could not mean
-//! what its author intended: unknown type or field, missing or mistyped field, duplicate
-//! check or field name, too many checks, a value the check could never use. Every error
-//! names the file, line, column and check, and lists the valid types or fields (with a
-//! "did you mean" hint when a name is close). Positions come from the small spanned JSON
+//! A file is rejected at submit time for anything that could not mean what its author
+//! intended: unknown type or field, missing or mistyped field, duplicate check or field
+//! name, too many checks, a value the check could never use. Every error names the file,
+//! line, column and check, and lists the valid types or fields (with a "did you mean"
+//! hint when a name is close). Positions come from the small spanned JSON
 //! reader in `json.rs`; which fields each type takes comes from the registry, and the
 //! semantic rules live with each type (and `spec.rs` for the common fields) so sets
 //! received from peers are held to the same rules.
@@ -429,7 +429,7 @@ mod tests {
         assert!(e.contains("did you mean \"path\""), "{e}");
         assert!(e.contains("path, type (required)"), "{e}");
         assert!(e.contains("expect, timeout (optional)"), "{e}");
-        // The seed ignored extra fields and matched keys case-insensitively; we do not.
+        // Fields the type does not take are refused, and keys are case-sensitive.
         let e = error(r#"{"x": {"type": "file_exists", "path": "/", "check": "y"}}"#);
         assert!(
             e.contains("unknown field \"check\" for type file_exists"),

@@ -117,10 +117,11 @@ pub(crate) fn next_chunk(
 
 /// The read buffer for `file`: its size plus one byte (so EOF shows without a second
 /// read), between [`MIN_CHUNK_BYTES`] and [`CHUNK_BYTES`]. Most checked files are small
-/// (`/etc/hosts`): a fixed 1 MiB zeroed buffer per check was served by glibc from the arena
-/// of whichever blocking thread ran it, once its dynamic mmap threshold had risen past
-/// 1 MiB, and left every such arena holding a resident, free MiB (SECURITY.md, "Soak").
-/// A file that grows after this is still read whole, in more rounds.
+/// (`/etc/hosts`), so most checks need only a page. Not a fixed 1 MiB: glibc serves such a
+/// buffer from the arena of whichever blocking thread runs the check, and once that
+/// arena's dynamic mmap threshold has risen past 1 MiB it keeps the freed MiB resident,
+/// one per arena (SECURITY.md, "Soak"). A file that grows after this is still read
+/// whole, in more rounds.
 pub(crate) fn chunk_len(file: &File) -> usize {
     let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
     usize::try_from(len.saturating_add(1))

@@ -2,8 +2,8 @@
 //! and the rules every check must satisfy, enforced both when a file is parsed and when a
 //! set arrives from a peer ([`CheckSet::validate`]).
 //!
-//! The format is the seed's: a JSON object whose keys are user-chosen check names and
-//! whose values are `{"type": "...", <fields>}`, e.g.
+//! The format: a JSON object whose keys are user-chosen check names and whose values are
+//! `{"type": "...", <fields>}`, e.g.
 //! `{"hosts_file": {"type": "file_exists", "path": "/etc/hosts"}}`. What a check tests is a
 //! [`CheckKind`]; each type's fields and rules live in its own file under `types/`, listed
 //! once in `types/mod.rs`. JSON parsing with positions lives in `parse.rs`

@@ -165,7 +165,7 @@ fn a_tampered_peer_set_is_refused_on_receipt() {
 #[test]
 fn a_check_whose_fields_come_as_an_array_still_decodes() {
     // serde's struct-variant decoding takes the fields as a map (what nodes send) or, in
-    // declaration order, as an array; both were accepted before and still are.
+    // declaration order, as an array; both are accepted.
     use ciborium::Value;
     let text = |s: &str| Value::Text(s.into());
     let check = |kind: Value| {

@@ -4,7 +4,7 @@
 //! The file is opened with `open_regular` (regular files only, never blocking on a FIFO,
 //! never opening a device, size capped) and read in large chunks, stopping when the
 //! check's deadline passes. Lines are split on `'\n'`, and a `'\r'` before the `'\n'` (or
-//! at the end of the file) is not part of the line, like the seed.
+//! at the end of the file) is not part of the line, so CRLF files read like LF files.
 //! Lines may be any length: the search runs `memchr::memmem` over whole chunks, carrying
 //! the last bytes of each chunk into the next so matches across chunk boundaries are
 //! found. A needle never contains `'\n'` (refused at submit), so every raw match lies

@@ -2,10 +2,11 @@
 //! running a given executable and/or under a given name?
 //!
 //! * `path` matches when it equals the target of `/proc/PID/exe` (the real executable,
-//!   which the seed missed) or the process's argv\[0\] (what the seed compared).
+//!   symlinks resolved) or the process's argv\[0\] (the path it was started under, which
+//!   may be a symlink such as `/usr/bin/python3`).
 //! * `check` (the name) matches when it equals `/proc/PID/comm` (so a login shell `-bash`
 //!   matches `bash`) or the basename of argv\[0\] (comm is cut at 15 characters).
-//! * Both given: **one** process must satisfy both (the seed OR-ed them across processes).
+//! * Both given: **one** process must satisfy both, not one process each.
 //!
 //! Entries that vanish or cannot be read (other users' `exe` links without privilege,
 //! kernel threads with no argv) are skipped, never an error. Only processes visible in
