@@ -1,39 +1,51 @@
 //! Host checks: the operations-file format, every check type, and the runner.
 //!
-//! # Layout
-//! - [`spec`]: the operations-file data model ([`CheckSet`], [`CheckKind`]), limits,
-//!   errors and the rules re-checked on sets received from peers; [`registry`]: every
-//!   check type and its fields; `parse`: strict parsing with `FILE:LINE:COLUMN` errors
-//!   (re-exported as [`parse_operations`] and [`load_operations_file`]).
+//! # What lives here
+//! - [`spec`]: the data model ([`CheckSet`], [`Check`]), limits, [`SpecError`] and the
+//!   rules re-checked on sets received from peers ([`CheckSet::validate`]); `parse`
+//!   (strict parsing with `FILE:LINE:COLUMN` errors, re-exported as [`parse_operations`]
+//!   and [`load_operations_file`]) and `json` (the position-keeping JSON reader under it).
+//! - `check_type`: the `CheckType` trait every check type implements (its `type` name,
+//!   its fields, its rules, how it runs) and the field plumbing it is handed.
+//! - `types`: one file per check type, and the one list that registers them; from that
+//!   list [`registry`] generates [`CheckKind`] (what a check tests, as it travels between
+//!   nodes) and [`registry::CHECK_TYPES`] (names, docs and fields, which drive the parser
+//!   and its error messages). A new type is its file plus its lines in `types/mod.rs`.
+//! - Shared helpers for the types: `read` (opening regular files without blocking or
+//!   touching devices, chunked reads under a deadline), `procfs` (`/proc/net` socket
+//!   tables, `/proc/PID` entries), `accounts` (`/etc/passwd` and `/etc/group`).
 //! - [`run`]: runs a [`CheckSet`] concurrently with per-check timeouts; summaries.
-//! - One module per family of checks: `file` (file_exists, file_mode, safe opening),
-//!   `content` (file_contains, file_matches, file_hash), `process` (process_running),
-//!   `port` (port_listening), `command`, `http` (http_status), `disk` (disk_free),
-//!   `user` (user_exists), `service` (service_active).
-//! - [`outcome`]: the result of one check on one host.
+//! - [`outcome`]: the result of one check on one host; [`duration`]: `"5s"`-style
+//!   durations.
+//!
+//! # What does not
+//! Nothing here talks to other nodes. Sending a set to the mesh and collecting the
+//! results is `crate::rpc` (which calls [`CheckSet::validate`] on what it receives and
+//! [`run_checks`] to answer); spreading a node's health summary is `crate::mesh`;
+//! printing results and exit codes is `crate::cli`.
 
-pub mod command;
-mod content;
-mod disk;
+mod accounts;
+mod check_type;
 pub mod duration;
-mod file;
-mod http;
 mod json;
 pub mod outcome;
 mod parse;
-mod port;
-mod process;
+mod procfs;
+mod read;
 pub mod registry;
 pub mod run;
-mod service;
 pub mod spec;
 #[cfg(test)]
 mod testutil;
-mod user;
+#[cfg(test)]
+mod text_tests;
+pub mod types;
+#[cfg(test)]
+mod wire_tests;
 
-pub use command::COMMAND_DISABLED;
 pub use outcome::Outcome;
 pub use run::{RunOptions, Summary, run_checks, summarize};
 pub use spec::{
     Check, CheckKind, CheckSet, MAX_CHECKS, SpecError, load_operations_file, parse_operations,
 };
+pub use types::command::{self, COMMAND_DISABLED};

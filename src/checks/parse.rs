@@ -1,26 +1,23 @@
 //! Parsing an operations file into a [`CheckSet`], strictly.
 //!
-//! Unlike the seed, a file is rejected at submit time for anything that could not mean
-//! what its author intended: unknown type or field, missing or mistyped field, duplicate
-//! check or field name, too many checks, a value the check could never use. Every error
-//! names the file, line, column and check, and lists the valid types or fields (with a
-//! "did you mean" hint when a name is close). Positions come from the small spanned JSON
-//! reader in `json.rs`; the semantic rules themselves live with the data model in
-//! `spec.rs` so sets received from peers are held to the same rules.
+//! A file is rejected at submit time for anything that could not mean what its author
+//! intended: unknown type or field, missing or mistyped field, duplicate check or field
+//! name, too many checks, a value the check could never use. Every error names the file,
+//! line, column and check, and lists the valid types or fields (with a "did you mean"
+//! hint when a name is close). Positions come from the small spanned JSON
+//! reader in `json.rs`; which fields each type takes comes from the registry, and the
+//! semantic rules live with each type (and `spec.rs` for the common fields) so sets
+//! received from peers are held to the same rules.
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::IpAddr;
 use std::path::Path;
-use std::time::Duration;
 
+use super::check_type::{FieldProblem, FieldSpec, FieldType, Fields, Typed};
 use super::duration::parse_duration;
 use super::json::{self, Member, Spanned, Value};
-use super::registry::{CHECK_TYPES, COMMON_FIELDS, CheckType, FieldSpec, FieldType, check_type};
-use super::spec::{
-    Check, CheckKind, CheckSet, FieldProblem, MAX_ARGS, MAX_CHECKS, MAX_FILE_BYTES, Proto,
-    SpecError, name_problem,
-};
+use super::registry::{CHECK_TYPES, COMMON_FIELDS, TypeInfo, check_type};
+use super::spec::{Check, CheckSet, MAX_ARGS, MAX_CHECKS, MAX_FILE_BYTES, SpecError, name_problem};
 
 /// Reads and parses an operations file. Errors are prefixed with the path.
 pub fn load_operations_file(path: &Path) -> Result<CheckSet, SpecError> {
@@ -124,57 +121,6 @@ pub fn parse_operations(text: &str, file_label: &str) -> Result<CheckSet, SpecEr
     Ok(CheckSet { checks })
 }
 
-/// A field value after its JSON type was checked.
-enum Typed {
-    Str(String),
-    List(Vec<String>),
-    Int(i64),
-    Num(f64),
-    Bool(bool),
-    Dur(Duration),
-    Mode(u32),
-}
-
-/// The fields of one check, typed, with where each value starts.
-struct Fields<'a> {
-    values: Vec<(&'a str, Typed, usize)>,
-}
-
-impl Fields<'_> {
-    fn get(&self, name: &str) -> Option<&Typed> {
-        self.values
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, t, _)| t)
-    }
-
-    fn offset(&self, name: &str) -> Option<usize> {
-        self.values
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map(|(_, _, o)| *o)
-    }
-
-    fn string(&self, name: &str) -> Option<String> {
-        match self.get(name) {
-            Some(Typed::Str(s)) => Some(s.clone()),
-            _ => None,
-        }
-    }
-
-    /// A required string; presence was checked before construction.
-    fn required(&self, name: &str) -> String {
-        self.string(name).unwrap_or_default()
-    }
-
-    fn int(&self, name: &str) -> Option<i64> {
-        match self.get(name) {
-            Some(Typed::Int(i)) => Some(*i),
-            _ => None,
-        }
-    }
-}
-
 /// Parses one check object; errors carry the byte offset to report.
 fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
     let Value::Object(items) = &member.value.value else {
@@ -223,7 +169,7 @@ fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
         ));
     };
     let specs = || ty.fields.iter().chain(COMMON_FIELDS);
-    let mut fields = Fields { values: Vec::new() };
+    let mut fields = Fields::default();
     for item in items {
         let Some(spec) = specs().find(|f| f.name == item.key) else {
             let hint = suggest(&item.key, specs().map(|f| f.name))
@@ -240,7 +186,7 @@ fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
             ));
         };
         let typed = typed_value(spec, &item.value).map_err(|m| (item.value.offset, m))?;
-        fields.values.push((spec.name, typed, item.value.offset));
+        fields.push(spec.name, typed, item.value.offset);
     }
     if let Some(missing) = specs().find(|f| f.required && fields.get(f.name).is_none()) {
         return Err((
@@ -260,7 +206,7 @@ fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
             .unwrap_or(member.key_offset);
         (offset, p.message)
     };
-    let kind = build_kind(ty.name, &fields).map_err(at_field)?;
+    let kind = (ty.build)(&fields).map_err(at_field)?;
     let check = Check {
         kind,
         expect: !matches!(fields.get("expect"), Some(Typed::Bool(false))),
@@ -337,114 +283,6 @@ fn typed_value(spec: &FieldSpec, value: &Spanned) -> Result<Typed, String> {
     }
 }
 
-fn build_kind(type_name: &str, fields: &Fields) -> Result<CheckKind, FieldProblem> {
-    let path = || fields.required("path");
-    Ok(match type_name {
-        "file_exists" => CheckKind::FileExists { path: path() },
-        "file_contains" => CheckKind::FileContains {
-            path: path(),
-            check: fields.required("check"),
-        },
-        "file_matches" => CheckKind::FileMatches {
-            path: path(),
-            pattern: fields.required("pattern"),
-        },
-        "file_hash" => CheckKind::FileHash {
-            path: path(),
-            sha256: fields.required("sha256").to_ascii_lowercase(),
-        },
-        "file_mode" => CheckKind::FileMode {
-            path: path(),
-            mode: match fields.get("mode") {
-                Some(Typed::Mode(m)) => *m,
-                _ => 0,
-            },
-            owner: fields.string("owner"),
-            group: fields.string("group"),
-        },
-        "process_running" => CheckKind::ProcessRunning {
-            path: fields.string("path"),
-            check: fields.string("check"),
-        },
-        "port_listening" => {
-            let port = fields.int("port").unwrap_or_default();
-            let port = u16::try_from(port)
-                .map_err(|_| FieldProblem::on("port", "port must be between 1 and 65535"))?;
-            let proto = match fields.string("proto").as_deref() {
-                None | Some("tcp") => Proto::Tcp,
-                Some("udp") => Proto::Udp,
-                Some(other) => {
-                    return Err(FieldProblem::on(
-                        "proto",
-                        format!("proto must be \"tcp\" or \"udp\", got {other:?}"),
-                    ));
-                }
-            };
-            let address = match fields.string("address") {
-                None => None,
-                Some(text) => Some(text.parse::<IpAddr>().map_err(|_| {
-                    FieldProblem::on(
-                        "address",
-                        format!(
-                            "address must be an IP address such as 127.0.0.1 or ::1, got {text:?}"
-                        ),
-                    )
-                })?),
-            };
-            CheckKind::PortListening {
-                port,
-                proto,
-                address,
-            }
-        }
-        "command" => CheckKind::Command {
-            command: fields.required("command"),
-            args: match fields.get("args") {
-                Some(Typed::List(args)) => args.clone(),
-                _ => Vec::new(),
-            },
-            exit_status: match fields.int("exit_status") {
-                None => 0,
-                Some(code) => i32::try_from(code)
-                    .map_err(|_| FieldProblem::on("exit_status", "exit_status is out of range"))?,
-            },
-            stdout_contains: fields.string("stdout_contains"),
-        },
-        "http_status" => CheckKind::HttpStatus {
-            url: fields.required("url"),
-            status: u16::try_from(fields.int("status").unwrap_or_default())
-                .ok()
-                .filter(|s| (100..=599).contains(s))
-                .ok_or_else(|| {
-                    FieldProblem::on(
-                        "status",
-                        "status must be an HTTP status code between 100 and 599",
-                    )
-                })?,
-        },
-        "disk_free" => CheckKind::DiskFree {
-            path: path(),
-            min_percent: match fields.get("min_percent") {
-                Some(Typed::Num(n)) => *n,
-                _ => 0.0,
-            },
-        },
-        "user_exists" => CheckKind::UserExists {
-            name: fields.required("name"),
-        },
-        "service_active" => CheckKind::ServiceActive {
-            name: fields.required("name"),
-        },
-        other => {
-            // Every registered type has an arm above; the meta-test
-            // `every_registered_type_parses` keeps it that way.
-            return Err(FieldProblem::whole(format!(
-                "BUG! type {other} is registered but has no parser"
-            )));
-        }
-    })
-}
-
 fn type_list() -> String {
     CHECK_TYPES
         .iter()
@@ -453,7 +291,7 @@ fn type_list() -> String {
         .join(", ")
 }
 
-fn field_list(ty: &CheckType) -> String {
+fn field_list(ty: &TypeInfo) -> String {
     let names = |required: bool| {
         ty.fields
             .iter()
@@ -509,7 +347,10 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checks::spec::MAX_NAME_BYTES;
+    use crate::checks::spec::{CheckKind, MAX_NAME_BYTES};
+    use crate::checks::types::port_listening::Proto;
+    use crate::checks::types::{Command, FileContains, FileHash, FileMode, PortListening};
+    use std::time::Duration;
 
     fn parse(text: &str) -> Result<CheckSet, SpecError> {
         parse_operations(text, "ops.json")
@@ -537,10 +378,10 @@ mod tests {
         let check = set.get("check_etc_hosts_has_4488").unwrap();
         assert_eq!(
             check.kind,
-            CheckKind::FileContains {
+            CheckKind::FileContains(FileContains {
                 path: "/etc/hosts".into(),
                 check: "4488".into()
-            }
+            })
         );
         assert!(check.expect);
         assert_eq!(check.timeout, None);
@@ -588,7 +429,7 @@ mod tests {
         assert!(e.contains("did you mean \"path\""), "{e}");
         assert!(e.contains("path, type (required)"), "{e}");
         assert!(e.contains("expect, timeout (optional)"), "{e}");
-        // The seed ignored extra fields and matched keys case-insensitively; we do not.
+        // Fields the type does not take are refused, and keys are case-sensitive.
         let e = error(r#"{"x": {"type": "file_exists", "path": "/", "check": "y"}}"#);
         assert!(
             e.contains("unknown field \"check\" for type file_exists"),
@@ -778,27 +619,27 @@ mod tests {
         assert_eq!(a.timeout, Some(Duration::from_millis(500)));
         assert_eq!(
             set.get("b").unwrap().kind,
-            CheckKind::PortListening {
+            CheckKind::PortListening(PortListening {
                 port: 53,
                 proto: Proto::Udp,
                 address: Some("::1".parse().unwrap())
-            }
+            })
         );
         assert_eq!(
             set.get("c").unwrap().kind,
-            CheckKind::Command {
+            CheckKind::Command(Command {
                 command: "true".into(),
                 args: vec![],
                 exit_status: 0,
                 stdout_contains: None
-            }
+            })
         );
         assert!(matches!(
             set.get("d").unwrap().kind,
-            CheckKind::FileMode { mode: 0o755, .. }
+            CheckKind::FileMode(FileMode { mode: 0o755, .. })
         ));
         assert!(matches!(&set.get("e").unwrap().kind,
-            CheckKind::FileHash { sha256, .. } if sha256.starts_with("e3b0c442")));
+            CheckKind::FileHash(FileHash { sha256, .. }) if sha256.starts_with("e3b0c442")));
         assert!(set.uses_command());
     }
 

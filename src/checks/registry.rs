@@ -1,76 +1,49 @@
-//! The registry of check types: each `type` name, what passing means, and the fields it
-//! takes. The parser (`parse.rs`) drives its validation and its error messages from this
-//! table; meta-tests below keep it sorted, unique, documented and fully exemplified.
+//! The registry of check types: [`CHECK_TYPES`] (each `type` name, what passing means,
+//! its fields) and [`CheckKind`] (a check's parameters, one variant per type), both
+//! generated from the one list in `types/mod.rs` by the `check_types!` macro below.
+//!
+//! The parser drives its validation and its error messages from [`CHECK_TYPES`]; the
+//! data model, the runner and the wire go through [`CheckKind`], which hands each call
+//! to its type's `CheckType` implementation. Meta-tests below keep the list sorted,
+//! unique, documented and fully exemplified.
 
-/// The JSON type a field must have in the operations file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FieldType {
-    /// A JSON string.
-    String,
-    /// A JSON array of strings.
-    StringList,
-    /// A JSON integer.
-    Integer,
-    /// A JSON number (integer or fraction).
-    Number,
-    /// `true` or `false`.
-    Boolean,
-    /// A string such as `"500ms"`, `"5s"`, `"1m"`.
-    Duration,
-    /// A string of octal digits such as `"0644"`.
-    OctalMode,
-}
+use super::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, opt, req};
 
-impl FieldType {
-    pub(super) fn describe(self) -> &'static str {
-        match self {
-            FieldType::String => "a string",
-            FieldType::StringList => "an array of strings",
-            FieldType::Integer => "an integer",
-            FieldType::Number => "a number",
-            FieldType::Boolean => "true or false",
-            FieldType::Duration => "a duration string such as \"5s\"",
-            FieldType::OctalMode => "an octal mode string such as \"0644\"",
-        }
-    }
-}
+pub use super::types::{CHECK_TYPES, CheckKind};
 
-/// One field a check type accepts.
+/// A registered check type as the parser and the documentation see it.
 #[derive(Clone, Copy, Debug)]
-pub struct FieldSpec {
-    /// Key in the check's JSON object.
-    pub name: &'static str,
-    /// Expected JSON type.
-    pub ty: FieldType,
-    /// Whether the field must be present.
-    pub required: bool,
-}
-
-/// A check type as written in the `type` field, with its fields and a one-line doc.
-#[derive(Clone, Copy, Debug)]
-pub struct CheckType {
+pub struct TypeInfo {
     /// The `type` value, e.g. `"file_exists"`.
     pub name: &'static str,
     /// What passing means, one line.
     pub doc: &'static str,
     /// Type-specific fields (the [`COMMON_FIELDS`] are accepted too).
     pub fields: &'static [FieldSpec],
+    /// Builds the check from fields already matched against `fields`.
+    pub(crate) build: fn(&Fields) -> Result<CheckKind, FieldProblem>,
 }
 
-const fn req(name: &'static str, ty: FieldType) -> FieldSpec {
-    FieldSpec {
-        name,
-        ty,
-        required: true,
+impl TypeInfo {
+    /// The entry for `T`; used by `check_types!`.
+    pub(crate) const fn of<T: CheckType>() -> TypeInfo
+    where
+        CheckKind: From<T>,
+    {
+        TypeInfo {
+            name: T::NAME,
+            doc: T::DOC,
+            fields: T::FIELDS,
+            build: build::<T>,
+        }
     }
 }
 
-const fn opt(name: &'static str, ty: FieldType) -> FieldSpec {
-    FieldSpec {
-        name,
-        ty,
-        required: false,
-    }
+fn build<T: CheckType>(fields: &Fields) -> Result<CheckKind, FieldProblem>
+where
+    CheckKind: From<T>,
+{
+    T::from_fields(fields).map(CheckKind::from)
 }
 
 /// Fields every check accepts: `type` (required), `expect` and `timeout`.
@@ -80,105 +53,161 @@ pub const COMMON_FIELDS: &[FieldSpec] = &[
     opt("timeout", FieldType::Duration),
 ];
 
-/// Every check type, sorted by name.
-pub const CHECK_TYPES: &[CheckType] = &[
-    CheckType {
-        name: "command",
-        doc: "runs a program (no shell); passes when it exits with exit_status and its stdout contains stdout_contains",
-        fields: &[
-            req("command", FieldType::String),
-            opt("args", FieldType::StringList),
-            opt("exit_status", FieldType::Integer),
-            opt("stdout_contains", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "disk_free",
-        doc: "passes when the filesystem holding path has at least min_percent % available",
-        fields: &[
-            req("path", FieldType::String),
-            req("min_percent", FieldType::Number),
-        ],
-    },
-    CheckType {
-        name: "file_contains",
-        doc: "passes when a line of the regular file at path contains check (case-sensitive)",
-        fields: &[
-            req("path", FieldType::String),
-            req("check", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "file_exists",
-        doc: "passes when path exists (symlinks followed)",
-        fields: &[req("path", FieldType::String)],
-    },
-    CheckType {
-        name: "file_hash",
-        doc: "passes when the SHA-256 of the regular file at path equals sha256",
-        fields: &[
-            req("path", FieldType::String),
-            req("sha256", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "file_matches",
-        doc: "passes when a line of the regular file at path matches the regex pattern",
-        fields: &[
-            req("path", FieldType::String),
-            req("pattern", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "file_mode",
-        doc: "passes when path has permission bits mode (and owner and group, when given)",
-        fields: &[
-            req("path", FieldType::String),
-            req("mode", FieldType::OctalMode),
-            opt("owner", FieldType::String),
-            opt("group", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "http_status",
-        doc: "passes when a GET of url answers with status (redirects not followed)",
-        fields: &[
-            req("url", FieldType::String),
-            req("status", FieldType::Integer),
-        ],
-    },
-    CheckType {
-        name: "port_listening",
-        doc: "passes when a local tcp (default) or udp socket listens on port (and address)",
-        fields: &[
-            req("port", FieldType::Integer),
-            opt("proto", FieldType::String),
-            opt("address", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "process_running",
-        doc: "passes when a process matches path (executable or argv[0]) and/or check (its name)",
-        fields: &[
-            opt("path", FieldType::String),
-            opt("check", FieldType::String),
-        ],
-    },
-    CheckType {
-        name: "service_active",
-        doc: "passes when `systemctl is-active name` reports the unit active",
-        fields: &[req("name", FieldType::String)],
-    },
-    CheckType {
-        name: "user_exists",
-        doc: "passes when /etc/passwd has a user called name",
-        fields: &[req("name", FieldType::String)],
-    },
-];
-
 /// Looks up a check type by its exact (case-sensitive) name.
-pub fn check_type(name: &str) -> Option<&'static CheckType> {
+pub fn check_type(name: &str) -> Option<&'static TypeInfo> {
     CHECK_TYPES.iter().find(|t| t.name == name)
+}
+
+/// Generates, from a list of `module::Type` entries (each type implementing
+/// `CheckType`, sorted by type name), everything that has to know every type:
+///
+/// - [`CheckKind`], one variant per type named after its struct. The variant name is the
+///   tag on the wire, so a check set encodes exactly as `{"FileExists": {"path": …}}`
+///   (serde's externally tagged form) and decodes through serde's struct-variant path,
+///   which takes the fields as a map or, in declaration order, as an array. `Debug`
+///   prints the inner struct, as a struct variant would.
+/// - `From<Type> for CheckKind`, and `type_name`, `validate` and `run` on [`CheckKind`],
+///   each handing over to the type.
+/// - [`CHECK_TYPES`], in list order.
+macro_rules! check_types {
+    ($($module:ident :: $ty:ident),+ $(,)?) => {
+        $(pub use $module::$ty;)+
+
+        /// What a check tests and its parameters: one variant per registered type (see
+        /// [`CHECK_TYPES`]), holding that type's struct.
+        #[derive(Clone, PartialEq, serde::Serialize)]
+        pub enum CheckKind {
+            $(
+                #[doc = concat!("A [`", stringify!($ty), "`] check.")]
+                $ty($ty),
+            )+
+        }
+
+        $(
+            impl From<$ty> for CheckKind {
+                fn from(check: $ty) -> Self {
+                    CheckKind::$ty(check)
+                }
+            }
+        )+
+
+        impl CheckKind {
+            /// The `type` name of this check, e.g. `"file_exists"`.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(CheckKind::$ty(_) => <$ty as $crate::checks::check_type::CheckType>::NAME,)+
+                }
+            }
+
+            /// The type's rules for its parameters.
+            pub(crate) fn validate(&self) -> Result<(), $crate::checks::check_type::FieldProblem> {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::validate(check),)+
+                }
+            }
+
+            /// Runs the check on this host (without its timeout or `expect`).
+            pub(crate) async fn run(self, ctx: $crate::checks::run::CheckContext) -> $crate::checks::Outcome {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::run(check, ctx).await,)+
+                }
+            }
+        }
+
+        impl std::fmt::Debug for CheckKind {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self {
+                    $(CheckKind::$ty(check) => std::fmt::Debug::fmt(check, f),)+
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for CheckKind {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                use serde::de::{self, VariantAccess};
+
+                const VARIANTS: &[&str] = &[$(stringify!($ty)),+];
+
+                #[allow(non_camel_case_types)]
+                enum Tag {
+                    $($ty,)+
+                }
+
+                impl<'de> serde::Deserialize<'de> for Tag {
+                    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                        struct TagVisitor;
+                        impl<'de> de::Visitor<'de> for TagVisitor {
+                            type Value = Tag;
+                            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                                f.write_str("variant identifier")
+                            }
+                            fn visit_str<E: de::Error>(self, value: &str) -> Result<Tag, E> {
+                                match value {
+                                    $(stringify!($ty) => Ok(Tag::$ty),)+
+                                    other => Err(E::unknown_variant(other, VARIANTS)),
+                                }
+                            }
+                            fn visit_bytes<E: de::Error>(self, value: &[u8]) -> Result<Tag, E> {
+                                match std::str::from_utf8(value) {
+                                    Ok(text) => self.visit_str(text),
+                                    Err(_) => Err(E::unknown_variant(&String::from_utf8_lossy(value), VARIANTS)),
+                                }
+                            }
+                        }
+                        deserializer.deserialize_identifier(TagVisitor)
+                    }
+                }
+
+                struct KindVisitor;
+                impl<'de> de::Visitor<'de> for KindVisitor {
+                    type Value = CheckKind;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("enum CheckKind")
+                    }
+                    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<CheckKind, A::Error> {
+                        let (tag, variant) = data.variant::<Tag>()?;
+                        match tag {
+                            $(Tag::$ty => variant
+                                .struct_variant(&[], $crate::checks::registry::StructVisitor::<$ty>::new())
+                                .map(CheckKind::$ty),)+
+                        }
+                    }
+                }
+
+                deserializer.deserialize_enum("CheckKind", VARIANTS, KindVisitor)
+            }
+        }
+
+        /// Every check type, sorted by name.
+        pub const CHECK_TYPES: &[$crate::checks::registry::TypeInfo] =
+            &[$($crate::checks::registry::TypeInfo::of::<$ty>(),)+];
+    };
+}
+pub(crate) use check_types;
+
+/// Decodes one struct variant's body, given as a map or as an array, into `T`.
+pub(crate) struct StructVisitor<T>(std::marker::PhantomData<T>);
+
+impl<T> StructVisitor<T> {
+    pub(crate) fn new() -> Self {
+        StructVisitor(std::marker::PhantomData)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for StructVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("struct variant")
+    }
+
+    fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<T, M::Error> {
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<S: serde::de::SeqAccess<'de>>(self, seq: S) -> Result<T, S::Error> {
+        T::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+    }
 }
 
 #[cfg(test)]

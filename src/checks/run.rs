@@ -7,7 +7,8 @@
 //! pool and also watches the deadline so it stops reading soon after a timeout; a check
 //! that panics becomes an `Error` for that check alone. `"expect": false` inverts
 //! `Success` only. Error texts are single lines capped at
-//! [`RunOptions::max_result_bytes`]. What each check does lives in its own module.
+//! [`RunOptions::max_result_bytes`]. What each check does lives in its type's file under
+//! `types/`, reached through [`CheckKind`](super::spec::CheckKind).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,8 +19,7 @@ use tokio::task::JoinSet;
 
 use super::Outcome;
 use super::duration::format_duration;
-use super::spec::{Check, CheckKind, CheckSet};
-use super::{command, content, disk, file, http, port, process, service, user};
+use super::spec::{Check, CheckSet};
 
 /// Default per-check timeout when a check sets none.
 pub const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +34,7 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 4 << 30;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOptions {
     /// Whether `command` checks may run (`--allow-command`); otherwise they report
-    /// [`command::COMMAND_DISABLED`].
+    /// [`COMMAND_DISABLED`](super::COMMAND_DISABLED).
     pub allow_command: bool,
     /// Timeout for checks that set none. Defaults to [`DEFAULT_CHECK_TIMEOUT`].
     pub default_timeout: Duration,
@@ -60,9 +60,11 @@ impl Default for RunOptions {
     }
 }
 
-/// What one running check may consult: its limits and its deadline.
+/// What one running check may consult: this node's settings and the check's deadline.
 #[derive(Clone, Debug)]
 pub(crate) struct CheckContext {
+    /// Whether `command` checks may run on this node (`--allow-command`).
+    pub allow_command: bool,
     /// Largest file a content check reads.
     pub max_file_bytes: u64,
     /// When the check's time is up; long loops stop after it.
@@ -75,6 +77,7 @@ impl CheckContext {
     fn new(timeout: Duration, opts: &RunOptions) -> Self {
         let now = Instant::now();
         CheckContext {
+            allow_command: opts.allow_command,
             max_file_bytes: opts.max_file_bytes,
             deadline: now.checked_add(timeout).unwrap_or(now),
             timeout,
@@ -140,7 +143,7 @@ pub async fn run_checks(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, O
 async fn run_one(check: &Check, opts: &RunOptions) -> Outcome {
     let timeout = check.timeout.unwrap_or(opts.default_timeout);
     let ctx = CheckContext::new(timeout, opts);
-    let outcome = match tokio::time::timeout(timeout, execute(&check.kind, ctx, opts)).await {
+    let outcome = match tokio::time::timeout(timeout, check.kind.clone().run(ctx)).await {
         Ok(outcome) => outcome,
         Err(_) => timed_out(timeout),
     };
@@ -150,67 +153,11 @@ async fn run_one(check: &Check, opts: &RunOptions) -> Outcome {
     }
 }
 
-/// Runs blocking check code on tokio's blocking pool.
-async fn blocking(work: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
+/// Runs blocking check code on tokio's blocking pool; a panic there becomes an `Error`.
+pub(crate) async fn blocking(work: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
     match tokio::task::spawn_blocking(work).await {
         Ok(outcome) => outcome,
         Err(e) => Outcome::Error(format!("the check crashed: {e}")),
-    }
-}
-
-async fn execute(kind: &CheckKind, ctx: CheckContext, opts: &RunOptions) -> Outcome {
-    match kind.clone() {
-        CheckKind::FileExists { path } => blocking(move || file::file_exists(&path)).await,
-        CheckKind::FileContains { path, check } => {
-            blocking(move || content::file_contains(&path, &check, &ctx)).await
-        }
-        CheckKind::FileMatches { path, pattern } => {
-            blocking(move || content::file_matches(&path, &pattern, &ctx)).await
-        }
-        CheckKind::FileHash { path, sha256 } => {
-            blocking(move || content::file_hash(&path, &sha256, &ctx)).await
-        }
-        CheckKind::FileMode {
-            path,
-            mode,
-            owner,
-            group,
-        } => {
-            blocking(move || file::file_mode(&path, mode, owner.as_deref(), group.as_deref())).await
-        }
-        CheckKind::ProcessRunning { path, check } => {
-            blocking(move || process::process_running(path.as_deref(), check.as_deref(), &ctx))
-                .await
-        }
-        CheckKind::PortListening {
-            port,
-            proto,
-            address,
-        } => blocking(move || port::port_listening(port, proto, address)).await,
-        CheckKind::Command {
-            command,
-            args,
-            exit_status,
-            stdout_contains,
-        } => {
-            command::command(
-                &command,
-                &args,
-                exit_status,
-                stdout_contains.as_deref(),
-                opts.allow_command,
-            )
-            .await
-        }
-        CheckKind::HttpStatus { url, status } => {
-            let timeout = ctx.timeout;
-            blocking(move || http::http_status(&url, status, timeout)).await
-        }
-        CheckKind::DiskFree { path, min_percent } => {
-            blocking(move || disk::disk_free(&path, min_percent)).await
-        }
-        CheckKind::UserExists { name } => blocking(move || user::user_exists(&name)).await,
-        CheckKind::ServiceActive { name } => service::service_active(&name).await,
     }
 }
 
@@ -271,6 +218,7 @@ mod tests {
     use super::*;
     use crate::checks::spec::parse_operations;
     use crate::checks::testutil::TempDir;
+    use crate::checks::types::command;
 
     fn set(json: &str) -> CheckSet {
         parse_operations(json, "test.json").unwrap()

@@ -1,26 +1,27 @@
-//! The operations-file data model: [`CheckSet`], [`Check`], [`CheckKind`], the limits,
-//! [`SpecError`], and the semantic rules every check must satisfy, enforced both when a
-//! file is parsed and when a set arrives from a peer ([`CheckSet::validate`]).
+//! The operations-file data model: [`CheckSet`], [`Check`], the limits, [`SpecError`],
+//! and the rules every check must satisfy, enforced both when a file is parsed and when a
+//! set arrives from a peer ([`CheckSet::validate`]).
 //!
-//! The format is the seed's: a JSON object whose keys are user-chosen check names and
-//! whose values are `{"type": "...", <fields>}`, e.g.
-//! `{"hosts_file": {"type": "file_exists", "path": "/etc/hosts"}}`. The list of types and
-//! fields lives in `registry.rs`, JSON parsing with positions in `parse.rs` (re-exported
-//! here as [`parse_operations`] and [`load_operations_file`]). Running checks lives in
-//! `run.rs` and the per-type modules; this module never touches the host.
+//! The format: a JSON object whose keys are user-chosen check names and whose values are
+//! `{"type": "...", <fields>}`, e.g.
+//! `{"hosts_file": {"type": "file_exists", "path": "/etc/hosts"}}`. What a check tests is a
+//! [`CheckKind`]; each type's fields and rules live in its own file under `types/`, listed
+//! once in `types/mod.rs`. JSON parsing with positions lives in `parse.rs`
+//! (re-exported here as [`parse_operations`] and [`load_operations_file`]). This module
+//! never touches the host.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::check_type::FieldProblem;
 use super::duration::format_duration;
 
+pub use super::check_type::{FieldSpec, FieldType};
 pub use super::parse::{load_operations_file, parse_operations};
-pub use super::registry::{
-    CHECK_TYPES, COMMON_FIELDS, CheckType, FieldSpec, FieldType, check_type,
-};
+pub use super::registry::{CHECK_TYPES, COMMON_FIELDS, TypeInfo, check_type};
+pub use super::types::CheckKind;
 
 /// Largest operations file accepted, in bytes (1 MiB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -51,109 +52,6 @@ pub struct Check {
     pub expect: bool,
     /// Per-check timeout; `None` means the runner's default.
     pub timeout: Option<Duration>,
-}
-
-/// Transport protocol for [`CheckKind::PortListening`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Proto {
-    /// A TCP socket in the LISTEN state.
-    Tcp,
-    /// An unconnected UDP socket bound to the port.
-    Udp,
-}
-
-/// What a check tests. One variant per `type` in the operations file; see
-/// [`CHECK_TYPES`] for the field list of each.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub enum CheckKind {
-    /// `file_exists`: the path exists (symlinks followed).
-    FileExists {
-        /// Path to stat.
-        path: String,
-    },
-    /// `file_contains`: some line of a regular file contains `check` (plain substring).
-    FileContains {
-        /// Regular file to read.
-        path: String,
-        /// Case-sensitive substring; never contains `'\n'`.
-        check: String,
-    },
-    /// `file_matches`: some line of a regular file matches the regex `pattern`.
-    FileMatches {
-        /// Regular file to read.
-        path: String,
-        /// Regular expression (regex crate syntax), applied to each line.
-        pattern: String,
-    },
-    /// `file_hash`: the SHA-256 of a regular file equals `sha256`.
-    FileHash {
-        /// Regular file to hash.
-        path: String,
-        /// Expected digest, 64 hex digits (compared case-insensitively).
-        sha256: String,
-    },
-    /// `file_mode`: permission bits (and optionally owner and group) of a path.
-    FileMode {
-        /// Path to stat (symlinks followed).
-        path: String,
-        /// Expected permission bits, e.g. `0o644` (written `"0644"` in the file).
-        mode: u32,
-        /// Expected owner: a user name or a numeric uid.
-        owner: Option<String>,
-        /// Expected group: a group name or a numeric gid.
-        group: Option<String>,
-    },
-    /// `process_running`: some process matches `path` and/or `check` (at least one given).
-    ProcessRunning {
-        /// Executable path: matches `/proc/PID/exe` or argv\[0\].
-        path: Option<String>,
-        /// Process name: matches `/proc/PID/comm` or the basename of argv\[0\].
-        check: Option<String>,
-    },
-    /// `port_listening`: a local socket listens on `port`.
-    PortListening {
-        /// Port number, 1–65535.
-        port: u16,
-        /// TCP (default) or UDP.
-        proto: Proto,
-        /// Local address the socket must be bound to (a wildcard bind also counts).
-        address: Option<IpAddr>,
-    },
-    /// `command`: runs a program; passes when its exit status (and stdout) are as expected.
-    Command {
-        /// Program to run (looked up in `PATH` when it has no `/`). No shell is involved.
-        command: String,
-        /// Arguments passed as-is.
-        args: Vec<String>,
-        /// Expected exit status (default 0).
-        exit_status: i32,
-        /// Substring that must appear in the program's standard output.
-        stdout_contains: Option<String>,
-    },
-    /// `http_status`: a GET of `url` answers with `status` (redirects are not followed).
-    HttpStatus {
-        /// `http://` or `https://` URL.
-        url: String,
-        /// Expected HTTP status code, 100–599.
-        status: u16,
-    },
-    /// `disk_free`: the filesystem holding `path` has at least `min_percent` % available.
-    DiskFree {
-        /// Any path on the filesystem to measure.
-        path: String,
-        /// Minimum available space in percent, 0–100.
-        min_percent: f64,
-    },
-    /// `user_exists`: `/etc/passwd` has an entry named `name`.
-    UserExists {
-        /// User name.
-        name: String,
-    },
-    /// `service_active`: `systemctl is-active NAME` says the unit is active.
-    ServiceActive {
-        /// systemd unit name, e.g. `sshd` or `nginx.service`.
-        name: String,
-    },
 }
 
 /// Why an operations file or a received [`CheckSet`] was refused.
@@ -220,29 +118,6 @@ pub enum SpecError {
     },
 }
 
-/// A problem with one field of a check: which field (for positioning) and what is wrong.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct FieldProblem {
-    pub(super) field: Option<&'static str>,
-    pub(super) message: String,
-}
-
-impl FieldProblem {
-    pub(super) fn on(field: &'static str, message: impl Into<String>) -> Self {
-        FieldProblem {
-            field: Some(field),
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn whole(message: impl Into<String>) -> Self {
-        FieldProblem {
-            field: None,
-            message: message.into(),
-        }
-    }
-}
-
 impl CheckSet {
     /// Number of checks.
     pub fn len(&self) -> usize {
@@ -276,7 +151,7 @@ impl CheckSet {
     pub fn uses_command(&self) -> bool {
         self.checks
             .values()
-            .any(|c| matches!(c.kind, CheckKind::Command { .. }))
+            .any(|c| matches!(c.kind, CheckKind::Command(_)))
     }
 
     /// Re-checks every rule the parser enforces; call it on a set received from the
@@ -325,203 +200,8 @@ impl Check {
                 ));
             }
         }
-        self.kind.problem()
+        self.kind.validate()
     }
-}
-
-impl CheckKind {
-    /// The `type` name of this check, e.g. `"file_exists"`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            CheckKind::FileExists { .. } => "file_exists",
-            CheckKind::FileContains { .. } => "file_contains",
-            CheckKind::FileMatches { .. } => "file_matches",
-            CheckKind::FileHash { .. } => "file_hash",
-            CheckKind::FileMode { .. } => "file_mode",
-            CheckKind::ProcessRunning { .. } => "process_running",
-            CheckKind::PortListening { .. } => "port_listening",
-            CheckKind::Command { .. } => "command",
-            CheckKind::HttpStatus { .. } => "http_status",
-            CheckKind::DiskFree { .. } => "disk_free",
-            CheckKind::UserExists { .. } => "user_exists",
-            CheckKind::ServiceActive { .. } => "service_active",
-        }
-    }
-
-    fn problem(&self) -> Result<(), FieldProblem> {
-        match self {
-            CheckKind::FileExists { path } => non_empty_text("path", path),
-            CheckKind::FileContains { path, check } => {
-                non_empty_text("path", path)?;
-                non_empty_text("check", check)?;
-                if check.contains('\n') {
-                    return Err(FieldProblem::on(
-                        "check",
-                        "check contains a newline, so it can never match a single line; \
-                         use file_matches for multi-part patterns",
-                    ));
-                }
-                Ok(())
-            }
-            CheckKind::FileMatches { path, pattern } => {
-                non_empty_text("path", path)?;
-                non_empty_text("pattern", pattern)?;
-                super::content::compile_line_regex(pattern)
-                    .map(drop)
-                    .map_err(|e| FieldProblem::on("pattern", e))
-            }
-            CheckKind::FileHash { path, sha256 } => {
-                non_empty_text("path", path)?;
-                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(FieldProblem::on(
-                        "sha256",
-                        "sha256 must be 64 hex digits (as printed by sha256sum)",
-                    ));
-                }
-                Ok(())
-            }
-            CheckKind::FileMode {
-                path,
-                mode,
-                owner,
-                group,
-            } => {
-                non_empty_text("path", path)?;
-                if *mode > 0o7777 {
-                    return Err(FieldProblem::on(
-                        "mode",
-                        format!("mode {mode:o} has bits beyond 7777"),
-                    ));
-                }
-                if let Some(owner) = owner {
-                    account_name("owner", owner)?;
-                }
-                if let Some(group) = group {
-                    account_name("group", group)?;
-                }
-                Ok(())
-            }
-            CheckKind::ProcessRunning { path, check } => {
-                if path.is_none() && check.is_none() {
-                    return Err(FieldProblem::whole(
-                        "process_running needs path, check or both \
-                         (path matches the executable or argv[0], check the process name)",
-                    ));
-                }
-                if let Some(path) = path {
-                    non_empty_text("path", path)?;
-                }
-                if let Some(check) = check {
-                    non_empty_text("check", check)?;
-                }
-                Ok(())
-            }
-            CheckKind::PortListening { port, .. } => {
-                if *port == 0 {
-                    return Err(FieldProblem::on("port", "port must be between 1 and 65535"));
-                }
-                Ok(())
-            }
-            CheckKind::Command {
-                command,
-                args,
-                stdout_contains,
-                ..
-            } => {
-                non_empty_text("command", command)?;
-                if args.len() > MAX_ARGS {
-                    return Err(FieldProblem::on(
-                        "args",
-                        format!("args has {} entries; the limit is {MAX_ARGS}", args.len()),
-                    ));
-                }
-                for arg in args {
-                    text("args", arg)?;
-                }
-                if let Some(needle) = stdout_contains {
-                    non_empty_text("stdout_contains", needle)?;
-                }
-                Ok(())
-            }
-            CheckKind::HttpStatus { url, status } => {
-                non_empty_text("url", url)?;
-                let lower = url.to_ascii_lowercase();
-                if !lower.starts_with("http://") && !lower.starts_with("https://") {
-                    return Err(FieldProblem::on(
-                        "url",
-                        "url must start with http:// or https://",
-                    ));
-                }
-                if !(100..=599).contains(status) {
-                    return Err(FieldProblem::on(
-                        "status",
-                        "status must be an HTTP status code between 100 and 599",
-                    ));
-                }
-                Ok(())
-            }
-            CheckKind::DiskFree { path, min_percent } => {
-                non_empty_text("path", path)?;
-                if !(0.0..=100.0).contains(min_percent) {
-                    return Err(FieldProblem::on(
-                        "min_percent",
-                        "min_percent must be between 0 and 100",
-                    ));
-                }
-                Ok(())
-            }
-            CheckKind::UserExists { name } => account_name("name", name),
-            CheckKind::ServiceActive { name } => {
-                non_empty_text("name", name)?;
-                let allowed = |c: char| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c);
-                if name.starts_with('-') || !name.chars().all(allowed) {
-                    return Err(FieldProblem::on(
-                        "name",
-                        "name must be a systemd unit name (letters, digits and :-_.@\\, \
-                         not starting with -)",
-                    ));
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-fn text(field: &'static str, value: &str) -> Result<(), FieldProblem> {
-    if value.len() > MAX_VALUE_BYTES {
-        return Err(FieldProblem::on(
-            field,
-            format!("{field} is longer than {MAX_VALUE_BYTES} bytes"),
-        ));
-    }
-    if value.contains('\0') {
-        return Err(FieldProblem::on(
-            field,
-            format!("{field} contains a NUL character"),
-        ));
-    }
-    Ok(())
-}
-
-fn non_empty_text(field: &'static str, value: &str) -> Result<(), FieldProblem> {
-    if value.is_empty() {
-        return Err(FieldProblem::on(
-            field,
-            format!("{field} must not be empty"),
-        ));
-    }
-    text(field, value)
-}
-
-fn account_name(field: &'static str, value: &str) -> Result<(), FieldProblem> {
-    non_empty_text(field, value)?;
-    if value.contains([':', '\n']) {
-        return Err(FieldProblem::on(
-            field,
-            format!("{field} must not contain ':' or a newline"),
-        ));
-    }
-    Ok(())
 }
 
 pub(super) fn name_problem(name: &str) -> Option<String> {
@@ -566,10 +246,10 @@ mod tests {
         tampered.checks.insert(
             "bad".into(),
             Check {
-                kind: CheckKind::FileMatches {
+                kind: CheckKind::FileMatches(super::super::types::FileMatches {
                     path: "/x".into(),
                     pattern: "(".into(),
-                },
+                }),
                 expect: true,
                 timeout: None,
             },

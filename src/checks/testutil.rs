@@ -1,5 +1,6 @@
-//! Test helpers for the check modules: a self-removing temporary directory and a way to
-//! tell whether the tests run as root. Compiled only for tests.
+//! Test helpers for the check modules: a self-removing temporary directory, a way to
+//! tell whether the tests run as root, and a sample account database. Compiled only for
+//! tests.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -68,3 +69,10 @@ pub(crate) fn running_as_root() -> bool {
         .map(|m| m.uid() == 0)
         .unwrap_or(false)
 }
+
+/// A passwd-format file with a comment, a broken line and a non-numeric id.
+pub(crate) const SAMPLE_PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/bash\n\
+    # a comment:x:5\n\
+    alice:x:1000:1000::/home/alice:/bin/sh\n\
+    broken\n\
+    bob:x:notanumber:1:::\n";

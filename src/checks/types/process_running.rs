@@ -2,101 +2,105 @@
 //! running a given executable and/or under a given name?
 //!
 //! * `path` matches when it equals the target of `/proc/PID/exe` (the real executable,
-//!   which the seed missed) or the process's argv\[0\] (what the seed compared).
+//!   symlinks resolved) or the process's argv\[0\] (the path it was started under, which
+//!   may be a symlink such as `/usr/bin/python3`).
 //! * `check` (the name) matches when it equals `/proc/PID/comm` (so a login shell `-bash`
 //!   matches `bash`) or the basename of argv\[0\] (comm is cut at 15 characters).
-//! * Both given: **one** process must satisfy both (the seed OR-ed them across processes).
+//! * Both given: **one** process must satisfy both, not one process each.
 //!
 //! Entries that vanish or cannot be read (other users' `exe` links without privilege,
 //! kernel threads with no argv) are skipped, never an error. Only processes visible in
 //! this node's PID namespace are seen. Linux only.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use super::Outcome;
-use super::run::CheckContext;
+use serde::{Deserialize, Serialize};
 
-/// How much of `/proc/PID/cmdline` is read: enough for any argv\[0\] (PATH_MAX is 4096).
-const MAX_CMDLINE_BYTES: u64 = 8192;
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt,
+};
+use crate::checks::procfs::{Process, process_dirs};
+use crate::checks::run::{CheckContext, blocking};
+
+/// `process_running`: some process matches `path` and/or `check` (at least one given).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRunning {
+    /// Executable path: matches `/proc/PID/exe` or argv\[0\].
+    pub path: Option<String>,
+    /// Process name: matches `/proc/PID/comm` or the basename of argv\[0\].
+    pub check: Option<String>,
+}
+
+impl CheckType for ProcessRunning {
+    const NAME: &'static str = "process_running";
+    const DOC: &'static str =
+        "passes when a process matches path (executable or argv[0]) and/or check (its name)";
+    const FIELDS: &'static [FieldSpec] = &[
+        opt("path", FieldType::String),
+        opt("check", FieldType::String),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(ProcessRunning {
+            path: fields.string("path"),
+            check: fields.string("check"),
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        if self.path.is_none() && self.check.is_none() {
+            return Err(FieldProblem::whole(
+                "process_running needs path, check or both \
+                 (path matches the executable or argv[0], check the process name)",
+            ));
+        }
+        if let Some(path) = &self.path {
+            non_empty_text("path", path)?;
+        }
+        if let Some(check) = &self.check {
+            non_empty_text("check", check)?;
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: CheckContext) -> Outcome {
+        blocking(move || process_running(self.path.as_deref(), self.check.as_deref(), &ctx)).await
+    }
+}
 
 /// Runs `process_running`; at least one of `path` and `name` is given (checked at submit).
-pub(crate) fn process_running(
-    path: Option<&str>,
-    name: Option<&str>,
-    ctx: &CheckContext,
-) -> Outcome {
-    let entries = match std::fs::read_dir("/proc") {
-        Ok(entries) => entries,
+fn process_running(path: Option<&str>, name: Option<&str>, ctx: &CheckContext) -> Outcome {
+    let dirs = match process_dirs() {
+        Ok(dirs) => dirs,
         Err(e) => return Outcome::Error(format!("listing /proc: {e}")),
     };
-    for (seen, entry) in entries.flatten().enumerate() {
+    for (seen, dir) in dirs.enumerate() {
         if seen.is_multiple_of(256) && ctx.expired() {
             return ctx.timed_out();
         }
-        let file_name = entry.file_name();
-        if file_name.is_empty() || !file_name.as_bytes().iter().all(u8::is_ascii_digit) {
-            continue;
-        }
-        let dir = entry.path();
-        let mut process = Process {
-            dir: &dir,
-            argv0: None,
-        };
-        let path_ok = path.is_none_or(|p| process.exe_is(p) || process.argv0_is(p));
-        if path_ok && name.is_none_or(|n| process.named(n)) {
+        let mut process = Process::new(&dir);
+        let path_ok =
+            path.is_none_or(|p| process.exe_is(p) || process.argv0() == Some(p.as_bytes()));
+        if path_ok && name.is_none_or(|n| named(&mut process, n)) {
             return Outcome::Success(true);
         }
     }
     Outcome::Success(false)
 }
 
-/// One `/proc/PID` entry, reading each file at most once and only when needed.
-struct Process<'a> {
-    dir: &'a Path,
-    argv0: Option<Option<Vec<u8>>>,
-}
-
-impl Process<'_> {
-    fn exe_is(&self, wanted: &str) -> bool {
-        let Ok(target) = std::fs::read_link(self.dir.join("exe")) else {
-            return false;
-        };
-        let target = target.as_os_str().as_bytes();
-        // A binary replaced on disk (e.g. by an upgrade) shows as "PATH (deleted)".
-        target == wanted.as_bytes() || target.strip_suffix(b" (deleted)") == Some(wanted.as_bytes())
+/// The process's name is `wanted`: its `comm`, or the basename of its argv\[0\].
+fn named(process: &mut Process, wanted: &str) -> bool {
+    if process.comm() == wanted.as_bytes() {
+        return true;
     }
-
-    fn argv0(&mut self) -> Option<&[u8]> {
-        if self.argv0.is_none() {
-            let mut bytes = Vec::new();
-            let read = std::fs::File::open(self.dir.join("cmdline"))
-                .and_then(|f| f.take(MAX_CMDLINE_BYTES).read_to_end(&mut bytes));
-            let first = match read {
-                Ok(_) => bytes.split(|&b| b == 0).next().map(<[u8]>::to_vec),
-                Err(_) => None,
-            };
-            self.argv0 = Some(first.filter(|a| !a.is_empty()));
-        }
-        self.argv0.as_ref().and_then(|a| a.as_deref())
-    }
-
-    fn argv0_is(&mut self, wanted: &str) -> bool {
-        self.argv0() == Some(wanted.as_bytes())
-    }
-
-    fn named(&mut self, wanted: &str) -> bool {
-        let comm = std::fs::read(self.dir.join("comm")).unwrap_or_default();
-        if comm.strip_suffix(b"\n").unwrap_or(&comm) == wanted.as_bytes() {
-            return true;
-        }
-        self.argv0()
-            .map(|a| Path::new(OsStr::from_bytes(a)))
-            .and_then(Path::file_name)
-            .is_some_and(|base| base.as_bytes() == wanted.as_bytes())
-    }
+    process
+        .argv0()
+        .map(|a| Path::new(OsStr::from_bytes(a)))
+        .and_then(Path::file_name)
+        .is_some_and(|base| base.as_bytes() == wanted.as_bytes())
 }
 
 #[cfg(test)]

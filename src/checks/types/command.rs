@@ -17,9 +17,15 @@
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 
+use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use super::Outcome;
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt, req, text,
+};
+use crate::checks::run::CheckContext;
+use crate::checks::spec::MAX_ARGS;
 
 /// The error every node without `--allow-command` reports for a `command` check.
 pub const COMMAND_DISABLED: &str =
@@ -28,8 +34,76 @@ pub const COMMAND_DISABLED: &str =
 /// How much of a program's standard output is kept for `stdout_contains`.
 pub const MAX_STDOUT_BYTES: usize = 1 << 20;
 
+/// `command`: runs a program; passes when its exit status (and stdout) are as expected.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Program to run (looked up in `PATH` when it has no `/`). No shell is involved.
+    pub command: String,
+    /// Arguments passed as-is.
+    pub args: Vec<String>,
+    /// Expected exit status (default 0).
+    pub exit_status: i32,
+    /// Substring that must appear in the program's standard output.
+    pub stdout_contains: Option<String>,
+}
+
+impl CheckType for Command {
+    const NAME: &'static str = "command";
+    const DOC: &'static str = "runs a program (no shell); passes when it exits with exit_status and its stdout contains stdout_contains";
+    const FIELDS: &'static [FieldSpec] = &[
+        req("command", FieldType::String),
+        opt("args", FieldType::StringList),
+        opt("exit_status", FieldType::Integer),
+        opt("stdout_contains", FieldType::String),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(Command {
+            command: fields.required("command"),
+            args: fields.list("args").unwrap_or_default(),
+            exit_status: match fields.int("exit_status") {
+                None => 0,
+                Some(code) => i32::try_from(code)
+                    .map_err(|_| FieldProblem::on("exit_status", "exit_status is out of range"))?,
+            },
+            stdout_contains: fields.string("stdout_contains"),
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        non_empty_text("command", &self.command)?;
+        if self.args.len() > MAX_ARGS {
+            return Err(FieldProblem::on(
+                "args",
+                format!(
+                    "args has {} entries; the limit is {MAX_ARGS}",
+                    self.args.len()
+                ),
+            ));
+        }
+        for arg in &self.args {
+            text("args", arg)?;
+        }
+        if let Some(needle) = &self.stdout_contains {
+            non_empty_text("stdout_contains", needle)?;
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: CheckContext) -> Outcome {
+        command(
+            &self.command,
+            &self.args,
+            self.exit_status,
+            self.stdout_contains.as_deref(),
+            ctx.allow_command,
+        )
+        .await
+    }
+}
+
 /// Runs `command` when `allowed`.
-pub(crate) async fn command(
+async fn command(
     program: &str,
     args: &[String],
     exit_status: i32,

@@ -9,10 +9,73 @@
 
 use std::time::Duration;
 
-use super::Outcome;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+};
+use crate::checks::run::{CheckContext, blocking};
+
+/// `http_status`: a GET of `url` answers with `status` (redirects are not followed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HttpStatus {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Expected HTTP status code, 100–599.
+    pub status: u16,
+}
+
+impl CheckType for HttpStatus {
+    const NAME: &'static str = "http_status";
+    const DOC: &'static str =
+        "passes when a GET of url answers with status (redirects not followed)";
+    const FIELDS: &'static [FieldSpec] = &[
+        req("url", FieldType::String),
+        req("status", FieldType::Integer),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(HttpStatus {
+            url: fields.required("url"),
+            status: u16::try_from(fields.int("status").unwrap_or_default())
+                .ok()
+                .filter(|s| (100..=599).contains(s))
+                .ok_or_else(|| {
+                    FieldProblem::on(
+                        "status",
+                        "status must be an HTTP status code between 100 and 599",
+                    )
+                })?,
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        non_empty_text("url", &self.url)?;
+        let lower = self.url.to_ascii_lowercase();
+        if !lower.starts_with("http://") && !lower.starts_with("https://") {
+            return Err(FieldProblem::on(
+                "url",
+                "url must start with http:// or https://",
+            ));
+        }
+        if !(100..=599).contains(&self.status) {
+            return Err(FieldProblem::on(
+                "status",
+                "status must be an HTTP status code between 100 and 599",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn run(self, ctx: CheckContext) -> Outcome {
+        let timeout = ctx.timeout;
+        blocking(move || http_status(&self.url, self.status, timeout)).await
+    }
+}
 
 /// Runs `http_status` with an overall time limit of `timeout`.
-pub(crate) fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
+fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)

@@ -9,13 +9,54 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::Outcome;
+use serde::{Deserialize, Serialize};
+
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+};
+use crate::checks::run::CheckContext;
 
 /// Present on every host booted with systemd (what `sd_booted()` tests).
 const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";
 
-/// Runs `service_active`.
-pub(crate) async fn service_active(name: &str) -> Outcome {
+/// `service_active`: `systemctl is-active NAME` says the unit is active.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceActive {
+    /// systemd unit name, e.g. `sshd` or `nginx.service`.
+    pub name: String,
+}
+
+impl CheckType for ServiceActive {
+    const NAME: &'static str = "service_active";
+    const DOC: &'static str = "passes when `systemctl is-active name` reports the unit active";
+    const FIELDS: &'static [FieldSpec] = &[req("name", FieldType::String)];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(ServiceActive {
+            name: fields.required("name"),
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        non_empty_text("name", &self.name)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ":-_.@\\".contains(c);
+        if self.name.starts_with('-') || !self.name.chars().all(allowed) {
+            return Err(FieldProblem::on(
+                "name",
+                "name must be a systemd unit name (letters, digits and :-_.@\\, \
+                 not starting with -)",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn run(self, _ctx: CheckContext) -> Outcome {
+        service_active(&self.name).await
+    }
+}
+
+async fn service_active(name: &str) -> Outcome {
     let Some(systemctl) = find_systemctl() else {
         return Outcome::Error(
             "systemd is not available on this host (no systemctl in PATH)".into(),

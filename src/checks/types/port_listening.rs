@@ -1,5 +1,5 @@
-//! The `port_listening` check: is a local socket listening on a port, read from the
-//! kernel's socket tables `/proc/net/{tcp,tcp6}` or `/proc/net/{udp,udp6}`.
+//! `port_listening`: is a local socket listening on a port, read from the kernel's
+//! socket tables `/proc/net/{tcp,tcp6}` or `/proc/net/{udp,udp6}`.
 //!
 //! TCP passes for a socket in the LISTEN state; UDP for an unconnected socket bound to
 //! the port (UDP has no listen state). With `address`, the socket must be bound to that
@@ -8,26 +8,88 @@
 //! Only sockets in this node's network namespace are seen. A table that does not exist
 //! (no IPv6) is skipped; if neither can be read, the check is an `Error`.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
-use super::Outcome;
-use super::spec::Proto;
+use serde::{Deserialize, Serialize};
 
-/// Socket state numbers in `/proc/net/*` (include/net/tcp_states.h).
-const TCP_LISTEN: u8 = 0x0A;
-/// An unconnected UDP socket shows as TCP_CLOSE.
-const UDP_UNCONNECTED: u8 = 0x07;
+use crate::checks::Outcome;
+use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, opt, req};
+use crate::checks::procfs::{TCP_LISTEN, UDP_UNCONNECTED, parse_socket_table};
+use crate::checks::run::{CheckContext, blocking};
 
-/// One row of a `/proc/net` socket table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Socket {
-    address: IpAddr,
-    port: u16,
-    state: u8,
+/// Transport protocol for [`PortListening`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proto {
+    /// A TCP socket in the LISTEN state.
+    Tcp,
+    /// An unconnected UDP socket bound to the port.
+    Udp,
 }
 
-/// Runs `port_listening`.
-pub(crate) fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
+/// `port_listening`: a local socket listens on `port`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PortListening {
+    /// Port number, 1–65535.
+    pub port: u16,
+    /// TCP (default) or UDP.
+    pub proto: Proto,
+    /// Local address the socket must be bound to (a wildcard bind also counts).
+    pub address: Option<IpAddr>,
+}
+
+impl CheckType for PortListening {
+    const NAME: &'static str = "port_listening";
+    const DOC: &'static str =
+        "passes when a local tcp (default) or udp socket listens on port (and address)";
+    const FIELDS: &'static [FieldSpec] = &[
+        req("port", FieldType::Integer),
+        opt("proto", FieldType::String),
+        opt("address", FieldType::String),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        let port = fields.int("port").unwrap_or_default();
+        let port = u16::try_from(port)
+            .map_err(|_| FieldProblem::on("port", "port must be between 1 and 65535"))?;
+        let proto = match fields.string("proto").as_deref() {
+            None | Some("tcp") => Proto::Tcp,
+            Some("udp") => Proto::Udp,
+            Some(other) => {
+                return Err(FieldProblem::on(
+                    "proto",
+                    format!("proto must be \"tcp\" or \"udp\", got {other:?}"),
+                ));
+            }
+        };
+        let address = match fields.string("address") {
+            None => None,
+            Some(text) => Some(text.parse::<IpAddr>().map_err(|_| {
+                FieldProblem::on(
+                    "address",
+                    format!("address must be an IP address such as 127.0.0.1 or ::1, got {text:?}"),
+                )
+            })?),
+        };
+        Ok(PortListening {
+            port,
+            proto,
+            address,
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        if self.port == 0 {
+            return Err(FieldProblem::on("port", "port must be between 1 and 65535"));
+        }
+        Ok(())
+    }
+
+    async fn run(self, _ctx: CheckContext) -> Outcome {
+        blocking(move || port_listening(self.port, self.proto, self.address)).await
+    }
+}
+
+fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
     let (tables, wanted_state) = match proto {
         Proto::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], TCP_LISTEN),
         Proto::Udp => (["/proc/net/udp", "/proc/net/udp6"], UDP_UNCONNECTED),
@@ -43,7 +105,7 @@ pub(crate) fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -
             }
         };
         read_any = true;
-        let found = parse_table(&text).any(|s| {
+        let found = parse_socket_table(&text).any(|s| {
             s.port == port
                 && s.state == wanted_state
                 && address.is_none_or(|a| bound_to(s.address, a))
@@ -69,81 +131,9 @@ fn bound_to(bound: IpAddr, wanted: IpAddr) -> bool {
         }
 }
 
-/// Parses the rows of a `/proc/net/{tcp,udp}[6]` table, skipping the header and any
-/// malformed row.
-fn parse_table(text: &str) -> impl Iterator<Item = Socket> + '_ {
-    text.lines().skip(1).filter_map(|line| {
-        let mut fields = line.split_whitespace();
-        let local = fields.nth(1)?;
-        let state = u8::from_str_radix(fields.nth(1)?, 16).ok()?;
-        let (address, port) = local.split_once(':')?;
-        Some(Socket {
-            address: parse_address(address)?,
-            port: u16::from_str_radix(port, 16).ok()?,
-            state,
-        })
-    })
-}
-
-/// The kernel prints each 32-bit word of the address in host byte order as hex.
-fn parse_address(hex: &str) -> Option<IpAddr> {
-    let word = |i: usize| -> Option<[u8; 4]> {
-        let text = hex.get(i * 8..i * 8 + 8)?;
-        Some(u32::from_str_radix(text, 16).ok()?.to_ne_bytes())
-    };
-    match hex.len() {
-        8 => Some(IpAddr::V4(Ipv4Addr::from(word(0)?))),
-        32 => {
-            let mut bytes = [0u8; 16];
-            for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
-                chunk.copy_from_slice(&word(i)?);
-            }
-            Some(IpAddr::V6(Ipv6Addr::from(bytes)))
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_ipv4_and_ipv6_rows() {
-        if cfg!(target_endian = "big") {
-            return; // the sample below is little-endian
-        }
-        let tcp = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
-           0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0\n\
-           1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2 1 0 100 0 0 10 0\n\
-           garbage line\n";
-        let rows: Vec<_> = parse_table(tcp).collect();
-        assert_eq!(
-            rows,
-            [
-                Socket {
-                    address: "127.0.0.1".parse().unwrap(),
-                    port: 8080,
-                    state: TCP_LISTEN
-                },
-                Socket {
-                    address: "0.0.0.0".parse().unwrap(),
-                    port: 22,
-                    state: TCP_LISTEN
-                },
-            ]
-        );
-        let tcp6 = "header\n   0: 00000000000000000000000001000000:0035 00000000000000000000000000000000:0000 0A 0 0 0 0\n\
-           1: 0000000000000000FFFF00000100007F:01BB 00000000000000000000000000000000:0000 0A 0 0 0 0\n";
-        let rows: Vec<_> = parse_table(tcp6).collect();
-        assert_eq!(rows[0].address, "::1".parse::<IpAddr>().unwrap());
-        assert_eq!(rows[0].port, 53);
-        assert_eq!(
-            rows[1].address,
-            "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(rows[1].port, 443);
-    }
 
     #[test]
     fn wildcard_binds_accept_specific_addresses() {

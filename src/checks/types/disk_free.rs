@@ -5,10 +5,56 @@
 //! Avail column), over the filesystem's total size (`f_blocks`). A path that cannot be
 //! stat-ed, or a filesystem that reports no size (e.g. `/proc`), is an `Error`.
 
-use super::Outcome;
+use serde::{Deserialize, Serialize};
 
-/// Runs `disk_free`.
-pub(crate) fn disk_free(path: &str, min_percent: f64) -> Outcome {
+use crate::checks::Outcome;
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+};
+use crate::checks::run::{CheckContext, blocking};
+
+/// `disk_free`: the filesystem holding `path` has at least `min_percent` % available.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DiskFree {
+    /// Any path on the filesystem to measure.
+    pub path: String,
+    /// Minimum available space in percent, 0–100.
+    pub min_percent: f64,
+}
+
+impl CheckType for DiskFree {
+    const NAME: &'static str = "disk_free";
+    const DOC: &'static str =
+        "passes when the filesystem holding path has at least min_percent % available";
+    const FIELDS: &'static [FieldSpec] = &[
+        req("path", FieldType::String),
+        req("min_percent", FieldType::Number),
+    ];
+
+    fn from_fields(fields: &Fields) -> Result<Self, FieldProblem> {
+        Ok(DiskFree {
+            path: fields.required("path"),
+            min_percent: fields.number("min_percent").unwrap_or(0.0),
+        })
+    }
+
+    fn validate(&self) -> Result<(), FieldProblem> {
+        non_empty_text("path", &self.path)?;
+        if !(0.0..=100.0).contains(&self.min_percent) {
+            return Err(FieldProblem::on(
+                "min_percent",
+                "min_percent must be between 0 and 100",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn run(self, _ctx: CheckContext) -> Outcome {
+        blocking(move || disk_free(&self.path, self.min_percent)).await
+    }
+}
+
+fn disk_free(path: &str, min_percent: f64) -> Outcome {
     match available_percent(path) {
         Ok(percent) => Outcome::Success(percent >= min_percent),
         Err(e) => Outcome::Error(e),
