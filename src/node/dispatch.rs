@@ -394,7 +394,7 @@ pub async fn run_checks_here(
 ) -> Result<Response, RequestError> {
     validate_off_runtime(&checks)
         .await
-        .map_err(RequestError::InvalidChecks)?;
+        .map_err(|e| RequestError::InvalidChecks(e.to_string()))?;
     let started = Instant::now();
     let Ok(_slot) = tokio::time::timeout(timeout, ctx.check_slots.clone().acquire_owned()).await
     else {

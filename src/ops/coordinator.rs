@@ -201,7 +201,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let inner = &self.inner;
         validate_off_runtime(&checks)
             .await
-            .map_err(OpsError::InvalidChecks)?;
+            .map_err(|e| OpsError::InvalidChecks(e.to_string()))?;
         if deadline.is_zero() || deadline > MAX_DEADLINE {
             return Err(OpsError::DeadlineOutOfRange {
                 shown: human_duration(deadline),
@@ -514,14 +514,22 @@ impl<M: MeshAccess> Coordinator<M> {
     }
 }
 
+/// Why [`validate_off_runtime`] refused a check set.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    /// The checks break a rule: the caller's input.
+    #[error(transparent)]
+    Invalid(#[from] crate::checks::spec::SpecError),
+    /// The validation task panicked (a bug) or was cancelled (the runtime shutting down).
+    #[error("validation failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 /// Validates a check set on the blocking pool: compiling a hostile regex can take a
 /// while, and must not stall the node's async workers.
-pub async fn validate_off_runtime(checks: &CheckSet) -> Result<(), String> {
+pub async fn validate_off_runtime(checks: &CheckSet) -> Result<(), ValidateError> {
     let checks = checks.clone();
-    match tokio::task::spawn_blocking(move || checks.validate()).await {
-        Ok(r) => r.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("validation failed: {e}")),
-    }
+    Ok(tokio::task::spawn_blocking(move || checks.validate()).await??)
 }
 
 /// Publishes which of `targets` the mesh sees as dead, every 250 ms, until aborted.
