@@ -201,7 +201,9 @@ fn a_node_with_another_secret_cannot_join() {
     let args = with(&["add", &outsider.addr()], &s1);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = ctl(&a.addr(), &args);
-    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    // The node cannot reach the outsider (it refuses the handshake): unavailable, exit 3.
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).starts_with("Error: "), "{}", stderr(&o));
     assert!(!stdout(&list_with(&a.addr(), &s1)).contains(&outsider.addr()));
 }
 
