@@ -201,7 +201,9 @@ fn a_node_with_another_secret_cannot_join() {
     let args = with(&["add", &outsider.addr()], &s1);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = ctl(&a.addr(), &args);
-    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    // The node cannot reach the outsider (it refuses the handshake): unavailable, exit 3.
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).starts_with("Error: "), "{}", stderr(&o));
     assert!(!stdout(&list_with(&a.addr(), &s1)).contains(&outsider.addr()));
 }
 
@@ -243,6 +245,27 @@ fn del_removes_a_host_everywhere_and_add_brings_it_back() {
     );
 }
 
+/// Runs `werify ctl --connect ADDR ARGS… -` with `input` on stdin.
+fn batch(addr: &str, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BIN)
+        .args(["ctl", "--connect", addr])
+        .args(args)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn batch_mode_runs_lines_and_stops_at_the_first_error() {
     let dir = TempDir::new("batch");
@@ -258,53 +281,121 @@ fn batch_mode_runs_lines_and_stops_at_the_first_error() {
         "# comment\n\n  add \t {}\nlistactive\nfrobnicate\nlist\n",
         b.addr()
     );
-    let mut child = std::process::Command::new(BIN)
-        .args(["ctl", "--connect", &a.addr(), "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = batch(&a.addr(), &[], &input);
     assert_eq!(o.status.code(), Some(2));
     let out = stdout(&o);
     assert!(
         out.starts_with(&format!("Added host {}\nActive hosts (2)\n", b.addr())),
         "{out}"
     );
+    assert_eq!(
+        stderr(&o),
+        "Error running frobnicate: Unknown command frobnicate\n"
+    );
+    assert!(!out.contains("Commands processed"));
+    // Without errors it counts the commands it ran; words are split like a shell's, and
+    // a comment may follow a command.
+    let o = batch(
+        &a.addr(),
+        &[],
+        "list\n# x\n'listinactive'   # the other half\r\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "Active hosts (2)\n{0}\n{1}\nInactive hosts (0)\nEnd of list\n\
+             Inactive hosts (0)\nEnd of list\nCommands processed: 2\n",
+            a.addr(),
+            b.addr()
+        )
+    );
+    // The options of `ctl` may follow `-` too, and apply to every line.
+    let lines = dir.path().join("lines");
+    std::fs::write(&lines, "listactive\n").unwrap();
+    let o = std::process::Command::new(BIN)
+        .args(["ctl", "-", "--connect", &a.addr(), "--output", "json"])
+        .stdin(std::fs::File::open(&lines).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let json_part = stdout(&o)
+        .strip_suffix("Commands processed: 1\n")
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("{}", stdout(&o)));
+    let v: serde_json::Value = serde_json::from_str(&json_part).expect("one JSON document");
+    assert_eq!(v["active"].as_array().map(|a| a.len()), Some(2), "{v}");
+}
+
+#[test]
+fn batch_mode_errors_have_the_original_tools_texts_and_the_nodes_exit_codes() {
+    let dir = TempDir::new("batch-errors");
+    let port = 31109;
+    let a = Node::start(dir.path(), 1, port, &[]);
+    assert!(wait_until(CONVERGE, || list(&a.addr()).is_some()).is_some());
+    // Each line is read by the same definitions as the command line; the first error
+    // stops the run with the line as typed (trimmed) and exit 2.
+    for (line, message) in [
+        (
+            "add",
+            "Invalid number of arguments for add: Expected 1 but got 0",
+        ),
+        (
+            "list extra",
+            "Invalid number of arguments for list: Expected 0 but got 1",
+        ),
+        (
+            "get --wait",
+            "Invalid number of arguments for get: Expected 1 but got 0",
+        ),
+        ("  lst  ", "Unknown command lst"),
+        ("-", "Unknown command -"),
+        ("list --wait", "unexpected argument '--wait' found"),
+        ("add 'unclosed", "unbalanced quotes or a trailing backslash"),
+    ] {
+        let o = batch(&a.addr(), &[], &format!("listinactive\n{line}\nlist\n"));
+        assert_eq!(o.status.code(), Some(2), "{line}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o),
+            format!("Error running {}: {message}\n", line.trim()),
+            "{line}"
+        );
+        assert_eq!(stdout(&o), "Inactive hosts (0)\nEnd of list\n", "{line}");
+    }
+    // A handle is checked before anything is sent.
+    let o = batch(&a.addr(), &[], "get bogus\nlist\n");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("Error running frobnicate: Unknown command frobnicate"),
+        stderr(&o).starts_with("Error running get bogus: invalid operation handle \"bogus\""),
         "{}",
         stderr(&o)
     );
-    assert!(!out.contains("Commands processed"));
-    // Without errors it counts the commands it ran.
-    let mut child = std::process::Command::new(BIN)
-        .args(["ctl", "--connect", &a.addr(), "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"list\n# x\nlistinactive\n")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
-    assert!(o.status.success());
+    // A node's refusal stops the run with the exit code of its error code: an unknown
+    // host is not found (2), a host nothing answers at is unavailable (3).
+    let o = batch(&a.addr(), &[], "del 127.0.0.9\nlist\n");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stdout(&o).ends_with("Commands processed: 2\n"),
+        stderr(&o).starts_with("Error running del 127.0.0.9: "),
         "{}",
-        stdout(&o)
+        stderr(&o)
     );
+    assert_eq!(stdout(&o), "");
+    let o = batch(&a.addr(), &[], &format!("add 127.0.0.9:{port}\n"));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(&format!("Error running add 127.0.0.9:{port}: ")),
+        "{}",
+        stderr(&o)
+    );
+    // Help for a command is printed, and counts as a line processed.
+    let o = batch(&a.addr(), &[], "get --help\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("Usage: werify ctl get [OPTIONS] <HANDLE>"),
+        "{out}"
+    );
+    assert!(out.ends_with("Commands processed: 1\n"), "{out}");
 }
 
 #[test]
@@ -313,9 +404,41 @@ fn ctl_errors_are_clear_and_need_no_node() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(stderr(&o), "Error: Unknown command frobnicate\n");
     let o = ctl("127.0.0.1:31199", &["add"]);
+    assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
         "Error: Invalid number of arguments for add: Expected 1 but got 0\n"
+    );
+    let o = ctl("127.0.0.1:31199", &["list", "extra", "--output", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "Error: Invalid number of arguments for list: Expected 0 but got 1\n"
+    );
+    // Other mistakes: clap's error with the command's usage, exit 2.
+    let o = ctl("127.0.0.1:31199", &["list", "--wait"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unexpected argument '--wait' found")
+            && stderr(&o).contains("Usage: werify ctl list"),
+        "{}",
+        stderr(&o)
+    );
+    // A command's --help is its help, on stdout, exit 0.
+    let o = ctl("127.0.0.1:31199", &["operation", "--help"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Usage: werify ctl operation [OPTIONS] <FILE>")
+            && stdout(&o).contains("--deadline <DURATION>"),
+        "{}",
+        stdout(&o)
+    );
+    // A batch line's mistake needs no node either.
+    let o = batch("127.0.0.1:31199", &[], "# nothing yet\nfrobnicate\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "Error running frobnicate: Unknown command frobnicate\n"
     );
     // Nothing listening: a clear error within the timeout.
     let o = ctl("127.0.0.1:31199", &["--timeout", "5s", "list"]);

@@ -1,13 +1,16 @@
 //! The command line as clap sees it: subcommands, flags, environment variables and their
-//! defaults. Turning these into running things is done by the sibling modules.
+//! defaults. `ctl`'s own commands are in [`crate::cli::command`]; turning all of these
+//! into running things is done by the sibling modules.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
+use crate::cli::command::CtlSubcommand;
+use crate::cli::output::OutputFormat;
 use crate::mesh::config::Profile;
 use crate::rpc::hostaddr::DEFAULT_PORT;
 
@@ -24,6 +27,13 @@ pub enum Command {
     /// Run a mesh node on this host.
     Node(NodeArgs),
     /// Talk to a node: add/del/list hosts, run operations, get results, refresh.
+    ///
+    /// The options (--connect, --timeout, --output and the identity options) may come
+    /// before or after the command. `werify ctl COMMAND --help` explains each command.
+    #[command(
+        arg_required_else_help = true,
+        after_long_help = EXIT_CODES_HELP
+    )]
     Ctl(CtlArgs),
     /// Show the mesh as one node sees it.
     Mesh {
@@ -36,6 +46,17 @@ pub enum Command {
         command: CertsCommand,
     },
 }
+
+/// The exit codes of `werify ctl`, for its long help (README's exit code paragraph says
+/// the same).
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (with --wait: every check on every host succeeded)
+  1  a check was false or errored, or a host did not answer (--wait commands)
+  2  usage, input, connection or authentication error; or the node refused the request
+     as invalid, forbidden, or naming something unknown (e.g. an unknown handle)
+  3  the node, or a node it needed, cannot serve the request now: try later or another node
+  4  the node refused the request for now (rate limit, too many running operations): retry later";
 
 #[derive(Debug, Subcommand)]
 pub enum MeshCommand {
@@ -63,20 +84,26 @@ pub enum CertsCommand {
 #[derive(Debug, Clone, Args)]
 pub struct IdentityArgs {
     /// Env tag: only nodes of the same env (and secret or CA) can talk to each other.
-    #[arg(long, env = "WERIFY_ENV")]
+    #[arg(long, env = "WERIFY_ENV", global = true)]
     pub env: Option<String>,
     /// File holding the env secret mixed into the derived CA.
-    #[arg(long, value_name = "FILE", conflicts_with = "ca_cert")]
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_cert", global = true)]
     pub secret_file: Option<PathBuf>,
     /// The env secret itself (prefer --secret-file: the environment is visible to other
     /// processes of the same user).
-    #[arg(long, env = "WERIFY_SECRET", hide = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WERIFY_SECRET",
+        hide = true,
+        hide_env_values = true,
+        global = true
+    )]
     pub secret: Option<String>,
     /// PEM CA certificate (from `werify certs init`); needs --ca-key.
-    #[arg(long, value_name = "FILE", requires = "ca_key")]
+    #[arg(long, value_name = "FILE", requires = "ca_key", global = true)]
     pub ca_cert: Option<PathBuf>,
     /// PEM CA key; needs --ca-cert.
-    #[arg(long, value_name = "FILE", requires = "ca_cert")]
+    #[arg(long, value_name = "FILE", requires = "ca_cert", global = true)]
     pub ca_key: Option<PathBuf>,
 }
 
@@ -131,12 +158,6 @@ impl ConnectArgs {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
-
 /// Where `ctl` connects when neither `--connect` nor `WERIFY_CONNECT` says.
 pub const DEFAULT_CONNECT: &str = "127.0.0.1:30035";
 
@@ -144,31 +165,30 @@ pub const DEFAULT_CONNECT: &str = "127.0.0.1:30035";
 #[derive(Debug, Clone, Args)]
 pub struct ConnectArgs {
     /// Node to talk to, HOST[:PORT] [default: 127.0.0.1:30035].
-    #[arg(long, env = "WERIFY_CONNECT", value_name = "HOST[:PORT]")]
+    #[arg(
+        long,
+        env = "WERIFY_CONNECT",
+        value_name = "HOST[:PORT]",
+        global = true
+    )]
     pub connect: Option<String>,
     /// Bound on the whole call, connecting included.
-    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION",
+          global = true)]
     pub timeout: Duration,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct CtlArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     pub connect: ConnectArgs,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Identity")]
     pub identity: IdentityArgs,
-    /// COMMAND [ARGS]: add HOST | del HOST | list | listactive | listinactive |
-    /// operation FILE [--wait] [--node REGEX]... [--tag KEY=REGEX]... [--deadline 10s] |
-    /// get HANDLE [--wait] | refresh [--wait] | - (commands from stdin)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
-    pub command: Vec<String>,
+    #[command(subcommand)]
+    pub command: CtlSubcommand,
 }
 
 #[derive(Debug, Args)]

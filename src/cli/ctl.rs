@@ -1,66 +1,43 @@
 //! `werify ctl` and `werify mesh status`: connecting to a node, running one command or a
-//! batch from stdin, printing results and choosing the exit code. Parsing command words
-//! is in [`crate::cli::command`]; formats are in [`crate::cli::output`].
+//! batch from stdin, and choosing the exit code. The commands' clap definitions are in
+//! [`crate::cli::command`]; formats in [`crate::cli::output`]; errors and their exit
+//! codes in [`crate::cli::error`].
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::base::NodeId;
 use crate::base::clock::duration_ms;
 use crate::checks::spec::load_operations_file;
-use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, OutputFormat, StatusArgs};
-use crate::cli::command::{CtlCommand, parse_command, split_batch_line};
+use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, StatusArgs};
+use crate::cli::command::{CtlCommand, CtlSubcommand, Line, OperationArgs, parse_batch_line};
+use crate::cli::error::{CliError, EXIT_CHECKS_FAILED, EXIT_OK, report, report_batch_line};
 use crate::cli::identity::identity_from_args;
-use crate::cli::output;
+use crate::cli::output::{self, CommandOutput, OutputFormat, RefreshResult};
 use crate::mesh::member::State;
+use crate::ops::handle::Handle;
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
-use crate::rpc::protocol::OperationReport;
-use crate::rpc::protocol::{Request, Response, StatusReport, TargetFilter};
+use crate::rpc::protocol::{OperationReport, Request, Response, StatusReport, TargetFilter};
 use crate::rpc::transport::{Transport, response_name};
 
 /// Writes to stdout; a closed pipe (`werify ctl list | head -1`) ends the process quietly
 /// with success, as Unix tools do, instead of a panic.
-macro_rules! out {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = write!(std::io::stdout().lock(), $($arg)*) {
-            crate::cli::ctl::stdout_failed(e);
-        }
-    }};
-}
-
-/// [`out!`] with a newline.
-macro_rules! outln {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        if let Err(e) = writeln!(std::io::stdout().lock(), $($arg)*) {
-            crate::cli::ctl::stdout_failed(e);
-        }
-    }};
+fn print(text: &str) {
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+        stdout_failed(e);
+    }
 }
 
 /// What to do when stdout cannot be written.
-pub fn stdout_failed(e: std::io::Error) -> ! {
+fn stdout_failed(e: std::io::Error) -> ! {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         std::process::exit(0);
     }
-    eprintln!("Error: cannot write to stdout: {e}");
-    std::process::exit(i32::from(EXIT_ERROR));
+    std::process::exit(i32::from(report(&CliError::Stdout(e))));
 }
-
-/// Exit code: every check on every host succeeded (or the command worked).
-pub const EXIT_OK: u8 = 0;
-/// Exit code: a check was false or errored, or a host did not answer.
-pub const EXIT_CHECKS_FAILED: u8 = 1;
-/// Exit code: usage, connection, authentication or input error.
-pub const EXIT_ERROR: u8 = 2;
-
-/// What a command produced: the exit code it asks for.
-type CmdResult = Result<u8, String>;
 
 /// How long a finished command waits for its connection's close to leave. The close
 /// frame goes out as soon as the endpoint's driver runs, which a 1–2 ms timer lets it do;
@@ -68,6 +45,10 @@ type CmdResult = Result<u8, String>;
 /// the close is lost anyway, the node drops the connection after
 /// [`crate::rpc::tls::CTL_IDLE_TIMEOUT`].
 const CLOSE_GRACE: Duration = Duration::from_millis(2);
+
+/// Bound on the whole call of a command that waits (`--wait`, batch mode), unless
+/// `--timeout` is longer; each wait bounds itself more tightly.
+const WAITING_CALL_LIMIT: Duration = Duration::from_secs(3600);
 
 /// A connected `ctl` session: one endpoint, one connection reused by every command.
 struct Session {
@@ -79,31 +60,31 @@ struct Session {
 }
 
 impl Session {
-    async fn call(&self, req: &Request, timeout: Duration) -> Result<Response, String> {
-        match self.transport.call(self.addr, req, timeout).await {
-            Ok(Response::Error { message, .. }) => Err(message),
-            Ok(r) => Ok(r),
-            Err(e) => Err(e.to_string()),
+    async fn call(&self, req: &Request, timeout: Duration) -> Result<Response, CliError> {
+        match self.transport.call(self.addr, req, timeout).await? {
+            Response::Error { code, message } => Err(CliError::Refused { code, message }),
+            r => Ok(r),
         }
     }
 
-    async fn status(&self) -> Result<StatusReport, String> {
+    async fn status(&self) -> Result<StatusReport, CliError> {
         match self.call(&Request::Status, Duration::from_secs(30)).await? {
             Response::Status(s) => Ok(s),
             other => Err(unexpected(&other)),
         }
     }
+
+    fn show(&self, out: CommandOutput<'_>) {
+        print(&output::render(self.output, &out));
+    }
 }
 
-fn unexpected(r: &Response) -> String {
-    format!(
-        "the node answered with an unexpected {} response",
-        response_name(r)
-    )
+fn unexpected(r: &Response) -> CliError {
+    CliError::Unexpected(response_name(r))
 }
 
-fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, String> {
-    let addr = parse_host(connect.target()).map_err(|e| format!("--connect: {e}"))?;
+fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, CliError> {
+    let addr = parse_host(connect.target()).map_err(CliError::Connect)?;
     let ips: [IpAddr; 0] = [];
     let id = identity_from_args(identity, Role::Client, NodeId::random(), &ips)?;
     let mut hint_flags = String::new();
@@ -120,7 +101,7 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, St
             k.display()
         ));
     }
-    let transport = Transport::client(Arc::new(id), addr).map_err(|e| e.to_string())?;
+    let transport = Transport::client(Arc::new(id), addr)?;
     Ok(Session {
         transport,
         addr,
@@ -130,196 +111,145 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, St
     })
 }
 
-/// Runs `werify ctl`.
-pub async fn run_ctl(args: CtlArgs) -> ExitCode {
-    if args.command.is_empty() {
-        eprintln!(
-            "Usage: werify ctl [OPTION]... COMMAND [PARAMS...]\n\n{}\nRun `werify ctl --help` for the options.",
-            crate::cli::command::commands_usage()
-        );
-        return ExitCode::from(EXIT_ERROR);
-    }
-    let batch = args.command.first().is_some_and(|c| c == "-");
-    // Parse before connecting: a typo needs no reachable node.
-    let single = if batch {
-        None
-    } else {
-        match parse_command(&args.command) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                return ExitCode::from(EXIT_ERROR);
-            }
-        }
-    };
+/// Runs `werify ctl`; the exit code, or the error that stopped it.
+pub async fn run_ctl(args: CtlArgs) -> Result<u8, CliError> {
     let timeout = args.connect.timeout;
+    let waits = match &args.command {
+        CtlSubcommand::Run(cmd) => cmd.waits(),
+        CtlSubcommand::Batch => true,
+    };
     let work = async {
         let s = session(&args.connect, &args.identity)?;
-        let code = match single {
-            Some(cmd) => run_one(&s, cmd, timeout).await?,
-            None => run_batch(&s, timeout).await?,
+        let code = match args.command {
+            CtlSubcommand::Run(cmd) => run_one(&s, cmd, timeout).await?,
+            CtlSubcommand::Batch => run_batch(&s, timeout).await?,
         };
         s.transport.shutdown(CLOSE_GRACE).await;
-        Ok::<u8, String>(code)
+        Ok(code)
     };
-    finish(bounded(work, timeout, needs_longer(&args.command)).await)
+    bounded(work, timeout, waits).await
 }
 
-fn needs_longer(words: &[String]) -> bool {
-    words.iter().any(|w| w == "--wait") || words.first().is_some_and(|w| w == "-")
-}
-
-/// Bounds the whole call by `timeout` (commands that wait get the longer of it and the
-/// wait itself, which they bound on their own), and stops on Ctrl-C.
+/// Bounds the whole call by `timeout` (commands that wait get the longer of it and
+/// [`WAITING_CALL_LIMIT`], and bound each wait on their own), and stops on Ctrl-C.
 async fn bounded(
-    work: impl std::future::Future<Output = CmdResult>,
+    work: impl std::future::Future<Output = Result<u8, CliError>>,
     timeout: Duration,
     waits: bool,
-) -> CmdResult {
+) -> Result<u8, CliError> {
     let limit = if waits {
-        timeout.max(Duration::from_secs(3600))
+        timeout.max(WAITING_CALL_LIMIT)
     } else {
         timeout
     };
     tokio::select! {
-        r = tokio::time::timeout(limit, work) => match r {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} (--timeout)", output::go_duration(timeout))),
-        },
-        _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
+        r = tokio::time::timeout(limit, work) => r.unwrap_or(Err(CliError::Timeout(timeout))),
+        _ = tokio::signal::ctrl_c() => Err(CliError::Interrupted),
     }
 }
 
-fn finish(r: CmdResult) -> ExitCode {
-    match r {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::from(EXIT_ERROR)
-        }
-    }
-}
-
-async fn run_batch(s: &Session, timeout: Duration) -> CmdResult {
+/// Batch mode: one command per stdin line until the first error, which is reported here
+/// (its exit code is returned); then the count of commands run.
+async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
     let stdin = std::io::stdin();
     let mut processed = 0usize;
     let mut worst = EXIT_OK;
     for line in stdin.lock().lines() {
-        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        let Some(words) = split_batch_line(&line) else {
-            continue;
-        };
-        let r = match parse_command(&words) {
-            Ok(cmd) => run_one(s, cmd, timeout).await,
+        let line = line.map_err(CliError::Stdin)?;
+        let r = match parse_batch_line(&line) {
+            Ok(Line::Skip) => continue,
+            Ok(Line::Help(text)) => {
+                print(&text);
+                Ok(EXIT_OK)
+            }
+            Ok(Line::Run(cmd)) => run_one(s, cmd, timeout).await,
             Err(e) => Err(e),
         };
         match r {
             Ok(code) => worst = worst.max(code),
-            Err(e) => {
-                // The seed's wording: the whole line, then the message; earlier output stays.
-                eprintln!("Error running {}: {e}", line.trim());
-                return Ok(EXIT_ERROR);
-            }
+            // The whole line, then the message; earlier output stays.
+            Err(e) => return Ok(report_batch_line(line.trim(), &e)),
         }
         processed += 1;
     }
-    outln!("Commands processed: {processed}");
+    print(&output::batch_end(processed));
     Ok(worst)
 }
 
-fn print_json(v: &serde_json::Value) {
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(v).unwrap_or_else(|_| "null".into())
-    );
-}
-
-async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> CmdResult {
-    let json = s.output == OutputFormat::Json;
+async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> Result<u8, CliError> {
     match cmd {
-        CtlCommand::Add(host) => {
+        CtlCommand::Add { host } => {
             s.call(&Request::Add { host: host.clone() }, timeout)
                 .await?;
-            if json {
-                print_json(&serde_json::json!({"added": host}));
-            } else {
-                outln!("Added host {host}");
-            }
+            s.show(CommandOutput::Added { host: &host });
             Ok(EXIT_OK)
         }
-        CtlCommand::Del(host) => {
+        CtlCommand::Del { host } => {
             s.call(&Request::Del { host: host.clone() }, timeout)
                 .await?;
-            if json {
-                print_json(&serde_json::json!({"removed": host}));
-            } else {
-                outln!("Removed host {host}");
-            }
+            s.show(CommandOutput::Removed { host: &host });
             Ok(EXIT_OK)
         }
-        CtlCommand::List { active, inactive } => {
-            let report = s.status().await?;
-            if json {
-                print_json(&output::list_json(&report, active, inactive));
-            } else {
-                out!("{}", output::list_text(&report, active, inactive));
-            }
-            Ok(EXIT_OK)
-        }
-        CtlCommand::Operation {
-            file,
-            wait,
-            nodes,
-            tags,
-            deadline,
-        } => {
-            let checks =
-                load_operations_file(std::path::Path::new(&file)).map_err(|e| e.to_string())?;
-            let req = Request::Submit {
-                checks,
-                filter: TargetFilter { nodes, tags },
-                deadline_ms: duration_ms(deadline),
-            };
-            let (handle, targeted) = match s.call(&req, timeout).await? {
-                Response::Submitted {
-                    handle, targeted, ..
-                } => (handle, targeted),
-                other => return Err(unexpected(&other)),
-            };
-            if wait {
-                return wait_for(s, &handle.to_string(), deadline + Duration::from_secs(10)).await;
-            }
-            if json {
-                print_json(&serde_json::json!({
-                    "handle": handle.to_string(),
-                    "coordinator": s.addr.to_string(),
-                    "targeted": targeted,
-                }));
-            } else {
-                outln!(
-                    "Operation submitted. To check progress, run: werify ctl --connect {}{} get {handle}",
-                    s.connect_text,
-                    s.hint_flags
-                );
-            }
-            Ok(EXIT_OK)
-        }
+        CtlCommand::List => list(s, true, true).await,
+        CtlCommand::Listactive => list(s, true, false).await,
+        CtlCommand::Listinactive => list(s, false, true).await,
+        CtlCommand::Operation(op) => operation(s, op, timeout).await,
         CtlCommand::Get { handle, wait } => {
             if wait {
-                return wait_for(s, &handle, Duration::from_secs(3600)).await;
+                return wait_for(s, &handle, WAITING_CALL_LIMIT).await;
             }
             let rec = get(s, &handle, Duration::ZERO).await?;
-            print_record(s, &rec);
+            s.show(CommandOutput::Operation(&rec));
             Ok(EXIT_OK)
         }
         CtlCommand::Refresh { wait } => refresh(s, wait, timeout).await,
     }
 }
 
-async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationReport, String> {
-    let handle: crate::ops::handle::Handle = handle
-        .parse()
-        .map_err(|e: crate::ops::handle::ParseHandleError| e.to_string())?;
+async fn list(s: &Session, active: bool, inactive: bool) -> Result<u8, CliError> {
+    let report = s.status().await?;
+    s.show(CommandOutput::List {
+        report: &report,
+        active,
+        inactive,
+    });
+    Ok(EXIT_OK)
+}
+
+async fn operation(s: &Session, op: OperationArgs, timeout: Duration) -> Result<u8, CliError> {
+    let checks = load_operations_file(&op.file)?;
+    let req = Request::Submit {
+        checks,
+        filter: TargetFilter {
+            nodes: op.nodes,
+            tags: op.tags,
+        },
+        deadline_ms: duration_ms(op.deadline),
+    };
+    let (handle, targeted) = match s.call(&req, timeout).await? {
+        Response::Submitted {
+            handle, targeted, ..
+        } => (handle, targeted),
+        other => return Err(unexpected(&other)),
+    };
+    if op.wait {
+        return wait_for(s, &handle, op.deadline + Duration::from_secs(10)).await;
+    }
+    let get_command = format!(
+        "werify ctl --connect {}{} get {handle}",
+        s.connect_text, s.hint_flags
+    );
+    s.show(CommandOutput::Submitted {
+        handle: &handle,
+        coordinator: s.addr,
+        targeted,
+        get_command: &get_command,
+    });
+    Ok(EXIT_OK)
+}
+
+async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationReport, CliError> {
+    let handle: Handle = handle.parse()?;
     let req = Request::Get {
         handle: handle.into(),
         wait_ms: duration_ms(wait),
@@ -330,15 +260,9 @@ async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRepor
     }
 }
 
-fn print_record(s: &Session, rec: &OperationReport) {
-    if s.output == OutputFormat::Json {
-        print_json(&output::operation_json(rec));
-    } else {
-        out!("{}", output::operation_text(rec));
-    }
-}
-
-async fn wait_for(s: &Session, handle: &str, max: Duration) -> CmdResult {
+/// Polls an operation until it ended or `max` passed, then prints it: exit 0 if every
+/// targeted host answered and every check passed, else 1.
+async fn wait_for(s: &Session, handle: &str, max: Duration) -> Result<u8, CliError> {
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
     loop {
@@ -348,7 +272,7 @@ async fn wait_for(s: &Session, handle: &str, max: Duration) -> CmdResult {
             if progress {
                 eprint!("\r\x1b[K");
             }
-            print_record(s, &rec);
+            s.show(CommandOutput::Operation(&rec));
             let sum = output::summarize(&rec);
             return Ok(if done && sum.all_passed() {
                 EXIT_OK
@@ -367,7 +291,7 @@ async fn wait_for(s: &Session, handle: &str, max: Duration) -> CmdResult {
     }
 }
 
-async fn refresh(s: &Session, wait: bool, timeout: Duration) -> CmdResult {
+async fn refresh(s: &Session, wait: bool, timeout: Duration) -> Result<u8, CliError> {
     let (refresh_id, targeted) = match s.call(&Request::Refresh, timeout).await? {
         Response::RefreshStarted {
             refresh_id,
@@ -376,92 +300,51 @@ async fn refresh(s: &Session, wait: bool, timeout: Duration) -> CmdResult {
         other => return Err(unexpected(&other)),
     };
     if !wait {
-        if s.output == OutputFormat::Json {
-            print_json(&serde_json::json!({"refresh_id": refresh_id, "targeted": targeted}));
-        } else {
-            outln!("Initiated refresh");
-        }
+        s.show(CommandOutput::RefreshStarted {
+            refresh_id,
+            targeted,
+        });
         return Ok(EXIT_OK);
     }
     let started = Instant::now();
     let limit = timeout.max(Duration::from_secs(30));
     loop {
         let report = s.status().await?;
-        let alive: Vec<_> = report
-            .members
-            .iter()
-            .filter(|m| m.state == State::Alive)
-            .collect();
-        let fresh = alive
-            .iter()
-            .filter(|m| {
-                m.health
-                    .as_ref()
-                    .is_some_and(|h| h.refresh_id >= refresh_id)
-            })
-            .count();
-        if fresh == alive.len() || started.elapsed() >= limit {
-            return print_refresh(s, &report, refresh_id, fresh == alive.len());
+        let alive = || report.members.iter().filter(|m| m.state == State::Alive);
+        let fresh = |m: &&crate::rpc::protocol::MemberReport| {
+            m.health
+                .as_ref()
+                .is_some_and(|h| h.refresh_id >= refresh_id)
+        };
+        let complete = alive().all(|m| fresh(&m));
+        if complete || started.elapsed() >= limit {
+            let result = RefreshResult {
+                refresh_id,
+                complete,
+                hosts: alive()
+                    .map(|m| (m.addr.clone(), m.health.clone().filter(|_| fresh(&m))))
+                    .collect(),
+            };
+            s.show(CommandOutput::Refreshed(&result));
+            return Ok(if result.all_passed() {
+                EXIT_OK
+            } else {
+                EXIT_CHECKS_FAILED
+            });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-fn print_refresh(s: &Session, report: &StatusReport, refresh_id: u64, complete: bool) -> CmdResult {
-    let mut all_ok = complete;
-    let mut rows = Vec::new();
-    for m in report.members.iter().filter(|m| m.state == State::Alive) {
-        let h = m.health.as_ref().filter(|h| h.refresh_id >= refresh_id);
-        if h.is_none_or(|h| h.failing > 0 || h.erroring > 0) {
-            all_ok = false;
-        }
-        rows.push((m.addr.clone(), h.cloned()));
-    }
-    if s.output == OutputFormat::Json {
-        print_json(&serde_json::json!({
-            "refresh_id": refresh_id,
-            "complete": complete,
-            "hosts": rows.iter().map(|(a, h)| serde_json::json!({"host": a, "health": h})).collect::<Vec<_>>(),
-        }));
-    } else {
-        outln!("Initiated refresh");
-        for (addr, h) in &rows {
-            match h {
-                Some(h) => {
-                    let mut line = format!(
-                        "Host:{addr} Health: {} passing, {} failing, {} erroring",
-                        h.passing, h.failing, h.erroring
-                    );
-                    if !h.failing_names.is_empty() {
-                        line.push_str(&format!(" ({})", h.failing_names.join(", ")));
-                    }
-                    outln!("{line}");
-                }
-                None => outln!("Host:{addr} Error:no new health summary arrived"),
-            }
-        }
-        let reported = rows.iter().filter(|(_, h)| h.is_some()).count();
-        outln!(
-            "Refresh complete: {reported} of {} alive hosts reported",
-            rows.len()
-        );
-    }
-    Ok(if all_ok { EXIT_OK } else { EXIT_CHECKS_FAILED })
-}
-
 /// Runs `werify mesh status`.
-pub async fn run_status(args: StatusArgs) -> ExitCode {
+pub async fn run_status(args: StatusArgs) -> Result<u8, CliError> {
     let timeout = args.connect.timeout;
     let work = async {
         let s = session(&args.connect, &args.identity)?;
         let report = s.status().await?;
-        if s.output == OutputFormat::Json {
-            print_json(&output::status_json(&report));
-        } else {
-            out!("{}", output::status_text(&report));
-        }
+        s.show(CommandOutput::Status(&report));
         s.transport.shutdown(CLOSE_GRACE).await;
         Ok(EXIT_OK)
     };
-    finish(bounded(work, timeout, false).await)
+    bounded(work, timeout, false).await
 }

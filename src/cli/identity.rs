@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::base::NodeId;
 use crate::cli::args::IdentityArgs;
+use crate::cli::error::CliError;
 use crate::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
 
 /// Builds this process's identity from the flags.
@@ -13,22 +14,22 @@ pub fn identity_from_args(
     role: Role,
     node_id: NodeId,
     ips: &[IpAddr],
-) -> Result<Identity, String> {
+) -> Result<Identity, CliError> {
     let env = env_of(args)?;
     let ca = ca_source(args)?;
-    Identity::new(env.as_ref(), &ca, role, node_id, ips).map_err(|e| e.to_string())
+    Ok(Identity::new(env.as_ref(), &ca, role, node_id, ips)?)
 }
 
 /// The env the flags name; an empty `--env` or `WERIFY_ENV` counts as unset.
-pub fn env_of(args: &IdentityArgs) -> Result<Option<Env>, String> {
+pub fn env_of(args: &IdentityArgs) -> Result<Option<Env>, CliError> {
     match args.env.as_deref().filter(|e| !e.is_empty()) {
-        Some(e) => Ok(Some(e.parse::<Env>().map_err(|e| e.to_string())?)),
+        Some(e) => Ok(Some(e.parse::<Env>()?)),
         None => Ok(None),
     }
 }
 
 /// Where the env CA comes from.
-pub fn ca_source(args: &IdentityArgs) -> Result<CaSource, String> {
+pub fn ca_source(args: &IdentityArgs) -> Result<CaSource, CliError> {
     if let (Some(cert), Some(key)) = (&args.ca_cert, &args.ca_key) {
         return Ok(CaSource::Pem {
             cert: cert.clone(),
@@ -39,7 +40,7 @@ pub fn ca_source(args: &IdentityArgs) -> Result<CaSource, String> {
         &args.secret_file,
         args.secret.as_deref().filter(|s| !s.is_empty()),
     ) {
-        (Some(path), _) => Some(read_secret_file(path).map_err(|e| e.to_string())?),
+        (Some(path), _) => Some(read_secret_file(path)?),
         (None, Some(s)) => Some(s.as_bytes().to_vec()),
         (None, None) => None,
     };

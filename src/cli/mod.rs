@@ -1,45 +1,68 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Exit codes: 0 success, 1 a check
-//! failed or a host did not answer (`--wait` commands), 2 usage/connection/input error.
+//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
+//! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
+pub mod certs;
 pub mod command;
 pub mod config_file;
 pub mod ctl;
+pub mod error;
 pub mod identity;
 pub mod node;
 pub mod output;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
+use crate::cli::error::{CliError, report};
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
-                    ExitCode::SUCCESS
-                }
-                _ => ExitCode::from(ctl::EXIT_ERROR),
-            };
-        }
+    let code = match parse(std::env::args_os()).and_then(run) {
+        Ok(code) => code,
+        Err(e) => report(&e),
     };
+    ExitCode::from(code)
+}
+
+/// Parses a command line (`argv[0]` first). A mistake in the words after `werify ctl`
+/// comes back with the original tool's text where it had one (see
+/// [`command::ctl_error`]).
+pub fn parse<I, T>(argv: I) -> Result<Cli, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    Cli::try_parse_from(&argv).map_err(|e| {
+        let cli = Cli::command();
+        match (argv.get(1), cli.find_subcommand("ctl")) {
+            (Some(sub), Some(ctl)) if sub == "ctl" => {
+                let words: Vec<String> = argv[2..]
+                    .iter()
+                    .map(|w| w.to_string_lossy().into_owned())
+                    .collect();
+                command::ctl_error(e, ctl, &words)
+            }
+            _ => CliError::Clap(e),
+        }
+    })
+}
+
+/// Runs a parsed command line; the exit code, or the error that stopped it.
+fn run(cli: Cli) -> Result<u8, CliError> {
     init_logging(matches!(cli.command, Command::Node(_)));
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
-    // of a short command's time and of a node's CPU. 64 nodes joining at once on 2 cores,
-    // against two worker threads each: convergence 441 against 511 ms (median of 6 runs),
-    // 1.74-1.96 against 2.03-2.28 s of CPU in the 5 s after the joins.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // of a short command's time and of a node's CPU.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         // What blocks (checks, store commits, snapshot writes) runs on the blocking pool.
         // Each extra thread costs a stack and, with glibc, often a malloc arena: bound the
         // pool so a busy node's memory stays flat (a check that hangs past its timeout
@@ -47,13 +70,7 @@ pub fn main() -> ExitCode {
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
-            return ExitCode::from(ctl::EXIT_ERROR);
-        }
-    };
+        .map_err(CliError::Runtime)?;
     runtime.block_on(async move {
         match cli.command {
             Command::Node(args) => node::run_node(args).await,
@@ -63,40 +80,9 @@ pub fn main() -> ExitCode {
             } => ctl::run_status(args).await,
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
-            } => certs_init(&env, &out, force),
+            } => certs::init(&env, &out, force),
         }
     })
-}
-
-fn certs_init(env: &str, out: &std::path::Path, force: bool) -> ExitCode {
-    let env = match env.parse::<crate::rpc::identity::Env>() {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(ctl::EXIT_ERROR);
-        }
-    };
-    match crate::rpc::identity::init_ca(&env, out, force) {
-        Ok(files) => {
-            println!("Wrote the CA for env {env:?}:");
-            println!("  certificate: {}", files.cert.display());
-            println!(
-                "  key:         {} (mode 0600; keep it secret)",
-                files.key.display()
-            );
-            println!("  fingerprint: {}", files.fingerprint);
-            println!(
-                "Start nodes with: werify node --ca-cert {} --ca-key {}",
-                files.cert.display(),
-                files.key.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::from(ctl::EXIT_ERROR)
-        }
-    }
 }
 
 /// Logs to stderr; `RUST_LOG` overrides the default (info for nodes, warn otherwise).
@@ -110,4 +96,300 @@ fn init_logging(node: bool) {
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::cli::command::{CtlCommand, CtlSubcommand, OperationArgs};
+    use crate::cli::output::OutputFormat;
+
+    fn ctl(words: &[&str]) -> Result<args::CtlArgs, CliError> {
+        let argv = ["werify", "ctl"].iter().chain(words);
+        match parse(argv.map(|w| w.to_string()))?.command {
+            Command::Ctl(a) => Ok(a),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn ctl_err(words: &[&str]) -> CliError {
+        ctl(words).expect_err("must not parse")
+    }
+
+    #[test]
+    fn ctl_options_go_before_or_after_the_command() {
+        let before = ctl(&[
+            "--connect",
+            "127.0.0.2",
+            "--timeout",
+            "3s",
+            "--output",
+            "json",
+            "--env",
+            "prod",
+            "get",
+            "abc1-defg",
+        ])
+        .unwrap();
+        let after = ctl(&[
+            "get",
+            "abc1-defg",
+            "--connect",
+            "127.0.0.2",
+            "--timeout=3s",
+            "--output",
+            "json",
+            "--env",
+            "prod",
+        ])
+        .unwrap();
+        for a in [&before, &after] {
+            assert_eq!(a.connect.target(), "127.0.0.2");
+            assert_eq!(a.connect.timeout, Duration::from_secs(3));
+            assert_eq!(a.connect.output, OutputFormat::Json);
+            assert_eq!(a.identity.env.as_deref(), Some("prod"));
+            assert_eq!(
+                a.command,
+                CtlSubcommand::Run(CtlCommand::Get {
+                    handle: "abc1-defg".into(),
+                    wait: false
+                })
+            );
+        }
+        // Defaults when not given anywhere.
+        let a = ctl(&["list"]).unwrap();
+        assert_eq!(a.connect.timeout, Duration::from_secs(10));
+        assert_eq!(a.connect.output, OutputFormat::Text);
+        assert_eq!(a.command, CtlSubcommand::Run(CtlCommand::List));
+        // A value given after the command beats one given before it.
+        let a = ctl(&["--timeout", "3s", "list", "--timeout", "4s"]).unwrap();
+        assert_eq!(a.connect.timeout, Duration::from_secs(4));
+    }
+
+    #[test]
+    fn every_ctl_command_parses_on_the_command_line() {
+        let cmd = |w: &[&str]| ctl(w).unwrap().command;
+        assert_eq!(
+            cmd(&["add", "127.0.0.2"]),
+            CtlSubcommand::Run(CtlCommand::Add {
+                host: "127.0.0.2".into()
+            })
+        );
+        assert_eq!(
+            cmd(&["del", "127.0.0.2"]),
+            CtlSubcommand::Run(CtlCommand::Del {
+                host: "127.0.0.2".into()
+            })
+        );
+        assert_eq!(
+            cmd(&["listactive"]),
+            CtlSubcommand::Run(CtlCommand::Listactive)
+        );
+        assert_eq!(
+            cmd(&["listinactive"]),
+            CtlSubcommand::Run(CtlCommand::Listinactive)
+        );
+        assert_eq!(
+            cmd(&["refresh", "--wait"]),
+            CtlSubcommand::Run(CtlCommand::Refresh { wait: true })
+        );
+        assert_eq!(
+            cmd(&[
+                "operation",
+                "ops.json",
+                "--wait",
+                "--node",
+                "^127",
+                "--tag",
+                "role=web",
+                "--deadline",
+                "3s"
+            ]),
+            CtlSubcommand::Run(CtlCommand::Operation(OperationArgs {
+                file: "ops.json".into(),
+                wait: true,
+                nodes: vec!["^127".into()],
+                tags: vec![("role".into(), "web".into())],
+                deadline: Duration::from_secs(3),
+            }))
+        );
+        assert_eq!(cmd(&["-"]), CtlSubcommand::Batch);
+        assert_eq!(
+            cmd(&["--connect", "127.0.0.3:30036", "-"]),
+            CtlSubcommand::Batch
+        );
+    }
+
+    #[test]
+    fn ctl_mistakes_get_the_original_tools_texts() {
+        let text = |w: &[&str]| ctl_err(w).to_string();
+        assert_eq!(text(&["frobnicate"]), "Unknown command frobnicate");
+        assert_eq!(
+            text(&[
+                "--connect",
+                "127.0.0.1:31199",
+                "--timeout",
+                "5s",
+                "frobnicate"
+            ]),
+            "Unknown command frobnicate"
+        );
+        assert_eq!(
+            text(&["add"]),
+            "Invalid number of arguments for add: Expected 1 but got 0"
+        );
+        assert_eq!(
+            text(&["--output", "json", "add"]),
+            "Invalid number of arguments for add: Expected 1 but got 0"
+        );
+        assert_eq!(
+            text(&["list", "extra"]),
+            "Invalid number of arguments for list: Expected 0 but got 1"
+        );
+        // Options after the command, values included, are not positional arguments.
+        assert_eq!(
+            text(&["get", "--connect", "127.0.0.2", "--wait"]),
+            "Invalid number of arguments for get: Expected 1 but got 0"
+        );
+        assert_eq!(ctl_err(&["add"]).exit_code(), 2);
+        assert_eq!(ctl_err(&["frobnicate"]).exit_code(), 2);
+    }
+
+    #[test]
+    fn other_ctl_mistakes_are_clap_errors_exiting_2() {
+        for words in [
+            &["list", "--wait"][..],
+            &["--bogus", "list"],
+            &["--output", "yaml", "list"],
+            &["operation", "f", "--deadline", "soon"],
+            &["--ca-cert", "c.pem", "list"],
+            &["--connect", "127.0.0.2"],
+        ] {
+            let e = ctl_err(words);
+            assert!(matches!(e, CliError::Clap(_)), "{words:?}: {e:?}");
+            assert_eq!(e.exit_code(), 2, "{words:?}");
+        }
+    }
+
+    #[test]
+    fn help_of_a_ctl_command_is_help() {
+        for words in [
+            &["operation", "--help"][..],
+            &["--connect", "127.0.0.2", "operation", "--help"],
+            &["help", "operation"],
+            &["operation", "-h"],
+        ] {
+            let err = ctl_err(words);
+            assert_eq!(err.exit_code(), 0, "{words:?}");
+            let CliError::Clap(e) = err else {
+                panic!("{words:?}: not a clap error");
+            };
+            assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp, "{words:?}");
+            let text = e.to_string();
+            assert!(text.contains("Usage: werify ctl operation"), "{text}");
+            assert!(text.contains("--deadline <DURATION>"), "{text}");
+            // The options of `ctl` itself are listed, since they may follow the command.
+            assert!(text.contains("--connect <HOST[:PORT]>"), "{text}");
+        }
+        let CliError::Clap(e) = ctl_err(&["get", "--help"]) else {
+            panic!("get --help");
+        };
+        assert!(e.to_string().contains("<HANDLE>"), "{e}");
+        // `werify ctl --help` lists every command and the exit codes.
+        let CliError::Clap(e) = ctl_err(&["--help"]) else {
+            panic!("--help");
+        };
+        let text = e.to_string();
+        for name in [
+            "add",
+            "del",
+            "list",
+            "listactive",
+            "listinactive",
+            "operation",
+            "get",
+            "refresh",
+            "-  ",
+            "Exit codes:",
+        ] {
+            assert!(text.contains(name), "{name}: {text}");
+        }
+        // Nothing at all: help on stderr, exit 2.
+        let e = ctl_err(&[]);
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn node_mesh_and_certs_parse_as_before() {
+        let argv = |w: &[&str]| {
+            std::iter::once("werify")
+                .chain(w.iter().copied())
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        let Command::Node(n) = parse(argv(&[
+            "node",
+            "--env",
+            "prod",
+            "--bind",
+            "127.0.0.2",
+            "--port",
+            "30036",
+            "--join",
+            "127.0.0.1",
+            "--tag",
+            "role=web",
+            "-w",
+            "8",
+        ]))
+        .unwrap()
+        .command
+        else {
+            panic!("node");
+        };
+        assert_eq!(n.port, 30036);
+        assert_eq!(n.workers, 8);
+        assert_eq!(n.identity.env.as_deref(), Some("prod"));
+        let config = node::node_config(&n).unwrap();
+        assert_eq!(config.tags.get("role").map(String::as_str), Some("web"));
+        let Command::Node(n) = parse(argv(&["node", "--tag", "novalue"])).unwrap().command else {
+            panic!("node");
+        };
+        assert_eq!(
+            node::node_config(&n).map(|_| ()).unwrap_err().to_string(),
+            "invalid --tag \"novalue\": expected KEY=VALUE"
+        );
+        let Command::Mesh {
+            command: MeshCommand::Status(s),
+        } = parse(argv(&[
+            "mesh",
+            "status",
+            "--connect",
+            "127.0.0.2",
+            "--output",
+            "json",
+        ]))
+        .unwrap()
+        .command
+        else {
+            panic!("mesh status");
+        };
+        assert_eq!(s.connect.target(), "127.0.0.2");
+        assert_eq!(s.connect.output, OutputFormat::Json);
+        assert!(matches!(
+            parse(argv(&["certs", "init", "--env", "prod", "--force"]))
+                .unwrap()
+                .command,
+            Command::Certs {
+                command: CertsCommand::Init { force: true, .. }
+            }
+        ));
+        // Not `ctl`: clap's own error, untouched.
+        assert!(matches!(
+            parse(argv(&["frobnicate"])),
+            Err(CliError::Clap(_))
+        ));
+    }
 }

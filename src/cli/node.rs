@@ -2,32 +2,21 @@
 //! SIGTERM. Assembling the node is [`crate::node`]'s job.
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 
 use crate::cli::args::NodeArgs;
+use crate::cli::error::{CliError, EXIT_OK};
 use crate::cli::identity::{ca_source, env_of};
 use crate::node::{self, NodeConfig};
 
 /// Runs a node until it is told to stop.
-pub async fn run_node(args: NodeArgs) -> ExitCode {
-    let config = match node_config(&args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match node::run(config, shutdown_signal()).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("Error: {e}");
-            ExitCode::from(2)
-        }
-    }
+pub async fn run_node(args: NodeArgs) -> Result<u8, CliError> {
+    let config = node_config(&args)?;
+    node::run(config, shutdown_signal()).await?;
+    Ok(EXIT_OK)
 }
 
 /// The node configuration the flags describe; reads the secret file if one is named.
-pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
+pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
     Ok(NodeConfig {
         env: env_of(&args.identity)?,
         ca: ca_source(&args.identity)?,
@@ -45,14 +34,14 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
     })
 }
 
-fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, String> {
+fn parse_tags(tags: &[String]) -> Result<BTreeMap<String, String>, CliError> {
     let mut out = BTreeMap::new();
     for t in tags {
         match t.split_once('=') {
             Some((k, v)) if !k.is_empty() => {
                 out.insert(k.to_string(), v.to_string());
             }
-            _ => return Err(format!("invalid --tag {t:?}: expected KEY=VALUE")),
+            _ => return Err(CliError::NodeTag(t.clone())),
         }
     }
     Ok(out)

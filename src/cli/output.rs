@@ -1,6 +1,8 @@
-//! How results look: the seed's text formats (`Active hosts (N)`, `Host:… Operation:…
-//! Success:…`, `Operation ended, took …`), the `mesh status` table, summaries, and the
-//! JSON documents of `--output json`. Nothing here talks to the network.
+//! How results look, in every `--output` format: the original tool's text lines
+//! (`Active hosts (N)`, `Host:… Operation:… Success:…`, `Operation ended, took …`), the
+//! `mesh status` table, summaries, and the JSON documents. A command hands its result to
+//! [`render`] as a [`CommandOutput`]; the choice of format is made there and nowhere else.
+//! Nothing here talks to the network.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -9,9 +11,168 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::checks::Outcome;
-use crate::mesh::member::State;
+use crate::mesh::member::{HealthSummary, State};
 use crate::rpc::protocol::{HostReport, OperationReport};
 use crate::rpc::protocol::{MemberReport, StatusReport};
+
+/// How results are printed (`--output`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people, as the original tool printed them.
+    Text,
+    /// One JSON document per command.
+    Json,
+}
+
+/// What one command has to show.
+#[derive(Debug, Clone, Copy)]
+pub enum CommandOutput<'a> {
+    /// `ctl add`.
+    Added { host: &'a str },
+    /// `ctl del`.
+    Removed { host: &'a str },
+    /// `ctl list`, `listactive`, `listinactive`.
+    List {
+        report: &'a StatusReport,
+        active: bool,
+        inactive: bool,
+    },
+    /// `ctl operation` without `--wait`: the handle, and the command that shows results.
+    Submitted {
+        handle: &'a str,
+        coordinator: SocketAddr,
+        targeted: usize,
+        get_command: &'a str,
+    },
+    /// `ctl get`, and `operation --wait`.
+    Operation(&'a OperationReport),
+    /// `ctl refresh` without `--wait`.
+    RefreshStarted { refresh_id: u64, targeted: usize },
+    /// `ctl refresh --wait`.
+    Refreshed(&'a RefreshResult),
+    /// `mesh status`.
+    Status(&'a StatusReport),
+}
+
+/// What `refresh --wait` collected: each alive host's summary of this refresh, if it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshResult {
+    pub refresh_id: u64,
+    /// Every alive host reported before the wait ended.
+    pub complete: bool,
+    pub hosts: Vec<(String, Option<HealthSummary>)>,
+}
+
+impl RefreshResult {
+    /// Every alive host reported, and no check fails or errors anywhere.
+    pub fn all_passed(&self) -> bool {
+        self.complete
+            && self.hosts.iter().all(|(_, h)| {
+                h.as_ref()
+                    .is_some_and(|h| h.failing == 0 && h.erroring == 0)
+            })
+    }
+}
+
+/// `out` in `format`, ending in a newline.
+pub fn render(format: OutputFormat, out: &CommandOutput<'_>) -> String {
+    match format {
+        OutputFormat::Text => text(out),
+        OutputFormat::Json => {
+            let mut s = serde_json::to_string_pretty(&json(out)).unwrap_or_else(|_| "null".into());
+            s.push('\n');
+            s
+        }
+    }
+}
+
+/// The last line of batch mode, the original tool's, in every format (it is not a
+/// command's result).
+pub fn batch_end(processed: usize) -> String {
+    format!("Commands processed: {processed}\n")
+}
+
+fn text(out: &CommandOutput<'_>) -> String {
+    match *out {
+        CommandOutput::Added { host } => format!("Added host {host}\n"),
+        CommandOutput::Removed { host } => format!("Removed host {host}\n"),
+        CommandOutput::List {
+            report,
+            active,
+            inactive,
+        } => list_text(report, active, inactive),
+        CommandOutput::Submitted { get_command, .. } => {
+            format!("Operation submitted. To check progress, run: {get_command}\n")
+        }
+        CommandOutput::Operation(rec) => operation_text(rec),
+        CommandOutput::RefreshStarted { .. } => "Initiated refresh\n".into(),
+        CommandOutput::Refreshed(r) => refresh_text(r),
+        CommandOutput::Status(report) => status_text(report),
+    }
+}
+
+fn json(out: &CommandOutput<'_>) -> Value {
+    match *out {
+        CommandOutput::Added { host } => json!({"added": host}),
+        CommandOutput::Removed { host } => json!({"removed": host}),
+        CommandOutput::List {
+            report,
+            active,
+            inactive,
+        } => list_json(report, active, inactive),
+        CommandOutput::Submitted {
+            handle,
+            coordinator,
+            targeted,
+            ..
+        } => json!({
+            "handle": handle,
+            "coordinator": coordinator.to_string(),
+            "targeted": targeted,
+        }),
+        CommandOutput::Operation(rec) => operation_json(rec),
+        CommandOutput::RefreshStarted {
+            refresh_id,
+            targeted,
+        } => json!({"refresh_id": refresh_id, "targeted": targeted}),
+        CommandOutput::Refreshed(r) => json!({
+            "refresh_id": r.refresh_id,
+            "complete": r.complete,
+            "hosts": r.hosts.iter().map(|(a, h)| json!({"host": a, "health": h})).collect::<Vec<_>>(),
+        }),
+        CommandOutput::Status(report) => status_json(report),
+    }
+}
+
+/// `refresh --wait` as text.
+fn refresh_text(r: &RefreshResult) -> String {
+    let mut out = String::from("Initiated refresh\n");
+    for (addr, h) in &r.hosts {
+        match h {
+            Some(h) => {
+                let _ = write!(
+                    out,
+                    "Host:{addr} Health: {} passing, {} failing, {} erroring",
+                    h.passing, h.failing, h.erroring
+                );
+                if !h.failing_names.is_empty() {
+                    let _ = write!(out, " ({})", h.failing_names.join(", "));
+                }
+                out.push('\n');
+            }
+            None => {
+                let _ = writeln!(out, "Host:{addr} Error:no new health summary arrived");
+            }
+        }
+    }
+    let reported = r.hosts.iter().filter(|(_, h)| h.is_some()).count();
+    let _ = writeln!(
+        out,
+        "Refresh complete: {reported} of {} alive hosts reported",
+        r.hosts.len()
+    );
+    out
+}
 
 fn sort_key(addr: &str) -> (Option<SocketAddr>, String) {
     (addr.parse().ok(), addr.to_string())
@@ -33,8 +194,8 @@ pub fn partition_hosts(report: &StatusReport) -> (Vec<String>, Vec<String>) {
     (active, inactive)
 }
 
-/// `list` / `listactive` / `listinactive`, seed format.
-pub fn list_text(report: &StatusReport, show_active: bool, show_inactive: bool) -> String {
+/// `list` / `listactive` / `listinactive`, the original tool's lines.
+fn list_text(report: &StatusReport, show_active: bool, show_inactive: bool) -> String {
     let (active, inactive) = partition_hosts(report);
     let mut out = String::new();
     if show_active {
@@ -54,7 +215,7 @@ pub fn list_text(report: &StatusReport, show_active: bool, show_inactive: bool) 
 }
 
 /// `list` as JSON.
-pub fn list_json(report: &StatusReport, show_active: bool, show_inactive: bool) -> Value {
+fn list_json(report: &StatusReport, show_active: bool, show_inactive: bool) -> Value {
     let (active, inactive) = partition_hosts(report);
     let mut v = serde_json::Map::new();
     if show_active {
@@ -121,8 +282,8 @@ fn hosts_sorted(rec: &OperationReport) -> Vec<(&String, &HostReport)> {
     hosts
 }
 
-/// `get`, seed format plus a summary line.
-pub fn operation_text(rec: &OperationReport) -> String {
+/// `get`: the original tool's lines, then a summary line.
+fn operation_text(rec: &OperationReport) -> String {
     let mut out = String::new();
     for (host, r) in hosts_sorted(rec) {
         match r {
@@ -173,7 +334,7 @@ pub fn operation_text(rec: &OperationReport) -> String {
 }
 
 /// `get` as JSON.
-pub fn operation_json(rec: &OperationReport) -> Value {
+fn operation_json(rec: &OperationReport) -> Value {
     let mut hosts = Vec::new();
     for (host, r) in hosts_sorted(rec) {
         let (status, checks, error, took_ms) = match r {
@@ -213,7 +374,7 @@ pub fn operation_json(rec: &OperationReport) -> Value {
     })
 }
 
-/// A duration the way Go prints `time.Duration` (the seed's `took` format):
+/// A duration the way Go prints `time.Duration` (the original tool's `took` format):
 /// `406.97µs`, `13.22664ms`, `1m0.004510389s`, `0s`.
 pub fn go_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
@@ -304,7 +465,7 @@ fn millis(d: Option<Duration>) -> Value {
 }
 
 /// `mesh status` as JSON: the same fields as the table, with readable names.
-pub fn status_json(r: &StatusReport) -> Value {
+fn status_json(r: &StatusReport) -> Value {
     let count = |s: State| r.members.iter().filter(|m| m.state == s).count();
     let members: Vec<Value> = r
         .members
@@ -345,7 +506,7 @@ pub fn status_json(r: &StatusReport) -> Value {
 }
 
 /// `mesh status`, as a table.
-pub fn status_text(r: &StatusReport) -> String {
+fn status_text(r: &StatusReport) -> String {
     let count = |s: State| r.members.iter().filter(|m| m.state == s).count();
     let mut out = String::new();
     let _ = writeln!(
