@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod driver;
 pub mod health;
 pub mod snapshot;
+pub mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
