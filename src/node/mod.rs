@@ -1,15 +1,16 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
-//! the result store and coordinator, periodic [`health`], and the request [`dispatch`] —
-//! and shut down gracefully when told to. Flags and files are read by the CLI, not here;
-//! protocol logic lives in `crate::mesh`, operations in `crate::ops`, the wire in
-//! `crate::rpc`.
+//! the result store and coordinator, periodic [`health`], the request [`dispatch`] and
+//! the [`metrics`] — and shut down gracefully when told to. Flags and files are read by
+//! the CLI, not here; protocol logic lives in `crate::mesh`, operations in `crate::ops`,
+//! the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
 pub mod dispatch;
 pub mod driver;
 pub mod health;
+pub mod metrics;
 pub mod snapshot;
 pub mod status;
 
@@ -32,11 +33,12 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::metrics::{HandshakeFailure, Metrics, Side};
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::{Identity, IdentityError, Role};
-use crate::rpc::transport::{Transport, TransportError};
+use crate::rpc::transport::{DialFailure, Transport, TransportError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +148,17 @@ impl Node {
         let fingerprint = identity.ca_fingerprint();
         let reset_key = data_dir::load_or_create_reset_key(&data_dir)?;
         let transport = Transport::server(Arc::new(identity), bind, &reset_key)?;
+        let metrics = Arc::new(Metrics::new());
+        {
+            let metrics = metrics.clone();
+            transport.on_dial_failed(move |why| {
+                let reason = match why {
+                    DialFailure::Connection(e) => HandshakeFailure::of(e),
+                    DialFailure::TimedOut => HandshakeFailure::Timeout,
+                };
+                metrics.handshake_failed(Side::Dial, reason);
+            });
+        }
         if config.port == 0 {
             advertise.set_port(transport.local_addr()?.port());
         }
@@ -187,7 +200,12 @@ impl Node {
         if !contacts.is_empty() {
             membership.join(Instant::now(), &contacts);
         }
-        let mesh = driver::spawn(membership, transport.clone(), Some(snapshot_path));
+        let mesh = driver::spawn(
+            membership,
+            transport.clone(),
+            Some(snapshot_path),
+            metrics.clone(),
+        );
 
         let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
         let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(16);
@@ -201,12 +219,14 @@ impl Node {
             run_options.clone(),
             refresh_tx.clone(),
         );
-        health::spawn(
+        coordinator.observe(metrics.clone());
+        let periodic = health::spawn(
             mesh.clone(),
             periodic,
             config.check_interval,
             run_options.clone(),
             refresh_rx,
+            metrics.clone(),
         );
         tracing::info!(
             "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, CA {}, data dir {}",
@@ -227,6 +247,9 @@ impl Node {
             run_options,
             check_slots: Arc::new(Semaphore::new(config.workers)),
             refresh_tx,
+            metrics,
+            periodic,
+            join: contacts,
         });
         Ok(Node { ctx })
     }
