@@ -42,6 +42,7 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, String> {
         checks: args.checks.clone(),
         check_interval: args.check_interval,
         allow_command: args.allow_command,
+        http: args.http,
     })
 }
 

@@ -1,15 +1,16 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
-//! the result store and coordinator, periodic [`health`], the request [`dispatch`] and
-//! the [`metrics`] — and shut down gracefully when told to. Flags and files are read by
-//! the CLI, not here; protocol logic lives in `crate::mesh`, operations in `crate::ops`,
-//! the wire in `crate::rpc`.
+//! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
+//! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
+//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
+//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
 pub mod dispatch;
 pub mod driver;
 pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod snapshot;
 pub mod status;
@@ -33,6 +34,7 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
@@ -75,6 +77,8 @@ pub enum NodeError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 /// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
@@ -87,6 +91,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 /// A node that has bound its port and started its tasks, not yet serving requests.
 pub struct Node {
     ctx: Arc<NodeContext>,
+    http: Option<tokio::net::TcpListener>,
 }
 
 impl Node {
@@ -159,6 +164,20 @@ impl Node {
                 metrics.handshake_failed(Side::Dial, reason);
             });
         }
+        let http = match config.http {
+            Some(addr) => {
+                let listener = http::bind(addr).await?;
+                let local = listener.local_addr().unwrap_or(addr);
+                if !local.ip().is_loopback() {
+                    tracing::warn!(
+                        "the HTTP endpoint on {local} is not on loopback: anyone who reaches it can read /metrics and /v1/status (no authentication)"
+                    );
+                }
+                tracing::info!("HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status)");
+                Some(listener)
+            }
+            None => None,
+        };
         if config.port == 0 {
             advertise.set_port(transport.local_addr()?.port());
         }
@@ -251,7 +270,7 @@ impl Node {
             periodic,
             join: contacts,
         });
-        Ok(Node { ctx })
+        Ok(Node { ctx, http })
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).
@@ -264,6 +283,11 @@ impl Node {
         self.ctx.node_id
     }
 
+    /// Where the HTTP endpoint listens (with the port it got for port 0), if it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A handle on the mesh driver, to watch or steer membership from the same process.
     pub fn mesh(&self) -> MeshClient {
         self.ctx.mesh.clone()
@@ -271,9 +295,14 @@ impl Node {
 
     /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Node { ctx } = self;
+        let Node { ctx, http } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
+        // Aborting the HTTP task drops its connections with it.
+        let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
         serve(ctx, shutdown).await;
+        if let Some(task) = http {
+            task.abort();
+        }
         tracing::info!("shutting down: leaving the mesh");
         let _ = tokio::time::timeout(Duration::from_secs(2), mesh.leave()).await;
         // Give the leave datagrams a moment to go out before the endpoint closes.
