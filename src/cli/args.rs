@@ -2,7 +2,7 @@
 //! defaults. `ctl`'s own commands are in [`crate::cli::command`]; turning all of these
 //! into running things is done by the sibling modules.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,6 +146,10 @@ pub struct NodeArgs {
     /// Allow `command` checks (they run programs with this node's privileges).
     #[arg(long)]
     pub allow_command: bool,
+    /// Serve /healthz, /metrics and /v1/status over HTTP on IP:PORT, e.g. 127.0.0.1:30036
+    /// (off by default; no authentication, so keep it on loopback or a trusted network).
+    #[arg(long, value_name = "IP:PORT")]
+    pub http: Option<SocketAddr>,
 }
 
 impl ConnectArgs {

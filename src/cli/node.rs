@@ -31,6 +31,7 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
         checks: args.checks.clone(),
         check_interval: args.check_interval,
         allow_command: args.allow_command,
+        http: args.http,
     })
 }
 

@@ -174,6 +174,9 @@ fn refresh_text(r: &RefreshResult) -> String {
     out
 }
 
+/// `mesh status` as JSON; the node's `GET /v1/status` answers the same document.
+pub use crate::node::status::status_json;
+
 fn sort_key(addr: &str) -> (Option<SocketAddr>, String) {
     (addr.parse().ok(), addr.to_string())
 }
@@ -446,63 +449,6 @@ fn health_cell(m: &MemberReport) -> String {
             s
         }
     }
-}
-
-fn health_json(h: &crate::mesh::member::HealthSummary) -> Value {
-    json!({
-        "version": h.version,
-        "passing": h.passing,
-        "failing": h.failing,
-        "erroring": h.erroring,
-        "failing_names": h.failing_names,
-        "at_unix_ms": h.at_unix_ms,
-        "refresh_id": h.refresh_id,
-    })
-}
-
-fn millis(d: Option<Duration>) -> Value {
-    d.map_or(Value::Null, |d| json!(d.as_secs_f64() * 1000.0))
-}
-
-/// `mesh status` as JSON: the same fields as the table, with readable names.
-fn status_json(r: &StatusReport) -> Value {
-    let count = |s: State| r.members.iter().filter(|m| m.state == s).count();
-    let members: Vec<Value> = r
-        .members
-        .iter()
-        .map(|m| {
-            json!({
-                "addr": m.addr,
-                "node_id": m.node_id.to_string(),
-                "state": m.state.to_string(),
-                "is_self": m.is_self,
-                "incarnation": m.incarnation,
-                "last_heard_ms_ago": millis(m.last_heard_ago),
-                "rtt_ms": millis(m.rtt),
-                "in_state_for_ms": millis(m.state_for),
-                "tags": m.tags,
-                "health": m.health.as_ref().map(health_json),
-                "suspected_by": m.suspected_by.map(|id| id.to_string()),
-                "confirmations": m.confirmations,
-            })
-        })
-        .collect();
-    json!({
-        "env": r.env,
-        "node_id": r.node_id.to_string(),
-        "addr": r.addr,
-        "profile": r.profile,
-        "local_health": r.local_health,
-        "local_health_max": r.local_health_max,
-        "connections": r.connections,
-        "counts": {
-            "alive": count(State::Alive),
-            "suspect": count(State::Suspect),
-            "dead": count(State::Dead),
-            "left": count(State::Left),
-        },
-        "members": members,
-    })
 }
 
 /// `mesh status`, as a table.

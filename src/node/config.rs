@@ -3,7 +3,7 @@
 //! reads flags, files or the environment.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -42,11 +42,15 @@ pub struct NodeConfig {
     pub check_interval: Duration,
     /// Whether `command` checks may run here.
     pub allow_command: bool,
+    /// Where to serve `/healthz`, `/metrics` and `/v1/status` over HTTP; `None` (the
+    /// default) serves no HTTP at all.
+    pub http: Option<SocketAddr>,
 }
 
 impl Default for NodeConfig {
     /// The embedded defaults: env `dev` derived without a secret, 127.0.0.1 on port 30035,
-    /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given.
+    /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given, no
+    /// HTTP endpoint.
     fn default() -> NodeConfig {
         NodeConfig {
             env: None,
@@ -62,6 +66,7 @@ impl Default for NodeConfig {
             checks: None,
             check_interval: Duration::from_secs(30),
             allow_command: false,
+            http: None,
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::mesh::RemoveError;
 use crate::mesh::member::{Peer, State};
 use crate::mesh::message::{DecodeError, Message};
 use crate::node::driver::MeshClient;
+use crate::node::health::Periodic;
+use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
 use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
 use crate::ops::error::OpsError;
 use crate::ops::handle::Handle;
@@ -54,6 +56,12 @@ pub struct NodeContext {
     pub check_slots: Arc<Semaphore>,
     /// Asks the node's health task to re-run its periodic checks for a refresh id.
     pub refresh_tx: tokio::sync::mpsc::Sender<u64>,
+    /// The node's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The latest run of the periodic checks.
+    pub periodic: tokio::sync::watch::Receiver<Periodic>,
+    /// The `--join` contacts this node was started with (empty: it may stand alone).
+    pub join: Vec<SocketAddr>,
 }
 
 /// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
@@ -152,6 +160,7 @@ pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
                 // slots, each for at most HANDSHAKE_TIMEOUT: the rest stay for peers that
                 // proved who they are.
                 let Ok(handshake) = handshakes.clone().try_acquire_owned() else {
+                    ctx.metrics.handshake_failed(Side::Accept, HandshakeFailure::Busy);
                     tracing::warn!(
                         "refusing a connection from {}: {MAX_PENDING_HANDSHAKES} handshakes already in progress",
                         incoming.remote_address()
@@ -160,6 +169,7 @@ pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
                     continue;
                 };
                 let Ok(slot) = slots.clone().try_acquire_owned() else {
+                    ctx.metrics.handshake_failed(Side::Accept, HandshakeFailure::Busy);
                     tracing::warn!(
                         "refusing a connection from {}: {MAX_INCOMING_CONNECTIONS} connections already open",
                         incoming.remote_address()
@@ -187,6 +197,8 @@ async fn handle_connection(
     let connecting = match incoming.accept() {
         Ok(c) => c,
         Err(e) => {
+            ctx.metrics
+                .handshake_failed(Side::Accept, HandshakeFailure::of(&e));
             tracing::debug!(%remote, "could not accept: {e}");
             return;
         }
@@ -194,10 +206,14 @@ async fn handle_connection(
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
+            ctx.metrics
+                .handshake_failed(Side::Accept, HandshakeFailure::of(&e));
             tracing::warn!("rejected {}", tls::describe_connection_error(remote, &e));
             return;
         }
         Err(_) => {
+            ctx.metrics
+                .handshake_failed(Side::Accept, HandshakeFailure::Timeout);
             tracing::debug!(%remote, "handshake timed out");
             return;
         }
@@ -240,6 +256,7 @@ async fn serve_connection(ctx: Arc<NodeContext>, conn: quinn::Connection, peer: 
 async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: NodeId) {
     let mut spoof_warned = false;
     while let Ok(bytes) = conn.read_datagram().await {
+        ctx.metrics.gossip_received(bytes.len());
         if bytes.len() > MAX_DATAGRAM_BYTES {
             continue;
         }
@@ -290,9 +307,16 @@ async fn handle_stream(
         }
         Err(_) => return,
     };
+    let push_pull = matches!(req, Request::PushPull(_));
+    if push_pull {
+        ctx.metrics.push_pull_received(frame_len(&req));
+    }
     let resp = dispatch(&ctx, &peer, remote, req)
         .await
         .unwrap_or_else(RequestError::into_response);
+    if push_pull {
+        ctx.metrics.push_pull_sent(frame_len(&resp));
+    }
     if let Err(e) = frame::write_frame(&mut send, &resp).await {
         tracing::debug!(%remote, "could not send {} response: {e}", response_name(&resp));
     }
@@ -360,7 +384,8 @@ pub async fn dispatch(
                     filter,
                     Duration::from_millis(deadline_ms),
                 )
-                .await?;
+                .await
+                .inspect_err(|_| ctx.metrics.operation_rejected())?;
             Response::Submitted {
                 handle: s.handle.into(),
                 coordinator: s.coordinator,
@@ -400,7 +425,10 @@ pub async fn run_checks_here(
     else {
         return Err(RequestError::ChecksBusy);
     };
+    let running = Instant::now();
     let results = run_checks(&checks, &ctx.run_options).await;
+    ctx.metrics
+        .checks_ran(CheckSource::Operation, &checks, &results, running.elapsed());
     Ok(Response::CheckResults {
         results,
         took_ms: duration_ms(started.elapsed()),
@@ -429,12 +457,16 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Result<(), RequestError> {
     {
         return Err(RequestError::AlreadyAlive(addr));
     }
-    let join = ctx.mesh.join_request().await?;
-    match ctx
+    let join = Request::PushPull(ctx.mesh.join_request().await?);
+    ctx.metrics.push_pull_sent(frame_len(&join));
+    let answer = ctx
         .transport
-        .call(addr, &Request::PushPull(join), Duration::from_secs(5))
-        .await
-    {
+        .call(addr, &join, Duration::from_secs(5))
+        .await;
+    if let Ok(resp) = &answer {
+        ctx.metrics.push_pull_received(frame_len(resp));
+    }
+    match answer {
         Ok(Response::PushPull(reply)) => Ok(ctx.mesh.push_pull_reply(reply).await?),
         Ok(Response::Error { message, .. }) => Err(RequestError::JoinRefused { addr, message }),
         Ok(other) => Err(RequestError::JoinAnswer {

@@ -1,10 +1,13 @@
 //! The thin tokio driver of one [`Membership`]: the only place where the wall clock, the
 //! QUIC transport and the membership state machine meet. One task owns the state
-//! machine; everything else talks to it through [`MeshClient`]. Serving requests is in
-//! [`crate::node::dispatch`]; the protocol logic is in [`crate::mesh::membership`].
+//! machine; everything else talks to it through [`MeshClient`]. It also counts, for
+//! [`crate::node::metrics`], what it sends and receives and the events it polls.
+//! Serving requests is in [`crate::node::dispatch`]; the protocol logic is in
+//! [`crate::mesh::membership`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,6 +17,7 @@ use crate::base::NodeId;
 use crate::mesh::member::{HealthSummary, MemberView, MeshView};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{Message, PushPull};
+use crate::node::metrics::{Acked, Metrics, ProbeTracker, frame_len};
 use crate::node::snapshot;
 use crate::ops::coordinator::{MeshAccess, ShuttingDown};
 use crate::rpc::protocol::{Request, Response};
@@ -138,6 +142,7 @@ pub fn spawn(
     membership: Membership,
     transport: Transport,
     snapshot_path: Option<PathBuf>,
+    metrics: Arc<Metrics>,
 ) -> MeshClient {
     let (tx, rx) = mpsc::channel(4096);
     let handle = MeshClient { tx };
@@ -150,6 +155,8 @@ pub fn spawn(
         snapshot_dirty: true,
         last_snapshot: Instant::now(),
         snapshot_write: None,
+        metrics,
+        probes: ProbeTracker::default(),
     };
     tokio::spawn(driver.run());
     handle
@@ -166,6 +173,9 @@ struct Driver {
     /// The snapshot write in flight on the blocking pool, if any: one at a time, so an
     /// older snapshot never lands after a newer one.
     snapshot_write: Option<tokio::task::JoinHandle<()>>,
+    metrics: Arc<Metrics>,
+    /// The pings sent and not yet answered, for the probe metrics.
+    probes: ProbeTracker,
 }
 
 impl Driver {
@@ -195,6 +205,7 @@ impl Driver {
             if self.membership.poll_timeout().is_some_and(|t| t <= now) {
                 self.membership.handle_timeout(now);
             }
+            self.metrics.probes_failed(self.probes.expire(now));
             self.maybe_snapshot();
         }
         if let Some(write) = self.snapshot_write.take() {
@@ -209,7 +220,14 @@ impl Driver {
     fn handle(&mut self, input: Input) -> bool {
         let now = Instant::now();
         match input {
-            Input::Datagram(msg, from) => self.membership.handle_message_from(now, from, msg),
+            Input::Datagram(msg, from) => {
+                if let Message::Ack { from: id, seq, .. } = &msg
+                    && let Acked::Direct(rtt) = self.probes.acked(*seq, *id, now)
+                {
+                    self.metrics.probe_rtt(rtt);
+                }
+                self.membership.handle_message_from(now, from, msg)
+            }
             Input::PushPullReply(pp) => self.membership.handle_message(now, Message::PushPull(pp)),
             Input::PushPullRequest(req, reply) => {
                 let _ = reply.send(self.membership.handle_push_pull(now, req));
@@ -259,6 +277,7 @@ impl Driver {
 
     /// Hands every pending output of the state machine to the transport and the log.
     fn flush(&mut self) {
+        let now = Instant::now();
         while let Some(t) = self.membership.poll_transmit() {
             match t.msg {
                 Message::PushPull(pp) => self.spawn_push_pull(t.to, pp),
@@ -266,16 +285,28 @@ impl Driver {
                     // A ping's target is not on the wire: the transport checks it
                     // against the connection's certificate instead.
                     let meant_for = match &msg {
-                        Message::Ping { target, .. } => Some(*target),
+                        Message::Ping { target, seq, .. } => {
+                            self.metrics.probe_sent();
+                            // The state machine's verdict time for a probe.
+                            let verdict = self
+                                .membership
+                                .config()
+                                .probe_span()
+                                .saturating_mul(self.membership.local_health() + 1);
+                            self.probes.sent(*seq, *target, now, verdict);
+                            Some(*target)
+                        }
                         _ => None,
                     };
-                    self.transport
-                        .send_datagram(t.to, meant_for, Bytes::from(msg.encode()))
+                    let bytes = Bytes::from(msg.encode());
+                    self.metrics.gossip_sent(bytes.len());
+                    self.transport.send_datagram(t.to, meant_for, bytes)
                 }
             }
         }
         while let Some(ev) = self.membership.poll_event() {
             self.snapshot_dirty = true;
+            self.metrics.on_event(&ev);
             log_event(&ev);
         }
     }
@@ -283,11 +314,15 @@ impl Driver {
     fn spawn_push_pull(&self, to: SocketAddr, pp: PushPull) {
         let transport = self.transport.clone();
         let me = self.me.clone();
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
-            match transport
-                .call(to, &Request::PushPull(pp), PUSH_PULL_TIMEOUT)
-                .await
-            {
+            let req = Request::PushPull(pp);
+            metrics.push_pull_sent(frame_len(&req));
+            let answer = transport.call(to, &req, PUSH_PULL_TIMEOUT).await;
+            if let Ok(resp) = &answer {
+                metrics.push_pull_received(frame_len(resp));
+            }
+            match answer {
                 Ok(Response::PushPull(reply)) => {
                     let _ = me.push_pull_reply(reply).await;
                 }

@@ -1,27 +1,47 @@
 //! The node's periodic health: runs the `--checks` file every `--check-interval` (and at
-//! once for each refresh), and publishes the summary into the gossiped membership state.
+//! once for each refresh), publishes the summary into the gossiped membership state, and
+//! keeps the latest run for `GET /healthz` ([`Periodic`]) and the metrics.
 //! Checks themselves are in [`crate::checks`]; spreading the summary is the mesh's job.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::checks::run::{RunOptions, run_checks, summarize};
+use crate::checks::run::{RunOptions, Summary, run_checks, summarize};
 use crate::checks::spec::CheckSet;
 use crate::mesh::member::HealthSummary;
 use crate::node::driver::MeshClient;
+use crate::node::metrics::{CheckSource, Metrics};
+
+/// The periodic checks as `GET /healthz` sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Periodic {
+    /// No `--checks` file: nothing to pass or fail.
+    Off,
+    /// The first run has not finished yet.
+    NotRunYet,
+    /// The latest run's counts and the names of its failing and erroring checks.
+    Ran(Summary),
+}
 
 /// Names of failing checks carried in a summary, at most.
 pub const MAX_FAILING_NAMES: usize = 8;
 
-/// Starts the health task. `refresh_rx` delivers refresh ids to serve at once.
+/// Starts the health task. `refresh_rx` delivers refresh ids to serve at once. The
+/// returned receiver always holds the latest [`Periodic`] state.
 pub fn spawn(
     mesh: MeshClient,
     checks: Option<CheckSet>,
     interval: Duration,
     options: RunOptions,
     mut refresh_rx: mpsc::Receiver<u64>,
-) {
+    metrics: Arc<Metrics>,
+) -> watch::Receiver<Periodic> {
+    let (latest_tx, latest_rx) = watch::channel(match checks {
+        Some(_) => Periodic::NotRunYet,
+        None => Periodic::Off,
+    });
     tokio::spawn(async move {
         let mut last_refresh = 0u64;
         let mut published = None;
@@ -36,8 +56,12 @@ pub fn spawn(
             }
             let summary = match &checks {
                 Some(set) => {
+                    let started = Instant::now();
                     let results = run_checks(set, &options).await;
+                    metrics.checks_ran(CheckSource::Periodic, set, &results, started.elapsed());
                     let s = summarize(&results);
+                    metrics.periodic(s.passing, s.failing, s.erroring);
+                    latest_tx.send_replace(Periodic::Ran(s.clone()));
                     let mut names = s.failing_names;
                     names.truncate(MAX_FAILING_NAMES);
                     HealthSummary {
@@ -79,6 +103,7 @@ pub fn spawn(
             published = Some(key);
         }
     });
+    latest_rx
 }
 
 /// Milliseconds since the Unix epoch (0 if the clock is before it).

@@ -1,16 +1,19 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
-//! the result store and coordinator, periodic [`health`], and the request [`dispatch`] —
-//! and shut down gracefully when told to. Flags and files are read by the CLI, not here;
-//! protocol logic lives in `crate::mesh`, operations in `crate::ops`, the wire in
-//! `crate::rpc`.
+//! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
+//! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
+//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
+//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
 pub mod dispatch;
 pub mod driver;
 pub mod health;
+pub mod http;
+pub mod metrics;
 pub mod snapshot;
+pub mod status;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -31,11 +34,13 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::http::HttpError;
+use crate::node::metrics::{HandshakeFailure, Metrics, Side};
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::{Identity, IdentityError, Role};
-use crate::rpc::transport::{Transport, TransportError};
+use crate::rpc::transport::{DialFailure, Transport, TransportError};
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,8 @@ pub enum NodeError {
     Transport(#[from] TransportError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Http(#[from] HttpError),
 }
 
 /// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
@@ -84,6 +91,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 /// A node that has bound its port and started its tasks, not yet serving requests.
 pub struct Node {
     ctx: Arc<NodeContext>,
+    http: Option<tokio::net::TcpListener>,
 }
 
 impl Node {
@@ -145,6 +153,31 @@ impl Node {
         let fingerprint = identity.ca_fingerprint();
         let reset_key = data_dir::load_or_create_reset_key(&data_dir)?;
         let transport = Transport::server(Arc::new(identity), bind, &reset_key)?;
+        let metrics = Arc::new(Metrics::new());
+        {
+            let metrics = metrics.clone();
+            transport.on_dial_failed(move |why| {
+                let reason = match why {
+                    DialFailure::Connection(e) => HandshakeFailure::of(e),
+                    DialFailure::TimedOut => HandshakeFailure::Timeout,
+                };
+                metrics.handshake_failed(Side::Dial, reason);
+            });
+        }
+        let http = match config.http {
+            Some(addr) => {
+                let listener = http::bind(addr).await?;
+                let local = listener.local_addr().unwrap_or(addr);
+                if !local.ip().is_loopback() {
+                    tracing::warn!(
+                        "the HTTP endpoint on {local} is not on loopback: anyone who reaches it can read /metrics and /v1/status (no authentication)"
+                    );
+                }
+                tracing::info!("HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status)");
+                Some(listener)
+            }
+            None => None,
+        };
         if config.port == 0 {
             advertise.set_port(transport.local_addr()?.port());
         }
@@ -186,7 +219,12 @@ impl Node {
         if !contacts.is_empty() {
             membership.join(Instant::now(), &contacts);
         }
-        let mesh = driver::spawn(membership, transport.clone(), Some(snapshot_path));
+        let mesh = driver::spawn(
+            membership,
+            transport.clone(),
+            Some(snapshot_path),
+            metrics.clone(),
+        );
 
         let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
         let (refresh_tx, refresh_rx) = tokio::sync::mpsc::channel(16);
@@ -200,12 +238,14 @@ impl Node {
             run_options.clone(),
             refresh_tx.clone(),
         );
-        health::spawn(
+        coordinator.observe(metrics.clone());
+        let periodic = health::spawn(
             mesh.clone(),
             periodic,
             config.check_interval,
             run_options.clone(),
             refresh_rx,
+            metrics.clone(),
         );
         tracing::info!(
             "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, CA {}, data dir {}",
@@ -226,8 +266,11 @@ impl Node {
             run_options,
             check_slots: Arc::new(Semaphore::new(config.workers)),
             refresh_tx,
+            metrics,
+            periodic,
+            join: contacts,
         });
-        Ok(Node { ctx })
+        Ok(Node { ctx, http })
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).
@@ -240,6 +283,11 @@ impl Node {
         self.ctx.node_id
     }
 
+    /// Where the HTTP endpoint listens (with the port it got for port 0), if it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// A handle on the mesh driver, to watch or steer membership from the same process.
     pub fn mesh(&self) -> MeshClient {
         self.ctx.mesh.clone()
@@ -247,9 +295,14 @@ impl Node {
 
     /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Node { ctx } = self;
+        let Node { ctx, http } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
+        // Aborting the HTTP task drops its connections with it.
+        let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
         serve(ctx, shutdown).await;
+        if let Some(task) = http {
+            task.abort();
+        }
         tracing::info!("shutting down: leaving the mesh");
         let _ = tokio::time::timeout(Duration::from_secs(2), mesh.leave()).await;
         // Give the leave datagrams a moment to go out before the endpoint closes.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use regex::Regex;
@@ -60,6 +60,25 @@ impl From<ShuttingDown> for OpsError {
     }
 }
 
+/// How an operation coordinated here ended, from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OperationOutcome {
+    /// Every targeted host answered and every check held.
+    Passed,
+    /// Every targeted host answered; a check did not hold or errored.
+    Failed,
+    /// A targeted host did not answer (dead, unreachable, or past the deadline).
+    Incomplete,
+}
+
+/// Told what the coordinator did, for the node's metrics (see [`Coordinator::observe`]).
+pub trait Observer: Send + Sync + 'static {
+    /// Checks of an operation ran on this host, with these results, in `took`.
+    fn checks_ran(&self, checks: &CheckSet, results: &BTreeMap<String, Outcome>, took: Duration);
+    /// An operation coordinated here ended.
+    fn operation_ended(&self, outcome: OperationOutcome);
+}
+
 /// An operation accepted by [`Coordinator::submit`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submitted {
@@ -102,6 +121,7 @@ struct Inner<M> {
     limiter: Mutex<RateLimiter>,
     changed: Notify,
     refresh_tx: tokio::sync::mpsc::Sender<u64>,
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 impl<M: MeshAccess> Coordinator<M> {
@@ -131,10 +151,17 @@ impl<M: MeshAccess> Coordinator<M> {
                 limiter: Mutex::new(RateLimiter::new(SUBMITS_PER_SECOND, SUBMIT_BURST)),
                 changed: Notify::new(),
                 refresh_tx,
+                observer: OnceLock::new(),
             }),
         };
         c.close_interrupted();
         c
+    }
+
+    /// Has `observer` told of every operation's end and of the checks run here; the first
+    /// observer set stays.
+    pub fn observe(&self, observer: Arc<dyn Observer>) {
+        let _ = self.inner.observer.set(observer);
     }
 
     /// Runs a store call on the blocking pool: every write is an fsynced commit.
@@ -255,10 +282,20 @@ impl<M: MeshAccess> Coordinator<M> {
             .await?
             .map_err(OpsError::Record)?;
         let targeted = record.hosts.len();
+        let marked_dead = record
+            .hosts
+            .values()
+            .any(|r| matches!(r, HostReport::Failed(_)));
         let this = self.clone();
         let h = handle.clone();
         tokio::spawn(async move {
-            this.fan_out(h, checks, targets, deadline).await;
+            let outcome = this.fan_out(h, checks, targets, deadline).await;
+            if let Some(observer) = this.inner.observer.get() {
+                observer.operation_ended(match outcome {
+                    OperationOutcome::Passed if marked_dead => OperationOutcome::Incomplete,
+                    other => other,
+                });
+            }
             drop(permit);
         });
         Ok(Submitted {
@@ -274,7 +311,7 @@ impl<M: MeshAccess> Coordinator<M> {
         checks: CheckSet,
         targets: Vec<(SocketAddr, bool)>,
         deadline: Duration,
-    ) {
+    ) -> OperationOutcome {
         let inner = &self.inner;
         let started = Instant::now();
         let slots = Arc::new(Semaphore::new(inner.workers));
@@ -317,10 +354,22 @@ impl<M: MeshAccess> Coordinator<M> {
                         "host unreachable: it was declared dead while the operation ran".into(),
                     ),
                 };
+                let outcome = match &result {
+                    HostReport::Answered { results, .. } if results.values().all(Outcome::passed) => {
+                        OperationOutcome::Passed
+                    }
+                    HostReport::Answered { .. } => OperationOutcome::Failed,
+                    HostReport::Pending | HostReport::Failed(_) => OperationOutcome::Incomplete,
+                };
                 this.record(&handle, &addr.to_string(), result).await;
+                outcome
             });
         }
-        while tasks.join_next().await.is_some() {}
+        // The worst host decides: a host without an answer beats a check that failed.
+        let mut outcome = OperationOutcome::Passed;
+        while let Some(joined) = tasks.join_next().await {
+            outcome = outcome.max(joined.unwrap_or(OperationOutcome::Incomplete));
+        }
         watcher.abort();
         let h = handle.clone();
         match self.store(move |s| s.finish(&h, unix_ms())).await {
@@ -329,6 +378,7 @@ impl<M: MeshAccess> Coordinator<M> {
             Err(e) => tracing::warn!("could not record the end of operation {handle}: {e}"),
         }
         inner.changed.notify_waiters();
+        outcome
     }
 
     async fn run_on(
@@ -341,6 +391,9 @@ impl<M: MeshAccess> Coordinator<M> {
         let started = Instant::now();
         if is_self {
             let results = run_checks(checks, &self.inner.run_options).await;
+            if let Some(observer) = self.inner.observer.get() {
+                observer.checks_ran(checks, &results, started.elapsed());
+            }
             return HostReport::Answered {
                 results,
                 took_ms: duration_ms(started.elapsed()),

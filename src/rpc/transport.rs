@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -94,6 +94,18 @@ impl Slot {
 
 type ConnectionHook = Arc<dyn Fn(quinn::Connection) + Send + Sync>;
 
+/// Why a dial failed, as told to the hook of [`Transport::on_dial_failed`].
+#[derive(Clone, Copy, Debug)]
+pub enum DialFailure<'a> {
+    /// The handshake failed, or the connection closed before the hello was answered
+    /// (the acceptor refuses a certificate after the dialer's handshake completed).
+    Connection(&'a quinn::ConnectionError),
+    /// Handshake and hello did not finish within [`DIAL_TIMEOUT`].
+    TimedOut,
+}
+
+type DialFailureHook = Arc<dyn Fn(DialFailure<'_>) + Send + Sync>;
+
 /// Who serves the requests and datagrams a peer sends back on a connection this transport
 /// dialed.
 enum DialedServing {
@@ -116,6 +128,8 @@ pub struct Transport {
     /// Where each connection this transport dials goes, so that a node also serves the
     /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
     dialed: Arc<Mutex<DialedServing>>,
+    /// Told of every failed dial (the node's metrics); see [`Transport::on_dial_failed`].
+    dial_failed: Arc<OnceLock<DialFailureHook>>,
 }
 
 impl Transport {
@@ -198,6 +212,7 @@ impl Transport {
             identity,
             cache: Arc::new(Mutex::new(HashMap::new())),
             dialed: Arc::new(Mutex::new(dialed)),
+            dial_failed: Arc::new(OnceLock::new()),
         }
     }
 
@@ -229,6 +244,18 @@ impl Transport {
             hook(conn);
         }
         true
+    }
+
+    /// Has `hook` called once for every dial that fails in its handshake or hello (not
+    /// for a hello answered with a refusal). The first hook set stays.
+    pub fn on_dial_failed(&self, hook: impl Fn(DialFailure<'_>) + Send + Sync + 'static) {
+        let _ = self.dial_failed.set(Arc::new(hook));
+    }
+
+    fn dial_failed(&self, why: DialFailure<'_>) {
+        if let Some(hook) = self.dial_failed.get() {
+            hook(why);
+        }
     }
 
     fn hand_to_hook(&self, conn: &quinn::Connection) {
@@ -333,20 +360,26 @@ impl Transport {
                 .endpoint
                 .connect(addr, tls::SERVER_NAME)
                 .map_err(|e| TransportError::Connect(format!("cannot dial {addr}: {e}")))?;
-            let conn = connecting
-                .await
-                .map_err(|e| TransportError::Connect(tls::describe_connection_error(addr, &e)))?;
+            let conn = connecting.await.map_err(|e| {
+                self.dial_failed(DialFailure::Connection(&e));
+                TransportError::Connect(tls::describe_connection_error(addr, &e))
+            })?;
             // The dialer's handshake can succeed before the acceptor has verified our
             // certificate: only a hello round trip proves the peer accepted us.
-            match call_on(
+            let hello = call_on(
                 &conn,
                 addr,
                 &Request::Hello {
                     version: PROTOCOL_VERSION,
                 },
             )
-            .await?
+            .await;
+            if hello.is_err()
+                && let Some(closed) = conn.close_reason()
             {
+                self.dial_failed(DialFailure::Connection(&closed));
+            }
+            match hello? {
                 Response::Hello {
                     node_id, version, ..
                 } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
@@ -364,10 +397,13 @@ impl Transport {
         };
         match tokio::time::timeout(DIAL_TIMEOUT, attempt).await {
             Ok(r) => r,
-            Err(_) => Err(TransportError::Connect(format!(
-                "nothing answered at {addr} within {}s (is a werify node of this env running there?)",
-                DIAL_TIMEOUT.as_secs()
-            ))),
+            Err(_) => {
+                self.dial_failed(DialFailure::TimedOut);
+                Err(TransportError::Connect(format!(
+                    "nothing answered at {addr} within {}s (is a werify node of this env running there?)",
+                    DIAL_TIMEOUT.as_secs()
+                )))
+            }
         }
     }
 
