@@ -14,6 +14,7 @@ pub mod file_hash;
 pub mod file_matches;
 pub mod file_mode;
 pub mod http_status;
+pub mod kernel_param;
 pub mod port_listening;
 pub mod process_running;
 pub mod service_active;
@@ -30,6 +31,7 @@ check_types! {
     file_matches::FileMatches,
     file_mode::FileMode,
     http_status::HttpStatus,
+    kernel_param::KernelParam,
     port_listening::PortListening,
     process_running::ProcessRunning,
     service_active::ServiceActive,
