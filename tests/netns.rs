@@ -3,20 +3,21 @@
 //! healing, `kill -9` and a restart that only its snapshot can bring back, a 20 s SIGSTOP,
 //! a coordinator killed mid-operation, and outsiders with another secret or env.
 //!
-//! Needs root, `ip` (iproute2) and `nft` (nftables); each test prints "SKIPPED: …" and
-//! passes otherwise. The tests run one at a time (a lock in the harness): about 100 s in
-//! all, debug or release, on a busy 2-core machine. The harness is tests/netns_support/; bounds below are correctness bounds, stated
+//! Needs root, `ip` (iproute2), `nft` (nftables) and `kill` (procps). Without them each
+//! test fails with the reason under `CI=true` (`.ci/run` installs the tools), and
+//! elsewhere prints "SKIPPED: …" with the reason and passes. The tests run one at a time
+//! (a lock in the harness). The harness is tests/common/ (`Node`) and
+//! tests/common/netns.rs (`Net`, `Cluster`); bounds below are correctness bounds, stated
 //! for the `lan` profile (probe 800 ms, suspicion 0.45–2.7 s at 5 nodes, rejoin every 5 s,
 //! push-pull every 20 s), with a wide margin for a busy 2-core machine.
 
 mod common;
-mod netns_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use common::{TempDir, stderr, stdout, wait_until};
-use netns_support::{Cluster, MemberState, addr_of, addrs, ctl_in, ip_of, member_states, since};
+use common::netns::{Cluster, MemberState, addr_of, addrs, host_launch, ip_of, member_states};
+use common::{Node, TempDir, ctl_in, since, stderr, stdout, wait_until};
 
 /// Five fresh nodes agree on five alive members. Observed: 0.4–0.7 s.
 const CONVERGE: Duration = Duration::from_secs(30);
@@ -56,7 +57,7 @@ fn results(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
 }
 
 /// Submits `file` on `node` and returns the handle (from `--output json`).
-fn submit(node: &netns_support::NsNode, file: &str, deadline: &str) -> String {
+fn submit(node: &Node, file: &str, deadline: &str) -> String {
     let o = node.ctl(&[
         "--output",
         "json",
@@ -273,13 +274,7 @@ fn kill_9_is_detected_and_a_restart_without_join_rejoins_from_its_snapshot() {
             blank_dir.join("reset-key"),
         )
         .expect("copy host 5's reset key");
-        let mut blank = netns_support::NsNode::new(
-            5,
-            c.net.ns(5),
-            blank_dir,
-            c.dir.path().join("host5-blank.log"),
-            Vec::new(),
-        );
+        let mut blank = Node::new(host_launch(&c.net, 5, blank_dir, Vec::new()));
         blank.spawn();
         let window = Instant::now();
         while window.elapsed() < Duration::from_secs(12) {
@@ -659,7 +654,7 @@ fn hosts_of_another_secret_or_env_never_join_and_never_see_results() {
             stderr(&o).trim()
         );
         let o = ctl_in(
-            &c.node(5).ns,
+            c.node(5).ns.as_deref(),
             &ip_of(1),
             &ident,
             &["--timeout", "10s", "get", &handle],

@@ -513,3 +513,267 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
         members,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::base::Env;
+    use crate::checks::parse_operations;
+    use crate::mesh::config::{Config, Profile};
+    use crate::mesh::member::Tags;
+    use crate::mesh::membership::Membership;
+    use crate::node::driver;
+    use crate::ops::store::{Store, StoreLimits};
+    use crate::rpc::identity::{CaSource, Identity};
+    use std::path::PathBuf;
+
+    /// A scratch directory removed on drop.
+    pub(crate) struct Scratch(pub PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir().join(format!(
+                "werify-unit-{}-{name}-{}",
+                std::process::id(),
+                rand::random::<u32>()
+            ));
+            std::fs::create_dir_all(&dir).expect("create scratch dir");
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// A node's request context on 127.0.0.1 (a free port), env `dev` derived with a test
+    /// secret, the `local` profile, its mesh driver running, no snapshot; its result store
+    /// lives in the returned scratch dir. Nothing serves connections until
+    /// [`serve`] runs with it.
+    pub(crate) fn test_node(name: &str) -> (Arc<NodeContext>, Scratch) {
+        let dir = Scratch::new(name);
+        let node_id = NodeId::random();
+        let identity = Identity::new(
+            None,
+            &CaSource::Derived {
+                secret: Some(b"node unit tests".to_vec()),
+            },
+            Role::Node,
+            node_id,
+            &[],
+        )
+        .expect("identity");
+        let transport = Transport::server(
+            Arc::new(identity),
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            &[7; 32],
+        )
+        .expect("transport");
+        let addr = transport.local_addr().expect("bound");
+        let me = Peer { id: node_id, addr };
+        let membership = Membership::new(
+            me,
+            Tags::new(),
+            Config::for_profile(Profile::Local),
+            rand::random(),
+            Instant::now(),
+        );
+        let mesh = driver::spawn(membership, transport.clone(), None);
+        let store = Store::open(&dir.0.join("operations.redb"), StoreLimits::default())
+            .expect("store");
+        let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
+        let run_options = RunOptions::default();
+        let coordinator = Coordinator::new(
+            store,
+            transport.clone(),
+            mesh.clone(),
+            node_id,
+            addr,
+            4,
+            run_options.clone(),
+            refresh_tx.clone(),
+        );
+        let ctx = Arc::new(NodeContext {
+            transport,
+            mesh,
+            coordinator,
+            node_id,
+            addr,
+            env: "dev".into(),
+            profile: "local".into(),
+            run_options,
+            check_slots: Arc::new(Semaphore::new(4)),
+            refresh_tx,
+        });
+        (ctx, dir)
+    }
+
+    fn cert(role: Role) -> PeerCert {
+        PeerCert {
+            env: "dev".parse::<Env>().expect("env"),
+            role,
+            node_id: NodeId::random(),
+        }
+    }
+
+    fn remote() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40000))
+    }
+
+    fn checks() -> crate::checks::spec::CheckSet {
+        parse_operations(
+            r#"{"root": {"type": "file_exists", "path": "/"}}"#,
+            "ops.json",
+        )
+        .expect("operations")
+    }
+
+    async fn code_of(ctx: &NodeContext, peer: &PeerCert, req: Request) -> ErrorCode {
+        match dispatch(ctx, peer, remote(), req).await {
+            Err(e) => e.code(),
+            Ok(r) => panic!("expected an error, got {}", response_name(&r)),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_may_not_send_mesh_requests() {
+        let (ctx, _dir) = test_node("forbidden");
+        let client = cert(Role::Client);
+        let pp = ctx.mesh.join_request().await.expect("a push-pull");
+        for (what, req) in [
+            ("push-pull", Request::PushPull(pp)),
+            (
+                "run checks",
+                Request::RunChecks {
+                    checks: checks(),
+                    timeout_ms: 1_000,
+                },
+            ),
+            ("refresh", Request::RunRefresh { refresh_id: 1 }),
+        ] {
+            let err = dispatch(&ctx, &client, remote(), req)
+                .await
+                .expect_err(what);
+            assert!(matches!(err, RequestError::NodeOnly(_)), "{what}: {err}");
+            assert_eq!(err.code(), ErrorCode::Forbidden, "{what}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_node_may_send_mesh_requests_but_only_as_itself() {
+        let (ctx, _dir) = test_node("node-role");
+        let node = cert(Role::Node);
+        let r = dispatch(
+            &ctx,
+            &node,
+            remote(),
+            Request::RunChecks {
+                checks: checks(),
+                timeout_ms: 5_000,
+            },
+        )
+        .await
+        .expect("a node may run checks here");
+        let Response::CheckResults { results, .. } = r else {
+            panic!("expected CheckResults, got {}", response_name(&r));
+        };
+        assert_eq!(results["root"], crate::checks::Outcome::Success(true));
+        let r = dispatch(&ctx, &node, remote(), Request::RunRefresh { refresh_id: 7 })
+            .await
+            .expect("a node may ask for a refresh");
+        assert!(matches!(r, Response::Done));
+        // A push-pull whose sender is not the certificate's node is refused.
+        let pp = ctx.mesh.join_request().await.expect("a push-pull");
+        assert_eq!(
+            code_of(&ctx, &node, Request::PushPull(pp)).await,
+            ErrorCode::Forbidden
+        );
+    }
+
+    #[tokio::test]
+    async fn bad_handles_and_adding_oneself_are_invalid() {
+        let (ctx, _dir) = test_node("invalid");
+        let client = cert(Role::Client);
+        for bad in ["", "not a handle", "abc1-zzzz-extra", "ABC1-ZZZZ"] {
+            assert_eq!(
+                code_of(
+                    &ctx,
+                    &client,
+                    Request::Get {
+                        handle: bad.into(),
+                        wait_ms: 0,
+                    },
+                )
+                .await,
+                ErrorCode::Invalid,
+                "{bad:?}"
+            );
+        }
+        let err = dispatch(
+            &ctx,
+            &client,
+            remote(),
+            Request::Add {
+                host: ctx.addr.to_string(),
+            },
+        )
+        .await
+        .expect_err("adding oneself");
+        assert!(matches!(err, RequestError::AddSelf(_)), "{err}");
+        assert_eq!(err.code(), ErrorCode::Invalid);
+        // Removing oneself is invalid too; removing a stranger names nothing.
+        assert_eq!(
+            code_of(
+                &ctx,
+                &client,
+                Request::Del {
+                    host: ctx.addr.to_string()
+                }
+            )
+            .await,
+            ErrorCode::Invalid
+        );
+        assert_eq!(
+            code_of(
+                &ctx,
+                &client,
+                Request::Del {
+                    host: "127.0.0.1:9".into()
+                }
+            )
+            .await,
+            ErrorCode::NotFound
+        );
+    }
+
+    #[tokio::test]
+    async fn hello_and_status_answer_any_role() {
+        let (ctx, _dir) = test_node("hello");
+        for role in [Role::Client, Role::Node] {
+            let r = dispatch(
+                &ctx,
+                &cert(role),
+                remote(),
+                Request::Hello {
+                    version: PROTOCOL_VERSION,
+                },
+            )
+            .await
+            .expect("hello");
+            let Response::Hello { node_id, addr, .. } = r else {
+                panic!("expected Hello, got {}", response_name(&r));
+            };
+            assert_eq!((node_id, addr), (ctx.node_id, ctx.addr.to_string()));
+            let r = dispatch(&ctx, &cert(role), remote(), Request::Status)
+                .await
+                .expect("status");
+            let Response::Status(s) = r else {
+                panic!("expected Status, got {}", response_name(&r));
+            };
+            assert_eq!(s.members.len(), 1);
+            assert!(s.members[0].is_self);
+        }
+    }
+}

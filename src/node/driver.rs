@@ -397,3 +397,139 @@ fn log_event(ev: &Event) {
         other => tracing::debug!("mesh event: {other:?}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+
+    use crate::mesh::member::State;
+    use crate::node::dispatch::{NodeContext, serve, tests::test_node};
+
+    /// Hang guard for the waits below, not a speed assertion.
+    const DEADLINE: Duration = Duration::from_secs(20);
+
+    /// Serves `ctx` until the returned sender is dropped or used.
+    fn serving(ctx: &Arc<NodeContext>) -> oneshot::Sender<()> {
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(serve(ctx.clone(), async {
+            let _ = rx.await;
+        }));
+        tx
+    }
+
+    /// Addresses of the members `mesh` sees in `state`.
+    async fn in_state(mesh: &MeshClient, state: State) -> BTreeSet<SocketAddr> {
+        mesh.view()
+            .await
+            .map(|v| {
+                v.members
+                    .iter()
+                    .filter(|m| m.member.state == state)
+                    .map(|m| m.member.peer.addr)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Polls `what` every 50 ms until it holds; panics after [`DEADLINE`].
+    async fn eventually<F: std::future::Future<Output = bool>>(
+        what: &str,
+        mut check: impl FnMut() -> F,
+    ) {
+        let give_up = Instant::now() + DEADLINE;
+        while !check().await {
+            assert!(Instant::now() < give_up, "{what}: not within {DEADLINE:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_drivers_join_see_each_other_and_a_leave() {
+        let (a, _a_dir) = test_node("driver-a");
+        let (b, _b_dir) = test_node("driver-b");
+        let _serve_a = serving(&a);
+        let _serve_b = serving(&b);
+        assert_eq!(in_state(&a.mesh, State::Alive).await, [a.addr].into());
+
+        b.mesh.join(vec![a.addr]).await.expect("join");
+        let both: BTreeSet<SocketAddr> = [a.addr, b.addr].into();
+        eventually("a and b see each other alive", || async {
+            in_state(&a.mesh, State::Alive).await == both
+                && in_state(&b.mesh, State::Alive).await == both
+        })
+        .await;
+
+        // b leaves: a sees it as left, and b's driver has stopped.
+        b.mesh.leave().await.expect("leave");
+        eventually("a sees b as left", || async {
+            in_state(&a.mesh, State::Left).await == [b.addr].into()
+        })
+        .await;
+        eventually("b's driver stopped", || async {
+            b.mesh.view().await.is_err()
+        })
+        .await;
+        assert_eq!(b.mesh.probe_all().await, Err(ShuttingDown));
+        assert_eq!(in_state(&a.mesh, State::Alive).await, [a.addr].into());
+    }
+
+    #[tokio::test]
+    async fn removing_an_unknown_address_or_oneself_changes_nothing() {
+        let (a, _dir) = test_node("driver-remove");
+        let stranger = SocketAddr::from(([127, 0, 0, 1], 9));
+        assert!(matches!(
+            a.mesh.remove(stranger).await,
+            Ok(Err(RemoveError::UnknownAddress(addr))) if addr == stranger
+        ));
+        assert!(matches!(
+            a.mesh.remove(a.addr).await,
+            Ok(Err(RemoveError::IsSelf(_)))
+        ));
+        let view = a.mesh.view().await.expect("view");
+        assert_eq!(view.members.len(), 1);
+        assert!(view.members[0].is_self && !view.removed);
+    }
+
+    #[tokio::test]
+    async fn a_published_health_summary_shows_in_the_view() {
+        let (a, _dir) = test_node("driver-health");
+        let summary = HealthSummary {
+            version: 1,
+            passing: 2,
+            failing: 1,
+            erroring: 0,
+            failing_names: vec!["disk".into()],
+            at_unix_ms: 1,
+            refresh_id: 0,
+        };
+        a.mesh.set_health(summary.clone()).await.expect("set health");
+        let view = a.mesh.view().await.expect("view");
+        assert_eq!(view.members[0].member.health.as_ref(), Some(&summary));
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_is_written_after_a_change() {
+        let dir = crate::node::dispatch::tests::Scratch::new("driver-snapshot");
+        let (a, _a_dir) = test_node("driver-snapshot-node");
+        let path = dir.0.join("membership.cbor");
+        let me = crate::mesh::member::Peer {
+            id: NodeId::random(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 9)),
+        };
+        let membership = Membership::new(
+            me,
+            Default::default(),
+            crate::mesh::config::Config::for_profile(crate::mesh::config::Profile::Local),
+            1,
+            Instant::now(),
+        );
+        let mesh = spawn(membership, a.transport.clone(), Some(path.clone()));
+        eventually("the snapshot file exists", || async { path.exists() }).await;
+        let snap = snapshot::load(&path).expect("readable").expect("present");
+        assert_eq!(snap.me, me);
+        assert!(!snap.removed);
+        mesh.leave().await.expect("leave");
+    }
+}

@@ -695,3 +695,301 @@ pub fn human_duration(d: Duration) -> String {
         format!("{:.1}s", d.as_secs_f64())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::parse_operations;
+    use crate::mesh::member::{Member, Peer, Tags};
+    use crate::ops::store::StoreLimits;
+    use crate::rpc::identity::{CaSource, Identity, Role};
+    use std::path::PathBuf;
+
+    /// A mesh whose view never changes.
+    #[derive(Clone)]
+    struct FixedMesh(Arc<MeshView>);
+
+    impl MeshAccess for FixedMesh {
+        async fn view(&self) -> Result<MeshView, ShuttingDown> {
+            Ok((*self.0).clone())
+        }
+
+        async fn probe_all(&self) -> Result<(), ShuttingDown> {
+            Ok(())
+        }
+    }
+
+    /// A scratch directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// One member of a fixed view.
+    fn member(peer: Peer, state: State, tags: &[(&str, &str)], is_self: bool) -> MemberView {
+        let tags: Tags = tags
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut m = Member::new(peer, 1, tags, Instant::now());
+        m.state = state;
+        MemberView {
+            member: m,
+            is_self,
+            last_heard_ago: None,
+            state_for: Duration::ZERO,
+        }
+    }
+
+    /// The fixed view of [`coordinator`]: this node (`role=web`) on the loopback transport,
+    /// and 127.0.0.2 (alive, `role=db`), 127.0.0.3 (alive, `role=web`), 127.0.0.4 (dead,
+    /// `role=web`), 127.0.0.5 (left), all on port 9 where nothing listens.
+    fn others() -> Vec<MemberView> {
+        vec![
+            member(Peer::numbered(2, 9), State::Alive, &[("role", "db")], false),
+            member(Peer::numbered(3, 9), State::Alive, &[("role", "web")], false),
+            member(Peer::numbered(4, 9), State::Dead, &[("role", "web")], false),
+            member(Peer::numbered(5, 9), State::Left, &[], false),
+        ]
+    }
+
+    /// A coordinator with a real store and a real loopback transport, over a fixed view
+    /// made of this node and `others`.
+    fn coordinator(name: &str, others: Vec<MemberView>) -> (Coordinator<FixedMesh>, Scratch) {
+        let dir = Scratch(std::env::temp_dir().join(format!(
+            "werify-coordinator-{}-{name}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        )));
+        std::fs::create_dir_all(&dir.0).expect("scratch dir");
+        let node_id = NodeId::random();
+        let identity = Identity::new(
+            None,
+            &CaSource::Derived {
+                secret: Some(b"coordinator unit tests".to_vec()),
+            },
+            Role::Node,
+            node_id,
+            &[],
+        )
+        .expect("identity");
+        let transport = Transport::server(
+            Arc::new(identity),
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+            &[9; 32],
+        )
+        .expect("loopback transport");
+        let addr = transport.local_addr().expect("bound");
+        let mut members = vec![member(
+            Peer { id: node_id, addr },
+            State::Alive,
+            &[("role", "web")],
+            true,
+        )];
+        members.extend(others);
+        let mesh = FixedMesh(Arc::new(MeshView {
+            members,
+            local_health: 0,
+            local_health_max: 8,
+            removed: false,
+        }));
+        let store =
+            Store::open(&dir.0.join("operations.redb"), StoreLimits::default()).expect("store");
+        let (refresh_tx, _) = tokio::sync::mpsc::channel(4);
+        let c = Coordinator::new(
+            store,
+            transport,
+            mesh,
+            node_id,
+            addr,
+            4,
+            RunOptions::default(),
+            refresh_tx,
+        );
+        (c, dir)
+    }
+
+    fn checks() -> CheckSet {
+        parse_operations(
+            r#"{"root": {"type": "file_exists", "path": "/"}}"#,
+            "ops.json",
+        )
+        .expect("operations")
+    }
+
+    fn client() -> IpAddr {
+        IpAddr::from([127, 0, 0, 1])
+    }
+
+    fn filter(nodes: &[&str], tags: &[(&str, &str)]) -> TargetFilter {
+        TargetFilter {
+            nodes: nodes.iter().map(|s| s.to_string()).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Submits with `filter` and returns the hosts of the record, as recorded at once.
+    async fn targets(c: &Coordinator<FixedMesh>, filter: TargetFilter) -> Vec<String> {
+        let s = c
+            .submit(client(), checks(), filter, Duration::from_secs(2))
+            .await
+            .expect("submitted");
+        let report = c.get(&s.handle, Duration::ZERO).await.expect("recorded");
+        assert_eq!(s.targeted, report.hosts.len());
+        report.hosts.keys().cloned().collect()
+    }
+
+    #[tokio::test]
+    async fn hosts_are_targeted_by_node_regex_and_by_tags() {
+        let (c, _dir) = coordinator("targeting", others());
+        let me = c.inner.addr.to_string();
+        let (two, three, four) = ("127.0.0.2:9", "127.0.0.3:9", "127.0.0.4:9");
+        // No filter: every member but the one that left.
+        let mut all = vec![me.clone(), two.into(), three.into(), four.into()];
+        all.sort();
+        let mut got = targets(&c, TargetFilter::default()).await;
+        got.sort();
+        assert_eq!(got, all);
+        // By address regex (any of several).
+        assert_eq!(
+            targets(&c, filter(&[r"^127\.0\.0\.3:"], &[])).await,
+            vec![three]
+        );
+        let mut got = targets(&c, filter(&[r"\.2:9$", r"\.3:9$"], &[])).await;
+        got.sort();
+        assert_eq!(got, vec![two, three]);
+        // By node id.
+        let id = Peer::numbered(2, 9).id.to_string();
+        assert_eq!(targets(&c, filter(&[&id], &[])).await, vec![two]);
+        // By tag: every key must match; a dead member that matches is still reported.
+        let mut got = targets(&c, filter(&[], &[("role", "^web$")])).await;
+        got.sort();
+        let mut web = vec![me, three.to_string(), four.to_string()];
+        web.sort();
+        assert_eq!(got, web);
+        assert!(targets(&c, filter(&[], &[("zone", ".*")])).await.is_empty());
+        // Both kinds together.
+        assert_eq!(
+            targets(&c, filter(&[r"127\.0\.0\.[34]"], &[("role", "web")])).await,
+            vec![three, four]
+        );
+        // A bad regex is the caller's error.
+        let err = c
+            .submit(client(), checks(), filter(&["("], &[]), Duration::from_secs(2))
+            .await
+            .expect_err("bad regex");
+        assert!(matches!(err, OpsError::InvalidFilter { flag: "--node", .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::Invalid);
+    }
+
+    #[tokio::test]
+    async fn dead_hosts_are_reported_unreachable_and_the_rest_answer() {
+        // This node and one dead member: nothing needs the network.
+        let dead = vec![member(Peer::numbered(4, 9), State::Dead, &[], false)];
+        let (c, _dir) = coordinator("dead", dead);
+        let s = c
+            .submit(client(), checks(), TargetFilter::default(), Duration::from_secs(10))
+            .await
+            .expect("submitted");
+        assert_eq!(s.targeted, 2);
+        let report = c.get(&s.handle, Duration::from_secs(20)).await.expect("report");
+        assert!(report.ended_unix_ms.is_some(), "ended: {report:?}");
+        match &report.hosts["127.0.0.4:9"] {
+            HostReport::Failed(why) => assert!(why.contains("unreachable"), "{why}"),
+            other => panic!("the dead host: {other:?}"),
+        }
+        match &report.hosts[&c.inner.addr.to_string()] {
+            HostReport::Answered { results, .. } => {
+                assert_eq!(results["root"], Outcome::Success(true))
+            }
+            other => panic!("this node: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn deadlines_out_of_range_are_refused() {
+        let (c, _dir) = coordinator("deadline", Vec::new());
+        for bad in [Duration::ZERO, MAX_DEADLINE + Duration::from_millis(1)] {
+            let err = c
+                .submit(client(), checks(), TargetFilter::default(), bad)
+                .await
+                .expect_err("out of range");
+            assert!(matches!(err, OpsError::DeadlineOutOfRange { .. }), "{err}");
+            assert_eq!(err.code(), ErrorCode::Invalid);
+        }
+        c.submit(client(), checks(), TargetFilter::default(), MAX_DEADLINE)
+            .await
+            .expect("the longest deadline is allowed");
+    }
+
+    #[tokio::test]
+    async fn submissions_past_the_burst_are_rate_limited_per_client() {
+        let (c, _dir) = coordinator("rate", Vec::new());
+        // Spend the client's whole burst, then submit: refused until the bucket refills
+        // (one token every 50 ms). Each try drains again first, so a token that came back
+        // while the previous try ran is spent before the next submission.
+        let drain = || {
+            let mut n = 0;
+            while c.check_rate(client(), "operations").is_ok() {
+                n += 1;
+                assert!(n <= SUBMIT_BURST.get() * 10, "the bucket never runs dry");
+            }
+        };
+        let mut limited = None;
+        for _ in 0..20 {
+            drain();
+            match c
+                .submit(client(), checks(), TargetFilter::default(), Duration::from_secs(5))
+                .await
+            {
+                Err(e @ OpsError::RateLimited { .. }) => {
+                    limited = Some(e);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        let err = limited.expect("a submission past the burst is rate limited");
+        assert_eq!(err.code(), ErrorCode::RateLimited);
+        assert!(err.to_string().contains("too many operations"), "{err}");
+        // Another client has its own bucket.
+        c.submit(
+            IpAddr::from([127, 0, 0, 2]),
+            checks(),
+            TargetFilter::default(),
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("another client is not limited");
+    }
+
+    #[tokio::test]
+    async fn unknown_handles_are_not_found() {
+        let (c, _dir) = coordinator("unknown", others());
+        // This node's tag, a counter it never gave out.
+        let mine = Handle::new(1, 999_999, c.inner.node_id);
+        let err = c.get(&mine, Duration::ZERO).await.expect_err("unknown");
+        assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        // A tag no member has: nobody to forward to.
+        let stranger = (0..)
+            .map(|_| NodeId::random())
+            .find(|id| {
+                let tag = node_tag(id);
+                tag != node_tag(&c.inner.node_id)
+                    && (2..=5).all(|n| tag != node_tag(&Peer::numbered(n, 9).id))
+            })
+            .expect("a random id with another tag");
+        let theirs = Handle::new(1, 1, stranger);
+        let err = c.get(&theirs, Duration::ZERO).await.expect_err("unknown");
+        assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
+        assert_eq!(err.code(), ErrorCode::NotFound);
+    }
+}

@@ -1,22 +1,24 @@
-//! Harness for the network-namespace fault tests (tests/netns.rs): five "hosts" as network
-//! namespaces joined by veth pairs to a bridge that lives in a namespace of its own, a real
-//! `werify node` in each (started through `ip netns exec`, which execs, so the child PID is
-//! the werify process and is killed, stopped and continued by that PID), partitions made
-//! with nftables rules inside the host namespaces, and `ctl` / `mesh status` run inside a
-//! namespace. Everything is torn down on drop (processes first, then namespaces, then the
-//! temp dir), also when a test panics.
+//! The network-namespace side of the harness (tests/netns.rs): five "hosts" as network
+//! namespaces joined by veth pairs to a bridge that lives in a namespace of its own, a
+//! [`Node`] in each (launched with its namespace, so `ctl` and `mesh status` run there
+//! too), partitions made with nftables rules inside the host namespaces. Everything is
+//! torn down on drop (processes first, then namespaces, then the temp dir), also when a
+//! test panics.
 //!
 //! Addresses are 198.18.0.1–5/24 and exist only inside the namespaces made here; nothing
 //! else is ever a target. Names are unique per test run: `wrf<pid><tag>-<k>` and
 //! `wrf<pid><tag>-br`.
+//!
+//! When the machine cannot make namespaces (not root, `ip`/`nft`/`kill` missing, no
+//! capability), [`Cluster::start`] fails the test with the reason under `CI=true`, and
+//! elsewhere prints `SKIPPED: …` with the reason and returns `None`.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::common::{BIN, TempDir, stderr, stdout};
+use super::{Launch, Node, TempDir, stderr, stdout, wait_until};
 
 /// Mesh timing profile the namespace nodes run with: `lan`, the default, because the
 /// namespaces stand in for separate hosts on one LAN (the bounds in tests/netns.rs are
@@ -83,28 +85,63 @@ fn unmet_prerequisite() -> Option<String> {
                 }
                 Err(e) => return Some(format!("cannot run `id -u`: {e}")),
             }
-            for (tool, arg) in [("ip", "-V"), ("nft", "--version")] {
+            for (tool, arg, package) in [
+                ("ip", "-V", "iproute2"),
+                ("nft", "--version", "nftables"),
+                ("kill", "-l", "procps"),
+            ] {
                 if Command::new(tool).arg(arg).output().is_err() {
                     return Some(format!(
-                        "`{tool}` is missing; install iproute2 and nftables (apt-get install -y iproute2 nftables)"
+                        "`{tool}` is missing; install {package} (apt-get install -y iproute2 nftables procps)"
                     ));
                 }
             }
             // Root in a container without CAP_SYS_ADMIN cannot make namespaces: that is an
-            // environment without the capability, not a werify failure.
+            // environment without the capability, not a werify failure. The probe also
+            // runs a command and an nftables table inside the namespace, as the tests do.
             let probe = format!("wrf{}-probe", std::process::id());
-            match run(Command::new("ip").args(["netns", "add", &probe])) {
-                Ok(_) => {
-                    let _ = ip(&["netns", "del", &probe]);
-                    None
-                }
-                Err(e) if e.contains("Operation not permitted") => Some(format!(
-                    "root, but network namespaces are not permitted here ({e}); run with CAP_SYS_ADMIN and CAP_NET_ADMIN"
-                )),
-                Err(e) => panic!("cannot create a probe network namespace: {e}"),
+            if let Err(e) = run(Command::new("ip").args(["netns", "add", &probe])) {
+                return Some(if e.contains("Operation not permitted") {
+                    format!(
+                        "root, but network namespaces are not permitted here ({e}); run with CAP_SYS_ADMIN and CAP_NET_ADMIN"
+                    )
+                } else {
+                    format!("cannot create a probe network namespace: {e}")
+                });
             }
+            let inside = run(Command::new("ip").args([
+                "netns", "exec", &probe, "nft", "add", "table", "inet", "wrfprobe",
+            ]));
+            let _ = ip(&["netns", "del", &probe]);
+            inside.err().map(|e| {
+                format!("a network namespace was made, but nftables does not work inside it: {e}")
+            })
         })
         .clone()
+}
+
+/// Whether this runs under CI (`CI` set to anything but empty, `0` or `false`), where a
+/// test that cannot make its namespaces fails instead of skipping.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false"))
+}
+
+/// How host `k`'s node of `net` is launched: in its namespace, on 198.18.0.K:30035, with
+/// the `lan` profile, `data_dir` and a log file beside it, and identity flags `ident`.
+pub fn host_launch(net: &Net, k: u8, data_dir: std::path::PathBuf, ident: Vec<String>) -> Launch {
+    let mut log = data_dir.clone().into_os_string();
+    log.push(".log");
+    Launch {
+        ns: Some(net.ns(k)),
+        index: k,
+        ip: ip_of(k),
+        port: PORT,
+        data_dir,
+        log: log.into(),
+        profile: PROFILE,
+        ident,
+        extra: Vec::new(),
+    }
 }
 
 /// The namespaces of one test: `hosts` host namespaces and one bridge namespace.
@@ -252,201 +289,6 @@ impl Drop for Net {
     }
 }
 
-/// One `werify node` inside host namespace `ns`.
-pub struct NsNode {
-    pub k: u8,
-    pub ns: String,
-    pub data_dir: PathBuf,
-    pub log: PathBuf,
-    /// Identity flags (`--env`, `--secret-file`), given to the node and to every `ctl`
-    /// and `mesh status` run against it.
-    pub ident: Vec<String>,
-    /// Further node flags (`--join`, `--allow-command`, …).
-    pub extra: Vec<String>,
-    child: Option<Child>,
-}
-
-impl NsNode {
-    /// A node of host `k` in namespace `ns`, not started yet (see [`NsNode::spawn`]).
-    pub fn new(k: u8, ns: String, data_dir: PathBuf, log: PathBuf, ident: Vec<String>) -> NsNode {
-        NsNode {
-            k,
-            ns,
-            data_dir,
-            log,
-            ident,
-            extra: Vec::new(),
-            child: None,
-        }
-    }
-
-    pub fn ip(&self) -> String {
-        ip_of(self.k)
-    }
-
-    pub fn addr(&self) -> String {
-        addr_of(self.k)
-    }
-
-    /// Starts the node: `ip netns exec NS werify node --bind IP --data-dir DIR --profile lan
-    /// IDENT… EXTRA…`, then checks that the child PID is the werify process itself.
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "{} is already running", self.addr());
-        std::fs::create_dir_all(&self.data_dir).expect("create the node's data dir");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("open the node's log file");
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns, BIN, "node", "--bind", &self.ip()])
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--profile", PROFILE])
-            .args(&self.ident)
-            .args(&self.extra)
-            .env("RUST_LOG", "info")
-            .env_remove("WERIFY_ENV")
-            .env_remove("WERIFY_SECRET")
-            .env_remove("WERIFY_CONNECT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn ip netns exec werify node");
-        let pid = child.id();
-        self.child = Some(child);
-        // `ip netns exec` execs the command: the PID we hold becomes werify's own. If it
-        // forked instead, killing the PID would leave the node running.
-        let want = std::fs::canonicalize(BIN).expect("canonical path of the werify binary");
-        let exe = Path::new("/proc").join(pid.to_string()).join("exe");
-        let execed = crate::common::wait_until(Duration::from_secs(5), || {
-            std::fs::read_link(&exe).is_ok_and(|p| p == want)
-        });
-        assert!(
-            execed.is_some(),
-            "pid {pid} (ip netns exec {} werify node) did not become the werify process: /proc/{pid}/exe is {:?}\n{}",
-            self.ns,
-            std::fs::read_link(&exe),
-            self.log_tail(20)
-        );
-    }
-
-    /// SIGKILL by PID, like `kill -9`, and reap it.
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let pid = self.pid().expect("the node is running");
-        let st = Command::new("kill")
-            .args([sig, &pid.to_string()])
-            .status()
-            .expect("run kill");
-        assert!(st.success(), "kill {sig} {pid} failed");
-    }
-
-    /// SIGSTOP by PID: the process freezes, its sockets stay open.
-    pub fn stop(&self) {
-        self.signal("-STOP");
-    }
-
-    /// SIGCONT by PID.
-    pub fn cont(&self) {
-        self.signal("-CONT");
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    /// Whether the process has exited (reaping it if so).
-    pub fn exited(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => !matches!(c.try_wait(), Ok(None)),
-            None => true,
-        }
-    }
-
-    /// Runs `werify ctl --connect IP IDENT… ARGS…` inside this node's namespace.
-    pub fn ctl(&self, args: &[&str]) -> Output {
-        let ident: Vec<&str> = self.ident.iter().map(String::as_str).collect();
-        ctl_in(&self.ns, &self.ip(), &ident, args)
-    }
-
-    /// Active and inactive hosts by `ctl list`, or `None` if the node did not answer.
-    pub fn list(&self) -> Option<(Vec<String>, Vec<String>)> {
-        let o = self.ctl(&["--timeout", "5s", "list"]);
-        o.status
-            .success()
-            .then(|| crate::common::parse_list(&stdout(&o)))
-    }
-
-    /// `mesh status --output json`, or `None` if the node did not answer.
-    pub fn status(&self) -> Option<serde_json::Value> {
-        let o = Command::new("ip")
-            .args(["netns", "exec", &self.ns, BIN, "mesh", "status"])
-            .args([
-                "--connect",
-                &self.ip(),
-                "--output",
-                "json",
-                "--timeout",
-                "5s",
-            ])
-            .args(&self.ident)
-            .env_remove("WERIFY_ENV")
-            .env_remove("WERIFY_SECRET")
-            .env_remove("WERIFY_CONNECT")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run werify mesh status");
-        if !o.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&o.stdout).ok()
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The last `n` lines of the node's log, for failure messages.
-    pub fn log_tail(&self, n: usize) -> String {
-        let text = self.log_text();
-        let lines: Vec<&str> = text.lines().collect();
-        let from = lines.len().saturating_sub(n);
-        format!(
-            "--- {} log (last {n} lines) ---\n{}",
-            self.addr(),
-            lines[from..].join("\n")
-        )
-    }
-}
-
-impl Drop for NsNode {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Runs `werify ctl --connect CONNECT IDENT… ARGS…` inside namespace `ns`.
-pub fn ctl_in(ns: &str, connect: &str, ident: &[&str], args: &[&str]) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns, BIN, "ctl", "--connect", connect])
-        .args(ident)
-        .args(args)
-        .env_remove("WERIFY_ENV")
-        .env_remove("WERIFY_SECRET")
-        .env_remove("WERIFY_CONNECT")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run werify ctl")
-}
-
 /// A member's state in `mesh status --output json`. The JSON carries the wire names
 /// (`"a"`, `"s"`, `"d"`, `"l"`) today; the long names are accepted too so the tests keep
 /// working if the output is made friendlier.
@@ -482,7 +324,7 @@ pub fn member_states(status: &serde_json::Value) -> Vec<(String, MemberState)> {
 /// Five (or `hosts`) namespaces with a node each. Field order is drop order: processes
 /// die first, then the namespaces go, then the temp dir, then the next test may start.
 pub struct Cluster {
-    pub nodes: Vec<NsNode>,
+    pub nodes: Vec<Node>,
     pub net: Net,
     pub dir: TempDir,
     _one_at_a_time: MutexGuard<'static, ()>,
@@ -491,8 +333,9 @@ pub struct Cluster {
 impl Cluster {
     /// Builds the network for test `tag` (one letter, unique within this file) and starts
     /// a node on every host; hosts 2.. join through host 1. `flags(k)` gives host `k`'s
-    /// identity flags and further node flags. Returns `None` (after printing why) when the
-    /// machine cannot run these tests.
+    /// identity flags and further node flags. When the machine cannot run these tests it
+    /// panics with the reason under `CI=true`, and otherwise returns `None` after printing
+    /// the reason.
     pub fn start(
         tag: char,
         hosts: u8,
@@ -500,6 +343,10 @@ impl Cluster {
     ) -> Option<Cluster> {
         let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(why) = unmet_prerequisite() {
+            assert!(
+                !under_ci(),
+                "CI=true, and this network-namespace test cannot run: {why}"
+            );
             eprintln!("SKIPPED: network-namespace test needs root with ip and nft: {why}");
             return None;
         }
@@ -512,14 +359,10 @@ impl Cluster {
                 if k > 1 {
                     extra.extend(["--join".to_string(), ip_of(1)]);
                 }
-                let mut n = NsNode::new(
-                    k,
-                    net.ns(k),
-                    dir.path().join(format!("host{k}")),
-                    dir.path().join(format!("host{k}.log")),
-                    ident,
-                );
-                n.extra = extra;
+                let mut n = Node::new(Launch {
+                    extra,
+                    ..host_launch(&net, k, dir.path().join(format!("host{k}")), ident)
+                });
                 n.spawn();
                 n
             })
@@ -533,11 +376,11 @@ impl Cluster {
     }
 
     /// Node `k` (1-based, like the addresses).
-    pub fn node(&self, k: u8) -> &NsNode {
+    pub fn node(&self, k: u8) -> &Node {
         &self.nodes[usize::from(k - 1)]
     }
 
-    pub fn node_mut(&mut self, k: u8) -> &mut NsNode {
+    pub fn node_mut(&mut self, k: u8) -> &mut Node {
         &mut self.nodes[usize::from(k - 1)]
     }
 
@@ -551,9 +394,9 @@ impl Cluster {
 
     /// Waits until every node lists every host as active; panics with logs after `limit`.
     pub fn converge(&self, limit: Duration) -> Duration {
-        let ks: Vec<u8> = self.nodes.iter().map(|n| n.k).collect();
+        let ks: Vec<u8> = self.nodes.iter().map(|n| n.index).collect();
         let all = addrs(&ks);
-        let took = crate::common::wait_until(limit, || self.agree(&ks, &all, &[]));
+        let took = wait_until(limit, || self.agree(&ks, &all, &[]));
         took.unwrap_or_else(|| {
             panic!(
                 "the mesh did not converge within {limit:?}\n{}",
@@ -577,9 +420,4 @@ impl Cluster {
         std::fs::write(&p, body).expect("write a test file");
         p.to_string_lossy().into_owned()
     }
-}
-
-/// How long something took, for the timings printed by the tests.
-pub fn since(t: Instant) -> String {
-    format!("{:.1}s", t.elapsed().as_secs_f64())
 }
