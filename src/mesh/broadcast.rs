@@ -174,6 +174,7 @@ impl BroadcastQueue {
     }
 
     /// Makes room for the alive-announcement state of `slots` member slots.
+    #[cfg(any(test, feature = "sim"))]
     pub fn reserve_refs(&mut self, slots: usize) {
         self.refs
             .reserve_exact(slots.saturating_sub(self.refs.len()));

@@ -115,6 +115,7 @@ impl SlotIndex {
     }
 
     /// Makes room for `keys` keys without growing.
+    #[cfg(any(test, feature = "sim"))]
     pub fn reserve(&mut self, keys: usize, hash_of: impl Fn(u32) -> u64) {
         while keys * 10 > self.table.len() * 7 {
             self.grow(&hash_of);

@@ -330,6 +330,7 @@ struct ProbeRound {
 }
 
 impl ProbeRound {
+    #[cfg(any(test, feature = "sim"))]
     fn reserve(&mut self, slots: usize) {
         self.order
             .reserve_exact(slots.saturating_sub(self.order.len()));
@@ -501,47 +502,6 @@ impl Membership {
             quiet: false,
             config,
         }
-    }
-
-    /// Simulator bootstrap: learns `members` (the state `from` sent in a push-pull) by
-    /// the same rules as a push-pull reply, as if that sync had happened long ago and its
-    /// gossip had run its course: alive news it teaches is not queued for
-    /// re-announcement and new members raise no `MemberUp` event. Nothing already queued
-    /// is dropped, and anything else (a claim about this node, a suspicion, a death) is
-    /// handled exactly as in a push-pull, events and gossip included.
-    ///
-    /// A real node cannot get here by itself (it learns its mesh by joining); the
-    /// simulator uses it to start thousands of nodes that already know each other, so
-    /// that a settled mesh can be measured without first simulating the mass join and
-    /// the minutes its announcement backlog takes to drain.
-    pub fn preload_settled(&mut self, now: Instant, from: Peer, members: Vec<MemberState>) {
-        self.preloading = true;
-        self.merge(now, from, members);
-        self.preloading = false;
-        // In a settled mesh every pair has met (the probe round saw to it): each member
-        // counts as heard from, with its link open (see `gossip_round`).
-        let heard = stamp_some(self.epoch, now);
-        for i in 0..self.members.slot_count() {
-            if let Some(m) = self.members.get_mut(i)
-                && m.last_heard == 0
-            {
-                m.last_heard = heard;
-            }
-        }
-        self.unmet = VecDeque::new();
-    }
-
-    /// Capacity hint: room for `members` member records (and their index and queue
-    /// entries) up front, so that a node that will learn that many does not regrow its
-    /// arrays step by step (each step leaves a freed block behind in the allocator).
-    pub fn reserve_members(&mut self, members: usize) {
-        self.members.reserve_slots(members);
-        let members_ref = &self.members;
-        self.index.reserve(members, |s| members_ref.hash_id_of(s));
-        self.by_addr
-            .reserve(members, |s| members_ref.hash_addr_of(s));
-        self.probe_round.reserve(members);
-        self.broadcasts.reserve_refs(members);
     }
 
     // ----- getters -------------------------------------------------------------------
@@ -2516,11 +2476,55 @@ impl Membership {
                 .wrapping_add(self.members.digest_sum()),
         )
     }
+}
 
-    /// For tests: whether the running digest (see `record.rs`) equals the digest
-    /// recomputed from every record. Every change of a member's synced fields goes
-    /// through one path that keeps the sum; this checks that none was missed. O(members).
-    #[doc(hidden)]
+/// Hooks for the simulator (`sim` feature) and tests: not part of a real node's API.
+#[cfg(any(test, feature = "sim"))]
+impl Membership {
+    /// Simulator bootstrap: learns `members` (the state `from` sent in a push-pull) by
+    /// the same rules as a push-pull reply, as if that sync had happened long ago and its
+    /// gossip had run its course: alive news it teaches is not queued for
+    /// re-announcement and new members raise no `MemberUp` event. Nothing already queued
+    /// is dropped, and anything else (a claim about this node, a suspicion, a death) is
+    /// handled exactly as in a push-pull, events and gossip included.
+    ///
+    /// A real node cannot get here by itself (it learns its mesh by joining); the
+    /// simulator uses it to start thousands of nodes that already know each other, so
+    /// that a settled mesh can be measured without first simulating the mass join and
+    /// the minutes its announcement backlog takes to drain.
+    pub fn preload_settled(&mut self, now: Instant, from: Peer, members: Vec<MemberState>) {
+        self.preloading = true;
+        self.merge(now, from, members);
+        self.preloading = false;
+        // In a settled mesh every pair has met (the probe round saw to it): each member
+        // counts as heard from, with its link open (see `gossip_round`).
+        let heard = stamp_some(self.epoch, now);
+        for i in 0..self.members.slot_count() {
+            if let Some(m) = self.members.get_mut(i)
+                && m.last_heard == 0
+            {
+                m.last_heard = heard;
+            }
+        }
+        self.unmet = VecDeque::new();
+    }
+
+    /// Capacity hint: room for `members` member records (and their index and queue
+    /// entries) up front, so that a node that will learn that many does not regrow its
+    /// arrays step by step (each step leaves a freed block behind in the allocator).
+    pub fn reserve_members(&mut self, members: usize) {
+        self.members.reserve_slots(members);
+        let members_ref = &self.members;
+        self.index.reserve(members, |s| members_ref.hash_id_of(s));
+        self.by_addr
+            .reserve(members, |s| members_ref.hash_addr_of(s));
+        self.probe_round.reserve(members);
+        self.broadcasts.reserve_refs(members);
+    }
+
+    /// Whether the running digest (see `record.rs`) equals the digest recomputed from
+    /// every record. Every change of a member's synced fields goes through one path that
+    /// keeps the sum; this checks that none was missed. O(members).
     pub fn running_digest_is_exact(&self) -> bool {
         let me = self.own_state();
         let recomputed = StateDigest::of(

@@ -10,7 +10,7 @@
 //! puts the new term in when it is dropped; inserting, removing and clearing records
 //! keep the sum too. The rest of a record (timestamps, round-trip time, confirmations,
 //! last probe) is local bookkeeping, changed freely through `&mut Record`.
-//! [`Records::recomputed_digest_sum`] recomputes the sum from scratch, for tests.
+//! `Records::recomputed_digest_sum` recomputes the sum from scratch, for tests.
 
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
@@ -348,6 +348,7 @@ impl Records {
     }
 
     /// Room for `slots` slots in all without growing.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn reserve_slots(&mut self, slots: usize) {
         let more = slots.saturating_sub(self.slots.len());
         self.slots.reserve_exact(more);
@@ -400,6 +401,7 @@ impl Records {
     }
 
     /// [`Records::digest_sum`] recomputed from the records (for tests).
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn recomputed_digest_sum(&self) -> u128 {
         self.iter()
             .fold(0u128, |sum, r| sum.wrapping_add(r.digest_term()))

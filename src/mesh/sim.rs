@@ -9,6 +9,10 @@
 //! earliest, feeds it to its node, then drains that node's transmits (each datagram's
 //! CBOR length is measured for size accounting; with [`SimConfig::decode`] it is encoded
 //! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
+//!
+//! Built only with the `sim` feature (tests and benches get it through the crate's self
+//! dev-dependency) and for unit tests: a real node has no use for it.
+#![cfg(any(test, feature = "sim"))]
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
