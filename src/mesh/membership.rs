@@ -66,43 +66,8 @@ use crate::mesh::message::{MemberState, Message, PushPull, Update};
 use crate::mesh::record::{Record, Records, addr_hash, id_hash};
 use crate::mesh::suspicion::{Suspicion, SuspicionTable};
 
-/// A joining node syncs again with a random member this many gossip intervals after its
-/// join request (1.2 s on lan): time for the joins around its own to reach the seeds.
-const JOIN_SYNC_AFTER_GOSSIPS: u32 = 12;
-/// The seed that answered a join is asked again for its state this many times per gossip
-/// interval (every 50 ms on lan), [`SEED_FOLLOW_UPS`] times. In a mass join every joiner
-/// reaches the seed first, so the seed knows of the joins after ours long before gossip
-/// brings them here, and we already hold a connection to it. Each ask is a digest: a seed
-/// with nothing new answers with its digest alone, one with news with its state. The asks
-/// go on after one that taught nothing: more joins may still reach the seed. At 100 ms,
-/// a node of 64 joining one seed at once was full ~0.1 s after the last join reached the
-/// seed; at 50 ms, ~0.05 s.
-const SEED_FOLLOW_UPS_PER_GOSSIP: u32 = 2;
-/// Most follow-up syncs with the seed after one join (0.6 s of them on lan).
-const SEED_FOLLOW_UPS: u8 = 12;
-/// The follow-ups end early after this many answers in a row that taught nothing: no
-/// join reached the seed for that long (150 ms on lan), so the mass join is over or has
-/// slowed to where gossip and the early sync keep up. In a simulated join of 64 nodes
-/// over 200 ms this halved the follow-up syncs at the same convergence time. After two
-/// such answers, joins through two seeds (sim_tune) converged in 0.51 / 0.60 / 1.43 s
-/// (median / p90 / max) instead of 0.51 / 0.53 / 0.54 s; after three, as before.
-const SEED_FOLLOW_UPS_IDLE: u8 = 3;
-/// Gossip goes mostly to members heard from within this long (see `gossip_round`):
-/// less than a node link's idle timeout (180 s), so such a member's link is still open.
-const GOSSIP_LINK_HEARD_WITHIN: Duration = Duration::from_secs(150);
-/// Introductions (see `introduce`) wait until no new member came for this long.
-const INTRODUCE_AFTER_QUIET: Duration = Duration::from_secs(2);
-/// Indirect-probe relays are picked first among members heard from directly within
-/// this many probe intervals (see `send_indirect_probes`).
-const RELAY_HEARD_WITHIN_PROBES: u32 = 10;
-/// Nodes that only heard a suspicion and check the suspect at their next probe (on
-/// average, mesh-wide), on top of the confirmations the accuser waits for: enough that
-/// the wanted confirmations usually arrive before the minimum timeout, few enough that a
-/// suspicion does not bring the whole mesh down on the suspect.
-const EARLY_VERIFIERS_SPARE: u32 = 1;
-/// Shortest time between two syncs with the same unknown sender.
-pub const UNKNOWN_SYNC_EVERY: Duration = Duration::from_secs(5);
-/// Unknown senders remembered for that (a bound against a flood of made-up ids).
+/// Unknown senders remembered for [`Config::unknown_sender_sync_every`] (a bound against
+/// a flood of made-up ids).
 const MAX_UNKNOWN_SYNCS: usize = 1024;
 /// Pending events kept at most; older ones are dropped (with a warning) if the driver
 /// does not drain them.
@@ -415,7 +380,7 @@ pub struct Membership {
     /// (see `suspect_told`).
     reconnected_at: Instant,
     next_push_pull: Instant,
-    /// Asking a join's seed again (see [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
+    /// Asking a join's seed again (see [`Config::contact_follow_ups`]).
     seed_follow_up: SeedFollowUp,
     next_rejoin: Instant,
     next_reap: Instant,
@@ -430,7 +395,7 @@ pub struct Membership {
 }
 
 /// Where the follow-up syncs with a join's seed stand (see
-/// [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
+/// [`Config::contact_follow_ups`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SeedFollowUp {
     /// No join in progress, or its follow-ups are over.
@@ -692,7 +657,7 @@ impl Membership {
 
     /// A join request carrying this node's full state, for a seed. Brings the next
     /// push-pull forward (see [`Membership::schedule_join_sync`]), and the first seed to
-    /// answer is asked again soon after (see [`SEED_FOLLOW_UPS_PER_GOSSIP`]).
+    /// answer is asked again soon after (see [`Config::contact_follow_ups`]).
     ///
     /// A node that knows no members yet does not announce the members the seed's answers
     /// teach it: the seed holds them all and spreads its own news, and joining a settled
@@ -707,23 +672,23 @@ impl Membership {
         self.push_pull_request(true)
     }
 
-    /// Brings the next push-pull (with a random member) forward to a dozen gossip
-    /// intervals from `now`; called when this node sends a join request, and when the answer to a
+    /// Brings the next push-pull (with a random member) forward to
+    /// [`Config::join_sync_after_gossips`] gossip intervals from `now`; called when this node sends a join request, and when the answer to a
     /// sync brought members this node did not know. When many nodes join at
     /// once, each seed's reply lacks the nodes that join after it, and their Alive gossip
     /// may be spent before anyone knows to send it here: 64 nodes joining one seed
     /// together left a node or two missing members for 10-15 s, until a periodic push-pull.
     pub fn schedule_join_sync(&mut self, now: Instant) {
-        let at = now + self.config.gossip_interval * JOIN_SYNC_AFTER_GOSSIPS;
+        let at = now + self.config.gossip_interval * self.config.join_sync_after_gossips;
         self.next_push_pull = self.next_push_pull.min(at);
     }
 
     /// A push-pull answer from `from` arrived (`taught`: it brought members this node did
     /// not know): the first answer after a join request names the seed to follow up, and
     /// the seed's answer to a follow-up brings the next while any are left and the seed
-    /// still has news now and then (see [`SEED_FOLLOW_UPS_IDLE`]).
+    /// still has news now and then (see [`Config::contact_follow_ups_idle`]).
     fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
-        let at = now + self.config.gossip_interval / SEED_FOLLOW_UPS_PER_GOSSIP;
+        let at = now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip;
         self.seed_follow_up = match self.seed_follow_up {
             SeedFollowUp::AwaitingJoinReply { .. } => SeedFollowUp::Due {
                 seed: from,
@@ -733,7 +698,7 @@ impl Membership {
             },
             SeedFollowUp::Asked { seed, asked, idle } if seed == from.id => {
                 let idle = if taught { 0 } else { idle.saturating_add(1) };
-                if asked < SEED_FOLLOW_UPS && idle < SEED_FOLLOW_UPS_IDLE {
+                if asked < self.config.contact_follow_ups && idle < self.config.contact_follow_ups_idle {
                     SeedFollowUp::Due {
                         seed: from,
                         at,
@@ -990,8 +955,8 @@ impl Membership {
     /// after its message is handled knows of us while we do not know of it: an update
     /// about it went past us (typically in a mass join, before anyone knew to gossip to
     /// us). We sync with it (a push-pull, not a join), at most once per
-    /// [`UNKNOWN_SYNC_EVERY`] per sender, instead of waiting for a periodic push-pull
-    /// (a minute at 64 nodes).
+    /// [`Config::unknown_sender_sync_every`] per sender, instead of waiting for a periodic
+    /// push-pull (a minute at 64 nodes).
     pub fn handle_message_from(&mut self, now: Instant, addr: SocketAddr, msg: Message) {
         let sender = msg.sender();
         self.handle_message(now, msg);
@@ -1005,7 +970,7 @@ impl Membership {
             &mut self.unknown_syncs,
             sender,
             now,
-            UNKNOWN_SYNC_EVERY,
+            self.config.unknown_sender_sync_every,
             MAX_UNKNOWN_SYNCS,
         ) {
             return;
@@ -1338,7 +1303,7 @@ impl Membership {
         }
     }
 
-    /// Once no new member came for [`INTRODUCE_AFTER_QUIET`], each probe tick also pings
+    /// Once no new member came for [`Config::introduce_after_quiet`], each probe tick also pings
     /// one member this node never heard from, picked at random (an ack is recorded as a
     /// refresh's; a missing one means nothing). After a mass join every pair of nodes has
     /// to meet once, a QUIC handshake; by probes alone, in random order, a pair meets
@@ -1349,7 +1314,8 @@ impl Membership {
     /// alike, and with them the detection of a crash in a young mesh.
     fn introduce(&mut self, now: Instant) {
         if self.unmet.is_empty()
-            || now.saturating_duration_since(self.last_new_member) < INTRODUCE_AFTER_QUIET
+            || now.saturating_duration_since(self.last_new_member)
+                < self.config.introduce_after_quiet
         {
             return;
         }
@@ -1388,7 +1354,9 @@ impl Membership {
         // in when too few were heard from.
         let k = self.config.indirect_checks;
         let heard_since = stamp(self.epoch, now).saturating_sub(
-            u64::try_from((self.config.probe_interval * RELAY_HEARD_WITHIN_PROBES).as_nanos())
+            u64::try_from(
+                (self.config.probe_interval * self.config.relay_heard_within_probes).as_nanos(),
+            )
                 .unwrap_or(u64::MAX),
         );
         let mut relays = self.random_members(k, |m| {
@@ -1625,8 +1593,9 @@ impl Membership {
         // one unmet target per round and node had meant ~500 handshakes in the next
         // second on 2 shared cores while every other task on the host waited; the joins
         // themselves travel by the seed's answers (see `SeedFollowUp`).
-        let heard_since = now_stamp
-            .saturating_sub(u64::try_from(GOSSIP_LINK_HEARD_WITHIN.as_nanos()).unwrap_or(u64::MAX));
+        let heard_since = now_stamp.saturating_sub(
+            u64::try_from(self.config.gossip_heard_within.as_nanos()).unwrap_or(u64::MAX),
+        );
         let linked = |m: &Record| eligible(m) && m.last_heard > heard_since;
         let mut targets = self.random_members(fanout.saturating_sub(1), linked);
         let new_link_ok = self.broadcasts.has_membership_news() || targets.is_empty();
@@ -2034,7 +2003,7 @@ impl Membership {
         // probability that makes `wanted + spare` volunteers expected mesh-wide.
         if by != me && wanted > 0 {
             let hearers = live.saturating_sub(2).max(1) as f64;
-            let p = f64::from(wanted + EARLY_VERIFIERS_SPARE) / hearers;
+            let p = f64::from(wanted + self.config.early_verifiers_spare) / hearers;
             if self.rng.random_bool(p.min(1.0)) {
                 suspicion = suspicion.verify_now();
                 self.probe_soon(now);
@@ -2811,7 +2780,7 @@ mod tests {
                 ticks.push((now, pinged));
             }
         }
-        let quiet = t0 + INTRODUCE_AFTER_QUIET;
+        let quiet = t0 + a.config.introduce_after_quiet;
         assert!(
             ticks
                 .iter()
@@ -3014,8 +2983,9 @@ mod tests {
     #[test]
     fn a_join_and_a_sync_that_teaches_new_members_are_followed_by_an_early_sync() {
         let t0 = Instant::now();
-        let gossip = Config::for_profile(Profile::Lan).gossip_interval;
-        let early = gossip * JOIN_SYNC_AFTER_GOSSIPS;
+        let lan = Config::for_profile(Profile::Lan);
+        let gossip = lan.gossip_interval;
+        let early = gossip * lan.join_sync_after_gossips;
         let (mut a, mut b, c) = (node(1, t0), node(2, t0), node(3, t0));
         assert!(
             a.next_push_pull - t0 > early,
@@ -3030,8 +3000,8 @@ mod tests {
         );
         // b answers, and its follow-ups (see the seed follow-up tests) teach nothing new.
         learn(&mut a, &b, t0);
-        let step = gossip / SEED_FOLLOW_UPS_PER_GOSSIP;
-        for k in 1..=u32::from(SEED_FOLLOW_UPS_IDLE) {
+        let step = gossip / lan.contact_follow_ups_per_gossip;
+        for k in 1..=u32::from(lan.contact_follow_ups_idle) {
             a.handle_timeout(t0 + step * k);
             assert_eq!(push_pull_targets(&transmits(&mut a)), vec![peer(2).addr]);
             learn(&mut a, &b, t0 + step * k);
@@ -3081,8 +3051,8 @@ mod tests {
     #[test]
     fn the_seed_that_answered_a_join_is_asked_again_a_few_times() {
         let t0 = Instant::now();
-        let gossip = Config::for_profile(Profile::Lan).gossip_interval;
-        let after = gossip / SEED_FOLLOW_UPS_PER_GOSSIP;
+        let lan = Config::for_profile(Profile::Lan);
+        let after = lan.gossip_interval / lan.contact_follow_ups_per_gossip;
         let (mut a, mut seed) = (node(1, t0), node(2, t0));
         a.join(t0, &[peer(2).addr]);
         answer_last_push_pull(&mut a, &mut seed, t0);
@@ -3114,7 +3084,7 @@ mod tests {
         }
         assert_eq!(
             asked,
-            usize::from(SEED_FOLLOW_UPS),
+            usize::from(lan.contact_follow_ups),
             "follow-ups are bounded"
         );
         // Once the joins stop reaching the seed, the asks end early: the answers that
@@ -3137,11 +3107,12 @@ mod tests {
             c.handle_message(now, Message::PushPull(reply));
             now += after;
         }
-        assert!(asked < usize::from(SEED_FOLLOW_UPS), "the asks ended early");
+        assert!(asked < usize::from(lan.contact_follow_ups), "the asks ended early");
         assert_eq!(
             asked,
-            3 + usize::from(SEED_FOLLOW_UPS_IDLE),
-            "three answers with a join each, then {SEED_FOLLOW_UPS_IDLE} with none"
+            3 + usize::from(lan.contact_follow_ups_idle),
+            "three answers with a join each, then {} with none",
+            lan.contact_follow_ups_idle
         );
         assert!((3..6).all(|n| c.rec(peer(n).id).is_some()));
         // A seed that stopped answering is not asked again.
@@ -3364,12 +3335,13 @@ mod tests {
         let from3 = peer(3).addr;
         a.handle_message_from(t0, from3, gossip(3, Vec::new()));
         assert_eq!(push_pull_targets(&transmits(&mut a)), vec![from3]);
-        // Not again for the same sender within UNKNOWN_SYNC_EVERY...
-        let t1 = t0 + UNKNOWN_SYNC_EVERY / 2;
+        // Not again for the same sender within `unknown_sender_sync_every`...
+        let every = a.config.unknown_sender_sync_every;
+        let t1 = t0 + every / 2;
         a.handle_message_from(t1, from3, gossip(3, Vec::new()));
         assert!(push_pull_targets(&transmits(&mut a)).is_empty());
         // ...but after it, if 3 is still unknown.
-        let t2 = t0 + UNKNOWN_SYNC_EVERY;
+        let t2 = t0 + every;
         a.handle_message_from(t2, from3, gossip(3, Vec::new()));
         assert_eq!(push_pull_targets(&transmits(&mut a)), vec![from3]);
         // A known sender starts no sync.
