@@ -41,7 +41,7 @@
 //! - Updates ride on pings, acks and gossip rounds, each at most
 //!   `retransmit_mult × ceil(log10(N+1))` times per node, packed under the datagram cap.
 //! - Full state is exchanged by push-pull at join and periodically; dead members and
-//!   seeds get periodic join attempts so healed partitions merge; dead and left members
+//!   contacts get periodic join attempts so healed partitions merge; dead and left members
 //!   are forgotten after `reap_after`.
 
 use std::collections::{HashMap, VecDeque};
@@ -74,8 +74,8 @@ const MAX_UNKNOWN_SYNCS: usize = 1024;
 const MAX_EVENTS: usize = 1 << 16;
 /// Concurrent indirect probes this node runs for others, at most.
 const MAX_RELAYS: usize = 1024;
-/// Seed addresses remembered, at most.
-const MAX_SEEDS: usize = 1024;
+/// Contact addresses remembered, at most.
+const MAX_CONTACTS: usize = 1024;
 /// Outstanding `probe_all` pings tracked, at most.
 const MAX_REFRESH: usize = 1 << 16;
 /// (member, accuser) pairs remembered for rate-limiting stale-accusation corrections.
@@ -198,19 +198,21 @@ pub struct Snapshot {
     pub removed: bool,
     /// Alive, suspect and dead members (left ones are not worth rejoining).
     pub peers: Vec<Peer>,
-    /// Seed addresses given to `join`.
-    pub seeds: Vec<SocketAddr>,
+    /// Contact addresses given to `join`. Stored under the name `seeds`, which snapshot
+    /// files carry.
+    #[serde(rename = "seeds")]
+    pub contacts: Vec<SocketAddr>,
 }
 
 impl Snapshot {
-    /// Addresses to join through: every peer and seed, without duplicates.
+    /// Addresses to join through: every peer and contact, without duplicates.
     pub fn join_addrs(&self) -> Vec<SocketAddr> {
         let mut out: Vec<SocketAddr> = Vec::new();
         for addr in self
             .peers
             .iter()
             .map(|p| p.addr)
-            .chain(self.seeds.iter().copied())
+            .chain(self.contacts.iter().copied())
         {
             if addr != self.me.addr && !out.contains(&addr) {
                 out.push(addr);
@@ -362,7 +364,7 @@ pub struct Membership {
     unknown_syncs: IdMap<NodeId, Instant>,
     awareness: Awareness,
     broadcasts: BroadcastQueue,
-    seeds: Vec<SocketAddr>,
+    contacts: Vec<SocketAddr>,
     next_probe: Instant,
     next_gossip: Instant,
     /// When the last gossip round ran (see [`Config::fresh_gossip_interval`]).
@@ -380,8 +382,8 @@ pub struct Membership {
     /// (see `suspect_told`).
     reconnected_at: Instant,
     next_push_pull: Instant,
-    /// Asking a join's seed again (see [`Config::contact_follow_ups`]).
-    seed_follow_up: SeedFollowUp,
+    /// Asking a join's contact again (see [`Config::contact_follow_ups`]).
+    contact_follow_up: ContactFollowUp,
     next_rejoin: Instant,
     next_reap: Instant,
     transmits: VecDeque<Transmit>,
@@ -389,31 +391,35 @@ pub struct Membership {
     /// Set only inside [`Membership::preload_settled`]: members learned are neither
     /// announced by gossip nor reported as events.
     preloading: bool,
-    /// Set while merging what a seed taught a node that joined alone: members learned
+    /// Set while merging what a contact taught a node that joined alone: members learned
     /// are reported but not announced by gossip.
     quiet: bool,
 }
 
-/// Where the follow-up syncs with a join's seed stand (see
+/// Where the follow-up syncs with a join's contact stand (see
 /// [`Config::contact_follow_ups`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum SeedFollowUp {
+enum ContactFollowUp {
     /// No join in progress, or its follow-ups are over.
     Idle,
-    /// A join request left; the first seed to answer is the one followed up. `alone`:
-    /// this node knew no members when it asked, so what the answer teaches is the seed's
+    /// A join request left; the first contact to answer is the one followed up. `alone`:
+    /// this node knew no members when it asked, so what the answer teaches is the contact's
     /// to announce (see [`Membership::join_request`]).
     AwaitingJoinReply { alone: bool },
-    /// Ask `seed` again at `at`; it was asked `asked` times since the join, and its last
+    /// Ask `contact` again at `at`; it was asked `asked` times since the join, and its last
     /// `idle` answers taught nothing.
     Due {
-        seed: Peer,
+        contact: Peer,
         at: Instant,
         asked: u8,
         idle: u8,
     },
-    /// Asked `seed` (`asked` times in all); its answer decides whether to ask again.
-    Asked { seed: NodeId, asked: u8, idle: u8 },
+    /// Asked `contact` (`asked` times in all); its answer decides whether to ask again.
+    Asked {
+        contact: NodeId,
+        asked: u8,
+        idle: u8,
+    },
 }
 
 impl Membership {
@@ -449,7 +455,7 @@ impl Membership {
             unknown_syncs: IdMap::default(),
             awareness: Awareness::new(config.awareness_max),
             broadcasts: BroadcastQueue::new(max_item),
-            seeds: Vec::new(),
+            contacts: Vec::new(),
             next_probe: now + first_probe,
             next_gossip: now + config.gossip_interval,
             last_gossip: now,
@@ -458,7 +464,7 @@ impl Membership {
             last_heard_any: now,
             reconnected_at: now,
             next_push_pull: now + first_push_pull,
-            seed_follow_up: SeedFollowUp::Idle,
+            contact_follow_up: ContactFollowUp::Idle,
             next_rejoin: now + first_rejoin,
             next_reap: now + reap_check_interval(&config),
             transmits: VecDeque::new(),
@@ -613,10 +619,10 @@ impl Membership {
                     .map(|m| m.peer())
                     .collect()
             },
-            seeds: if removed {
+            contacts: if removed {
                 Vec::new()
             } else {
-                self.seeds.clone()
+                self.contacts.clone()
             },
         }
     }
@@ -624,9 +630,9 @@ impl Membership {
     // ----- commands ------------------------------------------------------------------
 
     /// Joins through these addresses: sends each a push-pull join request and remembers
-    /// them as seeds for periodic rejoin attempts. A node that has left becomes active
+    /// them as contacts for periodic rejoin attempts. A node that has left becomes active
     /// again; a removed node ignores this (only an incoming join re-adds it).
-    pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) {
+    pub fn join(&mut self, now: Instant, contacts: &[SocketAddr]) {
         match self.mode {
             Mode::Removed { .. } => {
                 tracing::info!(
@@ -643,30 +649,30 @@ impl Membership {
             }
             Mode::Active => {}
         }
-        for &seed in seeds {
-            if seed == self.me.peer.addr {
+        for &contact in contacts {
+            if contact == self.me.peer.addr {
                 continue;
             }
-            if !self.seeds.contains(&seed) && self.seeds.len() < MAX_SEEDS {
-                self.seeds.push(seed);
+            if !self.contacts.contains(&contact) && self.contacts.len() < MAX_CONTACTS {
+                self.contacts.push(contact);
             }
             let req = self.join_request(now);
-            self.send(seed, Message::PushPull(req));
+            self.send(contact, Message::PushPull(req));
         }
     }
 
-    /// A join request carrying this node's full state, for a seed. Brings the next
-    /// push-pull forward (see [`Membership::schedule_join_sync`]), and the first seed to
+    /// A join request carrying this node's full state, for a contact. Brings the next
+    /// push-pull forward (see [`Membership::schedule_join_sync`]), and the first contact to
     /// answer is asked again soon after (see [`Config::contact_follow_ups`]).
     ///
-    /// A node that knows no members yet does not announce the members the seed's answers
-    /// teach it: the seed holds them all and spreads its own news, and joining a settled
+    /// A node that knows no members yet does not announce the members the contact's answers
+    /// teach it: the contact holds them all and spreads its own news, and joining a settled
     /// mesh of N would otherwise send N announcements of what everyone knows, to random
     /// members, most of them first contacts (a handshake each). A node that already
     /// knows members (two meshes merging) announces as usual.
     pub fn join_request(&mut self, now: Instant) -> PushPull {
         self.schedule_join_sync(now);
-        self.seed_follow_up = SeedFollowUp::AwaitingJoinReply {
+        self.contact_follow_up = ContactFollowUp::AwaitingJoinReply {
             alone: self.members.len() == 0,
         };
         self.push_pull_request(true)
@@ -675,8 +681,8 @@ impl Membership {
     /// Brings the next push-pull (with a random member) forward to
     /// [`Config::join_sync_after_gossips`] gossip intervals from `now`; called when this node sends a join request, and when the answer to a
     /// sync brought members this node did not know. When many nodes join at
-    /// once, each seed's reply lacks the nodes that join after it, and their Alive gossip
-    /// may be spent before anyone knows to send it here: 64 nodes joining one seed
+    /// once, each contact's reply lacks the nodes that join after it, and their Alive gossip
+    /// may be spent before anyone knows to send it here: 64 nodes joining one contact
     /// together left a node or two missing members for 10-15 s, until a periodic push-pull.
     pub fn schedule_join_sync(&mut self, now: Instant) {
         let at = now + self.config.gossip_interval * self.config.join_sync_after_gossips;
@@ -684,29 +690,35 @@ impl Membership {
     }
 
     /// A push-pull answer from `from` arrived (`taught`: it brought members this node did
-    /// not know): the first answer after a join request names the seed to follow up, and
-    /// the seed's answer to a follow-up brings the next while any are left and the seed
+    /// not know): the first answer after a join request names the contact to follow up, and
+    /// the contact's answer to a follow-up brings the next while any are left and the contact
     /// still has news now and then (see [`Config::contact_follow_ups_idle`]).
     fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
         let at = now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip;
-        self.seed_follow_up = match self.seed_follow_up {
-            SeedFollowUp::AwaitingJoinReply { .. } => SeedFollowUp::Due {
-                seed: from,
+        self.contact_follow_up = match self.contact_follow_up {
+            ContactFollowUp::AwaitingJoinReply { .. } => ContactFollowUp::Due {
+                contact: from,
                 at,
                 asked: 0,
                 idle: 0,
             },
-            SeedFollowUp::Asked { seed, asked, idle } if seed == from.id => {
+            ContactFollowUp::Asked {
+                contact,
+                asked,
+                idle,
+            } if contact == from.id => {
                 let idle = if taught { 0 } else { idle.saturating_add(1) };
-                if asked < self.config.contact_follow_ups && idle < self.config.contact_follow_ups_idle {
-                    SeedFollowUp::Due {
-                        seed: from,
+                if asked < self.config.contact_follow_ups
+                    && idle < self.config.contact_follow_ups_idle
+                {
+                    ContactFollowUp::Due {
+                        contact: from,
                         at,
                         asked,
                         idle,
                     }
                 } else {
-                    SeedFollowUp::Idle
+                    ContactFollowUp::Idle
                 }
             }
             other => other,
@@ -714,7 +726,7 @@ impl Membership {
     }
 
     /// Restores what [`Membership::snapshot`] saved: the incarnation, the removed flag,
-    /// and joins through the saved peers and seeds.
+    /// and joins through the saved peers and contacts.
     pub fn restore(&mut self, now: Instant, snapshot: &Snapshot) {
         if snapshot.me.id != self.me.peer.id {
             tracing::warn!(
@@ -779,7 +791,7 @@ impl Membership {
 
     /// Removes the member at `addr` (`werify ctl del`): it is marked Left, the removal is
     /// gossiped and the member is told directly; it then goes quiet until a node joins it
-    /// again. The address is also dropped from this node's seeds.
+    /// again. The address is also dropped from this node's contacts.
     pub fn remove(&mut self, now: Instant, addr: SocketAddr) -> Result<NodeId, RemoveError> {
         if self.is_removed() {
             return Err(RemoveError::SelfRemoved);
@@ -793,7 +805,7 @@ impl Membership {
         let incarnation = self.rec(id).map(|m| m.incarnation()).unwrap_or(0);
         let me = self.me.peer.id;
         self.on_left(now, id, incarnation, me);
-        self.seeds.retain(|s| *s != addr);
+        self.contacts.retain(|s| *s != addr);
         let notice = Update::Left {
             id,
             incarnation,
@@ -930,7 +942,8 @@ impl Membership {
                 // for what gossip missed.
                 let known = self.members.len();
                 let (peer, theirs) = (pp.from, pp.digest);
-                self.quiet = self.seed_follow_up == SeedFollowUp::AwaitingJoinReply { alone: true };
+                self.quiet =
+                    self.contact_follow_up == ContactFollowUp::AwaitingJoinReply { alone: true };
                 self.merge(now, pp.from, pp.members);
                 self.quiet = false;
                 let taught = self.members.len() > known;
@@ -1077,24 +1090,24 @@ impl Membership {
             self.push_pull_tick();
             self.next_push_pull = now + self.config.push_pull_interval_for(self.live_count + 1);
         }
-        if let SeedFollowUp::Due {
-            seed,
+        if let ContactFollowUp::Due {
+            contact,
             at,
             asked,
             idle,
-        } = self.seed_follow_up
+        } = self.contact_follow_up
             && now >= at
         {
-            self.seed_follow_up = if self.rec(seed.id).is_some_and(|m| m.is_live()) {
+            self.contact_follow_up = if self.rec(contact.id).is_some_and(|m| m.is_live()) {
                 let req = self.sync_request();
-                self.send(seed.addr, Message::PushPull(req));
-                SeedFollowUp::Asked {
-                    seed: seed.id,
+                self.send(contact.addr, Message::PushPull(req));
+                ContactFollowUp::Asked {
+                    contact: contact.id,
                     asked: asked.saturating_add(1),
                     idle,
                 }
             } else {
-                SeedFollowUp::Idle
+                ContactFollowUp::Idle
             };
         }
         if now >= self.next_rejoin {
@@ -1139,7 +1152,7 @@ impl Membership {
                     // Not before the probe in flight ends: nothing could be done sooner.
                     next = next.min(self.earliest_tick(at));
                 }
-                if let SeedFollowUp::Due { at, .. } = self.seed_follow_up {
+                if let ContactFollowUp::Due { at, .. } = self.contact_follow_up {
                     next = next.min(at);
                 }
                 if !self.broadcasts.is_empty() {
@@ -1357,7 +1370,7 @@ impl Membership {
             u64::try_from(
                 (self.config.probe_interval * self.config.relay_heard_within_probes).as_nanos(),
             )
-                .unwrap_or(u64::MAX),
+            .unwrap_or(u64::MAX),
         );
         let mut relays = self.random_members(k, |m| {
             m.state() == State::Alive && m.id() != target_id && m.last_heard > heard_since
@@ -1589,10 +1602,10 @@ impl Membership {
         // gossip, only while the round carries membership news (a suspicion, a death, a
         // leave, a refutation): that news must reach every corner of a young mesh whose
         // links a partition may have cut. Alive announcements and health results keep to
-        // open links. After 63 nodes joined one seed the queues held nothing else, and
+        // open links. After 63 nodes joined one contact the queues held nothing else, and
         // one unmet target per round and node had meant ~500 handshakes in the next
         // second on 2 shared cores while every other task on the host waited; the joins
-        // themselves travel by the seed's answers (see `SeedFollowUp`).
+        // themselves travel by the contact's answers (see `ContactFollowUp`).
         let heard_since = now_stamp.saturating_sub(
             u64::try_from(self.config.gossip_heard_within.as_nanos()).unwrap_or(u64::MAX),
         );
@@ -1636,7 +1649,7 @@ impl Membership {
         };
         let mut targets: Vec<SocketAddr> = dead.iter().map(|p| p.addr).collect();
         let eligible: Vec<SocketAddr> = self
-            .seeds
+            .contacts
             .iter()
             .copied()
             .filter(|s| self.rec_by_addr(s).is_none_or(|m| m.state() == State::Dead))
@@ -2086,7 +2099,7 @@ impl Membership {
         drop(m);
         self.set_state(i, State::Left, now);
         self.suspicions.remove(id);
-        self.seeds.retain(|s| *s != peer.addr);
+        self.contacts.retain(|s| *s != peer.addr);
         self.push_event(if by == id {
             Event::MemberLeft(peer)
         } else {
@@ -2224,7 +2237,7 @@ impl Membership {
         self.refresh.clear();
         self.suspicions.clear();
         self.broadcasts.clear();
-        self.seeds.clear();
+        self.contacts.clear();
         self.push_event(Event::SelfRemoved { by });
     }
 
@@ -2998,7 +3011,7 @@ mod tests {
             t0 + early,
             "a join brings the next sync forward"
         );
-        // b answers, and its follow-ups (see the seed follow-up tests) teach nothing new.
+        // b answers, and its follow-ups (see the contact follow-up tests) teach nothing new.
         learn(&mut a, &b, t0);
         let step = gossip / lan.contact_follow_ups_per_gossip;
         for k in 1..=u32::from(lan.contact_follow_ups_idle) {
@@ -3035,16 +3048,16 @@ mod tests {
         m
     }
 
-    /// Answers the push-pull `m` sent last with `seed`'s state, as the seed would.
-    fn answer_last_push_pull(m: &mut Membership, seed: &mut Membership, now: Instant) {
+    /// Answers the push-pull `m` sent last with `contact`'s state, as the contact would.
+    fn answer_last_push_pull(m: &mut Membership, contact: &mut Membership, now: Instant) {
         let req = transmits(m).into_iter().rev().find_map(|t| match t.msg {
-            Message::PushPull(req) if t.to == seed.me().peer.addr => Some(req),
+            Message::PushPull(req) if t.to == contact.me().peer.addr => Some(req),
             _ => None,
         });
         let Some(req) = req else {
-            panic!("no push-pull to the seed was sent");
+            panic!("no push-pull to the contact was sent");
         };
-        let reply = seed.handle_push_pull(now, req);
+        let reply = contact.handle_push_pull(now, req);
         m.handle_message(now, Message::PushPull(reply));
     }
 
@@ -3053,14 +3066,14 @@ mod tests {
         let t0 = Instant::now();
         let lan = Config::for_profile(Profile::Lan);
         let after = lan.gossip_interval / lan.contact_follow_ups_per_gossip;
-        let (mut a, mut seed) = (node(1, t0), node(2, t0));
+        let (mut a, mut contact) = (node(1, t0), node(2, t0));
         a.join(t0, &[peer(2).addr]);
-        answer_last_push_pull(&mut a, &mut seed, t0);
+        answer_last_push_pull(&mut a, &mut contact, t0);
         // Not before its time...
         a.handle_timeout(t0 + after - Duration::from_millis(1));
         assert!(push_pull_targets(&transmits(&mut a)).is_empty());
-        // ...then a sync with the seed after each answer: the joins that reach the seed
-        // after ours come back with it, and an answer with nothing new (the seed's digest
+        // ...then a sync with the contact after each answer: the joins that reach the contact
+        // after ours come back with it, and an answer with nothing new (the contact's digest
         // alone) does not end the asks.
         let mut now = t0 + after;
         let mut asked = 0;
@@ -3074,9 +3087,9 @@ mod tests {
             asked += 1;
             let joins_meanwhile = n % 2 == 1;
             if joins_meanwhile {
-                learn(&mut seed, &node(n, t0), now);
+                learn(&mut contact, &node(n, t0), now);
             }
-            let reply = seed.handle_push_pull(now, a.sync_request());
+            let reply = contact.handle_push_pull(now, a.sync_request());
             assert_eq!(reply.members.is_empty(), !joins_meanwhile);
             a.handle_message(now, Message::PushPull(reply));
             assert_eq!(a.rec(peer(n).id).is_some(), joins_meanwhile);
@@ -3087,11 +3100,11 @@ mod tests {
             usize::from(lan.contact_follow_ups),
             "follow-ups are bounded"
         );
-        // Once the joins stop reaching the seed, the asks end early: the answers that
+        // Once the joins stop reaching the contact, the asks end early: the answers that
         // teach nothing in a row end them.
-        let (mut c, mut seed) = (node(1, t0), node(2, t0));
+        let (mut c, mut contact) = (node(1, t0), node(2, t0));
         c.join(t0, &[peer(2).addr]);
-        answer_last_push_pull(&mut c, &mut seed, t0);
+        answer_last_push_pull(&mut c, &mut contact, t0);
         let mut now = t0 + after;
         let mut asked = 0;
         for n in 3..20 {
@@ -3101,13 +3114,16 @@ mod tests {
             }
             asked += 1;
             if n < 6 {
-                learn(&mut seed, &node(n, t0), now);
+                learn(&mut contact, &node(n, t0), now);
             }
-            let reply = seed.handle_push_pull(now, c.sync_request());
+            let reply = contact.handle_push_pull(now, c.sync_request());
             c.handle_message(now, Message::PushPull(reply));
             now += after;
         }
-        assert!(asked < usize::from(lan.contact_follow_ups), "the asks ended early");
+        assert!(
+            asked < usize::from(lan.contact_follow_ups),
+            "the asks ended early"
+        );
         assert_eq!(
             asked,
             3 + usize::from(lan.contact_follow_ups_idle),
@@ -3115,10 +3131,10 @@ mod tests {
             lan.contact_follow_ups_idle
         );
         assert!((3..6).all(|n| c.rec(peer(n).id).is_some()));
-        // A seed that stopped answering is not asked again.
-        let (mut b, mut seed) = (node(1, t0), node(2, t0));
+        // A contact that stopped answering is not asked again.
+        let (mut b, mut contact) = (node(1, t0), node(2, t0));
         b.join(t0, &[peer(2).addr]);
-        answer_last_push_pull(&mut b, &mut seed, t0);
+        answer_last_push_pull(&mut b, &mut contact, t0);
         b.handle_timeout(t0 + after);
         assert_eq!(push_pull_targets(&transmits(&mut b)), vec![peer(2).addr]);
         for k in 2..10 {
@@ -3209,42 +3225,42 @@ mod tests {
     #[test]
     fn a_node_joining_alone_leaves_announcing_the_seeds_members_to_the_seed() {
         let t0 = Instant::now();
-        let mut seed = node_knowing(2, 3..6, t0);
-        // Alone: it learns the seed's members (and reports them), but gossips none of
+        let mut contact = node_knowing(2, 3..6, t0);
+        // Alone: it learns the contact's members (and reports them), but gossips none of
         // them, however many rounds run.
         let mut alone = node(1, t0);
         alone.join(t0, &[peer(2).addr]);
-        answer_last_push_pull(&mut alone, &mut seed, t0);
+        answer_last_push_pull(&mut alone, &mut contact, t0);
         let ups = events(&mut alone)
             .into_iter()
             .filter(|e| matches!(e, Event::MemberUp(_)))
             .count();
-        assert_eq!(ups, 4, "the seed and its three members are reported up");
+        assert_eq!(ups, 4, "the contact and its three members are reported up");
         let said = announced(&mut alone, t0, 3);
         assert!(
             (2..6).all(|n| !said.contains(&peer(n).id)),
-            "a lone joiner announced the seed's members: {said:?}"
+            "a lone joiner announced the contact's members: {said:?}"
         );
-        // A member the seed learns later and teaches in a follow-up (asked during those
+        // A member the contact learns later and teaches in a follow-up (asked during those
         // rounds) is news: announced.
-        learn(&mut seed, &node(6, t0), t0);
+        learn(&mut contact, &node(6, t0), t0);
         let at = t0 + alone.config.gossip_interval * 3;
-        let reply = seed.handle_push_pull(at, alone.sync_request());
+        let reply = contact.handle_push_pull(at, alone.sync_request());
         alone.handle_message(at, Message::PushPull(reply));
         assert!(announced(&mut alone, at, 3).contains(&peer(6).id));
 
         // A node that knew a member before joining (two meshes merging) announces the
-        // seed's members to its side as usual.
+        // contact's members to its side as usual.
         let mut merging = node(1, t0);
         learn(&mut merging, &node(7, t0), t0);
         let _ = announced(&mut merging, t0, 20);
         let t1 = t0 + merging.config.gossip_interval * 20;
         merging.join(t1, &[peer(2).addr]);
-        answer_last_push_pull(&mut merging, &mut seed, t1);
+        answer_last_push_pull(&mut merging, &mut contact, t1);
         let said = announced(&mut merging, t1, 3);
         assert!(
             (3..6).all(|n| said.contains(&peer(n).id)),
-            "a merging node did not announce the seed's members: {said:?}"
+            "a merging node did not announce the contact's members: {said:?}"
         );
     }
 
@@ -3951,7 +3967,7 @@ mod tests {
             incarnation: 4,
             removed: true,
             peers: vec![peer(2)],
-            seeds: vec![],
+            contacts: vec![],
         };
         a.restore(t0, &snap);
         assert!(a.is_removed());
