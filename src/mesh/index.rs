@@ -2,7 +2,7 @@
 //! the member record that holds it. It stores only 4-byte slot numbers; keys live in the
 //! records and are compared through a closure. A `HashMap<NodeId, usize>` costs ~50 bytes
 //! per member and a `HashMap<SocketAddr, NodeId>` ~100; in a 10,000-node simulation every
-//! node holds both for every member, so this is where much of the memory went.
+//! node holds both for every member, which would make them most of the memory.
 //!
 //! Open addressing with linear probing and backward-shift deletion, at most 70 % full
 //! (between 35 and 70 %: 6–11 bytes per key).

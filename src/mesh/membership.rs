@@ -84,8 +84,8 @@ const MAX_CORRECTIONS: usize = 4096;
 const ARRAY_HEADER_SLACK: usize = 4;
 
 /// Hasher for maps keyed by [`NodeId`]s: ids are 16 random bytes bound to certificates
-/// of authenticated peers, so a fast multiply-rotate mix is enough (SipHash showed up as
-/// a tenth of simulator time).
+/// of authenticated peers, so a fast multiply-rotate mix is enough, and cheaper than
+/// SipHash on the hot paths that look members up by id.
 #[derive(Default, Clone, Copy)]
 pub(crate) struct IdHasher(u64);
 
@@ -285,7 +285,7 @@ fn unstamp_some(epoch: Instant, stored: u64) -> Option<Instant> {
 /// The shuffled round-robin order in which members are probed: record slots, and the
 /// position of the next. Each step also reads the slot after it (`ahead`), so that
 /// the next step, a probe interval later, knows its target without first reading
-/// `order`: at 10,000 simulated nodes that read is a cache miss, and it would stand
+/// `order`: in a large mesh that read is a cache miss, and it would stand
 /// before the miss on the target's record instead of beside it. Every change of
 /// `order` or `pos` goes through these methods, which keep `ahead` equal to
 /// `order[pos]` or `None`.
@@ -552,7 +552,7 @@ impl Membership {
 
     /// [`Membership::slot`] for the sender of a message. Half of all datagrams are acks
     /// from the member this node is probing, whose slot the probe remembers: checking
-    /// that record's id saves the index lookup (a cache miss at 10,000 simulated nodes).
+    /// that record's id saves the index lookup (a cache miss in a large mesh).
     fn sender_slot(&self, sender: &NodeId) -> Option<usize> {
         if let Some(p) = &self.probe
             && p.target == *sender
@@ -679,11 +679,12 @@ impl Membership {
     }
 
     /// Brings the next push-pull (with a random member) forward to
-    /// [`Config::join_sync_after_gossips`] gossip intervals from `now`; called when this node sends a join request, and when the answer to a
-    /// sync brought members this node did not know. When many nodes join at
-    /// once, each contact's reply lacks the nodes that join after it, and their Alive gossip
-    /// may be spent before anyone knows to send it here: 64 nodes joining one contact
-    /// together left a node or two missing members for 10-15 s, until a periodic push-pull.
+    /// [`Config::join_sync_after_gossips`] gossip intervals from `now`; called when this
+    /// node sends a join request, and when the answer to a sync brought members this node
+    /// did not know. When many nodes join at once, each contact's reply lacks the nodes
+    /// that join after it, and their Alive gossip may be spent before anyone knows to send
+    /// it here: without this sync such a node would miss members until a periodic
+    /// push-pull.
     pub fn schedule_join_sync(&mut self, now: Instant) {
         let at = now + self.config.gossip_interval * self.config.join_sync_after_gossips;
         self.next_push_pull = self.next_push_pull.min(at);
@@ -1198,7 +1199,7 @@ impl Membership {
         }
         self.next_probe = now + self.awareness.scale(self.config.probe_interval);
         // The round-robin pick comes with its slot: one index lookup less per probe
-        // (at 10,000 simulated nodes each is a cache miss).
+        // (in a large mesh each is a cache miss).
         let due = self
             .suspect_due_for_reprobe(now)
             .or_else(|| self.rumour_due_for_check(now));
@@ -1262,8 +1263,8 @@ impl Membership {
     /// another chance to refute, even if our accusation never spread (e.g. we were the
     /// ones cut off while we accused it). The gap is in unscaled probe periods: a node
     /// that was cut off comes back with a high awareness score (slow ticks), and a gap
-    /// scaled by it let a lone accusation made while cut off (whose gossip went nowhere)
-    /// reach its timeout before the suspect was ever told. This only picks which member
+    /// scaled by it would let a lone accusation made while cut off (whose gossip went
+    /// nowhere) reach its timeout before the suspect was ever told. This only picks which member
     /// a tick probes; it adds no probes.
     fn suspect_due_for_reprobe(&self, now: Instant) -> Option<NodeId> {
         let gap = self.config.probe_interval * 2;
@@ -1320,11 +1321,11 @@ impl Membership {
     /// one member this node never heard from, picked at random (an ack is recorded as a
     /// refresh's; a missing one means nothing). After a mass join every pair of nodes has
     /// to meet once, a QUIC handshake; by probes alone, in random order, a pair meets
-    /// when either side's round comes to the other, and the last pairs of 64 met ~50 s
-    /// after the joins. Introductions halve that, and start after the joins have
-    /// settled, so they do not compete with them for the host. The probe order is left
-    /// alone: probing the not-yet-met first delayed every node's probes of the others
-    /// alike, and with them the detection of a crash in a young mesh.
+    /// when either side's round comes to the other, which for the last pairs takes most
+    /// of a probe round. Introductions bring that forward, and start after the joins
+    /// have settled, so they do not compete with them for the host. The probe order is
+    /// left alone: probing the not-yet-met first would delay every node's probes of the
+    /// others alike, and with them the detection of a crash in a young mesh.
     fn introduce(&mut self, now: Instant) {
         if self.unmet.is_empty()
             || now.saturating_duration_since(self.last_new_member)
@@ -1547,13 +1548,12 @@ impl Membership {
         // the accusation (see `suspect_due_for_reprobe`), sent since this node last came
         // back from a silence. A node cut off while it accused has slow probe
         // ticks when it comes back (local health), and its pings and gossip of the
-        // accusation went nowhere: without this the suspect never heard of it before the
-        // timeout (in 4 to 6 of 60 simulated runs of a node isolated for a second or
-        // two, every other node then listed a healthy member dead). So ping it at the
-        // next tick and decide a probe span or two later. Once: a node that hears from
-        // few members (the small side of a partition) ends a quiet spell every few probe
-        // intervals, and re-checking each time postponed the verdict on the far side for
-        // good (a 2-node side kept its 3 peers suspect for over 15 s).
+        // accusation went nowhere: without this the suspect may never hear of it before
+        // the timeout, and every other node then lists a healthy member dead. So ping it
+        // at the next tick and decide a probe span or two later. Once: a node that hears
+        // from few members (the small side of a partition) ends a quiet spell every few
+        // probe intervals, and re-checking each time would postpone the verdict on the
+        // far side for good.
         if !self.suspect_told(m) && !suspicion.was_postponed() {
             let until = now + self.awareness.scale(self.config.probe_span()) * 2;
             self.suspicions.postpone(id, suspicion, until);
@@ -1602,10 +1602,10 @@ impl Membership {
         // gossip, only while the round carries membership news (a suspicion, a death, a
         // leave, a refutation): that news must reach every corner of a young mesh whose
         // links a partition may have cut. Alive announcements and health results keep to
-        // open links. After 63 nodes joined one contact the queues held nothing else, and
-        // one unmet target per round and node had meant ~500 handshakes in the next
-        // second on 2 shared cores while every other task on the host waited; the joins
-        // themselves travel by the contact's answers (see `ContactFollowUp`).
+        // open links: after a mass join the queues hold nothing else, and one unmet target
+        // per round and node would mean hundreds of handshakes a second while every other
+        // task on the host waits; the joins themselves travel by the contact's answers
+        // (see `ContactFollowUp`).
         let heard_since = now_stamp.saturating_sub(
             u64::try_from(self.config.gossip_heard_within.as_nanos()).unwrap_or(u64::MAX),
         );
@@ -1640,7 +1640,7 @@ impl Membership {
     fn rejoin_tick(&mut self) {
         // Without dead (or left) members, `random_members` would find none only after
         // scanning every member: O(N) per node every rejoin interval, the largest cost of
-        // a settled 1,000-node simulation. `live_count` counts exactly the Alive/Suspect
+        // a settled large mesh. `live_count` counts exactly the Alive/Suspect
         // members (maintained by `set_state`, `forget` and insertion).
         let dead = if self.members.len() > self.live_count {
             self.random_members(1, |m| m.state() == State::Dead)
@@ -1669,8 +1669,7 @@ impl Membership {
     fn reap(&mut self, now: Instant) {
         // Only Dead and Left members are reaped, and without any (`live_count` counts the
         // others) the scan below would find none after reading every record: O(members)
-        // per node every `reap_after / 20`, 2 × 10⁸ record reads per simulated minute in
-        // a settled 10,000-node simulation.
+        // per node every `reap_after / 20`, for nothing in a settled mesh.
         if self.members.len() == self.live_count {
             return;
         }
@@ -2518,8 +2517,8 @@ impl Membership {
 }
 
 /// Gives back the memory of a drained output queue that once held a burst (a join
-/// reply yields one `MemberUp` per member); without this every node kept room for a
-/// whole mesh's worth of events, ~60 bytes per member.
+/// reply yields one `MemberUp` per member); without this every node would keep room
+/// for a whole mesh's worth of events, ~60 bytes per member.
 fn shrink_drained<T>(queue: &mut VecDeque<T>) {
     if queue.is_empty() && queue.capacity() > 64 {
         queue.shrink_to(16);

@@ -3,7 +3,7 @@
 //!
 //! A periodic sync opens with the digest of everything this node would send in a
 //! push-pull (see `digest.rs`): a wrapping sum of one hash per member state. Recomputing
-//! it over 10,000 members took ~0.4 ms per sync, twice per sync; instead [`Records`] keeps
+//! it costs O(members) per sync, twice per sync; instead [`Records`] keeps
 //! the sum of its records' terms up to date. The fields a push-pull carries (address,
 //! incarnation, state, tags, health, accuser) are private to this file and change only
 //! through [`Edit`], which takes the record's term out of the sum when it is opened and

@@ -186,7 +186,7 @@ impl Scheduled {
 #[derive(Clone, Copy)]
 enum Due {
     /// Node `n`'s timer wake-up. Held in the entry itself: it is the most frequent kind,
-    /// and an item waiting up to a probe interval in `Sim::items` was cold by then (a
+    /// and an item waiting up to a probe interval in `Sim::items` is cold by then (a
     /// cache miss on every line of the ~150-byte slot at 10,000 nodes).
     Timer(u32),
     /// The item in this slot of `Sim::items`.
@@ -197,8 +197,7 @@ enum Due {
 /// number). Keys are unique, so entries come out in exactly one order whatever the
 /// heap's shape. Four children per node instead of std's binary heap's two halves the
 /// depth, and the four sit side by side: at 10,000 nodes the queue holds ~20,000
-/// entries beyond the L2 cache, and a pop walked ~15 levels of them (12 % of a settled
-/// minute).
+/// entries beyond the L2 cache, and a binary heap's pop walks ~15 levels of them.
 #[derive(Default)]
 struct EventQueue {
     heap: Vec<Scheduled>,
@@ -919,8 +918,8 @@ impl Sim {
                 // A stream to a crashed or cut-off node fails at the dial: drop the state
                 // now rather than keep it in flight. Every node's rejoin timer fires in
                 // the same instant (they start together), so at 10,000 nodes one rejoin
-                // round put 10,000 full states (1.8 MB each) in flight at once: +9 GB
-                // RSS in seconds, and the kernel's OOM killer ended the run.
+                // round would put 10,000 full states (1.8 MB each) in flight at once,
+                // gigabytes of memory in seconds.
                 let reachable = self
                     .index_of(t.to)
                     .is_some_and(|dst| self.is_up(dst) && self.connected(i, dst));
