@@ -3061,7 +3061,7 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_that_answered_a_join_is_asked_again_a_few_times() {
+    fn the_contact_that_answered_a_join_is_asked_again_a_few_times() {
         let t0 = Instant::now();
         let lan = Config::for_profile(Profile::Lan);
         let after = lan.gossip_interval / lan.contact_follow_ups_per_gossip;
@@ -3222,7 +3222,7 @@ mod tests {
     }
 
     #[test]
-    fn a_node_joining_alone_leaves_announcing_the_seeds_members_to_the_seed() {
+    fn a_node_joining_alone_leaves_announcing_the_contacts_members_to_the_contact() {
         let t0 = Instant::now();
         let mut contact = node_knowing(2, 3..6, t0);
         // Alone: it learns the contact's members (and reports them), but gossips none of
