@@ -73,7 +73,7 @@ impl Default for RefState {
 /// Updates waiting to be piggybacked.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    entries: HashMap<Key, Queued, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
+    entries: HashMap<Key, Queued, BuildHasherDefault<crate::mesh::index::IdHasher>>,
     /// (times sent, newest first) -> key; iteration order = send priority.
     order: BTreeMap<(u32, Reverse<u64>), Key>,
     next_seq: u64,

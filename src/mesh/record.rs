@@ -17,9 +17,9 @@ use std::ops::{Deref, DerefMut};
 
 use crate::mesh::digest::StateView;
 use crate::mesh::id::NodeId;
+use crate::mesh::index::IdHasher;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
-use crate::mesh::membership::IdHasher;
 
 /// What this node keeps about one member. [`Member`](crate::mesh::Member) is the public
 /// view, built from it on demand; this is kept compact because a node holds one per
