@@ -11,7 +11,9 @@
 //! - `gossip`: the piggyback queue's use, gossip rounds and their targets;
 //! - `sync`: push-pull (full state and digest), joins and the follow-ups with a join's
 //!   contact, rejoin attempts;
-//! - `apply`: merging updates and member states into the records, forgetting members.
+//! - `apply`: merging updates and member states into the records, forgetting members;
+//! - `timer`: the deadline table behind [`Membership::handle_timeout`] and
+//!   [`Membership::poll_timeout`].
 //!
 //! The tuning numbers and formulas live in [`Config`]; the helpers that keep no protocol
 //! rules live beside this module: suspicion bookkeeping in `suspicion`, the local health
@@ -63,6 +65,7 @@ mod suspect;
 mod sync;
 #[cfg(test)]
 mod testing;
+mod timer;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -86,6 +89,7 @@ use crate::mesh::{digest::StateDigest, digest::StateView, message::MemberState};
 
 use probe::{Probe, ProbeRound, Relay};
 use sync::ContactFollowUp;
+use timer::Timer;
 
 /// Pending events kept at most; older ones are dropped (with a warning) if the driver
 /// does not drain them.
@@ -783,114 +787,27 @@ impl Membership {
         self.answer_push_pull(now, req)
     }
 
-    /// Runs whatever is due at `now`: probe steps, nacks for relayed probes, suspicion
-    /// timeouts, gossip, push-pull, rejoin attempts and reaping.
+    /// Runs whatever is due at `now`: every [`timer`](timer::Timer) whose deadline has
+    /// passed (probe steps, nacks for relayed probes, suspicion timeouts, gossip,
+    /// push-pull, follow-ups with a join's contact, rejoin attempts and reaping), in a
+    /// fixed order.
     pub fn handle_timeout(&mut self, now: Instant) {
-        match self.mode {
-            Mode::Removed { .. } => return,
-            Mode::Left => {
-                if now >= self.gossip_due() {
-                    self.gossip_round(now, self.config.gossip_fanout);
-                }
-                return;
+        for timer in Timer::ALL {
+            if self.deadline(timer).is_some_and(|d| d.due <= now) {
+                self.fire(timer, now);
             }
-            Mode::Active => {}
-        }
-        // Direct ack overdue: ask others to probe.
-        let indirect_due = self
-            .probe
-            .as_ref()
-            .is_some_and(|p| !p.acked && !p.indirect_sent && now >= p.ack_deadline);
-        if indirect_due {
-            self.send_indirect_probes(now);
-        }
-        let verdict_due = self
-            .probe
-            .as_ref()
-            .is_some_and(|p| !p.acked && now >= p.verdict_at);
-        if verdict_due && let Some(p) = self.probe.take() {
-            self.probe_failed(now, p);
-        }
-        // A rumour outlived the minimum timeout: check the suspect at the next tick
-        // possible rather than when the schedule comes round to it.
-        if self
-            .suspicions
-            .next_verification()
-            .is_some_and(|at| at <= now)
-        {
-            self.probe_soon(now);
-        }
-        if now >= self.next_probe {
-            self.probe_tick(now);
-            self.introduce(now);
-        }
-        self.expire_relays(now);
-        for (id, suspicion) in self.suspicions.take_expired(now) {
-            self.suspicion_expired(now, id, suspicion);
-        }
-        if now >= self.gossip_due() {
-            self.gossip_round(now, self.config.gossip_fanout);
-        }
-        if now >= self.next_push_pull {
-            self.push_pull_tick();
-            self.next_push_pull = now + self.config.push_pull_interval_for(self.live_count + 1);
-        }
-        if let ContactFollowUp::Due { at, .. } = self.contact_follow_up
-            && now >= at
-        {
-            self.ask_contact_again();
-        }
-        if now >= self.next_rejoin {
-            self.rejoin_tick();
-            self.next_rejoin = now + self.config.rejoin_interval;
-        }
-        if now >= self.next_reap {
-            self.reap(now);
-            self.next_reap = now + apply::reap_check_interval(&self.config);
         }
     }
 
     // ----- outputs -------------------------------------------------------------------
 
-    /// The next time [`Membership::handle_timeout`] has work, if any.
+    /// The next time [`Membership::handle_timeout`] has work, if any: the earliest
+    /// wake-up over every timer.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match self.mode {
-            Mode::Removed { .. } => None,
-            Mode::Left => (!self.broadcasts.is_empty()).then(|| self.gossip_due()),
-            Mode::Active => {
-                let mut next = self
-                    .next_probe
-                    .min(self.next_push_pull)
-                    .min(self.next_rejoin)
-                    .min(self.next_reap);
-                if let Some(p) = &self.probe
-                    && !p.acked
-                {
-                    next = next.min(if p.indirect_sent {
-                        p.verdict_at
-                    } else {
-                        p.ack_deadline
-                    });
-                }
-                if let Some(at) = self.relays.iter().map(|r| r.deadline).min() {
-                    next = next.min(at);
-                }
-                if let Some(at) = self.suspicions.next_deadline() {
-                    next = next.min(at);
-                }
-                if let Some(at) = self.suspicions.next_verification() {
-                    // Not before the probe in flight ends: nothing could be done sooner.
-                    next = next.min(self.earliest_tick(at));
-                }
-                if let ContactFollowUp::Due { at, .. } = self.contact_follow_up {
-                    next = next.min(at);
-                }
-                if !self.broadcasts.is_empty() {
-                    next = next.min(self.gossip_due());
-                }
-                Some(next)
-            }
-        }
+        Timer::ALL
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer)?.wake)
+            .min()
     }
 
     /// The next message to send, if any.
