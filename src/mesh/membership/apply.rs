@@ -14,6 +14,7 @@ use crate::mesh::record::{Record, addr_hash, id_hash};
 use super::{Event, Membership, Mode, stamp};
 
 impl Membership {
+    /// Applies the updates a datagram carried, in order, while this node is active.
     pub(super) fn apply_updates(&mut self, now: Instant, updates: Vec<Update>) {
         for update in updates {
             // An update may remove this node (or record its leave): the rest of the
@@ -25,6 +26,7 @@ impl Membership {
         }
     }
 
+    /// Applies one update.
     fn apply_update(&mut self, now: Instant, update: Update) {
         match update {
             Update::Alive {
@@ -55,6 +57,8 @@ impl Membership {
         }
     }
 
+    /// Merges the member states of a push-pull from `from`: a remote "dead" counts as a
+    /// suspicion by `from`.
     pub(super) fn merge(&mut self, now: Instant, from: Peer, states: Vec<MemberState>) {
         if self.mode != Mode::Active {
             return;
@@ -87,6 +91,8 @@ impl Membership {
         }
     }
 
+    /// `peer` is alive at `incarnation` with `tags`: a new member, a refutation, or a change
+    /// of address or tags.
     fn on_alive(&mut self, now: Instant, peer: Peer, incarnation: u64, tags: Tags) {
         if peer.id == self.me.peer.id {
             let differs = peer.addr != self.me.peer.addr || tags != self.me.tags;
@@ -193,6 +199,7 @@ impl Membership {
         self.queue_alive(i);
     }
 
+    /// A death of `id` at `incarnation`, declared by `by`.
     pub(super) fn on_dead(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
         if id == self.me.peer.id {
             self.on_self_accused(incarnation, by);
@@ -233,6 +240,7 @@ impl Membership {
         );
     }
 
+    /// `id` left at `incarnation` (`by == id`), or was removed by `by`.
     pub(super) fn on_left(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
         if id == self.me.peer.id {
             self.on_self_left(incarnation, by);
@@ -274,6 +282,8 @@ impl Membership {
         );
     }
 
+    /// A health summary of `id`, kept if newer (by incarnation, then version) than the one
+    /// held.
     fn on_health(&mut self, id: NodeId, incarnation: u64, summary: HealthSummary) {
         if id == self.me.peer.id {
             return;
@@ -308,6 +318,7 @@ impl Membership {
         });
     }
 
+    /// Moves the member in slot `i` to `state`, keeping `live_count`.
     pub(super) fn set_state(&mut self, i: usize, state: State, now: Instant) {
         let Some(mut m) = self.members.edit(i) else {
             return;
@@ -343,6 +354,7 @@ impl Membership {
         Some(m.peer())
     }
 
+    /// Forgets the members dead or left for longer than `reap_after`.
     pub(super) fn reap(&mut self, now: Instant) {
         // Only Dead and Left members are reaped, and without any (`live_count` counts the
         // others) the scan below would find none after reading every record: O(members)

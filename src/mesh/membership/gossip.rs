@@ -195,6 +195,7 @@ impl Membership {
         })
     }
 
+    /// The update stating `state` about `peer` at `incarnation`.
     fn update_of(
         &self,
         peer: Peer,

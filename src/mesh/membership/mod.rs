@@ -787,10 +787,9 @@ impl Membership {
         self.answer_push_pull(now, req)
     }
 
-    /// Runs whatever is due at `now`: every [`timer`](timer::Timer) whose deadline has
-    /// passed (probe steps, nacks for relayed probes, suspicion timeouts, gossip,
-    /// push-pull, follow-ups with a join's contact, rejoin attempts and reaping), in a
-    /// fixed order.
+    /// Runs whatever is due at `now`: every timer whose deadline has passed (probe
+    /// steps, nacks for relayed probes, suspicion timeouts, gossip, push-pull, follow-ups
+    /// with a join's contact, rejoin attempts and reaping), in a fixed order.
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in Timer::ALL {
             if self.deadline(timer).is_some_and(|d| d.due <= now) {

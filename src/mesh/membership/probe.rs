@@ -167,6 +167,8 @@ impl Membership {
         });
     }
 
+    /// Starts this tick's probe: fails the unanswered one, picks the target (a suspect due
+    /// for a re-probe, a rumour to check, else the next of the round) and pings it.
     pub(super) fn probe_tick(&mut self, now: Instant) {
         if let Some(p) = self.probe.take()
             && !p.acked
@@ -298,6 +300,8 @@ impl Membership {
         self.unmet = VecDeque::new();
     }
 
+    /// The probe in flight missed its direct ack: asks `indirect_checks` members to probe its
+    /// target.
     pub(super) fn send_indirect_probes(&mut self, now: Instant) {
         let Some(p) = self.probe.as_ref() else {
             return;
@@ -338,6 +342,8 @@ impl Membership {
         }
     }
 
+    /// No ack, direct or relayed, for probe `p`: raises the local health score by the nacks
+    /// missing, and suspects the target.
     pub(super) fn probe_failed(&mut self, now: Instant, p: Probe) {
         // Lifeguard: a missing nack means our own path may be the problem.
         let delta = if p.expected_nacks > 0 {
@@ -379,6 +385,8 @@ impl Membership {
         }
     }
 
+    /// An ack: ends the probe in flight, or is relayed to the node that asked for this probe,
+    /// or answers a refresh ping.
     pub(super) fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
         if let Some(p) = self.probe.as_mut()
             && p.seq == seq
@@ -417,6 +425,7 @@ impl Membership {
         }
     }
 
+    /// Records the round-trip time of a probe of `id` (and that it was heard from).
     fn record_rtt(&mut self, id: NodeId, rtt: Duration, now: Instant) {
         let heard = stamp_some(self.epoch, now);
         if let Some(i) = self.sender_slot(&id)
@@ -429,6 +438,8 @@ impl Membership {
         }
     }
 
+    /// A ping-req: acks it if the target is this node, else pings the target for `from` (a
+    /// relay) and nacks if no ack comes in time.
     pub(super) fn on_ping_req(&mut self, now: Instant, from: Peer, seq: u32, target: Peer) {
         let me = self.me.peer.id;
         if target.id == me {
@@ -460,6 +471,7 @@ impl Membership {
         });
     }
 
+    /// Nacks the requesters of the relayed probes whose target did not ack in time.
     pub(super) fn expire_relays(&mut self, now: Instant) {
         let me = self.me.peer.id;
         let mut i = 0;
@@ -479,6 +491,7 @@ impl Membership {
         }
     }
 
+    /// The next probe sequence number.
     fn next_seq(&mut self) -> u32 {
         self.next_seq = self.next_seq.wrapping_add(1);
         self.next_seq

@@ -23,6 +23,8 @@ use super::{Event, Membership, Mode, allow_once_per, unstamp_some};
 const MAX_CORRECTIONS: usize = 4096;
 
 impl Membership {
+    /// A suspicion of `id` at `incarnation` by `by`: starts (or confirms) it, arms the timer
+    /// when the evidence is this node's own, and may make this node an early verifier.
     pub(super) fn on_suspect(&mut self, now: Instant, id: NodeId, incarnation: u64, by: NodeId) {
         if id == self.me.peer.id {
             self.on_self_accused(incarnation, by);
@@ -109,6 +111,8 @@ impl Membership {
         );
     }
 
+    /// An armed suspicion reached its timeout: the member is declared dead, unless the
+    /// suspect has not been told of it since this node came back from a silence.
     pub(super) fn suspicion_expired(&mut self, now: Instant, id: NodeId, suspicion: Suspicion) {
         let Some(i) = self.slot(&id) else {
             return;
@@ -274,6 +278,8 @@ impl Membership {
         self.push_event(Event::SelfRemoved { by });
     }
 
+    /// Raises this node's incarnation above `accused_incarnation` and announces it (with the
+    /// health summary, if any).
     pub(super) fn refute(&mut self, accused_incarnation: u64, by: Option<NodeId>) {
         self.me.incarnation = accused_incarnation
             .max(self.me.incarnation)
@@ -291,6 +297,7 @@ impl Membership {
         });
     }
 
+    /// Queues this node's alive announcement at its current incarnation.
     pub(super) fn queue_self_alive(&mut self) {
         self.broadcasts.push(Update::Alive {
             peer: self.me.peer,
@@ -299,6 +306,7 @@ impl Membership {
         });
     }
 
+    /// Queues this node's health summary, if it has one.
     pub(super) fn queue_self_health(&mut self) {
         if let Some(summary) = &self.me.health {
             self.broadcasts.push(Update::Health {

@@ -22,7 +22,7 @@ use super::{Membership, Mode, allow_once_per};
 const MAX_UNKNOWN_SYNCS: usize = 1024;
 
 /// Where the follow-up syncs with a join's contact stand (see
-/// [`Config::contact_follow_ups`]).
+/// [`Config::contact_follow_ups`](crate::mesh::Config::contact_follow_ups)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum ContactFollowUp {
     /// No join in progress, or its follow-ups are over.
@@ -184,6 +184,7 @@ impl Membership {
         };
     }
 
+    /// The periodic sync: a digest to one random alive member.
     pub(super) fn push_pull_tick(&mut self) {
         let targets = self.random_members(1, |m| m.state() == State::Alive);
         if let Some(peer) = targets.first() {
@@ -192,6 +193,8 @@ impl Membership {
         }
     }
 
+    /// A rejoin attempt: a join request to one random dead member and one contact that is not
+    /// a live member, so that a healed partition merges again.
     pub(super) fn rejoin_tick(&mut self) {
         // Without dead (or left) members, `random_members` would find none only after
         // scanning every member: O(N) per node every rejoin interval, the largest cost of
@@ -221,6 +224,7 @@ impl Membership {
         }
     }
 
+    /// This node's own state as a push-pull carries it (a removed node's says so).
     pub(super) fn own_state(&self) -> MemberState {
         let by = match self.mode {
             Mode::Removed { by, .. } => by.or(Some(self.me.peer.id)),
@@ -247,6 +251,7 @@ impl Membership {
         }
     }
 
+    /// Every member's state, this node's first, as a push-pull carries them.
     pub(super) fn member_states(&self) -> Vec<MemberState> {
         let mut out = Vec::with_capacity(self.members.len() + 1);
         out.push(self.own_state());
