@@ -224,7 +224,7 @@ fn join_runs(config: &Config, one_seed: bool) -> Vec<f64> {
             let mut sc = SimConfig::new(300 + seed, NODES, config.clone());
             sc.join_spread = JOIN_SPREAD;
             if one_seed {
-                sc.one_seed = true;
+                sc.one_contact = true;
                 sc.handshake = JOIN_HANDSHAKE;
             }
             let mut sim = Sim::new(sc);

@@ -71,7 +71,7 @@ fn a_fleet_joining_one_seed_over_costly_first_contacts_converges() {
     // nodes costing 50 ms (a QUIC handshake on a busy machine),
     let mut cfg = SimConfig::new(seed(2), 200, lan());
     cfg.join_spread = secs(1);
-    cfg.one_seed = true;
+    cfg.one_contact = true;
     cfg.handshake = Duration::from_millis(50);
     let mut sim = Sim::new(cfg);
     // then within 5 s of virtual time every node sees all 200 alive,

@@ -9,7 +9,7 @@
 //!   (16 bytes of list links per slot, nothing per entry) and built from the record when
 //!   sent. Right after a join every member is announced once per node, so in a
 //!   10,000-node simulation these are 10⁸ entries: by value (≈ 200 B each with their map
-//!   and order entries) they did not fit in memory.
+//!   and order entries) they would not fit in memory.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -43,9 +43,9 @@ const NIL: u32 = u32::MAX;
 
 /// Queue state of one member slot's alive announcement: a node of the doubly linked list
 /// of its level (times sent). The lists live inside this fixed per-slot array, so
-/// queueing, sending and cancelling allocate nothing (per-level vectors that grew and
-/// shrank as the join backlog moved up the levels fragmented the heap: at 3,000
-/// simulated nodes the allocator held 3.5× the live heap).
+/// queueing, sending and cancelling allocate nothing (per-level vectors that grow and
+/// shrink as the join backlog moves up the levels fragment the heap, leaving the
+/// allocator holding several times the live heap).
 #[derive(Clone, Copy, Debug)]
 struct RefState {
     queued: bool,
@@ -73,7 +73,7 @@ impl Default for RefState {
 /// Updates waiting to be piggybacked.
 #[derive(Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    entries: HashMap<Key, Queued, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
+    entries: HashMap<Key, Queued, BuildHasherDefault<crate::mesh::index::IdHasher>>,
     /// (times sent, newest first) -> key; iteration order = send priority.
     order: BTreeMap<(u32, Reverse<u64>), Key>,
     next_seq: u64,
@@ -174,6 +174,7 @@ impl BroadcastQueue {
     }
 
     /// Makes room for the alive-announcement state of `slots` member slots.
+    #[cfg(any(test, feature = "sim"))]
     pub fn reserve_refs(&mut self, slots: usize) {
         self.refs
             .reserve_exact(slots.saturating_sub(self.refs.len()));

@@ -1,8 +1,8 @@
 //! [`encoded_len`]: the length of a value's CBOR encoding as `ciborium` writes it, computed
 //! by walking the value with a counting serde `Serializer` instead of running the encoder.
 //! Every datagram, queued update and (in the simulator) push-pull state is sized before it
-//! is sent; through ciborium's encoder into a byte counter that was a tenth of a simulated
-//! 10,000-node push-pull and ~2 % of every message. The rules mirror
+//! is sent, so sizing is on the hot path, and running ciborium's encoder into a byte
+//! counter costs about as much as encoding. The rules mirror
 //! `ciborium::ser` 0.2 (minimal-length heads, structs as maps keyed by field name, enums as
 //! `{variant: value}`, `None`/unit as null, not human-readable); what it does not model
 //! (floats, integers beyond 64 bits, ciborium's tag wrappers) is measured by running the

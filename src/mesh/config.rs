@@ -4,7 +4,63 @@
 //!
 //! The formulas follow HashiCorp memberlist (`util.go`, `suspicion.go`) and the Lifeguard
 //! paper (Dadgar et al., DSN-W 2018); the numbers are tuned for werify's targets (see
-//! [`Profile::Lan`]).
+//! [`Profile::Lan`]). Every number the state machine uses is a [`Config`] field; what
+//! is left as a constant there bounds memory, not behaviour.
+//!
+//! # How the numbers are used
+//!
+//! A probe's verdict comes after twice its timeout (the direct ack's wait, then as long
+//! again for the indirect probers' relayed acks), or at the next probe if that is sooner
+//! ([`Config::probe_span`]). The suspicion timeout is counted in those verdict times
+//! (`lan`: 300 ms), since it is the suspect's time to hear of the suspicion and refute
+//! it, which does not depend on how often probes start.
+//!
+//! Lifeguard's refinements are always on:
+//! - nacks from indirect probers, picked first among members heard from lately
+//!   ([`Config::relay_heard_within_probes`]), so that a missing nack points at this
+//!   node's own path and not at a partition's far side;
+//! - a local health score that stretches a slow node's own probe interval and timeout
+//!   ([`Config::awareness_max`]);
+//! - suspicion timeouts that shrink as independent confirmations arrive
+//!   ([`Config::suspicion_confirmations`], [`suspicion_timeout`]);
+//! - suspicions piggybacked on pings to the suspect, so that it can refute at once.
+//!
+//! Only nodes with their own evidence (the accuser, and nodes whose own probe failed)
+//! run a suspicion timer; the others re-probe the suspect themselves, which keeps false
+//! "dead" verdicts away under packet loss. A few of them, picked at random (about
+//! [`Config::early_verifiers_spare`] more than the confirmations wanted), do so at once
+//! (their next probe is brought forward), so that a crashed node's accuser has its
+//! confirmations before the minimum timeout runs out; the others check when that
+//! timeout passes, again without waiting for their turn. A node that was cut off
+//! (nothing heard for a probe interval) holds back the verdict of a suspicion it
+//! raised, once, until it has pinged the suspect again after coming back: its earlier
+//! pings told nobody.
+//!
+//! The periodic push-pull (anti-entropy, [`Config::push_pull_interval`]) opens with a
+//! 128-bit digest of the sender's member states; a peer holding the same states answers
+//! with its digest alone, so a settled mesh's syncs cost two small messages, and full
+//! member lists travel only between views that differ (and on joins).
+//!
+//! News (a suspicion, a death, a leave, a refutation) is gossiped at once and passed on
+//! at a short pace ([`Config::fresh_gossip_interval`]) until every holder has sent it
+//! once; alive announcements and health results keep the normal pace
+//! ([`Config::gossip_interval`]). Gossip goes to members heard from within
+//! [`Config::gossip_heard_within`], whose link is open; only while a round carries news
+//! may one target be a member never met, since that costs a QUIC handshake first.
+//!
+//! A node that joins through a contact asks that contact again, 50 ms apart on `lan`
+//! ([`Config::contact_follow_ups_per_gossip`]), over the link it already holds (a
+//! digest, answered with the contact's state only when it changed): in a mass join the
+//! contact hears of every joiner first. It stops after [`Config::contact_follow_ups`]
+//! asks, or after [`Config::contact_follow_ups_idle`] in a row that brought nothing new.
+//! A node that knew nobody when it joined does not re-announce what the contact taught
+//! it; the contact spreads its own news. Some gossip intervals after a join
+//! ([`Config::join_sync_after_gossips`]) the node syncs once more, with a random member.
+//!
+//! Pairs of nodes meet by probes, and once no new member came for
+//! [`Config::introduce_after_quiet`], each probe tick also pings one member never heard
+//! from ("introductions"), so that all pairs of a fresh mesh have met in about half a
+//! probe round.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,20 +71,20 @@ use std::time::Duration;
 pub enum Profile {
     /// Hosts on one LAN or data centre (sub-millisecond to few-millisecond RTT).
     ///
-    /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone in a median of about
-    /// 2 s while 10% packet loss marks no healthy node dead, at fewer idle bytes than
-    /// Serf's one probe a second (a ping, an ack and a QUIC ACK are ~230 bytes). Stated bounds, checked in
-    /// the simulator (`tests/sim.rs`, 1–2 ms links): a crashed node is seen dead by all 64
-    /// within 10 s (median ≤ 3 s, typically about 2 s); 128 nodes at 10% loss for 5 min
-    /// see zero false deaths; a healed 50/50 partition of 100 nodes is whole again within
-    /// 30 s (typically 6–10 s). Numbers: probe every 800 ms, timeout 150 ms (verdict
+    /// Tuned so that, on 64 nodes, a `kill -9` is noticed by everyone within a few seconds
+    /// while 10% packet loss marks no healthy node dead, at fewer idle bytes than Serf's
+    /// one probe a second (a ping, an ack and a QUIC ACK are ~230 bytes). Stated bounds,
+    /// checked in the simulator (`tests/sim.rs`, 1–2 ms links): a crashed node is seen
+    /// dead by all 64 within 10 s (median ≤ 3 s); 128 nodes at 10% loss for 5 min see
+    /// zero false deaths; a healed 50/50 partition of 100 nodes is whole again within
+    /// 30 s. Numbers: probe every 800 ms, timeout 150 ms (verdict
     /// after 300 ms), 3 indirect probers, suspicion 1.5 × max(1, log10 N) × 300 ms
     /// (0.81 s at N = 64), stretched up to 6× for a lone accuser and shrunk back by 2
     /// independent confirmations (which ~3 randomly chosen nodes that heard the suspicion
     /// go and seek at once by probing the suspect themselves); each update gossiped 5 ×
     /// ceil(log10(N + 1)) times per node; gossip every 100 ms to 3 members; push-pull
     /// every 30 s (scaled up above 32 members); rejoin attempts every 5 s; reap after
-    /// 10 min.
+    /// 10 min. The join and gossip-target numbers are the same in every profile.
     #[default]
     Lan,
     /// Hosts across data centres or the internet: memberlist's `DefaultWANConfig` numbers
@@ -85,10 +141,27 @@ pub struct Config {
     /// How many members are asked to probe a target that missed its direct ack (SWIM `k`).
     /// More means fewer false suspicions under loss, more messages. lan 3, wan 3, local 2.
     pub indirect_checks: usize,
+    /// Indirect-probe relays are picked first among members heard from directly within
+    /// this many probe intervals; others fill in only when too few were. A missing nack
+    /// from a relay heard from lately says more about this node's own path (Lifeguard
+    /// raises the local health score for each), while relays on the far side of a
+    /// partition would keep every node's score up, and its probes slow, for as long as
+    /// the far side is believed alive. Lower: relays heard from a little while ago count
+    /// as unknown; higher: relays not heard from for long count as reachable. 0 picks
+    /// relays at random. lan/wan/local 10.
+    pub relay_heard_within_probes: u32,
+    /// Introductions start once no new member came for this long: each probe tick then
+    /// also pings one member this node never heard from, picked at random, so that after
+    /// a mass join every pair of nodes meets (a QUIC handshake) sooner than by probes
+    /// alone. Shorter: introductions compete with the joins themselves for the host;
+    /// longer: pairs meet later, each first contact then costing a handshake in the
+    /// middle of protocol work (a ping-req, a gossip round). lan/wan/local 2 s.
+    pub introduce_after_quiet: Duration,
     /// Each update is piggybacked at most `retransmit_mult × ceil(log10(N + 1))` times by
     /// each node. A node misses an update with probability about e^(−limit) (every node
-    /// sends it `limit` times to random members), so after a mass join of 64 a pair or
-    /// two would wait for the next push-pull at 4 (limit 8). lan 5, wan 4, local 3.
+    /// sends it `limit` times to random members): lower it and, after a mass join, some
+    /// pairs wait for the next push-pull to learn of each other; raise it and every
+    /// update costs more datagram room. lan 5, wan 4, local 3.
     pub retransmit_mult: u32,
     /// Minimum suspicion timeout = `suspicion_mult × max(1, log10 N) × probe_span`
     /// (see [`Config::probe_span`]).
@@ -101,6 +174,14 @@ pub struct Config {
     /// minimum (Lifeguard's `k`; memberlist uses `suspicion_mult − 2`). Ignored (treated
     /// as 0) when the mesh has fewer than `k + 2` live members. lan 2, wan 4, local 2.
     pub suspicion_confirmations: u32,
+    /// Nodes that only heard a suspicion and check the suspect at their next probe (on
+    /// average, mesh-wide), on top of the `suspicion_confirmations` the accuser waits for:
+    /// each node that hears it does so with probability `(confirmations + this) /
+    /// hearers`. Higher: the wanted confirmations more surely arrive before the minimum
+    /// timeout, so a crash is declared sooner, but more nodes probe the suspect at once;
+    /// lower: fewer probes, more suspicions waiting out a longer timeout. Not used when no
+    /// confirmations are wanted. lan/wan/local 1.
+    pub early_verifiers_spare: u32,
     /// Upper bound of the Lifeguard local-health multiplier: probe interval and timeout are
     /// multiplied by (score + 1), score in `0..awareness_max`. lan/wan/local 8.
     pub awareness_max: u32,
@@ -114,23 +195,63 @@ pub struct Config {
     /// limit) keep the `gossip_interval` pace, so the same updates go out in the same
     /// number of messages, only sooner. Alive announcements of members and health
     /// results keep the normal pace: after a mass join every node holds dozens of each,
-    /// and hurrying them makes every node dial new peers at once (on 64 nodes sharing 2
-    /// cores, the handshakes slowed the joins themselves). Never longer than
+    /// and hurrying them makes every node dial new peers at once, slowing the joins
+    /// themselves on a small host. Never longer than
     /// `gossip_interval`. lan 20 ms, wan 100 ms, local 10 ms.
     pub fresh_gossip_interval: Duration,
     /// Members gossiped to per round. lan 3, wan 4, local 3.
     pub gossip_fanout: usize,
+    /// Gossip goes to members heard from within this long, whose link is most likely
+    /// still open: keep it below a node link's idle timeout (180 s). All targets of a
+    /// round but one are such members; the last may be any member only while the round
+    /// carries membership news (a suspicion, a death, a leave, a refutation), which must
+    /// reach every corner of a young mesh whose links a partition may have cut. Alive
+    /// announcements and health results keep to open links: after a mass join the queues
+    /// hold nothing else, and one member never met per round and node would mean
+    /// hundreds of handshakes a second. Longer: more targets whose link idled out (a
+    /// handshake each); shorter: gossip keeps to fewer members. lan/wan/local 150 s.
+    pub gossip_heard_within: Duration,
     /// Dead members keep receiving gossip this long after they were declared dead, so a
     /// falsely declared node hears about it and refutes. lan 15 s, wan 60 s, local 10 s.
     pub gossip_to_dead: Duration,
     /// Time between two full-state push-pull syncs with one random member, scaled up for
     /// big meshes: × (ceil(log2 N − 5) + 1) once N > 32. lan 30 s (as memberlist's LAN default), wan 60 s, local 10 s.
     pub push_pull_interval: Duration,
+    /// A joining node syncs again with a random member this many gossip intervals after
+    /// its join request, and after any sync that taught it members it did not know: time
+    /// for the joins around its own to reach its contacts. Lower: the second look may
+    /// come before the other joins have landed; higher: a node that missed members in a
+    /// mass join waits longer for them. lan/wan/local 12 (1.2 s on lan).
+    pub join_sync_after_gossips: u32,
+    /// The contact that answered a join is asked again for its state this many times per
+    /// gossip interval (every 50 ms on lan), up to `contact_follow_ups` times. In a mass
+    /// join every joiner reaches the contact first, so the contact knows of the joins
+    /// after ours long before gossip brings them here, and the link to it is open. Each
+    /// ask is a digest: a contact with nothing new answers with its digest alone, one
+    /// with news with its state. Higher: a joiner is complete sooner after the last join
+    /// reached the contact, at more syncs; lower: fewer syncs, later. At least 1.
+    /// lan/wan/local 2.
+    pub contact_follow_ups_per_gossip: u32,
+    /// Most follow-up syncs with the contact after one join (0.6 s of them on lan): the
+    /// bound on what one join costs the contact. 0 turns the follow-ups off.
+    /// lan/wan/local 12.
+    pub contact_follow_ups: u8,
+    /// The follow-ups end early after this many answers in a row that taught nothing: no
+    /// join reached the contact for that long (150 ms on lan), so the mass join is over or
+    /// has slowed to where gossip and the early sync keep up. Lower: fewer empty asks, but
+    /// joins that reach the contact after a lull are left to gossip; higher: more empty
+    /// asks. lan/wan/local 3.
+    pub contact_follow_ups_idle: u8,
+    /// Shortest time between two syncs with the same sender this node does not know (one
+    /// whose announcement went past it, typically in a mass join). Lower: such a sender
+    /// is learned sooner when a sync fails; higher: fewer syncs with a sender that keeps
+    /// talking. Senders remembered for this are bounded. lan/wan/local 5 s.
+    pub unknown_sender_sync_every: Duration,
     /// Dead and left members are forgotten this long after they entered that state.
     /// lan 10 min, wan 1 h, local 2 min.
     pub reap_after: Duration,
     /// Time between two rejoin attempts (a push-pull join to one random dead member and one
-    /// seed that is not a live member) so that a healed partition merges again.
+    /// contact that is not a live member) so that a healed partition merges again.
     /// lan 5 s, wan 30 s, local 2 s.
     pub rejoin_interval: Duration,
     /// Largest encoded datagram message (ping, ack, gossip, …). 1100 fits any QUIC path
@@ -160,16 +281,25 @@ impl Config {
                 probe_interval: ms(800),
                 probe_timeout: ms(150),
                 indirect_checks: 3,
+                relay_heard_within_probes: 10,
+                introduce_after_quiet: secs(2),
                 retransmit_mult: 5,
                 suspicion_mult: 1.5,
                 suspicion_max_mult: 6,
                 suspicion_confirmations: 2,
+                early_verifiers_spare: 1,
                 awareness_max: 8,
                 gossip_interval: ms(100),
                 fresh_gossip_interval: ms(20),
                 gossip_fanout: 3,
+                gossip_heard_within: secs(150),
                 gossip_to_dead: secs(15),
                 push_pull_interval: secs(30),
+                join_sync_after_gossips: 12,
+                contact_follow_ups_per_gossip: 2,
+                contact_follow_ups: 12,
+                contact_follow_ups_idle: 3,
+                unknown_sender_sync_every: secs(5),
                 reap_after: secs(600),
                 rejoin_interval: secs(5),
                 max_datagram_bytes: 1100,
@@ -179,16 +309,25 @@ impl Config {
                 probe_interval: secs(5),
                 probe_timeout: secs(3),
                 indirect_checks: 3,
+                relay_heard_within_probes: 10,
+                introduce_after_quiet: secs(2),
                 retransmit_mult: 4,
                 suspicion_mult: 6.0,
                 suspicion_max_mult: 6,
                 suspicion_confirmations: 4,
+                early_verifiers_spare: 1,
                 awareness_max: 8,
                 gossip_interval: ms(500),
                 fresh_gossip_interval: ms(100),
                 gossip_fanout: 4,
+                gossip_heard_within: secs(150),
                 gossip_to_dead: secs(60),
                 push_pull_interval: secs(60),
+                join_sync_after_gossips: 12,
+                contact_follow_ups_per_gossip: 2,
+                contact_follow_ups: 12,
+                contact_follow_ups_idle: 3,
+                unknown_sender_sync_every: secs(5),
                 reap_after: secs(3600),
                 rejoin_interval: secs(30),
                 max_datagram_bytes: 1100,
@@ -198,16 +337,25 @@ impl Config {
                 probe_interval: ms(200),
                 probe_timeout: ms(100),
                 indirect_checks: 2,
+                relay_heard_within_probes: 10,
+                introduce_after_quiet: secs(2),
                 retransmit_mult: 3,
                 suspicion_mult: 2.0,
                 suspicion_max_mult: 5,
                 suspicion_confirmations: 2,
+                early_verifiers_spare: 1,
                 awareness_max: 8,
                 gossip_interval: ms(50),
                 fresh_gossip_interval: ms(10),
                 gossip_fanout: 3,
+                gossip_heard_within: secs(150),
                 gossip_to_dead: secs(10),
                 push_pull_interval: secs(10),
+                join_sync_after_gossips: 12,
+                contact_follow_ups_per_gossip: 2,
+                contact_follow_ups: 12,
+                contact_follow_ups_idle: 3,
+                unknown_sender_sync_every: secs(5),
                 reap_after: secs(120),
                 rejoin_interval: secs(2),
                 max_datagram_bytes: 1100,
@@ -219,7 +367,8 @@ impl Config {
     /// The same config with every number brought into a range the state machine can
     /// use without overflowing timers: durations between 1 ms and 1 day (`reap_after` up
     /// to 30 days), `probe_timeout` below `probe_interval`, multipliers at least 1
-    /// (`suspicion_mult` at least 0.5, and 2 if it is not a number).
+    /// (`suspicion_mult` at least 0.5, and 2 if it is not a number), counts of nodes
+    /// and follow-ups per gossip interval at most 64.
     /// [`Membership::new`](crate::mesh::Membership::new) applies it.
     pub fn sanitized(mut self) -> Config {
         let ms = Duration::from_millis(1);
@@ -232,6 +381,9 @@ impl Config {
         self.gossip_to_dead = clamp(self.gossip_to_dead);
         self.push_pull_interval = clamp(self.push_pull_interval);
         self.rejoin_interval = clamp(self.rejoin_interval);
+        self.introduce_after_quiet = clamp(self.introduce_after_quiet);
+        self.gossip_heard_within = clamp(self.gossip_heard_within);
+        self.unknown_sender_sync_every = clamp(self.unknown_sender_sync_every);
         self.reap_after = self.reap_after.clamp(ms, day * 30);
         self.retransmit_mult = self.retransmit_mult.clamp(1, 64);
         self.suspicion_mult = if self.suspicion_mult.is_finite() {
@@ -241,6 +393,8 @@ impl Config {
         };
         self.suspicion_max_mult = self.suspicion_max_mult.clamp(1, 64);
         self.suspicion_confirmations = self.suspicion_confirmations.min(64);
+        self.early_verifiers_spare = self.early_verifiers_spare.min(64);
+        self.contact_follow_ups_per_gossip = self.contact_follow_ups_per_gossip.clamp(1, 64);
         self.awareness_max = self.awareness_max.clamp(1, 64);
         self.indirect_checks = self.indirect_checks.min(64);
         self.gossip_fanout = self.gossip_fanout.clamp(1, 64);
@@ -405,6 +559,36 @@ mod tests {
             Config::for_profile(Profile::Wan).sanitized(),
             Config::for_profile(Profile::Wan)
         );
+    }
+
+    #[test]
+    fn the_join_and_gossip_target_numbers_are_the_same_in_every_profile() {
+        for p in [Profile::Lan, Profile::Wan, Profile::Local] {
+            let c = Config::for_profile(p);
+            let joins = (
+                c.join_sync_after_gossips,
+                c.contact_follow_ups_per_gossip,
+                c.contact_follow_ups,
+                c.contact_follow_ups_idle,
+            );
+            assert_eq!(joins, (12, 2, 12, 3), "{p}");
+            let targets = (c.relay_heard_within_probes, c.early_verifiers_spare);
+            assert_eq!(targets, (10, 1), "{p}");
+            let secs = Duration::from_secs;
+            let times = (
+                c.introduce_after_quiet,
+                c.gossip_heard_within,
+                c.unknown_sender_sync_every,
+            );
+            assert_eq!(times, (secs(2), secs(150), secs(5)), "{p}");
+        }
+    }
+
+    #[test]
+    fn follow_ups_per_gossip_interval_are_at_least_one() {
+        let mut c = Config::for_profile(Profile::Lan);
+        c.contact_follow_ups_per_gossip = 0;
+        assert_eq!(c.sanitized().contact_follow_ups_per_gossip, 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! periodic sync between two nodes that hold the same states need not carry them. Here
 //! live the digest, the borrowed view of one member's state it is computed from
 //! ([`StateView`]) and the hash behind it. When a sync sends a digest is the state
-//! machine's business (`membership.rs`); the wire field is in `message.rs`.
+//! machine's business (`membership/sync.rs`); the wire field is in `message.rs`.
 //!
 //! The digest is the wrapping sum of one 128-bit hash per member, so the order of the
 //! list does not matter, and a node can keep it as a running sum (`record.rs`). The hash is defined here, byte by byte, so every build of werify

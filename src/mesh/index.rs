@@ -2,10 +2,15 @@
 //! the member record that holds it. It stores only 4-byte slot numbers; keys live in the
 //! records and are compared through a closure. A `HashMap<NodeId, usize>` costs ~50 bytes
 //! per member and a `HashMap<SocketAddr, NodeId>` ~100; in a 10,000-node simulation every
-//! node holds both for every member, so this is where much of the memory went.
+//! node holds both for every member, which would make them most of the memory.
 //!
 //! Open addressing with linear probing and backward-shift deletion, at most 70 % full
 //! (between 35 and 70 %: 6–11 bytes per key).
+//!
+//! Also here: [`IdHasher`], the hasher behind every map keyed by node ids.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// Slot numbers by key hash. The caller hashes keys and answers "is the key of slot `s`
 /// the one I am looking for".
@@ -24,6 +29,34 @@ pub(crate) fn mix(x: u64) -> u64 {
     let x = (x ^ (x >> 27)).wrapping_mul(0x81da_def4_bc2d_d44d);
     x ^ (x >> 33)
 }
+
+/// Hasher for maps keyed by node ids: ids are 16 random bytes bound to certificates
+/// of authenticated peers, so a fast multiply-rotate mix is enough, and cheaper than
+/// SipHash on the hot paths that look members up by id.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by node ids (or pairs of them).
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 impl SlotIndex {
     /// Number of keys held.
@@ -115,6 +148,7 @@ impl SlotIndex {
     }
 
     /// Makes room for `keys` keys without growing.
+    #[cfg(any(test, feature = "sim"))]
     pub fn reserve(&mut self, keys: usize, hash_of: impl Fn(u32) -> u64) {
         while keys * 10 > self.table.len() * 7 {
             self.grow(&hash_of);

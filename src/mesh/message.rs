@@ -516,8 +516,8 @@ mod tests {
             updates: Vec::new(),
         };
         let bytes = ping.encode();
-        // The sequence number only: 72 bytes when it named its sender (id and address),
-        // its target and an empty update list, 30 with the target.
+        // The sequence number only: naming the sender (id and address), the target and an
+        // empty update list would take 72 bytes, the target alone 30.
         assert!(bytes.len() <= 12, "{} bytes", bytes.len());
         for n in [1u8, 2] {
             assert!(

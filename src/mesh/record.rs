@@ -3,23 +3,23 @@
 //!
 //! A periodic sync opens with the digest of everything this node would send in a
 //! push-pull (see `digest.rs`): a wrapping sum of one hash per member state. Recomputing
-//! it over 10,000 members took ~0.4 ms per sync, twice per sync; instead [`Records`] keeps
+//! it costs O(members) per sync, twice per sync; instead [`Records`] keeps
 //! the sum of its records' terms up to date. The fields a push-pull carries (address,
 //! incarnation, state, tags, health, accuser) are private to this file and change only
 //! through [`Edit`], which takes the record's term out of the sum when it is opened and
 //! puts the new term in when it is dropped; inserting, removing and clearing records
 //! keep the sum too. The rest of a record (timestamps, round-trip time, confirmations,
 //! last probe) is local bookkeeping, changed freely through `&mut Record`.
-//! [`Records::recomputed_digest_sum`] recomputes the sum from scratch, for tests.
+//! `Records::recomputed_digest_sum` recomputes the sum from scratch, for tests.
 
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 
 use crate::base::NodeId;
 use crate::mesh::digest::StateView;
+use crate::mesh::index::IdHasher;
 use crate::mesh::index::{SlotIndex, mix};
 use crate::mesh::member::{HealthSummary, Peer, State, Tags};
-use crate::mesh::membership::IdHasher;
 
 /// What this node keeps about one member. [`Member`](crate::mesh::Member) is the public
 /// view, built from it on demand; this is kept compact because a node holds one per
@@ -348,6 +348,7 @@ impl Records {
     }
 
     /// Room for `slots` slots in all without growing.
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn reserve_slots(&mut self, slots: usize) {
         let more = slots.saturating_sub(self.slots.len());
         self.slots.reserve_exact(more);
@@ -400,6 +401,7 @@ impl Records {
     }
 
     /// [`Records::digest_sum`] recomputed from the records (for tests).
+    #[cfg(any(test, feature = "sim"))]
     pub(crate) fn recomputed_digest_sum(&self) -> u128 {
         self.iter()
             .fold(0u128, |sum, r| sum.wrapping_add(r.digest_term()))

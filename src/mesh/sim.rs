@@ -9,6 +9,10 @@
 //! earliest, feeds it to its node, then drains that node's transmits (each datagram's
 //! CBOR length is measured for size accounting; with [`SimConfig::decode`] it is encoded
 //! and decoded again on arrival) and events, and re-arms its timer from `poll_timeout`.
+//!
+//! Built only with the `sim` feature (tests and benches get it through the crate's self
+//! dev-dependency) and for unit tests: a real node has no use for it.
+#![cfg(any(test, feature = "sim"))]
 
 use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -43,14 +47,14 @@ pub struct SimConfig {
     /// Decode every datagram from its bytes on arrival (slower; checks the codec).
     pub decode: bool,
     /// Node `i > 0` joins at `i × join_spread / nodes` through node 0 and one random
-    /// earlier node (node 0 alone with [`SimConfig::one_seed`]).
+    /// earlier node (node 0 alone with [`SimConfig::one_contact`]).
     pub join_spread: Duration,
-    /// Every node joins through node 0 alone, as a fleet pointed at one seed does.
-    pub one_seed: bool,
+    /// Every node joins through node 0 alone, as a fleet pointed at one contact does.
+    pub one_contact: bool,
     /// Start settled instead: every node already knows every other as alive at
     /// incarnation 0, as after a completed push-pull whose gossip has run its course
     /// (see [`Membership::preload_settled`]); nothing is queued and no joins are
-    /// scheduled. Nodes have no seeds then. `join_spread` is ignored.
+    /// scheduled. Nodes have no join contacts then. `join_spread` is ignored.
     pub preconverged: bool,
     /// What a first contact costs: a node's first message to a peer (datagram or
     /// push-pull) waits this long for the link, and so does everything it sends that peer
@@ -71,7 +75,7 @@ impl SimConfig {
             loss: 0.0,
             decode: true,
             join_spread: Duration::from_secs(1),
-            one_seed: false,
+            one_contact: false,
             preconverged: false,
             handshake: Duration::ZERO,
         }
@@ -138,7 +142,7 @@ enum Payload {
 enum Item {
     Join {
         node: usize,
-        seeds: Vec<usize>,
+        contacts: Vec<usize>,
     },
     Datagram {
         from: usize,
@@ -182,7 +186,7 @@ impl Scheduled {
 #[derive(Clone, Copy)]
 enum Due {
     /// Node `n`'s timer wake-up. Held in the entry itself: it is the most frequent kind,
-    /// and an item waiting up to a probe interval in `Sim::items` was cold by then (a
+    /// and an item waiting up to a probe interval in `Sim::items` is cold by then (a
     /// cache miss on every line of the ~150-byte slot at 10,000 nodes).
     Timer(u32),
     /// The item in this slot of `Sim::items`.
@@ -193,8 +197,7 @@ enum Due {
 /// number). Keys are unique, so entries come out in exactly one order whatever the
 /// heap's shape. Four children per node instead of std's binary heap's two halves the
 /// depth, and the four sit side by side: at 10,000 nodes the queue holds ~20,000
-/// entries beyond the L2 cache, and a pop walked ~15 levels of them (12 % of a settled
-/// minute).
+/// entries beyond the L2 cache, and a binary heap's pop walks ~15 levels of them.
 #[derive(Default)]
 struct EventQueue {
     heap: Vec<Scheduled>,
@@ -369,16 +372,16 @@ impl Sim {
         let joiners = if sim.cfg.preconverged { 1..1 } else { 1..n };
         for i in joiners {
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
-            let mut seeds = vec![0];
-            let other = if sim.cfg.one_seed {
+            let mut contacts = vec![0];
+            let other = if sim.cfg.one_contact {
                 0
             } else {
                 sim.rng.random_range(0..i)
             };
             if other != 0 {
-                seeds.push(other);
+                contacts.push(other);
             }
-            sim.schedule(at, Item::Join { node: i, seeds });
+            sim.schedule(at, Item::Join { node: i, contacts });
         }
         sim
     }
@@ -609,8 +612,8 @@ impl Sim {
     }
 
     /// Restarts node `i` with the same id and address, incarnation 0, and joins it
-    /// through `seeds`.
-    pub fn restart(&mut self, i: usize, seeds: &[usize]) {
+    /// through `contacts`.
+    pub fn restart(&mut self, i: usize, contacts: &[usize]) {
         let Some(peer) = self.peer(i) else { return };
         let seed = self.rng.random();
         let mut machine = Membership::new(
@@ -627,12 +630,12 @@ impl Sim {
         if let Some(timer) = self.timers.get_mut(i) {
             *timer = None;
         }
-        self.join(i, seeds);
+        self.join(i, contacts);
     }
 
     /// Node `i` joins through the given nodes now.
-    pub fn join(&mut self, i: usize, seeds: &[usize]) {
-        let addrs: Vec<SocketAddr> = seeds
+    pub fn join(&mut self, i: usize, contacts: &[usize]) {
+        let addrs: Vec<SocketAddr> = contacts
             .iter()
             .filter_map(|&s| self.peer(s))
             .map(|p| p.addr)
@@ -811,7 +814,7 @@ impl Sim {
     fn process(&mut self, item: Item) {
         let now = self.now_instant();
         match item {
-            Item::Join { node, seeds } => self.join(node, &seeds),
+            Item::Join { node, contacts } => self.join(node, &contacts),
             Item::Datagram { from, to, payload } => {
                 let Some(dst) = self.index_of(to) else {
                     return;
@@ -915,8 +918,8 @@ impl Sim {
                 // A stream to a crashed or cut-off node fails at the dial: drop the state
                 // now rather than keep it in flight. Every node's rejoin timer fires in
                 // the same instant (they start together), so at 10,000 nodes one rejoin
-                // round put 10,000 full states (1.8 MB each) in flight at once: +9 GB
-                // RSS in seconds, and the kernel's OOM killer ended the run.
+                // round would put 10,000 full states (1.8 MB each) in flight at once,
+                // gigabytes of memory in seconds.
                 let reachable = self
                     .index_of(t.to)
                     .is_some_and(|dst| self.is_up(dst) && self.connected(i, dst));

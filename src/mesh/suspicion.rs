@@ -104,7 +104,7 @@ impl Suspicion {
 /// All open suspicions of one node, indexed by member and by deadline.
 #[derive(Debug, Default)]
 pub(crate) struct SuspicionTable {
-    by_member: HashMap<NodeId, Suspicion, BuildHasherDefault<crate::mesh::membership::IdHasher>>,
+    by_member: HashMap<NodeId, Suspicion, BuildHasherDefault<crate::mesh::index::IdHasher>>,
     /// Armed suspicions by deadline.
     deadlines: BTreeSet<(Instant, NodeId)>,
     /// Unarmed (rumour-only) suspicions by the time this node should check for itself

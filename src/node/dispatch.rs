@@ -580,7 +580,8 @@ pub(crate) mod tests {
             rand::random(),
             Instant::now(),
         );
-        let mesh = driver::spawn(membership, transport.clone(), None);
+        let metrics = Arc::new(crate::node::metrics::Metrics::new());
+        let mesh = driver::spawn(membership, transport.clone(), None, metrics.clone());
         let store = Store::open(&dir.0.join("operations.redb"), StoreLimits::default())
             .expect("store");
         let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
@@ -606,6 +607,9 @@ pub(crate) mod tests {
             run_options,
             check_slots: Arc::new(Semaphore::new(4)),
             refresh_tx,
+            metrics,
+            periodic: tokio::sync::watch::channel(crate::node::health::Periodic::NotRunYet).1,
+            join: Vec::new(),
         });
         (ctx, dir)
     }

@@ -525,7 +525,12 @@ mod tests {
             1,
             Instant::now(),
         );
-        let mesh = spawn(membership, a.transport.clone(), Some(path.clone()));
+        let mesh = spawn(
+            membership,
+            a.transport.clone(),
+            Some(path.clone()),
+            Arc::new(crate::node::metrics::Metrics::new()),
+        );
         eventually("the snapshot file exists", || async { path.exists() }).await;
         let snap = snapshot::load(&path).expect("readable").expect("present");
         assert_eq!(snap.me, me);
