@@ -19,10 +19,10 @@ use crate::mesh::message::PushPull;
 
 pub use crate::base::clock::duration_ms;
 
-/// Version of this protocol, exchanged in [`Request::Hello`]; a dialer refuses a peer of
-/// another version. 2: pings and acks no longer name their sender (see
-/// [`crate::mesh::message`]), which version 1 cannot decode. 3: pings no longer name
-/// their target either. 4: errors carry an [`ErrorCode`] beside their message.
+/// Version of this protocol and of the mesh's gossip messages
+/// ([`crate::mesh::message`]), exchanged in [`Request::Hello`]; a dialer refuses a peer of
+/// another version. Bump it whenever a message changes in a way the previous version
+/// cannot decode.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Which hosts an operation targets. Empty filters target every member.

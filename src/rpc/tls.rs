@@ -53,17 +53,16 @@ pub const SERVER_NAME: &str = "werify";
 
 /// The dialer of a node-to-node link sends a keep-alive after this much silence either
 /// way, well inside [`IDLE_TIMEOUT`]. Probes and gossip cross every link of a small mesh
-/// more often than this, so it costs nothing there; at 20 s, with lan's 800 ms probes, a
-/// 64-node mesh sent ~130 of its ~440 idle bytes per node per second as keep-alives.
-/// 60 s stays under the 120 s a Linux conntrack entry keeps a UDP flow that has seen both
-/// directions; a link through a NAT that forgets sooner survives the rebinding anyway
-/// (QUIC follows the peer to its new address).
+/// more often than this, so it costs nothing there; in a large mesh, where a given link is
+/// quiet for long stretches, keep-alives are a real share of the idle traffic, hence not
+/// more often. 60 s stays under the 120 s a Linux conntrack entry keeps a UDP flow that
+/// has seen both directions; a link through a NAT that forgets sooner survives the
+/// rebinding anyway (QUIC follows the peer to its new address).
 pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// A node-to-node link with no traffic for this long is dead. Liveness of peers is the
 /// mesh's job (SWIM probes), so this only reclaims connections to peers that are gone; it
 /// is long because reopening a link costs a full mutual-TLS handshake and a hello, many
-/// times a keep-alive (two fresh nodes exchanged 7.9 KB in their first 0.6 s, join
-/// included).
+/// times the bytes of a keep-alive.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// `werify ctl` connections: keep-alive every 5 s while a command waits, and an idle
 /// timeout of 20 s, so a node forgets a killed client's connection after 20 s instead of
@@ -74,10 +73,11 @@ pub const CTL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Concurrent bidirectional streams a peer may open: one per request, so this bounds the
 /// requests in flight from one peer; further requests wait for a free stream. A
 /// coordinator runs at most 64 operations at once, one request per host each. quinn
-/// keeps state per allowed stream: at 256 a node of a 64-node mesh held ~90 KiB per
-/// connection of it (measured with heaptrack, SECURITY.md "Where the memory went"), and
-/// filled it only after ~256 requests per peer, so RSS grew for as long as load lasted
-/// (soak run 9). `tests/stream_memory.rs` fails if this goes above 64.
+/// keeps the receive state of each finished stream for reuse, one per allowed stream, so
+/// a connection's memory grows with its requests until this many are parked: a larger
+/// allowance means more memory per connection, reached only after that many requests,
+/// i.e. a heap that keeps growing under load for a long time. `tests/stream_memory.rs`
+/// fails if this goes above 64.
 pub const MAX_CONCURRENT_BIDI_STREAMS: u32 = 64;
 /// Concurrent unidirectional streams a peer may open: none, nothing uses them.
 const MAX_CONCURRENT_UNI_STREAMS: u32 = 0;
@@ -233,8 +233,8 @@ pub enum LinkEnd {
 /// - up to 64 concurrent bidirectional streams (one per request), no unidirectional ones;
 /// - 1 MiB datagram send and receive buffers (gossip; oldest dropped when full);
 /// - no path-MTU discovery: gossip datagrams are at most ~1100 bytes, which fit QUIC's
-///   1200-byte minimum, and the discovery probes (four to eight ~1.4 KB packets per new
-///   connection) were a third of the bytes a 64-node mesh sent while its pairs connected;
+///   1200-byte minimum, and the discovery probes (several ~1.4 KB packets per new
+///   connection) would be a large share of what a mesh sends while its pairs connect;
 /// - everything else quinn's defaults (1.25 MB stream window).
 pub fn transport_config(end: LinkEnd) -> quinn::TransportConfig {
     let (keep_alive, idle) = match end {

@@ -41,7 +41,8 @@ pub enum TransportError {
 
 /// Datagrams held for a peer while its connection is being dialed; past this the oldest
 /// go. A join or a probe to a new member is exactly when a handshake is in flight, and
-/// dropping those messages left late joiners unknown for several seconds.
+/// dropping those messages would leave a late joiner unknown until gossip reaches it
+/// again.
 pub const MAX_PENDING_DATAGRAMS: usize = 64;
 
 /// When both nodes of a pair dialed each other, the connection that is not kept is closed
