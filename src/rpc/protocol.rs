@@ -16,6 +16,7 @@ use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
+use crate::rpc::fault::Fault;
 
 pub use crate::base::clock::duration_ms;
 
@@ -142,6 +143,17 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Peer => "peer",
             ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// Whose fault it is, seen from the client that got the code.
+    pub fn fault(self) -> Fault {
+        match self {
+            ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => Fault::Caller,
+            ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Unknown => {
+                Fault::Environment
+            }
+            ErrorCode::Peer => Fault::Peer,
         }
     }
 }
