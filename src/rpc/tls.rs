@@ -325,7 +325,7 @@ pub fn peer_cert(conn: &quinn::Connection) -> Result<PeerCert, TlsError> {
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| TlsError::NoPeerCertificate)?;
     let leaf = chain.first().ok_or(TlsError::NoPeerCertificate)?;
-    match werify_uri_of(leaf).map_err(TlsError::BadPeerCertificate)? {
+    match werify_uri_of(leaf).map_err(|e| TlsError::BadPeerCertificate(e.to_string()))? {
         WerifyUri::Leaf { env, role, node_id } => Ok(PeerCert { env, role, node_id }),
         WerifyUri::Ca(_) => Err(TlsError::BadPeerCertificate(
             "it is a CA certificate".to_string(),
@@ -521,7 +521,7 @@ fn check_peer(
                     .into_rustls(),
             );
         }
-        Err(reason) => return Err(PeerRejection::NotWerify(reason).into_rustls()),
+        Err(reason) => return Err(PeerRejection::NotWerify(reason.to_string()).into_rustls()),
     };
     // The env claim is unauthenticated at this point, but it only picks the message: a
     // peer of another env fails the chain check against our CA anyway.
