@@ -184,7 +184,7 @@ async fn handle_connection(
     handshake: tokio::sync::OwnedSemaphorePermit,
 ) {
     let remote = incoming.remote_address();
-    let connecting = match incoming.accept() {
+    let (connecting, verdict) = match ctx.transport.accept(incoming) {
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%remote, "could not accept: {e}");
@@ -194,7 +194,7 @@ async fn handle_connection(
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => {
-            tracing::warn!("rejected {}", tls::describe_connection_error(remote, &e));
+            tracing::warn!("rejected {}", verdict.failure(remote, &e));
             return;
         }
         Err(_) => {
