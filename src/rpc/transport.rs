@@ -817,10 +817,14 @@ mod tests {
     const DEADLINE: Duration = Duration::from_secs(20);
 
     fn node_transport(id: NodeId) -> Transport {
+        node_transport_with(id, b"transport test")
+    }
+
+    fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
         let identity = Identity::new(
             None,
             &CaSource::Derived {
-                secret: Some(b"transport test".to_vec()),
+                secret: Some(secret.to_vec()),
             },
             Role::Node,
             id,
@@ -882,5 +886,141 @@ mod tests {
                 .expect("datagram");
             assert_eq!(&got[..], expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_dial_is_typed_on_both_sides() {
+        let a = node_transport_with(NodeId::random(), b"secret a");
+        let b = node_transport_with(NodeId::random(), b"secret b");
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let accepted = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let incoming = b.endpoint().accept().await.expect("incoming");
+                let from = incoming.remote_address();
+                let (connecting, verdict) = b.accept(incoming).expect("accepting");
+                match connecting.await {
+                    Err(e) => verdict.failure(from, &e),
+                    Ok(conn) => verdict.failure(from, &conn.closed().await),
+                }
+            }
+        });
+        let err = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("refused in time")
+            .expect_err("another secret is refused");
+        match &err {
+            TransportError::Connection(failure) => assert!(
+                matches!(
+                    **failure,
+                    ConnectionFailure::WeRefused {
+                        kind: tls::RejectionKind::NotSigned,
+                        rejection: Some(tls::PeerRejection::NotSigned { .. }),
+                        ..
+                    }
+                ),
+                "{failure:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err.fault(), Fault::Caller);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "peer {b_addr}'s certificate is not signed by this mesh's CA for env \"dev\" \
+                 (different secret or CA)"
+            )
+        );
+        let seen_by_b = tokio::time::timeout(DEADLINE, accepted)
+            .await
+            .expect("acceptor done in time")
+            .expect("accept task");
+        assert!(
+            matches!(
+                seen_by_b,
+                ConnectionFailure::PeerRefused {
+                    kind: tls::RejectionKind::NotSigned,
+                    ..
+                }
+            ),
+            "{seen_by_b:?}"
+        );
+        assert_eq!(seen_by_b.fault(), Fault::Caller);
+    }
+
+    /// Answers the first hello on `b` with `answer`.
+    fn answer_hello(b: &Transport, answer: Response) {
+        let endpoint = b.endpoint().clone();
+        tokio::spawn(async move {
+            let conn = endpoint.accept().await?.await.ok()?;
+            let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+            let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+            frame::write_frame(&mut send, &answer).await.ok()?;
+            send.finish().ok()?;
+            conn.closed().await;
+            Some(())
+        });
+    }
+
+    #[tokio::test]
+    async fn a_hello_of_another_version_or_an_error_is_typed() {
+        let a = node_transport(NodeId::random());
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        answer_hello(
+            &b,
+            Response::Hello {
+                version: PROTOCOL_VERSION + 1,
+                node_id: NodeId::random(),
+                addr: String::new(),
+            },
+        );
+        let err = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("answered in time")
+            .expect_err("another version is refused");
+        assert!(
+            matches!(
+                err,
+                TransportError::VersionMismatch { peer, theirs, ours }
+                    if peer == b_addr && theirs == PROTOCOL_VERSION + 1 && ours == PROTOCOL_VERSION
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.fault(), Fault::Peer);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "peer {b_addr} speaks werify protocol {}, this node speaks {PROTOCOL_VERSION}: \
+                 upgrade one of them",
+                PROTOCOL_VERSION + 1
+            )
+        );
+
+        let c = node_transport(NodeId::random());
+        let c_addr = c.endpoint().local_addr().expect("bound");
+        answer_hello(
+            &c,
+            Response::error(ErrorCode::RateLimited, "too many hellos; retry in 1 s"),
+        );
+        let err = tokio::time::timeout(DEADLINE, a.connection(c_addr))
+            .await
+            .expect("answered in time")
+            .expect_err("an error answer is a refusal");
+        assert!(
+            matches!(
+                err,
+                TransportError::Refused {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.fault(), Fault::Environment);
+        assert_eq!(
+            err.to_string(),
+            format!("peer {c_addr} refused us: too many hellos; retry in 1 s")
+        );
     }
 }
