@@ -204,7 +204,11 @@ mod tests {
         assert_eq!(CliError::Interrupted.exit_code(), 2);
         assert_eq!(CliError::Timeout(Duration::from_secs(10)).exit_code(), 2);
         assert_eq!(
-            CliError::Transport(TransportError::Connect("refused".into())).exit_code(),
+            CliError::Transport(TransportError::DialTimeout {
+                peer: ([127, 0, 0, 1], 30035).into(),
+                after: Duration::from_secs(3),
+            })
+            .exit_code(),
             2
         );
         assert_eq!(

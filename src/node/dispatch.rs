@@ -194,11 +194,11 @@ async fn handle_connection(
     handshake: tokio::sync::OwnedSemaphorePermit,
 ) {
     let remote = incoming.remote_address();
-    let connecting = match incoming.accept() {
+    let (connecting, verdict) = match ctx.transport.accept(incoming) {
         Ok(c) => c,
         Err(e) => {
             ctx.metrics
-                .handshake_failed(Side::Accept, HandshakeFailure::of(&e));
+                .handshake_failed(Side::Accept, HandshakeFailure::Local);
             tracing::debug!(%remote, "could not accept: {e}");
             return;
         }
@@ -208,7 +208,7 @@ async fn handle_connection(
         Ok(Err(e)) => {
             ctx.metrics
                 .handshake_failed(Side::Accept, HandshakeFailure::of(&e));
-            tracing::warn!("rejected {}", tls::describe_connection_error(remote, &e));
+            tracing::warn!("rejected {}", verdict.failure(remote, &e));
             return;
         }
         Err(_) => {
@@ -582,8 +582,8 @@ pub(crate) mod tests {
         );
         let metrics = Arc::new(crate::node::metrics::Metrics::new());
         let mesh = driver::spawn(membership, transport.clone(), None, metrics.clone());
-        let store = Store::open(&dir.0.join("operations.redb"), StoreLimits::default())
-            .expect("store");
+        let store =
+            Store::open(&dir.0.join("operations.redb"), StoreLimits::default()).expect("store");
         let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
         let run_options = RunOptions::default();
         let coordinator = Coordinator::new(

@@ -504,7 +504,10 @@ mod tests {
             at_unix_ms: 1,
             refresh_id: 0,
         };
-        a.mesh.set_health(summary.clone()).await.expect("set health");
+        a.mesh
+            .set_health(summary.clone())
+            .await
+            .expect("set health");
         let view = a.mesh.view().await.expect("view");
         assert_eq!(view.members[0].member.health.as_ref(), Some(&summary));
     }

@@ -750,7 +750,12 @@ mod tests {
     fn others() -> Vec<MemberView> {
         vec![
             member(Peer::numbered(2, 9), State::Alive, &[("role", "db")], false),
-            member(Peer::numbered(3, 9), State::Alive, &[("role", "web")], false),
+            member(
+                Peer::numbered(3, 9),
+                State::Alive,
+                &[("role", "web")],
+                false,
+            ),
             member(Peer::numbered(4, 9), State::Dead, &[("role", "web")], false),
             member(Peer::numbered(5, 9), State::Left, &[], false),
         ]
@@ -881,10 +886,18 @@ mod tests {
         );
         // A bad regex is the caller's error.
         let err = c
-            .submit(client(), checks(), filter(&["("], &[]), Duration::from_secs(2))
+            .submit(
+                client(),
+                checks(),
+                filter(&["("], &[]),
+                Duration::from_secs(2),
+            )
             .await
             .expect_err("bad regex");
-        assert!(matches!(err, OpsError::InvalidFilter { flag: "--node", .. }), "{err}");
+        assert!(
+            matches!(err, OpsError::InvalidFilter { flag: "--node", .. }),
+            "{err}"
+        );
         assert_eq!(err.code(), ErrorCode::Invalid);
     }
 
@@ -894,11 +907,19 @@ mod tests {
         let dead = vec![member(Peer::numbered(4, 9), State::Dead, &[], false)];
         let (c, _dir) = coordinator("dead", dead);
         let s = c
-            .submit(client(), checks(), TargetFilter::default(), Duration::from_secs(10))
+            .submit(
+                client(),
+                checks(),
+                TargetFilter::default(),
+                Duration::from_secs(10),
+            )
             .await
             .expect("submitted");
         assert_eq!(s.targeted, 2);
-        let report = c.get(&s.handle, Duration::from_secs(20)).await.expect("report");
+        let report = c
+            .get(&s.handle, Duration::from_secs(20))
+            .await
+            .expect("report");
         assert!(report.ended_unix_ms.is_some(), "ended: {report:?}");
         match &report.hosts["127.0.0.4:9"] {
             HostReport::Failed(why) => assert!(why.contains("unreachable"), "{why}"),
@@ -945,7 +966,12 @@ mod tests {
         for _ in 0..20 {
             drain();
             match c
-                .submit(client(), checks(), TargetFilter::default(), Duration::from_secs(5))
+                .submit(
+                    client(),
+                    checks(),
+                    TargetFilter::default(),
+                    Duration::from_secs(5),
+                )
                 .await
             {
                 Err(e @ OpsError::RateLimited { .. }) => {

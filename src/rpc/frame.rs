@@ -21,6 +21,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::rpc::fault::Fault;
+
 /// The hard cap on one frame's CBOR body, in bytes (16 MiB). [`read_frame`] never accepts
 /// more, whatever `max` it is given.
 pub const MAX_FRAME_BYTES: usize = 16 << 20;
@@ -33,7 +35,7 @@ const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 /// Why a frame could not be encoded, sent, read or decoded. After any error other than
 /// [`FrameError::Closed`] the stream is in an unknown position: drop it (the connection and
 /// other streams are unaffected).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum FrameError {
     /// The body is larger than the cap. Nothing was sent; when reading, nothing past the
     /// length prefix was consumed.
@@ -76,6 +78,23 @@ pub enum FrameError {
     /// Writing failed: stream stopped, connection lost, …
     #[error("cannot send frame: {}", write_error_detail(.0))]
     Write(#[source] quinn::WriteError),
+}
+
+impl FrameError {
+    /// Whose fault it is: a frame we cannot encode is our bug; a malformed, oversized or
+    /// missing one is the peer's; a stream or connection that broke is the network's (or
+    /// a peer that went away).
+    pub fn fault(&self) -> Fault {
+        match self {
+            FrameError::Encode(_) => Fault::Bug,
+            FrameError::TooLarge { .. }
+            | FrameError::Decode(_)
+            | FrameError::TrailingBytes { .. }
+            | FrameError::Closed
+            | FrameError::Truncated { .. } => Fault::Peer,
+            FrameError::Read(_) | FrameError::Write(_) => Fault::Environment,
+        }
+    }
 }
 
 /// quinn displays a lost connection as just "connection lost"; add why.

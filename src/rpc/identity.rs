@@ -24,6 +24,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hkdf::Hkdf;
 use rcgen::{
@@ -34,10 +35,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 
 use sha2::{Digest, Sha256};
+use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
 
 use crate::base::NodeId;
 pub use crate::base::env::{Env, ParseEnvError};
+use crate::base::node_id::ParseNodeIdError;
 
 /// The URI scheme that carries env, role and node id inside certificates.
 const URI_SCHEME: &str = "werify://";
@@ -409,17 +412,71 @@ pub(crate) enum WerifyUri {
     },
 }
 
+/// Why a certificate or URI does not say which werify env, role and node it belongs to.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum WerifyUriError {
+    /// The URI has another scheme.
+    #[error("URI {uri:?} does not start with {URI_SCHEME}")]
+    NotWerify {
+        /// The URI as found.
+        uri: String,
+    },
+    /// The env part is not an env tag.
+    #[error("URI {uri:?}: {source}")]
+    BadEnv {
+        /// The URI as found.
+        uri: String,
+        /// What is wrong with the env.
+        source: ParseEnvError,
+    },
+    /// The node id part is not a node id.
+    #[error("URI {uri:?}: {source}")]
+    BadNodeId {
+        /// The URI as found.
+        uri: String,
+        /// What is wrong with the id (shared: the parse error is not `Clone`).
+        source: Arc<ParseNodeIdError>,
+    },
+    /// The path is none of the three werify shapes.
+    #[error("URI {uri:?} is not werify://ENV/ca, werify://ENV/node/ID or werify://ENV/ctl/ID")]
+    BadShape {
+        /// The URI as found.
+        uri: String,
+    },
+    /// The DER is not an X.509 certificate.
+    #[error("cannot parse certificate: {0}")]
+    Unparsable(X509Error),
+    /// The subject alternative names extension is malformed.
+    #[error("cannot parse subject alternative names: {0}")]
+    BadSans(X509Error),
+    /// The certificate has no subject alternative names at all.
+    #[error("certificate has no subject alternative names")]
+    NoSans,
+    /// More than one `werify://` URI: ambiguous.
+    #[error("certificate has more than one werify:// URI")]
+    SeveralUris,
+    /// Subject alternative names, but no `werify://` URI among them.
+    #[error("certificate has no werify:// URI")]
+    NoUri,
+}
+
 /// Parses `werify://ENV/ca`, `werify://ENV/node/ID` or `werify://ENV/ctl/ID`.
-pub(crate) fn parse_werify_uri(uri: &str) -> Result<WerifyUri, String> {
+pub(crate) fn parse_werify_uri(uri: &str) -> Result<WerifyUri, WerifyUriError> {
     let rest = uri
         .strip_prefix(URI_SCHEME)
-        .ok_or_else(|| format!("URI {uri:?} does not start with {URI_SCHEME}"))?;
+        .ok_or_else(|| WerifyUriError::NotWerify {
+            uri: uri.to_string(),
+        })?;
     let mut parts = rest.split('/');
-    let env: Env = parts
-        .next()
-        .unwrap_or_default()
-        .parse()
-        .map_err(|e: ParseEnvError| format!("URI {uri:?}: {e}"))?;
+    let env: Env =
+        parts
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .map_err(|source| WerifyUriError::BadEnv {
+                uri: uri.to_string(),
+                source,
+            })?;
     let parsed = match (parts.next(), parts.next(), parts.next()) {
         (Some("ca"), None, None) => WerifyUri::Ca(env),
         (Some(kind @ ("node" | "ctl")), Some(id), None) => WerifyUri::Leaf {
@@ -429,37 +486,40 @@ pub(crate) fn parse_werify_uri(uri: &str) -> Result<WerifyUri, String> {
             } else {
                 Role::Client
             },
-            node_id: id.parse().map_err(|e| format!("URI {uri:?}: {e}"))?,
+            node_id: id.parse().map_err(|e| WerifyUriError::BadNodeId {
+                uri: uri.to_string(),
+                source: Arc::new(e),
+            })?,
         },
         _ => {
-            return Err(format!(
-                "URI {uri:?} is not werify://ENV/ca, werify://ENV/node/ID or werify://ENV/ctl/ID"
-            ));
+            return Err(WerifyUriError::BadShape {
+                uri: uri.to_string(),
+            });
         }
     };
     Ok(parsed)
 }
 
 /// Finds and parses the single `werify://` URI SAN of a DER certificate.
-pub(crate) fn werify_uri_of(der: &[u8]) -> Result<WerifyUri, String> {
+pub(crate) fn werify_uri_of(der: &[u8]) -> Result<WerifyUri, WerifyUriError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("cannot parse certificate: {e}"))?;
+        .map_err(|e| WerifyUriError::Unparsable(X509Error::from(e)))?;
     let sans = cert
         .subject_alternative_name()
-        .map_err(|e| format!("cannot parse subject alternative names: {e}"))?
-        .ok_or("certificate has no subject alternative names")?;
+        .map_err(WerifyUriError::BadSans)?
+        .ok_or(WerifyUriError::NoSans)?;
     let mut found = None;
     for name in &sans.value.general_names {
         if let GeneralName::URI(uri) = name
             && uri.starts_with(URI_SCHEME)
         {
             if found.is_some() {
-                return Err("certificate has more than one werify:// URI".to_string());
+                return Err(WerifyUriError::SeveralUris);
             }
             found = Some(parse_werify_uri(uri)?);
         }
     }
-    found.ok_or_else(|| "certificate has no werify:// URI".to_string())
+    found.ok_or(WerifyUriError::NoUri)
 }
 
 /// The URI SAN of a leaf.
@@ -544,7 +604,7 @@ fn load_pem_ca(
     if !parsed.is_ca() {
         return Err(bad_cert("it is not a CA certificate".to_string()));
     }
-    let env = match werify_uri_of(&ca_cert).map_err(bad_cert)? {
+    let env = match werify_uri_of(&ca_cert).map_err(|e| bad_cert(e.to_string()))? {
         WerifyUri::Ca(env) => env,
         WerifyUri::Leaf { .. } => {
             return Err(bad_cert(

@@ -3,6 +3,7 @@
 //! typed error codes, and the limits on what a peer may send. What a node does with a
 //! request is in `crate::node`; operations are in `crate::ops`.
 
+pub mod fault;
 pub mod frame;
 pub mod hostaddr;
 pub mod identity;

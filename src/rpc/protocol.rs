@@ -16,13 +16,14 @@ use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
+use crate::rpc::fault::Fault;
 
 pub use crate::base::clock::duration_ms;
 
-/// Version of this protocol, exchanged in [`Request::Hello`]; a dialer refuses a peer of
-/// another version. 2: pings and acks no longer name their sender (see
-/// [`crate::mesh::message`]), which version 1 cannot decode. 3: pings no longer name
-/// their target either. 4: errors carry an [`ErrorCode`] beside their message.
+/// Version of this protocol and of the mesh's gossip messages
+/// ([`crate::mesh::message`]), exchanged in [`Request::Hello`]; a dialer refuses a peer of
+/// another version. Bump it whenever a message changes in a way the previous version
+/// cannot decode.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Which hosts an operation targets. Empty filters target every member.
@@ -142,6 +143,17 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Peer => "peer",
             ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// Whose fault it is, seen from the client that got the code.
+    pub fn fault(self) -> Fault {
+        match self {
+            ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => Fault::Caller,
+            ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Unknown => {
+                Fault::Environment
+            }
+            ErrorCode::Peer => Fault::Peer,
         }
     }
 }

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::base::NodeId;
-use crate::rpc::frame::{self, MAX_FRAME_BYTES};
+use crate::rpc::fault::Fault;
+use crate::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
 use crate::rpc::identity::Identity;
-use crate::rpc::protocol::{PROTOCOL_VERSION, Request, Response};
-use crate::rpc::tls;
+use crate::rpc::protocol::{ErrorCode, PROTOCOL_VERSION, Request, Response};
+use crate::rpc::tls::{self, ConnectionFailure, Handshakes, TlsError, Verdict};
 
 /// Longest a dial (handshake + hello) may take before the peer counts as unreachable.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,22 +27,177 @@ pub const MAX_CACHED_CONNECTIONS: usize = 1024;
 /// dialing again (requests still dial: they report the error to a user).
 const NEGATIVE_CACHE: Duration = Duration::from_millis(500);
 
-/// Why talking to a peer failed. The text is meant for users and names the peer.
+/// Why talking to a peer failed. The text is meant for users and names the peer;
+/// [`TransportError::fault`] says whose fault it is.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
-    #[error("{0}")]
-    Connect(String),
-    #[error("request to {peer} failed: {reason}")]
-    Request { peer: SocketAddr, reason: String },
+    /// The connection could not be set up (a refused certificate, nothing answering, …)
+    /// or was lost.
+    #[error(transparent)]
+    Connection(Box<ConnectionFailure>),
+    /// The dial could not even start.
+    #[error("{}", tls::describe_connect_error(*peer, cause))]
+    DialStart {
+        /// The address dialed.
+        peer: SocketAddr,
+        /// What quinn refused.
+        cause: quinn::ConnectError,
+    },
+    /// The handshake and hello did not finish within [`DIAL_TIMEOUT`].
+    #[error(
+        "nothing answered at {peer} within {}s (is a werify node of this env running there?)",
+        after.as_secs()
+    )]
+    DialTimeout {
+        /// The address dialed.
+        peer: SocketAddr,
+        /// How long we waited.
+        after: Duration,
+    },
+    /// The peer speaks another version of the request protocol.
+    #[error(
+        "peer {peer} speaks werify protocol {theirs}, this node speaks {ours}: upgrade one of \
+         them"
+    )]
+    VersionMismatch {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The peer's [`PROTOCOL_VERSION`].
+        theirs: u32,
+        /// Ours.
+        ours: u32,
+    },
+    /// The peer answered our hello with an error.
+    #[error("peer {peer} refused us: {message}")]
+    Refused {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// Why, as a code.
+        code: ErrorCode,
+        /// Why, as the peer put it.
+        message: String,
+    },
+    /// The peer answered our hello with something else than a hello.
+    #[error("peer {peer} answered hello with {answer}")]
+    UnexpectedAnswer {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The kind of response it sent.
+        answer: &'static str,
+    },
+    /// A request or its response could not be sent, read or decoded.
+    #[error("request to {peer} failed: {source}")]
+    Request {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// What went wrong with the frame.
+        source: FrameError,
+    },
+    /// No response within the caller's timeout.
     #[error("no answer from {peer} within {after:?}")]
-    Timeout { peer: SocketAddr, after: Duration },
-    #[error("could not open the QUIC endpoint on {addr}: {reason}")]
-    Bind { addr: SocketAddr, reason: String },
+    Timeout {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// The timeout.
+        after: Duration,
+    },
+    /// The TLS config of one connection could not be built (a bug: the same parts built
+    /// the endpoint's).
+    #[error("BUG! cannot set up TLS for a connection with {peer}: {source}")]
+    Setup {
+        /// The peer's address.
+        peer: SocketAddr,
+        /// What rustls or quinn refused.
+        source: Arc<TlsError>,
+    },
+    /// The endpoint could not be opened.
+    #[error("could not open the QUIC endpoint on {addr}: {cause}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why not.
+        cause: BindError,
+    },
+}
+
+impl From<ConnectionFailure> for TransportError {
+    fn from(failure: ConnectionFailure) -> TransportError {
+        TransportError::Connection(Box::new(failure))
+    }
+}
+
+impl TransportError {
+    /// Whose fault it is, e.g. to choose an exit code.
+    pub fn fault(&self) -> Fault {
+        match self {
+            TransportError::Connection(failure) => failure.fault(),
+            TransportError::DialStart { cause, .. } => tls::connect_error_fault(cause),
+            TransportError::DialTimeout { .. } | TransportError::Timeout { .. } => {
+                Fault::Environment
+            }
+            TransportError::VersionMismatch { .. } | TransportError::UnexpectedAnswer { .. } => {
+                Fault::Peer
+            }
+            TransportError::Refused { code, .. } => code.fault(),
+            TransportError::Request { source, .. } => source.fault(),
+            TransportError::Setup { .. } => Fault::Bug,
+            TransportError::Bind { cause, .. } => cause.fault(),
+        }
+    }
+}
+
+/// Why the QUIC endpoint could not be opened.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BindError {
+    /// Something else has the port.
+    #[error("{0} (is another werify node already running there?)")]
+    InUse(Arc<std::io::Error>),
+    /// The address is not one of this host's.
+    #[error("{source} (is {ip} an address of this host?)")]
+    NotLocal {
+        /// The address's IP.
+        ip: std::net::IpAddr,
+        /// What the OS said.
+        source: Arc<std::io::Error>,
+    },
+    /// Any other socket error.
+    #[error("{0}")]
+    Socket(Arc<std::io::Error>),
+    /// Our TLS config could not be built (a bug or a broken identity).
+    #[error("{0}")]
+    Tls(Arc<TlsError>),
+    /// Not called inside a tokio runtime (a bug).
+    #[error("no async runtime")]
+    NoRuntime,
+}
+
+impl BindError {
+    fn socket(bind: SocketAddr, e: std::io::Error) -> BindError {
+        match e.kind() {
+            std::io::ErrorKind::AddrInUse => BindError::InUse(Arc::new(e)),
+            std::io::ErrorKind::AddrNotAvailable => BindError::NotLocal {
+                ip: bind.ip(),
+                source: Arc::new(e),
+            },
+            _ => BindError::Socket(Arc::new(e)),
+        }
+    }
+
+    /// Whose fault it is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            BindError::InUse(_) | BindError::Socket(_) => Fault::Environment,
+            BindError::NotLocal { .. } => Fault::Caller,
+            BindError::Tls(e) => e.fault(),
+            BindError::NoRuntime => Fault::Bug,
+        }
+    }
 }
 
 /// Datagrams held for a peer while its connection is being dialed; past this the oldest
 /// go. A join or a probe to a new member is exactly when a handshake is in flight, and
-/// dropping those messages left late joiners unknown for several seconds.
+/// dropping those messages would leave a late joiner unknown until gossip reaches it
+/// again.
 pub const MAX_PENDING_DATAGRAMS: usize = 64;
 
 /// When both nodes of a pair dialed each other, the connection that is not kept is closed
@@ -124,6 +280,8 @@ enum DialedServing {
 pub struct Transport {
     endpoint: quinn::Endpoint,
     identity: Arc<Identity>,
+    /// Each dial and accept gets its own TLS config from these (see [`tls::Verdict`]).
+    handshakes: Arc<Handshakes>,
     cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
     /// Where each connection this transport dials goes, so that a node also serves the
     /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
@@ -144,9 +302,11 @@ impl Transport {
         bind: SocketAddr,
         reset_key: &[u8; 32],
     ) -> Result<Transport, TransportError> {
-        let bind_err = |reason: String| TransportError::Bind { addr: bind, reason };
-        let server = tls::server_config(&identity).map_err(|e| bind_err(e.to_string()))?;
-        let client = tls::client_config(&identity).map_err(|e| bind_err(e.to_string()))?;
+        let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
+        let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
+        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
+        let server = handshakes.server_config();
+        let client = handshakes.client_config().map_err(tls_err)?;
         let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
             reset_key,
@@ -157,26 +317,16 @@ impl Transport {
         endpoint_config.cid_generator(move || {
             Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
         });
-        let runtime =
-            quinn::default_runtime().ok_or_else(|| bind_err("no async runtime".into()))?;
+        let runtime = quinn::default_runtime().ok_or_else(|| bind_err(BindError::NoRuntime))?;
         let socket = std::net::UdpSocket::bind(bind).and_then(|socket| {
             quinn::Endpoint::new(endpoint_config, Some(server), socket, runtime)
         });
-        let mut endpoint = socket.map_err(|e| {
-            bind_err(match e.kind() {
-                std::io::ErrorKind::AddrInUse => {
-                    format!("{e} (is another werify node already running there?)")
-                }
-                std::io::ErrorKind::AddrNotAvailable => {
-                    format!("{e} (is {} an address of this host?)", bind.ip())
-                }
-                _ => e.to_string(),
-            })
-        })?;
+        let mut endpoint = socket.map_err(|e| bind_err(BindError::socket(bind, e)))?;
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
             identity,
+            handshakes,
             DialedServing::Waiting(Vec::new()),
         ))
     }
@@ -191,13 +341,17 @@ impl Transport {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let bind_err = |reason: String| TransportError::Bind { addr: bind, reason };
-        let client = tls::client_config(&identity).map_err(|e| bind_err(e.to_string()))?;
-        let mut endpoint = quinn::Endpoint::client(bind).map_err(|e| bind_err(e.to_string()))?;
+        let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
+        let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
+        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
+        let client = handshakes.client_config().map_err(tls_err)?;
+        let mut endpoint =
+            quinn::Endpoint::client(bind).map_err(|e| bind_err(BindError::socket(bind, e)))?;
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
             identity,
+            handshakes,
             DialedServing::Nobody,
         ))
     }
@@ -205,11 +359,13 @@ impl Transport {
     fn with_endpoint(
         endpoint: quinn::Endpoint,
         identity: Arc<Identity>,
+        handshakes: Handshakes,
         dialed: DialedServing,
     ) -> Transport {
         Transport {
             endpoint,
             identity,
+            handshakes: Arc::new(handshakes),
             cache: Arc::new(Mutex::new(HashMap::new())),
             dialed: Arc::new(Mutex::new(dialed)),
             dial_failed: Arc::new(OnceLock::new()),
@@ -224,6 +380,30 @@ impl Transport {
     /// This process's TLS identity.
     pub fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    /// Starts the handshake of a connection a peer is dialing to us, with a verifier of
+    /// its own: when the handshake fails, [`Verdict::failure`] says why in detail.
+    pub fn accept(
+        &self,
+        incoming: quinn::Incoming,
+    ) -> Result<(quinn::Connecting, Verdict), TransportError> {
+        let peer = incoming.remote_address();
+        let verdict = self.handshakes.verdict();
+        let config = match self.handshakes.server_config_for(&verdict) {
+            Ok(config) => config,
+            Err(e) => {
+                incoming.refuse();
+                return Err(TransportError::Setup {
+                    peer,
+                    source: Arc::new(e),
+                });
+            }
+        };
+        let connecting = incoming
+            .accept_with(Arc::new(config))
+            .map_err(|e| verdict.failure(peer, &e))?;
+        Ok((connecting, verdict))
     }
 
     /// Has `hook` called with every connection this transport dials, those dialed
@@ -356,53 +536,61 @@ impl Transport {
 
     async fn dial(&self, addr: SocketAddr) -> Result<(quinn::Connection, NodeId), TransportError> {
         let attempt = async {
+            let verdict = self.handshakes.verdict();
+            let config =
+                self.handshakes
+                    .client_config_for(&verdict)
+                    .map_err(|e| TransportError::Setup {
+                        peer: addr,
+                        source: Arc::new(e),
+                    })?;
             let connecting = self
                 .endpoint
-                .connect(addr, tls::SERVER_NAME)
-                .map_err(|e| TransportError::Connect(format!("cannot dial {addr}: {e}")))?;
+                .connect_with(config, addr, tls::SERVER_NAME)
+                .map_err(|cause| TransportError::DialStart { peer: addr, cause })?;
             let conn = connecting.await.map_err(|e| {
                 self.dial_failed(DialFailure::Connection(&e));
-                TransportError::Connect(tls::describe_connection_error(addr, &e))
+                verdict.failure(addr, &e)
             })?;
             // The dialer's handshake can succeed before the acceptor has verified our
             // certificate: only a hello round trip proves the peer accepted us.
-            let hello = call_on(
-                &conn,
-                addr,
-                &Request::Hello {
-                    version: PROTOCOL_VERSION,
-                },
-            )
-            .await;
-            if hello.is_err()
+            let hello = Request::Hello {
+                version: PROTOCOL_VERSION,
+            };
+            let answer = exchange(&conn, addr, &hello, Some(&verdict)).await;
+            if answer.is_err()
                 && let Some(closed) = conn.close_reason()
             {
                 self.dial_failed(DialFailure::Connection(&closed));
             }
-            match hello? {
+            match answer? {
                 Response::Hello {
                     node_id, version, ..
                 } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
-                Response::Hello { version, .. } => Err(TransportError::Connect(format!(
-                    "peer {addr} speaks werify protocol {version}, this node speaks {PROTOCOL_VERSION}: upgrade one of them"
-                ))),
-                Response::Error { message, .. } => Err(TransportError::Connect(format!(
-                    "peer {addr} refused us: {message}"
-                ))),
-                other => Err(TransportError::Connect(format!(
-                    "peer {addr} answered hello with {}",
-                    response_name(&other)
-                ))),
+                Response::Hello { version, .. } => Err(TransportError::VersionMismatch {
+                    peer: addr,
+                    theirs: version,
+                    ours: PROTOCOL_VERSION,
+                }),
+                Response::Error { code, message } => Err(TransportError::Refused {
+                    peer: addr,
+                    code,
+                    message,
+                }),
+                other => Err(TransportError::UnexpectedAnswer {
+                    peer: addr,
+                    answer: response_name(&other),
+                }),
             }
         };
         match tokio::time::timeout(DIAL_TIMEOUT, attempt).await {
             Ok(r) => r,
             Err(_) => {
                 self.dial_failed(DialFailure::TimedOut);
-                Err(TransportError::Connect(format!(
-                    "nothing answered at {addr} within {}s (is a werify node of this env running there?)",
-                    DIAL_TIMEOUT.as_secs()
-                )))
+                Err(TransportError::DialTimeout {
+                    peer: addr,
+                    after: DIAL_TIMEOUT,
+                })
             }
         }
     }
@@ -521,7 +709,7 @@ impl Transport {
             .local_addr()
             .map_err(|e| TransportError::Bind {
                 addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                reason: e.to_string(),
+                cause: BindError::Socket(Arc::new(e)),
             })
     }
 
@@ -618,21 +806,30 @@ pub async fn call_on(
     peer: SocketAddr,
     req: &Request,
 ) -> Result<Response, TransportError> {
-    let fail = |reason: String| TransportError::Request { peer, reason };
-    let (mut send, mut recv) = conn
-        .open_bi()
-        .await
-        .map_err(|e| TransportError::Connect(tls::describe_connection_error(peer, &e)))?;
-    frame::write_frame(&mut send, req)
-        .await
-        .map_err(|e| fail(format!("{e:#}")))?;
+    exchange(conn, peer, req, None).await
+}
+
+/// [`call_on`]; `verdict`, on the dial that set `conn` up, phrases a refusal by the peer
+/// that arrives only now (the dialer's handshake ends before the acceptor's checks).
+async fn exchange(
+    conn: &quinn::Connection,
+    peer: SocketAddr,
+    req: &Request,
+    verdict: Option<&Verdict>,
+) -> Result<Response, TransportError> {
+    let lost =
+        |e: &quinn::ConnectionError| TransportError::from(ConnectionFailure::new(peer, e, verdict));
+    // A frame error on a closed connection is reported as why the connection closed.
+    let failed = |source: FrameError| match conn.close_reason() {
+        Some(e) => lost(&e),
+        None => TransportError::Request { peer, source },
+    };
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
+    frame::write_frame(&mut send, req).await.map_err(failed)?;
     let _ = send.finish();
     frame::read_frame::<Response>(&mut recv, MAX_FRAME_BYTES)
         .await
-        .map_err(|e| match conn.close_reason() {
-            Some(ce) => TransportError::Connect(tls::describe_connection_error(peer, &ce)),
-            None => fail(format!("{e:#}")),
-        })
+        .map_err(failed)
 }
 
 /// The name of a response variant, for error messages.
@@ -659,10 +856,14 @@ mod tests {
     const DEADLINE: Duration = Duration::from_secs(20);
 
     fn node_transport(id: NodeId) -> Transport {
+        node_transport_with(id, b"transport test")
+    }
+
+    fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
         let identity = Identity::new(
             None,
             &CaSource::Derived {
-                secret: Some(b"transport test".to_vec()),
+                secret: Some(secret.to_vec()),
             },
             Role::Node,
             id,
@@ -724,5 +925,141 @@ mod tests {
                 .expect("datagram");
             assert_eq!(&got[..], expected);
         }
+    }
+
+    #[tokio::test]
+    async fn a_refused_dial_is_typed_on_both_sides() {
+        let a = node_transport_with(NodeId::random(), b"secret a");
+        let b = node_transport_with(NodeId::random(), b"secret b");
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let accepted = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let incoming = b.endpoint().accept().await.expect("incoming");
+                let from = incoming.remote_address();
+                let (connecting, verdict) = b.accept(incoming).expect("accepting");
+                match connecting.await {
+                    Err(e) => verdict.failure(from, &e),
+                    Ok(conn) => verdict.failure(from, &conn.closed().await),
+                }
+            }
+        });
+        let err = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("refused in time")
+            .expect_err("another secret is refused");
+        match &err {
+            TransportError::Connection(failure) => assert!(
+                matches!(
+                    **failure,
+                    ConnectionFailure::WeRefused {
+                        kind: tls::RejectionKind::NotSigned,
+                        rejection: Some(tls::PeerRejection::NotSigned { .. }),
+                        ..
+                    }
+                ),
+                "{failure:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(err.fault(), Fault::Caller);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "peer {b_addr}'s certificate is not signed by this mesh's CA for env \"dev\" \
+                 (different secret or CA)"
+            )
+        );
+        let seen_by_b = tokio::time::timeout(DEADLINE, accepted)
+            .await
+            .expect("acceptor done in time")
+            .expect("accept task");
+        assert!(
+            matches!(
+                seen_by_b,
+                ConnectionFailure::PeerRefused {
+                    kind: tls::RejectionKind::NotSigned,
+                    ..
+                }
+            ),
+            "{seen_by_b:?}"
+        );
+        assert_eq!(seen_by_b.fault(), Fault::Caller);
+    }
+
+    /// Answers the first hello on `b` with `answer`.
+    fn answer_hello(b: &Transport, answer: Response) {
+        let endpoint = b.endpoint().clone();
+        tokio::spawn(async move {
+            let conn = endpoint.accept().await?.await.ok()?;
+            let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+            let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+            frame::write_frame(&mut send, &answer).await.ok()?;
+            send.finish().ok()?;
+            conn.closed().await;
+            Some(())
+        });
+    }
+
+    #[tokio::test]
+    async fn a_hello_of_another_version_or_an_error_is_typed() {
+        let a = node_transport(NodeId::random());
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        answer_hello(
+            &b,
+            Response::Hello {
+                version: PROTOCOL_VERSION + 1,
+                node_id: NodeId::random(),
+                addr: String::new(),
+            },
+        );
+        let err = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("answered in time")
+            .expect_err("another version is refused");
+        assert!(
+            matches!(
+                err,
+                TransportError::VersionMismatch { peer, theirs, ours }
+                    if peer == b_addr && theirs == PROTOCOL_VERSION + 1 && ours == PROTOCOL_VERSION
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.fault(), Fault::Peer);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "peer {b_addr} speaks werify protocol {}, this node speaks {PROTOCOL_VERSION}: \
+                 upgrade one of them",
+                PROTOCOL_VERSION + 1
+            )
+        );
+
+        let c = node_transport(NodeId::random());
+        let c_addr = c.endpoint().local_addr().expect("bound");
+        answer_hello(
+            &c,
+            Response::error(ErrorCode::RateLimited, "too many hellos; retry in 1 s"),
+        );
+        let err = tokio::time::timeout(DEADLINE, a.connection(c_addr))
+            .await
+            .expect("answered in time")
+            .expect_err("an error answer is a refusal");
+        assert!(
+            matches!(
+                err,
+                TransportError::Refused {
+                    code: ErrorCode::RateLimited,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.fault(), Fault::Environment);
+        assert_eq!(
+            err.to_string(),
+            format!("peer {c_addr} refused us: too many hellos; retry in 1 s")
+        );
     }
 }
