@@ -242,7 +242,15 @@ async fn five_nodes_converge_run_an_operation_and_see_del_and_leave() {
     // asked through another node.
     let (_, tag) = handle.split_once('-').expect("a handle has a node tag");
     let never = format!("{}999999-{tag}", &handle[..3]);
-    let r = call(&ctl3, via, &Request::Get { handle: never, wait_ms: 0 }).await;
+    let r = call(
+        &ctl3,
+        via,
+        &Request::Get {
+            handle: never,
+            wait_ms: 0,
+        },
+    )
+    .await;
     match r {
         Response::Error { code, .. } => assert_eq!(code, ErrorCode::NotFound),
         other => panic!("expected an error, got {other:?}"),
@@ -250,7 +258,14 @@ async fn five_nodes_converge_run_an_operation_and_see_del_and_leave() {
 
     // `del` of node 5 through node 1: the rest stop listing it as alive.
     let gone = nodes[4].addr;
-    let r = call(&ctl, coord, &Request::Del { host: gone.to_string() }).await;
+    let r = call(
+        &ctl,
+        coord,
+        &Request::Del {
+            host: gone.to_string(),
+        },
+    )
+    .await;
     assert!(matches!(r, Response::Done), "{r:?}");
     let four: BTreeSet<SocketAddr> = all.iter().copied().filter(|a| *a != gone).collect();
     {
@@ -296,7 +311,10 @@ async fn a_node_of_another_env_cannot_join() {
     let b = InProc::start(&dir, "b", &[a.addr], Some("prod")).await;
     let pair: BTreeSet<SocketAddr> = [a.addr, b.addr].into();
     let prod_nodes = [&a, &b];
-    eventually("the two prod nodes see each other", || all_see(&prod_nodes, &pair)).await;
+    eventually("the two prod nodes see each other", || {
+        all_see(&prod_nodes, &pair)
+    })
+    .await;
 
     let outsider = InProc::start(&dir, "outsider", &[a.addr], Some("staging")).await;
     // Its join is retried every few seconds (local profile); watch a few rounds.
@@ -305,7 +323,9 @@ async fn a_node_of_another_env_cannot_join() {
         for n in [&a, &b] {
             let view = n.mesh.view().await.expect("view");
             assert!(
-                view.members.iter().all(|m| m.member.peer.addr != outsider.addr),
+                view.members
+                    .iter()
+                    .all(|m| m.member.peer.addr != outsider.addr),
                 "the staging node appears in {}'s view",
                 n.addr
             );

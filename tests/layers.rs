@@ -138,7 +138,9 @@ fn raw_string_len(s: &[u8]) -> Option<usize> {
     j += 1;
     let mut close = vec![b'"'];
     close.extend(std::iter::repeat_n(b'#', hashes));
-    let end = s[j..].windows(close.len()).position(|w| w == close.as_slice())?;
+    let end = s[j..]
+        .windows(close.len())
+        .position(|w| w == close.as_slice())?;
     Some(j + end + close.len())
 }
 
@@ -288,9 +290,9 @@ fn forbidden(layer: &str, named: &Named) -> Option<&'static str> {
         ("rpc", Named::Module(m)) if ["ops", "node", "cli"].contains(&m.as_str()) => {
             Some("the wire knows nothing of operations, the node or the CLI")
         }
-        ("ops", Named::Module(m)) if ["node", "cli"].contains(&m.as_str()) => {
-            Some("operations reach the mesh through MeshAccess and know nothing of the node or the CLI")
-        }
+        ("ops", Named::Module(m)) if ["node", "cli"].contains(&m.as_str()) => Some(
+            "operations reach the mesh through MeshAccess and know nothing of the node or the CLI",
+        ),
         ("base", Named::Module(m)) if m != "base" => Some("base imports no other werify module"),
         ("checks", Named::Module(m)) if m != "checks" && m != "base" => {
             Some("checks depend only on themselves and base")
@@ -338,12 +340,19 @@ fn each_layer_names_only_the_layers_below_it() {
         found.extend(violations(rel, &text));
         scanned += 1;
     }
-    assert!(scanned > 50, "only {scanned} source files found under {}", root.display());
-    assert!(found.is_empty(), "layering violations:\n{}", found.join("\n"));
+    assert!(
+        scanned > 50,
+        "only {scanned} source files found under {}",
+        root.display()
+    );
+    assert!(
+        found.is_empty(),
+        "layering violations:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
-#[ignore = "enabled once src/mesh/membership.rs is split"]
 fn no_source_file_is_longer_than_1200_lines_before_its_tests() {
     let root = src();
     let mut long = Vec::new();
@@ -376,38 +385,93 @@ fn check(rel: &str, text: &str) -> Vec<String> {
 #[test]
 fn the_scanner_sees_use_declarations_groups_inline_paths_and_attributes() {
     assert_eq!(check("mesh/x.rs", "use crate::node::driver;\n").len(), 1);
-    assert_eq!(check("mesh/x.rs", "use crate::{base::NodeId, rpc};\n").len(), 1);
     assert_eq!(
-        check("mesh/x.rs", "use crate::{\n    ops::{a, b},\n    node,\n};\n").len(),
+        check("mesh/x.rs", "use crate::{base::NodeId, rpc};\n").len(),
+        1
+    );
+    assert_eq!(
+        check(
+            "mesh/x.rs",
+            "use crate::{\n    ops::{a, b},\n    node,\n};\n"
+        )
+        .len(),
         2
     );
-    assert_eq!(check("mesh/x.rs", "fn f() { crate::cli::run(); }\n").len(), 1);
-    assert_eq!(check("mesh/x.rs", "fn f() { ::tokio::spawn(g()); }\n").len(), 1);
-    assert_eq!(check("mesh/x.rs", "#[tokio::test]\nasync fn t() {}\n").len(), 1);
-    assert_eq!(check("mesh/x.rs", "use quinn_proto::X;\nuse rustls;\n").len(), 2);
-    assert_eq!(check("mesh/x.rs", "use super::super::checks::Outcome;\n").len(), 1);
+    assert_eq!(
+        check("mesh/x.rs", "fn f() { crate::cli::run(); }\n").len(),
+        1
+    );
+    assert_eq!(
+        check("mesh/x.rs", "fn f() { ::tokio::spawn(g()); }\n").len(),
+        1
+    );
+    assert_eq!(
+        check("mesh/x.rs", "#[tokio::test]\nasync fn t() {}\n").len(),
+        1
+    );
+    assert_eq!(
+        check("mesh/x.rs", "use quinn_proto::X;\nuse rustls;\n").len(),
+        2
+    );
+    assert_eq!(
+        check("mesh/x.rs", "use super::super::checks::Outcome;\n").len(),
+        1
+    );
     assert_eq!(check("mesh/mod.rs", "use super::node;\n").len(), 1);
-    assert_eq!(check("rpc/x.rs", "use crate::ops::handle::Handle;\n").len(), 1);
-    assert_eq!(check("ops/x.rs", "type M = crate::node::driver::MeshClient;\n").len(), 1);
+    assert_eq!(
+        check("rpc/x.rs", "use crate::ops::handle::Handle;\n").len(),
+        1
+    );
+    assert_eq!(
+        check("ops/x.rs", "type M = crate::node::driver::MeshClient;\n").len(),
+        1
+    );
     assert_eq!(check("base/x.rs", "use crate::mesh::Peer;\n").len(), 1);
     assert_eq!(check("checks/x.rs", "use crate::rpc::frame;\n").len(), 1);
     let v = check("mesh/x.rs", "\n\nuse crate::rpc::tls;\n");
-    assert!(v[0].starts_with("src/mesh/x.rs:3: names crate::rpc"), "{v:?}");
+    assert!(
+        v[0].starts_with("src/mesh/x.rs:3: names crate::rpc"),
+        "{v:?}"
+    );
 }
 
 #[test]
 fn the_scanner_ignores_comments_strings_and_allowed_layers() {
     let allowed = [
-        ("mesh/x.rs", "/// Driven by [`crate::node::driver`] over tokio.\nfn f() {}\n"),
-        ("mesh/x.rs", "//! See crate::rpc.\n/* crate::ops /* nested crate::cli */ */\n"),
-        ("mesh/x.rs", "const S: &str = \"crate::node and tokio::spawn\";\n"),
-        ("mesh/x.rs", "const S: &str = r#\"crate::node \"quoted\" tokio\"#;\n"),
-        ("mesh/x.rs", "fn f<'a>(x: &'a str) -> char { '\"' }\nuse crate::base::NodeId;\n"),
-        ("mesh/x.rs", "use super::member::Peer;\nuse crate::mesh::Message;\n"),
+        (
+            "mesh/x.rs",
+            "/// Driven by [`crate::node::driver`] over tokio.\nfn f() {}\n",
+        ),
+        (
+            "mesh/x.rs",
+            "//! See crate::rpc.\n/* crate::ops /* nested crate::cli */ */\n",
+        ),
+        (
+            "mesh/x.rs",
+            "const S: &str = \"crate::node and tokio::spawn\";\n",
+        ),
+        (
+            "mesh/x.rs",
+            "const S: &str = r#\"crate::node \"quoted\" tokio\"#;\n",
+        ),
+        (
+            "mesh/x.rs",
+            "fn f<'a>(x: &'a str) -> char { '\"' }\nuse crate::base::NodeId;\n",
+        ),
+        (
+            "mesh/x.rs",
+            "use super::member::Peer;\nuse crate::mesh::Message;\n",
+        ),
         ("mesh/x.rs", "fn f(s: &S) { s.tokio(); my::tokio::x(); }\n"),
-        ("rpc/x.rs", "use crate::{checks::CheckSet, mesh::PushPull};\nuse tokio::net;\n"),
+        (
+            "rpc/x.rs",
+            "use crate::{checks::CheckSet, mesh::PushPull};\nuse tokio::net;\n",
+        ),
         ("ops/x.rs", "use crate::rpc::transport::Transport;\n"),
-        ("checks/x.rs", "use crate::base::clock;\nuse crate::checks::Outcome;\n"),
+        (
+            "checks/x.rs",
+            "use crate::base::clock;\nuse crate::checks::Outcome;\n",
+        ),
         ("node/x.rs", "use crate::{cli, ops, rpc, mesh};\n"),
         ("lib.rs", "pub mod node;\n"),
     ];

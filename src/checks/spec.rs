@@ -246,7 +246,7 @@ mod tests {
         tampered.checks.insert(
             "bad".into(),
             Check {
-                kind: CheckKind::FileMatches(super::super::types::FileMatches {
+                kind: CheckKind::FileMatches(crate::checks::types::FileMatches {
                     path: "/x".into(),
                     pattern: "(".into(),
                 }),

@@ -253,7 +253,16 @@ impl Node {
         let addr = self.addr();
         let o = werify_in(
             self.ns.as_deref(),
-            &["mesh", "status", "--connect", &addr, "--output", "json", "--timeout", "5s"],
+            &[
+                "mesh",
+                "status",
+                "--connect",
+                &addr,
+                "--output",
+                "json",
+                "--timeout",
+                "5s",
+            ],
         )
         .args(&self.ident)
         .output()
@@ -314,9 +323,12 @@ pub fn ctl_env(addr: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
 /// `werify mesh status --connect ADDR --output json` on the machine, parsed; None if it
 /// failed or printed no JSON.
 pub fn status_json(addr: &str) -> Option<serde_json::Value> {
-    let o = werify_in(None, &["mesh", "status", "--connect", addr, "--output", "json"])
-        .output()
-        .ok()?;
+    let o = werify_in(
+        None,
+        &["mesh", "status", "--connect", addr, "--output", "json"],
+    )
+    .output()
+    .ok()?;
     serde_json::from_slice(&o.stdout).ok()
 }
 
