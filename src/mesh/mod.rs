@@ -6,7 +6,7 @@
 //! [`message`] (wire format), [`membership`] (the machine), with its helpers `suspicion`,
 //! `awareness`, `broadcast`, `cbor_len` (encoded sizes without encoding), `index`
 //! (compact slot index) and `record` (per-member records and the running state digest).
-//! [`sim`] drives many machines in virtual time.
+//! `sim` (with the `sim` feature, and in tests) drives many machines in virtual time.
 
 mod awareness;
 mod broadcast;
@@ -18,6 +18,7 @@ pub mod member;
 pub mod membership;
 pub mod message;
 mod record;
+#[cfg(any(test, feature = "sim"))]
 pub mod sim;
 mod suspicion;
 
