@@ -524,7 +524,6 @@ pub(crate) mod tests {
     use crate::mesh::membership::Membership;
     use crate::node::driver;
     use crate::ops::store::{Store, StoreLimits};
-    use crate::rpc::identity::{CaSource, Identity};
     use std::path::PathBuf;
 
     /// A scratch directory removed on drop.
@@ -555,22 +554,7 @@ pub(crate) mod tests {
     pub(crate) fn test_node(name: &str) -> (Arc<NodeContext>, Scratch) {
         let dir = Scratch::new(name);
         let node_id = NodeId::random();
-        let identity = Identity::new(
-            None,
-            &CaSource::Derived {
-                secret: Some(b"node unit tests".to_vec()),
-            },
-            Role::Node,
-            node_id,
-            &[],
-        )
-        .expect("identity");
-        let transport = Transport::server(
-            Arc::new(identity),
-            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-            &[7; 32],
-        )
-        .expect("transport");
+        let transport = crate::rpc::transport::node_transport_with(node_id, b"node unit tests");
         let addr = transport.local_addr().expect("bound");
         let me = Peer { id: node_id, addr };
         let membership = Membership::new(

@@ -702,7 +702,6 @@ mod tests {
     use crate::checks::parse_operations;
     use crate::mesh::member::{Member, Peer, Tags};
     use crate::ops::store::StoreLimits;
-    use crate::rpc::identity::{CaSource, Identity, Role};
     use std::path::PathBuf;
 
     /// A mesh whose view never changes.
@@ -771,22 +770,8 @@ mod tests {
         )));
         std::fs::create_dir_all(&dir.0).expect("scratch dir");
         let node_id = NodeId::random();
-        let identity = Identity::new(
-            None,
-            &CaSource::Derived {
-                secret: Some(b"coordinator unit tests".to_vec()),
-            },
-            Role::Node,
-            node_id,
-            &[],
-        )
-        .expect("identity");
-        let transport = Transport::server(
-            Arc::new(identity),
-            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-            &[9; 32],
-        )
-        .expect("loopback transport");
+        let transport =
+            crate::rpc::transport::node_transport_with(node_id, b"coordinator unit tests");
         let addr = transport.local_addr().expect("bound");
         let mut members = vec![member(
             Peer { id: node_id, addr },

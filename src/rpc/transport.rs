@@ -847,35 +847,37 @@ pub fn response_name(r: &Response) -> &'static str {
     }
 }
 
+/// A node endpoint for tests elsewhere in the crate: 127.0.0.1 on a free port, env `dev`
+/// derived with `secret`, node id `id`.
+#[cfg(test)]
+pub(crate) fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
+    let identity = Identity::new(
+        None,
+        &crate::rpc::identity::CaSource::Derived {
+            secret: Some(secret.to_vec()),
+        },
+        crate::rpc::identity::Role::Node,
+        id,
+        &[],
+    )
+    .expect("identity");
+    Transport::server(
+        Arc::new(identity),
+        SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        &[7; 32],
+    )
+    .expect("transport")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::identity::{CaSource, Role};
 
     /// Hang guard for the exchanges below, not a speed assertion.
     const DEADLINE: Duration = Duration::from_secs(20);
 
     fn node_transport(id: NodeId) -> Transport {
         node_transport_with(id, b"transport test")
-    }
-
-    fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
-        let identity = Identity::new(
-            None,
-            &CaSource::Derived {
-                secret: Some(secret.to_vec()),
-            },
-            Role::Node,
-            id,
-            &[],
-        )
-        .expect("identity");
-        Transport::server(
-            Arc::new(identity),
-            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-            &[7; 32],
-        )
-        .expect("transport")
     }
 
     #[tokio::test]
