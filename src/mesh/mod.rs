@@ -10,7 +10,7 @@
 
 mod awareness;
 mod broadcast;
-mod cbor_len;
+pub(crate) mod cbor_len;
 pub mod config;
 pub mod digest;
 pub(crate) mod index;

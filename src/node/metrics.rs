@@ -560,23 +560,9 @@ impl Observer for Metrics {
 }
 
 /// The size of `msg` as a frame on a stream: the 4-byte length prefix and its CBOR
-/// body, counted without keeping the encoding.
+/// body, sized by the mesh's CBOR length walker without encoding it.
 pub fn frame_len<T: serde::Serialize>(msg: &T) -> u64 {
-    struct Count(u64);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len() as u64;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    match ciborium::into_writer(msg, &mut count) {
-        Ok(()) => 4 + count.0,
-        Err(_) => 0,
-    }
+    4 + crate::mesh::cbor_len::encoded_len(msg) as u64
 }
 
 /// A ping on its way: whom it probes and when it left.
