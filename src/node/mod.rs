@@ -56,6 +56,10 @@ pub enum NodeError {
     Checks(#[from] SpecError),
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    #[error(
+        "port 0 needs an explicit data dir: the default one is named after the port; pass --data-dir"
+    )]
+    PortZeroNeedsDataDir,
 
     // The host: files, ports.
     #[error("cannot create data dir {}: {source}", path.display())]
@@ -112,24 +116,15 @@ impl Node {
         if advertise.ip().is_unspecified() {
             return Err(NodeError::AdvertiseUnspecified(advertise));
         }
-        // Port 0 binds a free port; the data dir default and the node's identity follow
-        // the port it got, so the endpoint is bound before either is known. The identity
-        // only names the IP, so it can be built first.
-        let data_dir_for = |addr: SocketAddr| {
-            config
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| data_dir::default_data_dir(addr))
-        };
+        // Port 0 binds a free port, learned only once the endpoint is bound; the default
+        // data dir is named after the port, so port 0 needs an explicit one.
         if config.port == 0 && config.data_dir.is_none() {
-            return Err(NodeError::DataDir {
-                path: data_dir_for(advertise),
-                source: std::io::Error::other(
-                    "port 0 needs an explicit data dir (the default is named after the port)",
-                ),
-            });
+            return Err(NodeError::PortZeroNeedsDataDir);
         }
-        let data_dir = data_dir_for(advertise);
+        let data_dir = config
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| data_dir::default_data_dir(advertise));
         std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::DataDir {
             path: data_dir.clone(),
             source,
