@@ -560,7 +560,7 @@ fn model_check(rng: &mut Rng) -> ModelCheck {
     let mut put = |k: &str, v: Value| {
         file.insert(k.to_string(), v);
     };
-    let kind = match rng.below(12) {
+    let kind = match rng.below(13) {
         0 => {
             let path = text(rng);
             put("type", json!("file_exists"));
@@ -697,6 +697,25 @@ fn model_check(rng: &mut Rng) -> ModelCheck {
             put("path", json!(path));
             put("min_percent", json!(min));
             json!({"DiskFree": {"path": path, "min_percent": min}})
+        }
+        11 => {
+            let name = match rng.below(3) {
+                0 => rng
+                    .pick(&[
+                        "net.ipv4.ip_forward",
+                        "kernel.pid_max",
+                        "net..x",
+                        "a/b",
+                        ".",
+                    ])
+                    .to_string(),
+                _ => text(rng),
+            };
+            let value = text(rng);
+            put("type", json!("kernel_param"));
+            put("name", json!(name));
+            put("value", json!(value));
+            json!({"KernelParam": {"name": name, "value": value}})
         }
         10 => {
             let name = text(rng);

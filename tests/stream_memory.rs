@@ -1,9 +1,8 @@
 //! Memory a long-lived werify connection keeps per request must stop growing: quinn parks
 //! the receive state of every finished stream for reuse, one per allowed concurrent stream
 //! (`rpc::tls::MAX_CONCURRENT_BIDI_STREAMS`), so a node's heap grows with each request on
-//! a connection until that many are parked and then stays flat. At 256 allowed streams this
-//! took ~256 requests per peer and ~90 KiB per connection, and showed in the soak as RSS
-//! growing for as long as the load lasted (SECURITY.md, "Where the memory went").
+//! a connection until that many are parked and then stays flat. The allowance is kept small
+//! so that plateau comes early and a node under steady load holds steady memory.
 //!
 //! This file is its own test binary because it installs a counting global allocator and
 //! measures the live heap of the whole process; one test only, so nothing else allocates
