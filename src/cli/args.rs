@@ -10,13 +10,15 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
 use crate::cli::command::CtlSubcommand;
+use crate::cli::completions::CompletionShell;
 use crate::cli::output::OutputFormat;
+use crate::cli::version::VERSION;
 use crate::mesh::config::Profile;
 use crate::rpc::hostaddr::DEFAULT_PORT;
 
 /// werify: a peer-to-peer host-check mesh over QUIC with mutual TLS.
 #[derive(Debug, Parser)]
-#[command(name = "werify", version, about, propagate_version = true)]
+#[command(name = "werify", version = VERSION.as_str(), about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -44,6 +46,18 @@ pub enum Command {
     Certs {
         #[command(subcommand)]
         command: CertsCommand,
+    },
+    /// Print the shell completion script for bash, zsh or fish to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write the manual pages: werify.1 and one page per subcommand.
+    Man {
+        /// Write every page into this directory (which must exist) and list them; without
+        /// it, werify.1 goes to stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 

@@ -103,6 +103,12 @@ pub enum CliError {
     /// Standard output could not be written (other than a closed pipe).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// `werify man --out DIR` could not write a page.
+    #[error("cannot write the manual page {}: {source}; --out must name an existing, writable directory", path.display())]
+    ManPage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -131,6 +137,7 @@ impl CliError {
             | CliError::Node(_)
             | CliError::Stdin(_)
             | CliError::Stdout(_)
+            | CliError::ManPage { .. }
             | CliError::Runtime(_) => EXIT_ERROR,
         }
     }

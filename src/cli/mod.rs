@@ -1,16 +1,21 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
-//! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status` or `certs`; `completions` and `man` print
+//! what clap's definitions generate (and `--version` says what [`version`] says). Every
+//! error comes back here as a [`CliError`] and is printed by [`error::report`], which
+//! also picks the exit code.
 
 pub mod args;
 pub mod certs;
 pub mod command;
+pub mod completions;
 pub mod config_file;
 pub mod ctl;
 pub mod error;
 pub mod identity;
+pub mod man;
 pub mod node;
 pub mod output;
+pub mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -18,7 +23,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser};
 
 use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
-use crate::cli::error::{CliError, report};
+use crate::cli::error::{CliError, EXIT_OK, report};
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
@@ -58,6 +63,12 @@ where
 
 /// Runs a parsed command line; the exit code, or the error that stopped it.
 fn run(cli: Cli) -> Result<u8, CliError> {
+    // Generating text needs neither logging nor the runtime.
+    match &cli.command {
+        Command::Completions { shell } => return completions::print(*shell),
+        Command::Man { out } => return man::write(out.as_deref()),
+        _ => {}
+    }
     init_logging(matches!(cli.command, Command::Node(_)));
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
@@ -81,6 +92,8 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),
+            // Answered above, before the runtime.
+            Command::Completions { .. } | Command::Man { .. } => Ok(EXIT_OK),
         }
     })
 }

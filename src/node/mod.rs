@@ -2,8 +2,9 @@
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
 //! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
-//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
-//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
+//! told to, telling a service manager both ([`notify`]). Flags and files are read by the
+//! CLI, not here; protocol logic lives in `crate::mesh`, operations in `crate::ops`, the
+//! wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -12,6 +13,7 @@ pub mod driver;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod snapshot;
 pub mod status;
 
@@ -294,7 +296,13 @@ impl Node {
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
         let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
+        // The driver answers only after its first pass, which hands the join requests to
+        // the contacts (from --join and the snapshot) to the transport: the first join
+        // attempt is made. Its answers are not awaited: the node retries until one comes.
+        let _ = mesh.view().await;
+        notify::ready(&format!("serving on {}", ctx.addr));
         serve(ctx, shutdown).await;
+        notify::stopping();
         if let Some(task) = http {
             task.abort();
         }
