@@ -1,9 +1,10 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
+//! hands over to `node`, `ctl`, `mesh status`, `certs` or `checks run`. Every error comes back here as
 //! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_run;
 pub mod command;
 pub mod config_file;
 pub mod ctl;
@@ -17,19 +18,36 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
-use crate::cli::error::{CliError, report};
+use crate::cli::args::{CertsCommand, ChecksCommand, Cli, Command, MeshCommand};
+use crate::cli::error::{CliError, EXIT_OK, report};
+use crate::cli::output::nagios;
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    let code = match parse(std::env::args_os()).and_then(run) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let nagios = nagios_requested(&argv);
+    let code = match parse(argv).and_then(run) {
         Ok(code) => code,
+        // A Nagios plugin that cannot get results says UNKNOWN on stdout and exits 3.
+        Err(e) if nagios && e.exit_code() != EXIT_OK => {
+            ctl::print(&nagios::unknown(&e.to_string()));
+            nagios::Status::Unknown.exit_code()
+        }
         Err(e) => report(&e),
     };
     ExitCode::from(code)
+}
+
+/// The command line asks for `--output nagios` (read before parsing, so that even a
+/// usage error is reported the plugin's way).
+fn nagios_requested(argv: &[OsString]) -> bool {
+    argv.iter()
+        .zip(argv.iter().skip(1))
+        .any(|(a, b)| a == "--output" && b == "nagios")
+        || argv.iter().any(|a| a == "--output=nagios")
 }
 
 /// Parses a command line (`argv[0]` first). A mistake in the words after `werify ctl`
@@ -81,6 +99,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),
+            Command::Checks {
+                command: ChecksCommand::Run(args),
+            } => checks_run::run(args).await,
         }
     })
 }
