@@ -22,8 +22,10 @@ use serde_json::Value;
 /// The original tool's result line.
 const SEED_LINE: &str = r"^Host:(\S+) Operation:(\S+) (Success:(true|false)|Error:.*)$";
 
-/// This test's loopback port (its nodes are 127.0.0.1 and 127.0.0.2 on it).
-const PORT: u16 = 32301;
+/// The loopback ports of the mesh tests (each test's nodes are 127.0.0.1 and 127.0.0.2
+/// on its own port, so the tests can run at once).
+const FORMATS_PORT: u16 = 32301;
+const STREAM_PORT: u16 = 32302;
 
 const EMPTY_SHA: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -428,11 +430,11 @@ fn nagios_exit_codes() {
     assert!(text.contains(" mode failed: found mode=0644 "), "{text}");
 }
 
-/// Two nodes on loopback; node 2 allows command checks.
-fn mesh(dir: &TempDir) -> (Node, Node) {
-    let a = Node::start(dir.path(), 1, PORT, &[]);
+/// Two nodes on loopback at `port`; node 2 allows command checks.
+fn mesh(dir: &TempDir, port: u16) -> (Node, Node) {
+    let a = Node::start(dir.path(), 1, port, &[]);
     let seed = a.addr();
-    let b = Node::start(dir.path(), 2, PORT, &["--join", &seed, "--allow-command"]);
+    let b = Node::start(dir.path(), 2, port, &["--join", &seed, "--allow-command"]);
     let all = [a.addr(), b.addr()];
     assert!(
         wait_until(Duration::from_secs(30), || all_agree(&[&a, &b], &all, &[])).is_some(),
@@ -445,7 +447,7 @@ fn mesh(dir: &TempDir) -> (Node, Node) {
 #[test]
 fn operations_on_a_mesh_in_every_format() {
     let dir = TempDir::new("formats-mesh");
-    let (a, b) = mesh(&dir);
+    let (a, b) = mesh(&dir, FORMATS_PORT);
     let file = mixed_checks(&dir);
     let hosts = [a.addr(), b.addr()];
     let hosts: Vec<&str> = hosts.iter().map(String::as_str).collect();
@@ -518,7 +520,7 @@ fn operations_on_a_mesh_in_every_format() {
 #[test]
 fn jsonl_streams_each_host_as_it_answers() {
     let dir = TempDir::new("formats-stream");
-    let (a, b) = mesh(&dir);
+    let (a, b) = mesh(&dir, STREAM_PORT);
     // Node 1 refuses command checks (an immediate error); node 2 runs this one, which
     // holds until the test creates the flag, which it does only once node 1's line has
     // been read: node 2's check passes only if node 1's answer was printed before the
