@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
+use crate::cli::checks_run::ChecksRunArgs;
 use crate::cli::command::CtlSubcommand;
 use crate::cli::completions::CompletionShell;
 use crate::cli::output::OutputFormat;
@@ -59,6 +60,19 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Work with operations files on this host, without a node.
+    Checks {
+        #[command(subcommand)]
+        command: ChecksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChecksCommand {
+    /// Runs an operations file's checks on this host, without a node, and prints the
+    /// results in any --output format (like `ctl operation --wait` for one host).
+    #[command(after_long_help = crate::cli::checks_run::EXIT_CODES_HELP)]
+    Run(ChecksRunArgs),
 }
 
 /// The exit codes of `werify ctl`, for its long help (README's exit code paragraph says
@@ -194,9 +208,14 @@ pub struct ConnectArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION",
           global = true)]
     pub timeout: Duration,
-    /// Output format.
+    /// Output format; junit, tap, nagios and prometheus show check results only
+    /// (operation --wait, get, refresh --wait).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
+    /// Text output shows, under each result line, what the check found and (unless it
+    /// passed) what it expected. JSON always carries both.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

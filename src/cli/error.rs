@@ -73,6 +73,15 @@ pub enum CliError {
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
+    /// A results-only `--output` for a command that shows no check results.
+    #[error(
+        "--output {format} shows check results (ctl operation --wait, get, refresh --wait, \
+         checks run); {command} prints text, json or jsonl"
+    )]
+    OutputFormat {
+        format: &'static str,
+        command: String,
+    },
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -130,6 +139,7 @@ impl CliError {
             | CliError::Env(_)
             | CliError::Identity(_)
             | CliError::NodeTag(_)
+            | CliError::OutputFormat { .. }
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted

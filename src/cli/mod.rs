@@ -1,11 +1,12 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`; `completions` and `man` print
-//! what clap's definitions generate (and `--version` says what [`version`] says). Every
-//! error comes back here as a [`CliError`] and is printed by [`error::report`], which
-//! also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `certs` or `checks run`; `completions` and
+//! `man` print what clap's definitions generate (and `--version` says what [`version`]
+//! says). Every error comes back here as a [`CliError`] and is printed by
+//! [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_run;
 pub mod command;
 pub mod completions;
 pub mod config_file;
@@ -22,19 +23,36 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
+use crate::cli::args::{CertsCommand, ChecksCommand, Cli, Command, MeshCommand};
 use crate::cli::error::{CliError, EXIT_OK, report};
+use crate::cli::output::nagios;
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    let code = match parse(std::env::args_os()).and_then(run) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let nagios = nagios_requested(&argv);
+    let code = match parse(argv).and_then(run) {
         Ok(code) => code,
+        // A Nagios plugin that cannot get results says UNKNOWN on stdout and exits 3.
+        Err(e) if nagios && e.exit_code() != EXIT_OK => {
+            ctl::print(&nagios::unknown(&e.to_string()));
+            nagios::Status::Unknown.exit_code()
+        }
         Err(e) => report(&e),
     };
     ExitCode::from(code)
+}
+
+/// The command line asks for `--output nagios` (read before parsing, so that even a
+/// usage error is reported the plugin's way).
+fn nagios_requested(argv: &[OsString]) -> bool {
+    argv.iter()
+        .zip(argv.iter().skip(1))
+        .any(|(a, b)| a == "--output" && b == "nagios")
+        || argv.iter().any(|a| a == "--output=nagios")
 }
 
 /// Parses a command line (`argv[0]` first). A mistake in the words after `werify ctl`
@@ -94,6 +112,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             } => certs::init(&env, &out, force),
             // Answered above, before the runtime.
             Command::Completions { .. } | Command::Man { .. } => Ok(EXIT_OK),
+            Command::Checks {
+                command: ChecksCommand::Run(args),
+            } => checks_run::run(args).await,
         }
     })
 }
