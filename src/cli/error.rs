@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::base::env::ParseEnvError;
 use crate::checks::spec::SpecError;
+use crate::cli::config_file::ConfigError;
 use crate::cli::output::go_duration;
+use crate::cli::settings::SettingsError;
 use crate::node::NodeError;
 use crate::ops::handle::ParseHandleError;
 use crate::rpc::hostaddr::HostError;
@@ -73,6 +75,14 @@ pub enum CliError {
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
+    /// The config file cannot be read or holds something invalid (FILE:LINE, the key,
+    /// what is valid).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Flags, environment variables and the config file together say something that
+    /// cannot work (half a PEM CA, a secret and a PEM CA).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -106,6 +116,9 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A signal handler (SIGHUP for reloads) could not be installed.
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
 impl CliError {
@@ -124,6 +137,8 @@ impl CliError {
             | CliError::Env(_)
             | CliError::Identity(_)
             | CliError::NodeTag(_)
+            | CliError::Config(_)
+            | CliError::Settings(_)
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted
@@ -131,7 +146,8 @@ impl CliError {
             | CliError::Node(_)
             | CliError::Stdin(_)
             | CliError::Stdout(_)
-            | CliError::Runtime(_) => EXIT_ERROR,
+            | CliError::Runtime(_)
+            | CliError::Signal(_) => EXIT_ERROR,
         }
     }
 }
