@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::base::env::ParseEnvError;
 use crate::checks::spec::SpecError;
+use crate::cli::config_file::ConfigError;
 use crate::cli::output::go_duration;
+use crate::cli::settings::SettingsError;
 use crate::node::NodeError;
 use crate::ops::handle::ParseHandleError;
 use crate::rpc::hostaddr::HostError;
@@ -82,6 +84,14 @@ pub enum CliError {
         format: &'static str,
         command: String,
     },
+    /// The config file cannot be read or holds something invalid (FILE:LINE, the key,
+    /// what is valid).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Flags, environment variables and the config file together say something that
+    /// cannot work (half a PEM CA, a secret and a PEM CA).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -121,6 +131,9 @@ pub enum CliError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A signal handler (SIGHUP for reloads) could not be installed.
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
 impl CliError {
@@ -140,6 +153,8 @@ impl CliError {
             | CliError::Identity(_)
             | CliError::NodeTag(_)
             | CliError::OutputFormat { .. }
+            | CliError::Config(_)
+            | CliError::Settings(_)
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted
@@ -148,7 +163,8 @@ impl CliError {
             | CliError::Stdin(_)
             | CliError::Stdout(_)
             | CliError::ManPage { .. }
-            | CliError::Runtime(_) => EXIT_ERROR,
+            | CliError::Runtime(_)
+            | CliError::Signal(_) => EXIT_ERROR,
         }
     }
 }

@@ -121,7 +121,8 @@ struct Inner<M> {
     node_id: NodeId,
     addr: SocketAddr,
     workers: usize,
-    run_options: RunOptions,
+    /// How checks run on this node; the node may change it while running.
+    run_options: tokio::sync::watch::Receiver<RunOptions>,
     running: Arc<Semaphore>,
     limiter: Mutex<RateLimiter>,
     changed: Notify,
@@ -140,7 +141,7 @@ impl<M: MeshAccess> Coordinator<M> {
         node_id: NodeId,
         addr: SocketAddr,
         workers: usize,
-        run_options: RunOptions,
+        run_options: tokio::sync::watch::Receiver<RunOptions>,
         refresh_tx: tokio::sync::mpsc::Sender<u64>,
     ) -> Coordinator<M> {
         let c = Coordinator {
@@ -386,6 +387,11 @@ impl<M: MeshAccess> Coordinator<M> {
         outcome
     }
 
+    /// Longest error text kept per result.
+    fn max_result_bytes(&self) -> usize {
+        self.inner.run_options.borrow().max_result_bytes
+    }
+
     async fn run_on(
         &self,
         addr: SocketAddr,
@@ -395,7 +401,8 @@ impl<M: MeshAccess> Coordinator<M> {
     ) -> HostReport {
         let started = Instant::now();
         if is_self {
-            let results = run_checks(checks, &self.inner.run_options).await;
+            let options = self.inner.run_options.borrow().clone();
+            let results = run_checks(checks, &options).await;
             if let Some(observer) = self.inner.observer.get() {
                 observer.checks_ran(checks, &results, started.elapsed());
             }
@@ -411,7 +418,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 took_ms,
                 observations,
             }) => {
-                let max = self.inner.run_options.max_result_bytes;
+                let max = self.max_result_bytes();
                 HostReport::Answered {
                     results: sanitize(results, checks, max),
                     took_ms,
@@ -419,7 +426,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 }
             }
             Ok(Response::Error { message, .. }) => {
-                HostReport::Failed(truncate(&message, self.inner.run_options.max_result_bytes))
+                HostReport::Failed(truncate(&message, self.max_result_bytes()))
             }
             Ok(other) => {
                 HostReport::Failed(format!("host answered with {}", response_name(&other)))
@@ -836,7 +843,7 @@ mod tests {
             node_id,
             addr,
             4,
-            RunOptions::default(),
+            tokio::sync::watch::channel(RunOptions::default()).1,
             refresh_tx,
         );
         (c, dir)
