@@ -52,7 +52,8 @@ pub enum Command {
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (with --wait: every check on every host succeeded)
-  1  a check was false or errored, or a host did not answer (--wait commands)
+  1  a check was false or errored, or a host did not answer (--wait commands); or the
+     --node/--tag filters of an operation match no alive host
   2  usage, input, connection or authentication error; or the node refused the request
      as invalid, forbidden, or naming something unknown (e.g. an unknown handle)
   3  the node, or a node it needed, cannot serve the request now: try later or another node

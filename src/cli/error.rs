@@ -2,7 +2,8 @@
 //! code each one means, and the one place that prints them ([`report`] and, for batch
 //! mode, [`report_batch_line`]).
 //!
-//! Exit codes: [`EXIT_OK`] 0, [`EXIT_CHECKS_FAILED`] 1 (only `--wait` commands),
+//! Exit codes: [`EXIT_OK`] 0, [`EXIT_CHECKS_FAILED`] 1 (`--wait` commands, filters that
+//! match no host),
 //! [`EXIT_ERROR`] 2 (usage, input, connection, authentication, or a node saying the
 //! request is wrong), [`EXIT_UNAVAILABLE`] 3 and [`EXIT_RATE_LIMITED`] 4 (a node saying
 //! "not now": the same command may work later or through another node).
@@ -21,7 +22,8 @@ use crate::rpc::transport::TransportError;
 
 /// Exit code: the command worked (for `--wait`: every check on every host succeeded).
 pub const EXIT_OK: u8 = 0;
-/// Exit code: a check was false or errored, or a host did not answer (`--wait` commands).
+/// Exit code: a check was false or errored, or a host did not answer (`--wait` commands);
+/// an operation's `--node`/`--tag` filters matched no alive host.
 pub const EXIT_CHECKS_FAILED: u8 = 1;
 /// Exit code: usage, input, connection or authentication error, or a node refused the
 /// request as invalid, forbidden or naming something that does not exist.
@@ -140,6 +142,8 @@ impl CliError {
 pub fn exit_code_of(code: ErrorCode) -> u8 {
     match code {
         ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => EXIT_ERROR,
+        // Like a `--wait` run that reached no host: the command ran, nothing passed.
+        ErrorCode::NoMatch => EXIT_CHECKS_FAILED,
         ErrorCode::RateLimited => EXIT_RATE_LIMITED,
         // A code this build does not know is treated as unavailable (see ErrorCode).
         ErrorCode::Unavailable | ErrorCode::Peer | ErrorCode::Unknown => EXIT_UNAVAILABLE,
@@ -186,6 +190,7 @@ mod tests {
         assert_eq!(refused(ErrorCode::Invalid).exit_code(), 2);
         assert_eq!(refused(ErrorCode::Forbidden).exit_code(), 2);
         assert_eq!(refused(ErrorCode::NotFound).exit_code(), 2);
+        assert_eq!(refused(ErrorCode::NoMatch).exit_code(), 1);
         assert_eq!(refused(ErrorCode::Unavailable).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Peer).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Unknown).exit_code(), 3);
