@@ -30,6 +30,16 @@ pub(crate) fn lookup_id(db: &str, name: &str) -> std::io::Result<Option<u32>> {
         .and_then(|(_, id)| id))
 }
 
+/// The first name (first field) whose id (third field) is `id` in a passwd- or
+/// group-format file: the name a lookup of that name gives `id` back for, unless an
+/// earlier entry has the same name.
+pub(crate) fn name_of(db: &str, id: u32) -> std::io::Result<Option<String>> {
+    let text = read_db(db)?;
+    Ok(entries(&text)
+        .find(|(_, entry_id)| *entry_id == Some(id))
+        .map(|(name, _)| name.to_string()))
+}
+
 fn read_db(db: &str) -> std::io::Result<String> {
     let mut bytes = Vec::new();
     std::fs::File::open(db)?
@@ -64,5 +74,8 @@ mod tests {
         assert_eq!(lookup_id(&db, "root").unwrap(), Some(0));
         assert_eq!(lookup_id(&db, "bob").unwrap(), None);
         assert_eq!(lookup_id(&db, "nobody-here").unwrap(), None);
+        assert_eq!(name_of(&db, 1000).unwrap().as_deref(), Some("alice"));
+        assert_eq!(name_of(&db, 0).unwrap().as_deref(), Some("root"));
+        assert_eq!(name_of(&db, 4242).unwrap(), None);
     }
 }

@@ -6,6 +6,9 @@
 //!   (strict parsing of JSON or YAML files with `FILE:LINE:COLUMN` errors, re-exported as
 //!   [`parse_operations`], [`parse_operations_as`] and [`load_operations_file`]), with
 //!   `json` and `yaml` (the position-keeping readers under it, which build one tree).
+//! - [`author`]: writing operations files (a check rendered as JSON or YAML, added to a
+//!   file's text with the rest kept); [`inspect`]: the check of a given type that this
+//!   host passes now (`werify checks add`).
 //! - `check_type`: the `CheckType` trait every check type implements (its `type` name,
 //!   its fields, its rules, how it runs) and the field plumbing it is handed.
 //! - `types`: one file per check type, and the one list that registers them; from that
@@ -26,8 +29,10 @@
 //! printing results and exit codes is `crate::cli`.
 
 mod accounts;
+pub mod author;
 mod check_type;
 pub mod duration;
+pub mod inspect;
 mod json;
 pub mod outcome;
 mod parse;

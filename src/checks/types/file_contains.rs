@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::read::{chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
@@ -45,6 +45,13 @@ impl CheckType for FileContains {
             path: fields.required("path"),
             check: fields.required("check"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("check", Typed::Str(self.check.clone())),
+        ]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

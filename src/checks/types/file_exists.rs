@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::run::{CheckContext, blocking};
 
@@ -31,6 +31,10 @@ impl CheckType for FileExists {
         Ok(FileExists {
             path: fields.required("path"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("path", Typed::Str(self.path.clone()))]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::read::{chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
@@ -47,6 +47,13 @@ impl CheckType for FileMatches {
             path: fields.required("path"),
             pattern: fields.required("pattern"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("pattern", Typed::Str(self.pattern.clone())),
+        ]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::run::{CheckContext, blocking};
 
@@ -50,6 +50,13 @@ impl CheckType for HttpStatus {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("url", Typed::Str(self.url.clone())),
+            ("status", Typed::Int(self.status.into())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("url", &self.url)?;
         let lower = self.url.to_ascii_lowercase();
@@ -76,6 +83,15 @@ impl CheckType for HttpStatus {
 
 /// Runs `http_status` with an overall time limit of `timeout`.
 fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
+    match get_status(url, timeout) {
+        Ok(got) => Outcome::Success(got == status),
+        Err(e) => Outcome::Error(e),
+    }
+}
+
+/// The status code a GET of `url` answers with (redirects not followed, proxies
+/// ignored), within `timeout`; the error names the URL and what failed.
+pub(crate) fn get_status(url: &str, timeout: Duration) -> Result<u16, String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -84,8 +100,8 @@ fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
         .build()
         .into();
     match agent.get(url).call() {
-        Ok(response) => Outcome::Success(response.status().as_u16() == status),
-        Err(e) => Outcome::Error(format!("GET {url}: {e}")),
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(e) => Err(format!("GET {url}: {e}")),
     }
 }
 
