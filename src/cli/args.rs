@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
+use crate::cli::checks_add::ChecksAddArgs;
+use crate::cli::checks_validate::ChecksValidateArgs;
 use crate::cli::command::CtlSubcommand;
 use crate::cli::output::OutputFormat;
 use crate::mesh::config::Profile;
@@ -40,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MeshCommand,
     },
+    /// Write and check operations files on this host, without a node.
+    Checks {
+        #[command(subcommand)]
+        command: ChecksCommand,
+    },
     /// Manage the env CA for PEM mode.
     Certs {
         #[command(subcommand)]
@@ -63,6 +70,19 @@ Exit codes:
 pub enum MeshCommand {
     /// Members, states, incarnations, RTTs, health and suspicions as one node sees them.
     Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChecksCommand {
+    /// Write a check that this host passes now, e.g. `checks add file_hash /etc/hosts`.
+    ///
+    /// Reads what the check tests from this host (a file's digest or mode, the status a
+    /// URL answers, a kernel parameter's value, …), runs the check once, and prints it as
+    /// an operations file, or adds it to --file (JSON or YAML by its name; created when
+    /// missing; other checks, layout and comments kept; a name already there is refused).
+    Add(ChecksAddArgs),
+    /// Check operations files offline: the errors `ctl operation` would give, exit 0 or 2.
+    Validate(ChecksValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,12 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
-//! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `checks` or `certs`. Every error comes back
+//! here as a [`CliError`] and is printed by [`error::report`], which also picks the exit
+//! code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_add;
+pub mod checks_validate;
 pub mod command;
 pub mod config_file;
 pub mod ctl;
@@ -17,7 +20,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
+use crate::cli::args::{CertsCommand, ChecksCommand, Cli, Command, MeshCommand};
 use crate::cli::error::{CliError, report};
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
@@ -78,6 +81,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Mesh {
                 command: MeshCommand::Status(args),
             } => ctl::run_status(args).await,
+            Command::Checks {
+                command: ChecksCommand::Add(args),
+            } => checks_add::run(args).await,
+            Command::Checks {
+                command: ChecksCommand::Validate(args),
+            } => checks_validate::run(args).await,
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),
