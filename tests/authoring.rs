@@ -5,7 +5,8 @@
 //! real two-node mesh, where every check passes; `ctl operation -`; YAML errors with
 //! their positions; and filters that match no alive member.
 //!
-//! Nodes and servers use 127.0.0.1–2 on ports 32400–32499.
+//! Nodes and servers use 127.0.0.1–2 on ports 32400–32499. The mesh's nodes also run
+//! periodic checks from a YAML file, and a node refuses an invalid one.
 
 mod common;
 
@@ -186,15 +187,29 @@ fn results(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     out
 }
 
+/// Periodic checks for the mesh's nodes, in YAML.
+const PERIODIC_YAML: &str = "# periodic checks\nhosts_file: {type: file_exists, path: /etc/hosts}\n\
+ostype:\n  type: kernel_param\n  name: kernel.ostype\n  value: Linux\n";
+
+/// Two nodes on 127.0.0.1–2 (tags role=web, role=db), each running the checks of
+/// [`PERIODIC_YAML`] periodically.
 fn start_mesh(dir: &TempDir) -> Vec<Node> {
     let seed = format!("127.0.0.1:{MESH_PORT}");
+    let periodic = dir.path().join("periodic.yaml");
+    std::fs::write(&periodic, PERIODIC_YAML).unwrap();
+    let periodic = path_str(&periodic);
     let nodes = vec![
-        Node::start(dir.path(), 1, MESH_PORT, &["--tag", "role=web"]),
+        Node::start(
+            dir.path(),
+            1,
+            MESH_PORT,
+            &["--tag", "role=web", "--checks", &periodic],
+        ),
         Node::start(
             dir.path(),
             2,
             MESH_PORT,
-            &["--tag", "role=db", "--join", &seed],
+            &["--tag", "role=db", "--join", &seed, "--checks", &periodic],
         ),
     ];
     let refs: Vec<&Node> = nodes.iter().collect();
@@ -382,6 +397,18 @@ fn checks_add_writes_checks_that_validate_and_pass_on_a_mesh_of_this_host() {
     // Each file as an operation on the mesh: every check passes on both hosts (the nodes
     // run on this host). The JSON file goes through stdin.
     let node = &nodes[0];
+    // The nodes read their periodic checks from a YAML file.
+    let o = node.ctl(&["refresh", "--wait"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    for host in &hosts {
+        assert!(
+            stdout(&o).contains(&format!(
+                "Host:{host} Health: 2 passing, 0 failing, 0 erroring\n"
+            )),
+            "{}",
+            show(&o)
+        );
+    }
     let o = node.ctl(&["operation", &yaml_s, "--wait", "--deadline", "20s"]);
     assert_all_pass(&o, &hosts, &names);
     let o = werify_with_stdin(
@@ -507,6 +534,46 @@ fn yaml_errors_name_file_line_and_column_in_validate_and_operation_alike() {
             show(&o)
         );
     }
+    // A node refuses to start on a periodic checks file with an error, saying where.
+    let data = dir.path().join("node-data");
+    let bad = path_str(&dir.path().join("unknown.yaml"));
+    let mut node = werify_in(
+        None,
+        &[
+            "node",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "32420",
+            "--profile",
+            "local",
+            "--checks",
+            &bad,
+        ],
+    )
+    .arg("--data-dir")
+    .arg(&data)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn werify node");
+    let exited = wait_until(Duration::from_secs(20), || {
+        matches!(node.try_wait(), Ok(Some(_)))
+    });
+    if exited.is_none() {
+        let _ = node.kill();
+    }
+    let o = node.wait_with_output().expect("node output");
+    assert!(exited.is_some(), "the node started anyway: {}", show(&o));
+    assert_eq!(code(&o), 2, "{}", show(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{bad}:3:3: check \"hosts\": unknown field \"paht\""
+        )),
+        "{}",
+        show(&o)
+    );
+
     // Several files: each is reported, good ones too; exit 2.
     let good = dir.path().join("good.yaml");
     std::fs::write(&good, "a: {type: user_exists, name: root}\n").unwrap();

@@ -15,7 +15,7 @@ use super::check_type::Typed;
 use super::duration::format_duration;
 use super::json::{self, Value};
 use super::parse::{FileFormat, parse_operations_as};
-use super::spec::{Check, CheckSet, MAX_CHECKS, SpecError};
+use super::spec::{Check, MAX_CHECKS, SpecError};
 use super::yaml;
 
 /// Why a check could not be added to a file.
@@ -77,10 +77,7 @@ pub fn add_to_text(
         FileFormat::Yaml => add_yaml(text, label, name, check)?,
     };
     // What was there, plus the new check, and nothing else.
-    let mut expected = match parse_operations_as(text, label, format) {
-        Ok(set) => set,
-        Err(_) => CheckSet::default(),
-    };
+    let mut expected = parse_operations_as(text, label, format).unwrap_or_default();
     expected.checks.insert(name.to_string(), check.clone());
     match parse_operations_as(&added, label, format) {
         Ok(set) if set == expected => Ok(added),
@@ -318,14 +315,32 @@ fn yaml_string(s: &str) -> String {
     if first_ok && rest_ok && !word {
         s.to_string()
     } else {
-        json_string(s)
+        yaml_quoted(s)
     }
+}
+
+/// A double-quoted YAML scalar: JSON's escapes, plus `\uXXXX` for the characters YAML
+/// does not allow unescaped (DEL, C1 controls but NEL, U+FEFF, U+FFFE, U+FFFF).
+fn yaml_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in json_string(s).chars() {
+        let printable = matches!(c,
+            '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}'
+            | '\u{e000}'..='\u{fefe}' | '\u{ff00}'..='\u{fffd}' | '\u{10000}'..);
+        if printable {
+            out.push(c);
+        } else {
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::checks::parse::parse_operations;
+    use crate::checks::spec::CheckSet;
 
     fn example() -> CheckSet {
         parse_operations(include_str!("../../examples/checks.json"), "checks.json").unwrap()
@@ -356,7 +371,8 @@ mod tests {
         assert_eq!(yaml_string("cron.service"), "cron.service");
         for quoted in [
             "", "yes", "No", "null", "true", "0644", "5s", "1.5", "a b", "a: b", "#x", "-x", "*x",
-            "&x", "!x", "x,y", "[x]", "{x}", "é", "'", "\"", "a\nb", "~", "...",
+            "&x", "!x", "x,y", "[x]", "{x}", "é", "'", "\"", "a\nb", "~", "...", "\u{7f}",
+            "\u{9f}x", "\u{feff}", "\u{fffe}",
         ] {
             let shown = yaml_string(quoted);
             assert!(shown.starts_with('"'), "{quoted:?} -> {shown}");

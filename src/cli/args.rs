@@ -158,7 +158,8 @@ pub struct NodeArgs {
     /// Protocol timing: lan (default), wan or local.
     #[arg(long, default_value = "lan")]
     pub profile: Profile,
-    /// Checks this node runs periodically; their summary is gossiped to the whole mesh.
+    /// Checks this node runs periodically (an operations file: JSON, or YAML when it ends
+    /// in .yaml or .yml); their summary is gossiped to the whole mesh.
     #[arg(long, value_name = "FILE")]
     pub checks: Option<PathBuf>,
     /// How often the periodic checks run.
