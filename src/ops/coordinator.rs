@@ -256,7 +256,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let counter = self
             .store(|s| s.next_counter())
             .await?
-            .map_err(OpsError::Record)?;
+            .map_err(|e| OpsError::Record(Box::new(e)))?;
         let handle = Handle::new(rand::random(), counter, inner.node_id);
         let now = unix_ms();
         let mut hosts = BTreeMap::new();
@@ -292,7 +292,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let to_insert = record.clone();
         self.store(move |s| s.insert(&to_insert))
             .await?
-            .map_err(OpsError::Record)?;
+            .map_err(|e| OpsError::Record(Box::new(e)))?;
         let targeted = record.hosts.len();
         let marked_dead = record
             .hosts
@@ -500,7 +500,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 Err(source) => {
                     return Err(OpsError::Read {
                         handle: handle.to_string(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
