@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -173,20 +172,6 @@ fn active_unit() -> Option<String> {
         .map(str::to_string)
 }
 
-/// `Host:H Operation:NAME OUTCOME` lines of `ctl` text output: host → name → outcome.
-fn results(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("Host:")) {
-        let rest = &line["Host:".len()..];
-        let (host, rest) = rest.split_once(" Operation:").expect("operation field");
-        let (name, outcome) = rest.split_once(' ').expect("outcome field");
-        out.entry(host.to_string())
-            .or_default()
-            .insert(name.to_string(), outcome.to_string());
-    }
-    out
-}
-
 /// Periodic checks for the mesh's nodes, in YAML.
 const PERIODIC_YAML: &str = "# periodic checks\nhosts_file: {type: file_exists, path: /etc/hosts}\n\
 ostype:\n  type: kernel_param\n  name: kernel.ostype\n  value: Linux\n";
@@ -226,7 +211,7 @@ fn start_mesh(dir: &TempDir) -> Vec<Node> {
 /// `Success:true`, and it exited 0.
 fn assert_all_pass(o: &Output, hosts: &[String], names: &[String]) {
     assert_eq!(code(o), 0, "{}", show(o));
-    let got = results(&stdout(o));
+    let got = result_lines(&stdout(o));
     let host_names: Vec<&String> = got.keys().collect();
     assert_eq!(host_names, hosts.iter().collect::<Vec<_>>(), "{}", show(o));
     for (host, checks) in &got {

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -31,20 +30,6 @@ fn start_mesh(dir: &TempDir, port: u16, n: u8, extra_for: impl Fn(u8) -> Vec<Str
         dump_logs(&refs)
     );
     nodes
-}
-
-/// Parses `get` text output into host -> check -> "Success:true" / "Error:..." lines.
-fn results(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("Host:")) {
-        let rest = &line["Host:".len()..];
-        let (host, rest) = rest.split_once(" Operation:").expect("operation field");
-        let (name, outcome) = rest.split_once(' ').expect("outcome field");
-        out.entry(host.to_string())
-            .or_default()
-            .insert(name.to_string(), outcome.to_string());
-    }
-    out
 }
 
 fn write(dir: &TempDir, name: &str, body: &str) -> String {
@@ -107,7 +92,7 @@ fn every_check_type_on_five_hosts_with_each_outcome_per_host() {
         "some checks fail, so exit 1\n{text}\n{}",
         stderr(&o)
     );
-    let r = results(&text);
+    let r = result_lines(&text);
     assert_eq!(r.len(), 5, "{text}");
     for (i, n) in nodes.iter().enumerate() {
         let host = r
@@ -186,7 +171,7 @@ fn a_host_killed_mid_operation_is_reported_and_the_rest_complete() {
     let o = ctl(&coord, &["--timeout", "30s", "get", &handle, "--wait"]);
     let text = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{text}");
-    let r = results(&text);
+    let r = result_lines(&text);
     for n in &nodes[..3] {
         assert_eq!(r[&n.addr()]["slow"], "Success:true", "{text}");
     }
@@ -222,12 +207,12 @@ fn get_works_from_another_node_and_after_a_coordinator_restart() {
     let o = ctl(&nodes[2].addr(), &["get", &handle, "--wait"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let before = stdout(&o);
-    assert_eq!(results(&before).len(), 3, "{before}");
+    assert_eq!(result_lines(&before).len(), 3, "{before}");
     // The coordinator restarts: the handle's results are still there, from any node.
     nodes[0].restart();
     let after = wait_until(CONVERGE, || {
         let o = ctl(&nodes[1].addr(), &["get", &handle]);
-        o.status.success() && results(&stdout(&o)) == results(&before)
+        o.status.success() && result_lines(&stdout(&o)) == result_lines(&before)
     });
     assert!(
         after.is_some(),
@@ -269,7 +254,7 @@ fn hostile_files_give_the_right_error_within_the_check_timeout() {
     let o = ctl(&nodes[0].addr(), &["operation", &file, "--wait"]);
     let took = started.elapsed();
     let text = stdout(&o);
-    let r = results(&text);
+    let r = result_lines(&text);
     let host = &r[&nodes[0].addr()];
     assert!(host["fifo"].starts_with("Error:"), "{text}");
     assert!(host["zero"].starts_with("Error:"), "{text}");

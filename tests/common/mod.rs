@@ -7,6 +7,7 @@
 
 pub mod netns;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -369,6 +370,21 @@ pub fn parse_list(text: &str) -> (Vec<String>, Vec<String>) {
         }
     }
     (active, inactive)
+}
+
+/// `Host:H Operation:NAME OUTCOME` lines of `ctl` text output: host → check name →
+/// `Success:true` / `Success:false` / `Error:…`.
+pub fn result_lines(text: &str) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for line in text.lines().filter(|l| l.starts_with("Host:")) {
+        let rest = &line["Host:".len()..];
+        let (host, rest) = rest.split_once(" Operation:").expect("operation field");
+        let (name, outcome) = rest.split_once(' ').expect("outcome field");
+        out.entry(host.to_string())
+            .or_default()
+            .insert(name.to_string(), outcome.to_string());
+    }
+    out
 }
 
 /// Polls `f` every 100 ms until it returns true or `limit` passes; returns how long it took.
