@@ -60,14 +60,8 @@ fn write_file(dir: &TempDir, name: &str, body: &[u8]) -> String {
 /// A derived, secret-less identity of env `dev` (what the test nodes run with).
 fn identity(role: Role) -> Arc<Identity> {
     Arc::new(
-        Identity::new(
-            None,
-            &CaSource::Derived { secret: None },
-            role,
-            NodeId::random(),
-            &[],
-        )
-        .expect("derived identity"),
+        Identity::new(None, &CaSource::derived(None), role, NodeId::random(), &[])
+            .expect("derived identity"),
     )
 }
 
@@ -209,6 +203,7 @@ fn one_operation_record_must_fit_one_frame() {
                     )
                 })
                 .collect(),
+            submitted_by: None,
         }
     };
     let fits = (1..200)
@@ -290,6 +285,7 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
                 addr,
                 &Request::Hello {
                     version: PROTOCOL_VERSION,
+                    min_version: None,
                 },
             ),
         )
@@ -330,6 +326,7 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
             addr,
             &Request::Hello {
                 version: PROTOCOL_VERSION,
+                min_version: None,
             },
         ),
     )
@@ -375,6 +372,7 @@ async fn connections_per_node_are_capped_at_2048() {
         &mut s,
         &Request::Hello {
             version: PROTOCOL_VERSION,
+            min_version: None,
         },
     )
     .await
@@ -827,6 +825,7 @@ fn record(handle: &Handle, submitted: u64) -> OperationRecord {
         ended_unix_ms: Some(submitted + 1),
         check_names: vec!["a".into()],
         hosts: BTreeMap::new(),
+        submitted_by: None,
     }
 }
 
@@ -907,7 +906,10 @@ fn secret_and_ca_files_are_capped_at_64_kib() {
     );
     let ok = write_file(&dir, "ok", &[b's'; 64 * 1024]);
     assert_eq!(
-        read_secret_file(Path::new(&ok)).expect("64 KiB").len(),
+        read_secret_file(Path::new(&ok))
+            .expect("64 KiB")
+            .current
+            .len(),
         64 * 1024
     );
 
@@ -915,7 +917,7 @@ fn secret_and_ca_files_are_capped_at_64_kib() {
     let e = Identity::new(
         None,
         &CaSource::Pem {
-            cert: cert.clone().into(),
+            certs: vec![cert.clone().into()],
             key: ok.into(),
         },
         Role::Node,

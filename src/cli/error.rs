@@ -70,6 +70,18 @@ pub enum CliError {
     /// The secret file, the CA files or the identity they make are unusable.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// `--ca-cert` without a way to get a certificate.
+    #[error(
+        "--ca-cert needs --ca-key (this process signs its own certificate with the CA key) or \
+         --cert and --key (a certificate from werify certs issue)"
+    )]
+    CaCertAlone,
+    /// `certs issue --node-id` that is not a node id.
+    #[error("--node-id: {0}")]
+    NodeId(#[from] crate::base::node_id::ParseNodeIdError),
+    /// `certs fingerprint` of a file without certificates.
+    #[error("{0}: no PEM CERTIFICATE block")]
+    NoCertificate(String),
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
@@ -123,6 +135,9 @@ impl CliError {
             | CliError::Handle(_)
             | CliError::Env(_)
             | CliError::Identity(_)
+            | CliError::CaCertAlone
+            | CliError::NodeId(_)
+            | CliError::NoCertificate(_)
             | CliError::NodeTag(_)
             | CliError::Transport(_)
             | CliError::Timeout(_)
@@ -139,7 +154,10 @@ impl CliError {
 /// The exit code for a node's error answer, from its code alone (never its text).
 pub fn exit_code_of(code: ErrorCode) -> u8 {
     match code {
-        ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => EXIT_ERROR,
+        ErrorCode::Invalid
+        | ErrorCode::Forbidden
+        | ErrorCode::NotFound
+        | ErrorCode::Incompatible => EXIT_ERROR,
         ErrorCode::RateLimited => EXIT_RATE_LIMITED,
         // A code this build does not know is treated as unavailable (see ErrorCode).
         ErrorCode::Unavailable | ErrorCode::Peer | ErrorCode::Unknown => EXIT_UNAVAILABLE,
@@ -186,6 +204,7 @@ mod tests {
         assert_eq!(refused(ErrorCode::Invalid).exit_code(), 2);
         assert_eq!(refused(ErrorCode::Forbidden).exit_code(), 2);
         assert_eq!(refused(ErrorCode::NotFound).exit_code(), 2);
+        assert_eq!(refused(ErrorCode::Incompatible).exit_code(), 2);
         assert_eq!(refused(ErrorCode::Unavailable).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Peer).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Unknown).exit_code(), 3);

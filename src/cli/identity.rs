@@ -1,12 +1,12 @@
 //! Turning the identity flags (`--env`, `--secret-file`, `WERIFY_SECRET`, `--ca-cert`,
-//! `--ca-key`) into a TLS [`Identity`]. The cryptography is in [`crate::rpc::identity`].
+//! `--ca-key`, `--cert`, `--key`) into a TLS [`Identity`]. The cryptography is in [`crate::rpc::identity`].
 
 use std::net::IpAddr;
 
 use crate::base::NodeId;
 use crate::cli::args::IdentityArgs;
 use crate::cli::error::CliError;
-use crate::rpc::identity::{CaSource, Env, Identity, Role, read_secret_file};
+use crate::rpc::identity::{CaSource, Env, Identity, Role, Secret};
 
 /// Builds this process's identity from the flags.
 pub fn identity_from_args(
@@ -28,21 +28,34 @@ pub fn env_of(args: &IdentityArgs) -> Result<Option<Env>, CliError> {
     }
 }
 
-/// Where the env CA comes from.
+/// Where the trusted CAs and this process's certificate come from.
 pub fn ca_source(args: &IdentityArgs) -> Result<CaSource, CliError> {
-    if let (Some(cert), Some(key)) = (&args.ca_cert, &args.ca_key) {
-        return Ok(CaSource::Pem {
-            cert: cert.clone(),
-            key: key.clone(),
-        });
+    match (&args.cert, &args.key, &args.ca_key) {
+        (Some(cert), Some(key), _) => {
+            return Ok(CaSource::Issued {
+                ca_certs: args.ca_cert.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        (None, None, Some(key)) => {
+            return Ok(CaSource::Pem {
+                certs: args.ca_cert.clone(),
+                key: key.clone(),
+            });
+        }
+        _ => {}
+    }
+    if !args.ca_cert.is_empty() {
+        return Err(CliError::CaCertAlone);
     }
     let secret = match (
         &args.secret_file,
         args.secret.as_deref().filter(|s| !s.is_empty()),
     ) {
-        (Some(path), _) => Some(read_secret_file(path)?),
-        (None, Some(s)) => Some(s.as_bytes().to_vec()),
-        (None, None) => None,
+        (Some(path), _) => Secret::File(path.clone()),
+        (None, Some(s)) => Secret::Given(s.as_bytes().to_vec()),
+        (None, None) => Secret::None,
     };
     Ok(CaSource::Derived { secret })
 }

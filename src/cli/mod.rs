@@ -81,6 +81,12 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),
+            Command::Certs {
+                command: CertsCommand::Issue(args),
+            } => certs::issue_cert(&args),
+            Command::Certs {
+                command: CertsCommand::Fingerprint { file },
+            } => certs::fingerprint(&file),
         }
     })
 }
@@ -264,7 +270,8 @@ mod tests {
             &["--bogus", "list"],
             &["--output", "yaml", "list"],
             &["operation", "f", "--deadline", "soon"],
-            &["--ca-cert", "c.pem", "list"],
+            &["--ca-key", "k.pem", "list"],
+            &["--cert", "c.pem", "--ca-cert", "ca.pem", "list"],
             &["--connect", "127.0.0.2"],
         ] {
             let e = ctl_err(words);

@@ -15,7 +15,8 @@ pub async fn run_node(args: NodeArgs) -> Result<u8, CliError> {
     Ok(EXIT_OK)
 }
 
-/// The node configuration the flags describe; reads the secret file if one is named.
+/// The node configuration the flags describe (files they name are read when the node
+/// starts).
 pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
     Ok(NodeConfig {
         env: env_of(&args.identity)?,
@@ -32,6 +33,8 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
         check_interval: args.check_interval,
         allow_command: args.allow_command,
         http: args.http,
+        deny: args.deny.clone(),
+        protocols: args.protocol_versions.unwrap_or_default(),
     })
 }
 

@@ -333,6 +333,9 @@ fn operation_text(rec: &OperationReport) -> String {
         "; checks: {} passed, {} failed, {} errored",
         s.checks_passed, s.checks_failed, s.checks_errored
     );
+    if let Some(by) = &rec.submitted_by {
+        let _ = writeln!(out, "Submitted by {by}");
+    }
     out
 }
 
@@ -374,6 +377,11 @@ fn operation_json(rec: &OperationReport) -> Value {
         "checks": rec.check_names,
         "hosts": hosts,
         "summary": summarize(rec),
+        "submitted_by": rec.submitted_by.as_ref().map(|by| json!({
+            "operator": by.operator,
+            "from": by.from,
+            "certificate_sha256": by.certificate,
+        })),
     })
 }
 
@@ -466,6 +474,9 @@ fn status_text(r: &StatusReport) -> String {
         r.local_health_max,
         r.connections
     );
+    if let Some(reason) = &r.not_joined {
+        let _ = writeln!(out, "not joined: {reason}");
+    }
     let _ = writeln!(
         out,
         "members: {} alive, {} suspect, {} dead, {} left",

@@ -1,8 +1,8 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
-//! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
-//! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
-//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
+//! node id, TLS identity and trust ([`security`]), QUIC endpoint, the [`driver`] of the
+//! membership state machine, the result store and coordinator, periodic [`health`], the
+//! request [`dispatch`], the [`refusals`] it reports, the [`metrics`] and, with `--http`,
+//! the [`http`] endpoint — and shut down gracefully when told to. Flags and files are read by the CLI, not here; protocol logic lives in
 //! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
@@ -12,6 +12,8 @@ pub mod driver;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod refusals;
+pub mod security;
 pub mod snapshot;
 pub mod status;
 
@@ -36,10 +38,12 @@ use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
 use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
+use crate::node::refusals::{Refusals, Side as RefusalSide};
+use crate::node::security::SecurityFiles;
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
-use crate::rpc::identity::{Identity, IdentityError, Role};
+use crate::rpc::identity::IdentityError;
 use crate::rpc::transport::{DialFailure, Transport, TransportError};
 
 /// Why a node could not start.
@@ -129,15 +133,17 @@ impl Node {
             path: data_dir.clone(),
             source,
         })?;
-        let node_id = data_dir::load_or_create_node_id(&data_dir)?;
-
-        let identity = Identity::new(
-            config.env.as_ref(),
-            &config.ca,
-            Role::Node,
-            node_id,
-            &[advertise.ip()],
-        )?;
+        let security = SecurityFiles {
+            env: config.env.clone(),
+            ca: config.ca.clone(),
+            deny: config.deny.clone(),
+            ips: vec![advertise.ip()],
+        };
+        let (identity, deny) =
+            security::load(&security, data_dir::load_or_create_node_id(&data_dir)?)?;
+        // An issued certificate carries the node's id.
+        let node_id = identity.node_id();
+        data_dir::store_node_id(&data_dir, node_id)?;
         if identity.is_secret_less() {
             tracing::warn!(
                 "no env secret given: anyone who knows the env name {:?} can join this mesh; use --secret-file or PEM mode (werify certs init)",
@@ -145,10 +151,23 @@ impl Node {
             );
         }
         let env = identity.env().to_string();
-        let fingerprint = identity.ca_fingerprint();
+        let presents = security::describe(&identity);
+        let deny_entries = deny.len();
         let reset_key = data_dir::load_or_create_reset_key(&data_dir)?;
-        let transport = Transport::server(Arc::new(identity), bind, &reset_key)?;
+        let transport =
+            Transport::node(Arc::new(identity), deny, config.protocols, bind, &reset_key)?;
         let metrics = Arc::new(Metrics::new());
+        let refusals = Arc::new(Refusals::new(RefusalSide::Dialed));
+        {
+            let refusals = refusals.clone();
+            transport.on_dial_outcome(move |addr, outcome| match outcome {
+                Ok(()) => refusals.clear(addr),
+                Err(e) if e.is_refusal() => {
+                    refusals.record(addr, &e.to_string(), Instant::now());
+                }
+                Err(_) => {}
+            });
+        }
         {
             let metrics = metrics.clone();
             transport.on_dial_failed(move |why| {
@@ -243,13 +262,14 @@ impl Node {
             metrics.clone(),
         );
         tracing::info!(
-            "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, CA {}, data dir {}",
+            "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, protocol {}, data dir {}",
             node_id.short(),
             transport.local_addr().map_or(bind, |a| a),
             config.profile,
-            fingerprint,
+            config.protocols,
             data_dir.display()
         );
+        tracing::info!("{presents}; deny list of {deny_entries} entries");
         let ctx = Arc::new(NodeContext {
             transport,
             mesh,
@@ -264,8 +284,20 @@ impl Node {
             metrics,
             periodic,
             join: contacts,
+            refusals,
+            rejected: Arc::new(Refusals::new(RefusalSide::Accepted)),
+            security,
         });
         Ok(Node { ctx, http })
+    }
+
+    /// A handle that reads the certificate, CA and deny files again and switches this
+    /// node to them, usable while the node serves.
+    pub fn security(&self) -> security::Reloader {
+        security::Reloader {
+            files: self.ctx.security.clone(),
+            transport: self.ctx.transport.clone(),
+        }
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).

@@ -25,7 +25,7 @@ use crate::ops::handle::{Handle, node_tag};
 use crate::ops::store::{OperationRecord, Store, StoreError};
 use crate::rpc::limits::RateLimiter;
 use crate::rpc::protocol::{
-    ErrorCode, HostReport, OperationReport, Request, Response, TargetFilter,
+    ErrorCode, HostReport, OperationReport, Request, Response, Submitter, TargetFilter,
 };
 use crate::rpc::transport::{Transport, TransportError, response_name};
 
@@ -217,10 +217,12 @@ impl<M: MeshAccess> Coordinator<M> {
             })
     }
 
-    /// `ctl operation`: records the operation and starts it; answers at once.
+    /// `ctl operation`: records the operation with who submitted it, logs one line, and
+    /// starts it; answers at once.
     pub async fn submit(
         &self,
         client: IpAddr,
+        submitter: Submitter,
         checks: CheckSet,
         filter: TargetFilter,
         deadline: Duration,
@@ -276,12 +278,20 @@ impl<M: MeshAccess> Coordinator<M> {
             ended_unix_ms: None,
             check_names: checks.names().map(str::to_string).collect(),
             hosts,
+            submitted_by: Some(submitter),
         };
         let to_insert = record.clone();
         self.store(move |s| s.insert(&to_insert))
             .await?
             .map_err(OpsError::Record)?;
         let targeted = record.hosts.len();
+        if let Some(by) = &record.submitted_by {
+            tracing::info!(
+                "operation {handle} submitted by {by} (certificate sha256 {}): {} checks, {targeted} hosts",
+                by.certificate,
+                record.check_names.len()
+            );
+        }
         let marked_dead = record
             .hosts
             .values()
@@ -814,6 +824,14 @@ mod tests {
         IpAddr::from([127, 0, 0, 1])
     }
 
+    fn submitter() -> Submitter {
+        Submitter {
+            operator: Some("alice".into()),
+            from: "127.0.0.1:40000".into(),
+            certificate: "ab".repeat(32),
+        }
+    }
+
     fn filter(nodes: &[&str], tags: &[(&str, &str)]) -> TargetFilter {
         TargetFilter {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
@@ -827,11 +845,18 @@ mod tests {
     /// Submits with `filter` and returns the hosts of the record, as recorded at once.
     async fn targets(c: &Coordinator<FixedMesh>, filter: TargetFilter) -> Vec<String> {
         let s = c
-            .submit(client(), checks(), filter, Duration::from_secs(2))
+            .submit(
+                client(),
+                submitter(),
+                checks(),
+                filter,
+                Duration::from_secs(2),
+            )
             .await
             .expect("submitted");
         let report = c.get(&s.handle, Duration::ZERO).await.expect("recorded");
         assert_eq!(s.targeted, report.hosts.len());
+        assert_eq!(report.submitted_by, Some(submitter()));
         report.hosts.keys().cloned().collect()
     }
 
@@ -873,6 +898,7 @@ mod tests {
         let err = c
             .submit(
                 client(),
+                submitter(),
                 checks(),
                 filter(&["("], &[]),
                 Duration::from_secs(2),
@@ -894,6 +920,7 @@ mod tests {
         let s = c
             .submit(
                 client(),
+                submitter(),
                 checks(),
                 TargetFilter::default(),
                 Duration::from_secs(10),
@@ -923,15 +950,27 @@ mod tests {
         let (c, _dir) = coordinator("deadline", Vec::new());
         for bad in [Duration::ZERO, MAX_DEADLINE + Duration::from_millis(1)] {
             let err = c
-                .submit(client(), checks(), TargetFilter::default(), bad)
+                .submit(
+                    client(),
+                    submitter(),
+                    checks(),
+                    TargetFilter::default(),
+                    bad,
+                )
                 .await
                 .expect_err("out of range");
             assert!(matches!(err, OpsError::DeadlineOutOfRange { .. }), "{err}");
             assert_eq!(err.code(), ErrorCode::Invalid);
         }
-        c.submit(client(), checks(), TargetFilter::default(), MAX_DEADLINE)
-            .await
-            .expect("the longest deadline is allowed");
+        c.submit(
+            client(),
+            submitter(),
+            checks(),
+            TargetFilter::default(),
+            MAX_DEADLINE,
+        )
+        .await
+        .expect("the longest deadline is allowed");
     }
 
     #[tokio::test]
@@ -953,6 +992,7 @@ mod tests {
             match c
                 .submit(
                     client(),
+                    submitter(),
                     checks(),
                     TargetFilter::default(),
                     Duration::from_secs(5),
@@ -973,6 +1013,7 @@ mod tests {
         // Another client has its own bucket.
         c.submit(
             IpAddr::from([127, 0, 0, 2]),
+            submitter(),
             checks(),
             TargetFilter::default(),
             Duration::from_secs(5),

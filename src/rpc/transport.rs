@@ -1,8 +1,9 @@
 //! One QUIC endpoint per process and the connections it keeps: dialing with a bounded
-//! handshake, an application hello on every new connection, a capped cache of live
-//! connections reused for datagrams and requests — one connection per pair of nodes,
-//! whichever side dialed it — datagrams held while a dial is in flight, and
-//! one-request-per-stream calls.
+//! handshake, an application hello on every new connection that settles the protocol
+//! version, a capped cache of live connections reused for datagrams and requests — one
+//! connection per pair of nodes, whichever side dialed it — datagrams held while a dial is
+//! in flight, one-request-per-stream calls, and switching to new certificates, trusted
+//! CAs or deny list while running (cutting off connections they no longer allow).
 //! What a request means is in [`crate::node::dispatch`]; TLS details are in [`crate::rpc::tls`].
 
 use std::collections::{HashMap, VecDeque};
@@ -15,9 +16,11 @@ use bytes::Bytes;
 use crate::base::NodeId;
 use crate::rpc::fault::Fault;
 use crate::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
-use crate::rpc::identity::Identity;
-use crate::rpc::protocol::{ErrorCode, PROTOCOL_VERSION, Request, Response};
-use crate::rpc::tls::{self, ConnectionFailure, Handshakes, TlsError, Verdict};
+use crate::rpc::identity::{DenyList, Identity, Role};
+use crate::rpc::protocol::{ErrorCode, ProtocolRange, Request, Response};
+use crate::rpc::tls::{
+    self, ConnectionFailure, Handshakes, LinkEnd, PeerRejection, TlsError, Verdict,
+};
 
 /// Longest a dial (handshake + hello) may take before the peer counts as unreachable.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,6 +29,11 @@ pub const MAX_CACHED_CONNECTIONS: usize = 1024;
 /// After a failed dial, datagrams to that address are dropped for this long instead of
 /// dialing again (requests still dial: they report the error to a user).
 const NEGATIVE_CACHE: Duration = Duration::from_millis(500);
+/// Application close code of a connection whose peer's certificate this side no longer
+/// accepts (a new deny list or trust set); the reason says why.
+pub const CLOSE_NO_LONGER_ACCEPTED: u32 = 2;
+/// Longest close reason sent (QUIC keeps close frames within one packet).
+const MAX_CLOSE_REASON_BYTES: usize = 300;
 
 /// Why talking to a peer failed. The text is meant for users and names the peer;
 /// [`TransportError::fault`] says whose fault it is.
@@ -54,18 +62,18 @@ pub enum TransportError {
         /// How long we waited.
         after: Duration,
     },
-    /// The peer speaks another version of the request protocol.
+    /// The peer chose a protocol version this side does not speak.
     #[error(
-        "peer {peer} speaks werify protocol {theirs}, this node speaks {ours}: upgrade one of \
-         them"
+        "peer {peer} speaks werify protocol {theirs}, this node speaks {ours}: upgrade the \
+         older one"
     )]
     VersionMismatch {
         /// The peer's address.
         peer: SocketAddr,
-        /// The peer's [`PROTOCOL_VERSION`].
+        /// The version the peer answered with.
         theirs: u32,
-        /// Ours.
-        ours: u32,
+        /// The versions this side speaks.
+        ours: ProtocolRange,
     },
     /// The peer answered our hello with an error.
     #[error("peer {peer} refused us: {message}")]
@@ -127,6 +135,21 @@ impl From<ConnectionFailure> for TransportError {
 }
 
 impl TransportError {
+    /// Whether the peer, or this side, refused the other: a certificate refused in the
+    /// handshake (another env, secret or CA, a denied certificate), no common protocol
+    /// version, or a hello answered with a refusal. Not for a peer that is merely
+    /// unreachable.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            TransportError::Connection(failure) => failure.is_refusal(),
+            TransportError::VersionMismatch { .. } => true,
+            TransportError::Refused { code, .. } => {
+                matches!(code, ErrorCode::Forbidden | ErrorCode::Incompatible)
+            }
+            _ => false,
+        }
+    }
+
     /// Whose fault it is, e.g. to choose an exit code.
     pub fn fault(&self) -> Fault {
         match self {
@@ -224,6 +247,8 @@ struct SlotState {
     /// A connection the peer dialed to us while our own dial was in flight; settled by
     /// [`Transport::settle`] when the dial ends.
     offered: Option<(quinn::Connection, NodeId)>,
+    /// The protocol version the hello settled with the peer, on whichever connection.
+    version: Option<u32>,
 }
 
 impl SlotState {
@@ -261,6 +286,7 @@ pub enum DialFailure<'a> {
 }
 
 type DialFailureHook = Arc<dyn Fn(DialFailure<'_>) + Send + Sync>;
+type DialOutcomeHook = Arc<dyn Fn(SocketAddr, Result<(), &TransportError>) + Send + Sync>;
 
 /// Who serves the requests and datagrams a peer sends back on a connection this transport
 /// dialed.
@@ -279,15 +305,47 @@ enum DialedServing {
 #[derive(Clone)]
 pub struct Transport {
     endpoint: quinn::Endpoint,
-    identity: Arc<Identity>,
+    /// Our node id (a client's per-run id): it never changes, whatever certificate is
+    /// installed.
+    node_id: NodeId,
+    /// The protocol versions this side speaks.
+    protocols: ProtocolRange,
     /// Each dial and accept gets its own TLS config from these (see [`tls::Verdict`]).
     handshakes: Arc<Handshakes>,
+    /// Every established connection served here, with whether its peer must be a node:
+    /// judged again when the trusted CAs or the deny list change.
+    tracked: Arc<Mutex<HashMap<usize, (quinn::Connection, bool)>>>,
     cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
     /// Where each connection this transport dials goes, so that a node also serves the
     /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
     dialed: Arc<Mutex<DialedServing>>,
     /// Told of every failed dial (the node's metrics); see [`Transport::on_dial_failed`].
     dial_failed: Arc<OnceLock<DialFailureHook>>,
+    /// Told how every dial ended; see [`Transport::on_dial_outcome`].
+    dial_outcome: Arc<OnceLock<DialOutcomeHook>>,
+}
+
+/// What [`Transport::install`] changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Installed {
+    /// Connections closed because their peer's certificate is no longer accepted, with
+    /// the peer's address and why.
+    pub closed: Vec<(SocketAddr, String)>,
+}
+
+/// Removes a connection from [`Transport::track`]'s registry when dropped.
+pub struct Tracked {
+    tracked: Arc<Mutex<HashMap<usize, (quinn::Connection, bool)>>>,
+    id: usize,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl Transport {
@@ -302,10 +360,29 @@ impl Transport {
         bind: SocketAddr,
         reset_key: &[u8; 32],
     ) -> Result<Transport, TransportError> {
+        Transport::node(
+            identity,
+            DenyList::default(),
+            ProtocolRange::SUPPORTED,
+            bind,
+            reset_key,
+        )
+    }
+
+    /// [`Transport::server`] that refuses the certificates `deny` names and speaks
+    /// `protocols` (a node held at older versions, in tests).
+    pub fn node(
+        identity: Arc<Identity>,
+        deny: DenyList,
+        protocols: ProtocolRange,
+        bind: SocketAddr,
+        reset_key: &[u8; 32],
+    ) -> Result<Transport, TransportError> {
         let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
         let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
-        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
-        let server = handshakes.server_config();
+        let handshakes =
+            Handshakes::for_end(&identity, deny, LinkEnd::NodeDialer).map_err(tls_err)?;
+        let server = handshakes.server_config().map_err(tls_err)?;
         let client = handshakes.client_config().map_err(tls_err)?;
         let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
@@ -325,8 +402,9 @@ impl Transport {
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
-            identity,
+            &identity,
             handshakes,
+            protocols,
             DialedServing::Waiting(Vec::new()),
         ))
     }
@@ -343,32 +421,38 @@ impl Transport {
         };
         let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
         let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
-        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
+        let handshakes =
+            Handshakes::for_end(&identity, DenyList::default(), LinkEnd::Ctl).map_err(tls_err)?;
         let client = handshakes.client_config().map_err(tls_err)?;
         let mut endpoint =
             quinn::Endpoint::client(bind).map_err(|e| bind_err(BindError::socket(bind, e)))?;
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
-            identity,
+            &identity,
             handshakes,
+            ProtocolRange::SUPPORTED,
             DialedServing::Nobody,
         ))
     }
 
     fn with_endpoint(
         endpoint: quinn::Endpoint,
-        identity: Arc<Identity>,
+        identity: &Identity,
         handshakes: Handshakes,
+        protocols: ProtocolRange,
         dialed: DialedServing,
     ) -> Transport {
         Transport {
             endpoint,
-            identity,
+            node_id: identity.node_id(),
+            protocols,
             handshakes: Arc::new(handshakes),
+            tracked: Arc::new(Mutex::new(HashMap::new())),
             cache: Arc::new(Mutex::new(HashMap::new())),
             dialed: Arc::new(Mutex::new(dialed)),
             dial_failed: Arc::new(OnceLock::new()),
+            dial_outcome: Arc::new(OnceLock::new()),
         }
     }
 
@@ -377,9 +461,98 @@ impl Transport {
         &self.endpoint
     }
 
-    /// This process's TLS identity.
-    pub fn identity(&self) -> &Identity {
-        &self.identity
+    /// The TLS identity this process presents now.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.handshakes.identity()
+    }
+
+    /// The CAs and deny list peers are checked against now.
+    pub fn trust(&self) -> Arc<tls::Trust> {
+        self.handshakes.trust()
+    }
+
+    /// The protocol versions this side speaks.
+    pub fn protocols(&self) -> ProtocolRange {
+        self.protocols
+    }
+
+    /// The protocol version settled with the peer at `addr`, if a connection with it said.
+    pub fn peer_version(&self, addr: SocketAddr) -> Option<u32> {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned()?;
+        slot.state().version
+    }
+
+    /// Records the protocol version a peer's hello settled, for a peer this side already
+    /// holds a connection with (nothing is recorded for `ctl` clients).
+    pub fn note_peer_version(&self, addr: SocketAddr, version: u32) {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned();
+        if let Some(slot) = slot {
+            slot.state().version = Some(version);
+        }
+    }
+
+    /// Registers an established connection, so that [`Transport::install`] judges its
+    /// peer again; `node_only` when the peer must be a node (a connection this side
+    /// dialed). Registered until the returned guard is dropped.
+    pub fn track(&self, conn: &quinn::Connection, node_only: bool) -> Tracked {
+        let id = conn.stable_id();
+        self.tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, (conn.clone(), node_only));
+        Tracked {
+            tracked: self.tracked.clone(),
+            id,
+        }
+    }
+
+    /// Presents `identity` and checks peers against its CAs minus `deny` from now on, and
+    /// closes every tracked connection whose peer that no longer accepts (close code
+    /// [`CLOSE_NO_LONGER_ACCEPTED`], the reason in the close frame). `identity` must be of
+    /// the same env, role and node id as before.
+    pub fn install(&self, identity: &Identity, deny: DenyList) -> Result<Installed, TlsError> {
+        if identity.node_id() != self.node_id && identity.role() == Role::Node {
+            return Err(TlsError::OtherNodeId {
+                ours: self.node_id,
+                offered: identity.node_id(),
+            });
+        }
+        self.handshakes.install(identity, deny)?;
+        // Dials always pass their own config (see `dial`); accepts too, but the endpoint's
+        // default is kept current for anything that would use it.
+        self.endpoint
+            .set_server_config(Some(self.handshakes.server_config()?));
+        let tracked: Vec<(quinn::Connection, bool)> = self
+            .tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut closed = Vec::new();
+        for (conn, node_only) in tracked {
+            if conn.close_reason().is_some() {
+                continue;
+            }
+            if let Some(rejection) = self.handshakes.recheck(&conn, node_only) {
+                let why = no_longer_accepted(&rejection);
+                let mut reason = why.clone().into_bytes();
+                reason.truncate(MAX_CLOSE_REASON_BYTES);
+                conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
+                closed.push((conn.remote_address(), why));
+            }
+        }
+        Ok(Installed { closed })
     }
 
     /// Starts the handshake of a connection a peer is dialing to us, with a verifier of
@@ -430,6 +603,16 @@ impl Transport {
     /// for a hello answered with a refusal). The first hook set stays.
     pub fn on_dial_failed(&self, hook: impl Fn(DialFailure<'_>) + Send + Sync + 'static) {
         let _ = self.dial_failed.set(Arc::new(hook));
+    }
+
+    /// Has `hook` called when any dial ends, with the address dialed and how it ended
+    /// (refusals are told apart by [`TransportError::is_refusal`]). The first hook set
+    /// stays.
+    pub fn on_dial_outcome(
+        &self,
+        hook: impl Fn(SocketAddr, Result<(), &TransportError>) + Send + Sync + 'static,
+    ) {
+        let _ = self.dial_outcome.set(Arc::new(hook));
     }
 
     fn dial_failed(&self, why: DialFailure<'_>) {
@@ -493,14 +676,18 @@ impl Transport {
             s.dialing = true;
         }
         let result = self.dial(addr).await;
+        if let Some(hook) = self.dial_outcome.get() {
+            hook(addr, result.as_ref().map(|_| ()));
+        }
         let mut s = slot.state();
         s.dialing = false;
         let pending = std::mem::take(&mut s.pending);
         match result {
-            Ok((conn, id)) => {
+            Ok((conn, id, version)) => {
                 s.conn = Some(conn.clone());
                 s.peer_id = Some(id);
                 s.failed_at = None;
+                s.version = Some(version);
                 let offered = s.offered.take();
                 if let Some((incoming, incoming_id)) = offered {
                     self.settle(&mut s, incoming, incoming_id);
@@ -534,7 +721,12 @@ impl Transport {
         }
     }
 
-    async fn dial(&self, addr: SocketAddr) -> Result<(quinn::Connection, NodeId), TransportError> {
+    /// Dials `addr` and says hello: the connection, the peer's node id and the protocol
+    /// version settled.
+    async fn dial(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(quinn::Connection, NodeId, u32), TransportError> {
         let attempt = async {
             let verdict = self.handshakes.verdict();
             let config =
@@ -555,7 +747,8 @@ impl Transport {
             // The dialer's handshake can succeed before the acceptor has verified our
             // certificate: only a hello round trip proves the peer accepted us.
             let hello = Request::Hello {
-                version: PROTOCOL_VERSION,
+                version: self.protocols.max,
+                min_version: Some(self.protocols.min),
             };
             let answer = exchange(&conn, addr, &hello, Some(&verdict)).await;
             if answer.is_err()
@@ -566,12 +759,15 @@ impl Transport {
             match answer? {
                 Response::Hello {
                     node_id, version, ..
-                } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
-                Response::Hello { version, .. } => Err(TransportError::VersionMismatch {
-                    peer: addr,
-                    theirs: version,
-                    ours: PROTOCOL_VERSION,
-                }),
+                } if self.protocols.contains(version) => Ok((conn, node_id, version)),
+                Response::Hello { version, .. } => {
+                    conn.close(0u32.into(), b"no common protocol version");
+                    Err(TransportError::VersionMismatch {
+                        peer: addr,
+                        theirs: version,
+                        ours: self.protocols,
+                    })
+                }
                 Response::Error { code, message } => Err(TransportError::Refused {
                     peer: addr,
                     code,
@@ -688,7 +884,7 @@ impl Transport {
             if held_id == id {
                 // `held` was dialed by us (incoming ones are only held when nothing live
                 // was): keep ours if our id is the lower.
-                if self.identity.node_id() < id {
+                if self.node_id < id {
                     close_later(incoming);
                     return;
                 }
@@ -724,6 +920,19 @@ impl Transport {
     pub async fn shutdown(&self, grace: Duration) {
         self.endpoint.close(0u32.into(), b"shutting down");
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
+    }
+}
+
+/// The close reason for a connection whose peer's certificate is no longer accepted.
+fn no_longer_accepted(rejection: &PeerRejection) -> String {
+    match rejection {
+        PeerRejection::Denied(entry) => {
+            format!("certificate no longer accepted: it is on this node's deny list ({entry})")
+        }
+        PeerRejection::NotSigned { .. } => "certificate no longer accepted: its CA is no \
+                                            longer trusted by this node"
+            .to_string(),
+        other => format!("certificate no longer accepted: {other}"),
     }
 }
 
@@ -853,9 +1062,7 @@ pub fn response_name(r: &Response) -> &'static str {
 pub(crate) fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
     let identity = Identity::new(
         None,
-        &crate::rpc::identity::CaSource::Derived {
-            secret: Some(secret.to_vec()),
-        },
+        &crate::rpc::identity::CaSource::derived(Some(secret)),
         crate::rpc::identity::Role::Node,
         id,
         &[],
@@ -872,6 +1079,7 @@ pub(crate) fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
     /// Hang guard for the exchanges below, not a speed assertion.
     const DEADLINE: Duration = Duration::from_secs(20);
@@ -1024,17 +1232,21 @@ mod tests {
             matches!(
                 err,
                 TransportError::VersionMismatch { peer, theirs, ours }
-                    if peer == b_addr && theirs == PROTOCOL_VERSION + 1 && ours == PROTOCOL_VERSION
+                    if peer == b_addr
+                        && theirs == PROTOCOL_VERSION + 1
+                        && ours == ProtocolRange::SUPPORTED
             ),
             "{err:?}"
         );
         assert_eq!(err.fault(), Fault::Peer);
+        assert!(err.is_refusal());
         assert_eq!(
             err.to_string(),
             format!(
-                "peer {b_addr} speaks werify protocol {}, this node speaks {PROTOCOL_VERSION}: \
-                 upgrade one of them",
-                PROTOCOL_VERSION + 1
+                "peer {b_addr} speaks werify protocol {}, this node speaks {}: upgrade the \
+                 older one",
+                PROTOCOL_VERSION + 1,
+                ProtocolRange::SUPPORTED
             )
         );
 
@@ -1063,5 +1275,119 @@ mod tests {
             err.to_string(),
             format!("peer {c_addr} refused us: too many hellos; retry in 1 s")
         );
+    }
+
+    #[tokio::test]
+    async fn the_hello_announces_a_range_and_an_older_peer_is_spoken_to_at_its_version() {
+        let a = node_transport(NodeId::random());
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let b_id = NodeId::random();
+        let heard = tokio::spawn({
+            let endpoint = b.endpoint().clone();
+            async move {
+                let conn = endpoint.accept().await?.await.ok()?;
+                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+                let hello: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+                let answer = Response::Hello {
+                    version: MIN_PROTOCOL_VERSION,
+                    node_id: b_id,
+                    addr: String::new(),
+                };
+                frame::write_frame(&mut send, &answer).await.ok()?;
+                send.finish().ok()?;
+                Some((hello, conn))
+            }
+        });
+        let (_, id) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("answered in time")
+            .expect("an older version in our range is fine");
+        assert_eq!(id, b_id);
+        assert_eq!(a.peer_version(b_addr), Some(MIN_PROTOCOL_VERSION));
+        let (hello, _conn) = heard.await.expect("task").expect("hello");
+        assert!(
+            matches!(
+                hello,
+                Request::Hello { version, min_version: Some(min) }
+                    if version == PROTOCOL_VERSION && min == MIN_PROTOCOL_VERSION
+            ),
+            "{hello:?}"
+        );
+    }
+
+    #[test]
+    fn protocol_ranges_parse_print_and_meet() {
+        let r = |min, max| ProtocolRange { min, max };
+        assert_eq!("4..5".parse::<ProtocolRange>(), Ok(r(4, 5)));
+        assert_eq!("4".parse::<ProtocolRange>(), Ok(r(4, 4)));
+        assert!("5..4".parse::<ProtocolRange>().is_err());
+        assert!("x".parse::<ProtocolRange>().is_err());
+        assert_eq!(r(4, 5).to_string(), "4 to 5");
+        assert_eq!(r(4, 4).to_string(), "4");
+        assert_eq!(r(4, 5).highest_common(r(4, 4)), Some(4));
+        assert_eq!(r(4, 5).highest_common(r(5, 7)), Some(5));
+        assert_eq!(r(4, 5).highest_common(r(6, 7)), None);
+        assert_eq!(r(6, 7).highest_common(r(4, 5)), None);
+        assert_eq!(ProtocolRange::of_hello(4, None), r(4, 4));
+        assert_eq!(ProtocolRange::of_hello(5, Some(4)), r(4, 5));
+        // A nonsense minimum above the version is read as the version alone.
+        assert_eq!(ProtocolRange::of_hello(5, Some(9)), r(5, 5));
+    }
+
+    #[tokio::test]
+    async fn installing_a_deny_list_closes_the_connections_it_names() {
+        let a_id = NodeId::random();
+        let a = node_transport(a_id);
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let accepted = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let incoming = b.endpoint().accept().await?;
+                let (connecting, _) = b.accept(incoming).ok()?;
+                let conn = connecting.await.ok()?;
+                let guard = b.track(&conn, false);
+                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+                let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+                let hello = Response::Hello {
+                    version: PROTOCOL_VERSION,
+                    node_id: NodeId::random(),
+                    addr: String::new(),
+                };
+                frame::write_frame(&mut send, &hello).await.ok()?;
+                send.finish().ok()?;
+                Some((conn, guard))
+            }
+        });
+        let (dialed, _) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("connected in time")
+            .expect("connection");
+        let (conn, _guard) = accepted.await.expect("task").expect("accepted");
+        let deny = DenyList::parse(
+            &a.identity().leaf_fingerprint(),
+            std::path::Path::new("deny"),
+        )
+        .expect("deny list");
+        let installed = b.install(&b.identity(), deny).expect("installed");
+        assert_eq!(installed.closed.len(), 1, "{installed:?}");
+        assert!(installed.closed[0].1.contains("deny list"), "{installed:?}");
+        assert!(conn.close_reason().is_some());
+        let seen_by_a = tokio::time::timeout(DEADLINE, dialed.closed())
+            .await
+            .expect("closed in time");
+        let failure = ConnectionFailure::new(b_addr, &seen_by_a, None);
+        assert!(
+            failure.to_string().contains(&format!(
+                "(code {CLOSE_NO_LONGER_ACCEPTED}): certificate no longer accepted"
+            )),
+            "{failure}"
+        );
+        // Another node's certificate cannot be installed on b.
+        let err = b
+            .install(&a.identity(), DenyList::default())
+            .expect_err("another node id");
+        assert!(matches!(err, TlsError::OtherNodeId { .. }), "{err}");
     }
 }
