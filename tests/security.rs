@@ -653,10 +653,10 @@ fn the_ca_rotates_one_node_at_a_time_while_operations_run() {
     let started = Instant::now();
 
     // 1. Every node trusts the new CA too.
-    for i in 0..count {
+    for (i, (_, _, _, _, trust)) in files.iter().enumerate() {
         {
             let _between = client.lock().unwrap_or_else(|p| p.into_inner());
-            bundle(&[&old.0, &new.0], &files[i].4);
+            bundle(&[&old.0, &new.0], trust);
         }
         roll(&mut nodes, i, &client, &addrs, &admin_old);
     }
@@ -665,11 +665,11 @@ fn the_ca_rotates_one_node_at_a_time_while_operations_run() {
         bundle(&[&old.0, &new.0], &c_trust);
     }
     // 2. Every node presents a certificate of the new CA (same host, same node id).
-    for i in 0..count {
+    for (i, (_, from_new, cert, key, _)) in files.iter().enumerate() {
         {
             let _between = client.lock().unwrap_or_else(|p| p.into_inner());
-            put(&files[i].1.cert, &files[i].2);
-            put(&files[i].1.key, &files[i].3);
+            put(&from_new.cert, cert);
+            put(&from_new.key, key);
         }
         roll(&mut nodes, i, &client, &addrs, &admin_new);
     }
@@ -680,10 +680,10 @@ fn the_ca_rotates_one_node_at_a_time_while_operations_run() {
         bundle(&[&new.0], &c_trust);
     }
     // 3. Every node drops the old CA.
-    for i in 0..count {
+    for (i, (_, _, _, _, trust)) in files.iter().enumerate() {
         {
             let _between = client.lock().unwrap_or_else(|p| p.into_inner());
-            bundle(&[&new.0], &files[i].4);
+            bundle(&[&new.0], trust);
         }
         roll(&mut nodes, i, &client, &addrs, &admin_new);
     }
@@ -767,10 +767,10 @@ fn the_derived_secret_rotates_one_node_at_a_time_while_operations_run() {
         "new-secret\n",
     ];
     for (stage, content) in stages.iter().enumerate() {
-        for i in 0..count {
+        for (i, secret) in secrets.iter().enumerate() {
             {
                 let _between = client.lock().unwrap_or_else(|p| p.into_inner());
-                std::fs::write(&secrets[i], content).unwrap();
+                std::fs::write(secret, content).unwrap();
             }
             roll(&mut nodes, i, &client, &addrs, &admin);
         }
@@ -1043,14 +1043,11 @@ async fn a_running_node_switches_trust_and_deny_list_and_cuts_off_what_they_no_l
     let (b, b_mesh, b_reload, _b_serving) =
         in_process_node(dir.path(), "b", source(1), &deny, Some(a)).await;
     let together = || async { sees_alive(&a_mesh, &[b]).await && sees_alive(&b_mesh, &[a]).await };
-    let wait = |what: &'static str| {
-        let together = together.clone();
-        async move {
-            let give_up = Instant::now() + CONVERGE;
-            while !together().await {
-                assert!(Instant::now() < give_up, "{what}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+    let wait = |what: &'static str| async move {
+        let give_up = Instant::now() + CONVERGE;
+        while !together().await {
+            assert!(Instant::now() < give_up, "{what}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
     wait("a and b see each other").await;

@@ -87,14 +87,8 @@ pub enum RequestError {
          --key of an operator certificate (werify certs issue --operator NAME)"
     )]
     NeedsOperator { what: &'static str, holder: Holder },
-    #[error(
-        "no common werify protocol version: this node speaks {ours}, you speak {theirs}; \
-         upgrade the older one"
-    )]
-    Incompatible {
-        ours: ProtocolRange,
-        theirs: ProtocolRange,
-    },
+    #[error(transparent)]
+    Incompatible(#[from] NoCommonVersion),
     #[error("push-pull sender does not match its certificate")]
     SenderMismatch,
     #[error("invalid checks: {0}")]
@@ -126,6 +120,17 @@ pub enum RequestError {
     ShuttingDown,
 }
 
+/// A hello from a peer whose protocol versions miss this node's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no common werify protocol version: this node speaks {ours}, you speak {theirs}; \
+     upgrade the older one"
+)]
+pub struct NoCommonVersion {
+    pub ours: ProtocolRange,
+    pub theirs: ProtocolRange,
+}
+
 impl From<ShuttingDown> for RequestError {
     fn from(_: ShuttingDown) -> RequestError {
         RequestError::ShuttingDown
@@ -142,7 +147,7 @@ impl RequestError {
             }
             E::AlreadyAlive(_) => ErrorCode::Invalid,
             E::NodeOnly(_) | E::SenderMismatch | E::NeedsOperator { .. } => ErrorCode::Forbidden,
-            E::Incompatible { .. } => ErrorCode::Incompatible,
+            E::Incompatible(_) => ErrorCode::Incompatible,
             E::ChecksBusy => ErrorCode::RateLimited,
             E::Remove(RemoveError::UnknownAddress(_)) => ErrorCode::NotFound,
             E::Remove(RemoveError::IsSelf(_)) => ErrorCode::Invalid,
@@ -383,15 +388,10 @@ pub async fn dispatch(
             Err(RequestError::NodeOnly(what))
         }
     };
-    let operator_only = |what: &'static str| {
-        if peer.role().may_operate() {
-            Ok(())
-        } else {
-            Err(RequestError::NeedsOperator {
-                what,
-                holder: peer.holder.clone(),
-            })
-        }
+    let may_operate = peer.role().may_operate();
+    let needs_operator = |what: &'static str| RequestError::NeedsOperator {
+        what,
+        holder: peer.holder.clone(),
     };
     Ok(match req {
         Request::Hello {
@@ -420,13 +420,17 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Add { host } => {
-            operator_only("adding a host")?;
+            if !may_operate {
+                return Err(needs_operator("adding a host"));
+            }
             ctx.coordinator.check_rate(remote.ip(), "adds")?;
             add_host(ctx, &host).await?;
             Response::Done
         }
         Request::Del { host } => {
-            operator_only("removing a host")?;
+            if !may_operate {
+                return Err(needs_operator("removing a host"));
+            }
             let addr = resolve_host(host).await?;
             ctx.mesh.remove(addr).await??;
             Response::Done
@@ -437,7 +441,9 @@ pub async fn dispatch(
             filter,
             deadline_ms,
         } => {
-            operator_only("submitting an operation")?;
+            if !may_operate {
+                return Err(needs_operator("submitting an operation"));
+            }
             let submitter = Submitter {
                 operator: peer.holder.operator().map(str::to_string),
                 from: remote.to_string(),
@@ -469,7 +475,9 @@ pub async fn dispatch(
             )
         }
         Request::Refresh => {
-            operator_only("starting a refresh")?;
+            if !may_operate {
+                return Err(needs_operator("starting a refresh"));
+            }
             ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
             let r = ctx.coordinator.refresh().await?;
             Response::RefreshStarted {
@@ -487,7 +495,7 @@ fn hello(
     peer: &PeerCert,
     remote: SocketAddr,
     theirs: ProtocolRange,
-) -> Result<Response, RequestError> {
+) -> Result<Response, NoCommonVersion> {
     let ours = ctx.transport.protocols();
     let Some(version) = ours.highest_common(theirs) else {
         ctx.rejected.record(
@@ -499,7 +507,7 @@ fn hello(
             ),
             Instant::now(),
         );
-        return Err(RequestError::Incompatible { ours, theirs });
+        return Err(NoCommonVersion { ours, theirs });
     };
     if peer.role() == Role::Node {
         ctx.transport.note_peer_version(remote, version);
