@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use crate::base::env::ParseEnvError;
 use crate::checks::spec::SpecError;
+use crate::cli::config_file::ConfigError;
 use crate::cli::output::go_duration;
+use crate::cli::settings::SettingsError;
 use crate::node::NodeError;
 use crate::ops::handle::ParseHandleError;
 use crate::rpc::hostaddr::HostError;
@@ -85,6 +87,23 @@ pub enum CliError {
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
+    /// A results-only `--output` for a command that shows no check results.
+    #[error(
+        "--output {format} shows check results (ctl operation --wait, get, refresh --wait, \
+         checks run); {command} prints text, json or jsonl"
+    )]
+    OutputFormat {
+        format: &'static str,
+        command: String,
+    },
+    /// The config file cannot be read or holds something invalid (FILE:LINE, the key,
+    /// what is valid).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Flags, environment variables and the config file together say something that
+    /// cannot work (half a PEM CA, a secret and a PEM CA).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -115,9 +134,18 @@ pub enum CliError {
     /// Standard output could not be written (other than a closed pipe).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// `werify man --out DIR` could not write a page.
+    #[error("cannot write the manual page {}: {source}; --out must name an existing, writable directory", path.display())]
+    ManPage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A signal handler (SIGHUP for reloads) could not be installed.
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
 impl CliError {
@@ -139,6 +167,9 @@ impl CliError {
             | CliError::NodeId(_)
             | CliError::NoCertificate(_)
             | CliError::NodeTag(_)
+            | CliError::OutputFormat { .. }
+            | CliError::Config(_)
+            | CliError::Settings(_)
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted
@@ -146,7 +177,9 @@ impl CliError {
             | CliError::Node(_)
             | CliError::Stdin(_)
             | CliError::Stdout(_)
-            | CliError::Runtime(_) => EXIT_ERROR,
+            | CliError::ManPage { .. }
+            | CliError::Runtime(_)
+            | CliError::Signal(_) => EXIT_ERROR,
         }
     }
 }

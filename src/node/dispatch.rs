@@ -22,7 +22,6 @@ use crate::node::driver::MeshClient;
 use crate::node::health::Periodic;
 use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
 use crate::node::refusals::{Refusals, not_joined};
-use crate::node::security::SecurityFiles;
 use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
 use crate::ops::error::OpsError;
 use crate::ops::handle::Handle;
@@ -31,6 +30,7 @@ use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::{Holder, Role};
 use crate::rpc::protocol::{
     ErrorCode, MemberReport, ProtocolRange, Request, Response, StatusReport, Submitter,
+    split_results,
 };
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
@@ -55,7 +55,8 @@ pub struct NodeContext {
     pub addr: SocketAddr,
     pub env: String,
     pub profile: String,
-    pub run_options: RunOptions,
+    /// How checks run here; a reload may change it.
+    pub run_options: tokio::sync::watch::Receiver<RunOptions>,
     /// Bounds how many `RunChecks` requests from coordinators run here at once.
     pub check_slots: Arc<Semaphore>,
     /// Asks the node's health task to re-run its periodic checks for a refresh id.
@@ -70,8 +71,6 @@ pub struct NodeContext {
     pub refusals: Arc<Refusals>,
     /// Peers whose connections to this node were refused.
     pub rejected: Arc<Refusals>,
-    /// The files this node's certificates, CAs and deny list come from.
-    pub security: SecurityFiles,
 }
 
 /// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
@@ -279,8 +278,9 @@ async fn serve_connection(
     peer: PeerCert,
     dialed: bool,
 ) {
-    let remote = conn.remote_address();
-    let _tracked = ctx.transport.track(&conn, dialed);
+    let _tracked = ctx
+        .transport
+        .track(&conn, dialed, peer.role() == Role::Node);
     if let Some(id) = peer.node_id() {
         let ctx2 = ctx.clone();
         let conn2 = conn.clone();
@@ -293,7 +293,8 @@ async fn serve_connection(
         };
         let ctx = ctx.clone();
         let peer = peer.clone();
-        tokio::spawn(async move { handle_stream(ctx, peer, remote, send, recv).await });
+        let conn = conn.clone();
+        tokio::spawn(async move { handle_stream(ctx, peer, conn, send, recv).await });
     }
 }
 
@@ -329,10 +330,11 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
 async fn handle_stream(
     ctx: Arc<NodeContext>,
     peer: PeerCert,
-    remote: SocketAddr,
+    conn: quinn::Connection,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
+    let remote = conn.remote_address();
     let req = match tokio::time::timeout(
         REQUEST_READ_TIMEOUT,
         frame::read_frame::<Request>(&mut recv, MAX_FRAME_BYTES),
@@ -355,9 +357,14 @@ async fn handle_stream(
     if push_pull {
         ctx.metrics.push_pull_received(frame_len(&req));
     }
+    let retire = matches!(req, Request::Retire);
     let resp = dispatch(&ctx, &peer, remote, req)
         .await
         .unwrap_or_else(RequestError::into_response);
+    if retire && matches!(resp, Response::Done) {
+        // The peer no longer accepts what we presented on this connection.
+        ctx.transport.forget(remote, &conn);
+    }
     if push_pull {
         ctx.metrics.push_pull_sent(frame_len(&resp));
     }
@@ -374,7 +381,7 @@ async fn handle_stream(
 /// | --- | --- |
 /// | `Hello`, `Status`, `Get` | anyone the handshake let in |
 /// | `Submit`, `Add`, `Del`, `Refresh` | operators and `ctl` clients ([`Role::may_operate`]) |
-/// | `PushPull`, `RunChecks`, `RunRefresh` | nodes |
+/// | `PushPull`, `RunChecks`, `RunRefresh`, `Retire` | nodes |
 pub async fn dispatch(
     ctx: &NodeContext,
     peer: &PeerCert,
@@ -466,13 +473,22 @@ pub async fn dispatch(
                 targeted: s.targeted,
             }
         }
-        Request::Get { handle, wait_ms } => {
+        Request::Get {
+            handle,
+            wait_ms,
+            known_answers,
+        } => {
             let handle: Handle = handle.parse().map_err(OpsError::from)?;
             Response::Operation(
                 ctx.coordinator
-                    .get(&handle, Duration::from_millis(wait_ms))
+                    .get(&handle, Duration::from_millis(wait_ms), known_answers)
                     .await?,
             )
+        }
+        // What to forget is this stream's connection: `handle_stream` does it.
+        Request::Retire => {
+            node_only("retiring a connection")?;
+            Response::Done
         }
         Request::Refresh => {
             if !may_operate {
@@ -534,12 +550,15 @@ pub async fn run_checks_here(
         return Err(RequestError::ChecksBusy);
     };
     let running = Instant::now();
-    let results = run_checks(&checks, &ctx.run_options).await;
+    let options = ctx.run_options.borrow().clone();
+    let results = run_checks(&checks, &options).await;
     ctx.metrics
         .checks_ran(CheckSource::Operation, &checks, &results, running.elapsed());
+    let (results, observations) = split_results(results);
     Ok(Response::CheckResults {
         results,
         took_ms: duration_ms(started.elapsed()),
+        observations,
     })
 }
 
@@ -687,7 +706,7 @@ pub(crate) mod tests {
         let store =
             Store::open(&dir.0.join("operations.redb"), StoreLimits::default()).expect("store");
         let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
-        let run_options = RunOptions::default();
+        let (_, run_options) = tokio::sync::watch::channel(RunOptions::default());
         let coordinator = Coordinator::new(
             store,
             transport.clone(),
@@ -714,12 +733,6 @@ pub(crate) mod tests {
             join: Vec::new(),
             refusals: Arc::new(Refusals::new(crate::node::refusals::Side::Dialed)),
             rejected: Arc::new(Refusals::new(crate::node::refusals::Side::Accepted)),
-            security: SecurityFiles {
-                env: None,
-                ca: crate::rpc::identity::CaSource::derived(Some(b"node unit tests")),
-                deny: None,
-                ips: Vec::new(),
-            },
         });
         (ctx, dir)
     }
@@ -822,6 +835,7 @@ pub(crate) mod tests {
                     Request::Get {
                         handle: bad.into(),
                         wait_ms: 0,
+                        known_answers: None,
                     },
                 )
                 .await,
@@ -959,9 +973,18 @@ pub(crate) mod tests {
         let Response::Submitted { handle, .. } = r else {
             panic!("expected Submitted, got {}", response_name(&r));
         };
-        let r = dispatch(&ctx, &node, remote(), Request::Get { handle, wait_ms: 0 })
-            .await
-            .expect("a node may read an operation");
+        let r = dispatch(
+            &ctx,
+            &node,
+            remote(),
+            Request::Get {
+                handle,
+                wait_ms: 0,
+                known_answers: None,
+            },
+        )
+        .await
+        .expect("a node may read an operation");
         let Response::Operation(report) = r else {
             panic!("expected Operation, got {}", response_name(&r));
         };

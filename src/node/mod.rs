@@ -2,8 +2,10 @@
 //! node id, TLS identity and trust ([`security`]), QUIC endpoint, the [`driver`] of the
 //! membership state machine, the result store and coordinator, periodic [`health`], the
 //! request [`dispatch`], the [`refusals`] it reports, the [`metrics`] and, with `--http`,
-//! the [`http`] endpoint — and shut down gracefully when told to. Flags and files are read by the CLI, not here; protocol logic lives in
-//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
+//! the [`http`] endpoint — changed live through its [`reload::Reloader`], and shut down
+//! gracefully when told to, telling a service manager both ([`notify`]). Flags and files
+//! are read by the CLI, not here; protocol logic lives in `crate::mesh`, operations in
+//! `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -12,7 +14,9 @@ pub mod driver;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod refusals;
+pub mod reload;
 pub mod security;
 pub mod snapshot;
 pub mod status;
@@ -23,7 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 pub use config::NodeConfig;
 
@@ -36,9 +40,11 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::health::PeriodicChecks;
 use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
 use crate::node::refusals::{Refusals, Side as RefusalSide};
+use crate::node::reload::{LiveConfig, Reloader};
 use crate::node::security::SecurityFiles;
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
@@ -100,6 +106,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 pub struct Node {
     ctx: Arc<NodeContext>,
     http: Option<tokio::net::TcpListener>,
+    reloader: Reloader,
 }
 
 impl Node {
@@ -137,10 +144,13 @@ impl Node {
             env: config.env.clone(),
             ca: config.ca.clone(),
             deny: config.deny.clone(),
-            ips: vec![advertise.ip()],
         };
-        let (identity, deny) =
-            security::load(&security, data_dir::load_or_create_node_id(&data_dir)?)?;
+        let ips = vec![advertise.ip()];
+        let (identity, deny) = security::load(
+            &security,
+            data_dir::load_or_create_node_id(&data_dir)?,
+            &ips,
+        )?;
         // An issued certificate carries the node's id.
         let node_id = identity.node_id();
         data_dir::store_node_id(&data_dir, node_id)?;
@@ -197,14 +207,19 @@ impl Node {
         }
 
         let periodic = match &config.checks {
-            Some(path) => Some(load_operations_file(path)?),
+            Some(path) => Some(Arc::new(load_operations_file(path)?)),
             None => None,
         };
-        let run_options = RunOptions {
+        // What a reload may change is handed to its users through these channels.
+        let (options_tx, run_options) = watch::channel(RunOptions {
             allow_command: config.allow_command,
             concurrency: config.workers,
             ..RunOptions::default()
-        };
+        });
+        let (periodic_tx, periodic_rx) = watch::channel(PeriodicChecks {
+            checks: periodic.clone(),
+            interval: config.check_interval,
+        });
 
         let me = Peer {
             id: node_id,
@@ -253,10 +268,23 @@ impl Node {
             refresh_tx.clone(),
         );
         coordinator.observe(metrics.clone());
+        let reloader = Reloader::new(
+            mesh.clone(),
+            periodic_tx,
+            options_tx,
+            (transport.clone(), ips),
+            LiveConfig {
+                tags: config.tags.clone(),
+                checks: config.checks.clone(),
+                check_interval: config.check_interval,
+                allow_command: config.allow_command,
+                security: Some(security),
+            },
+            periodic,
+        );
         let periodic = health::spawn(
             mesh.clone(),
-            periodic,
-            config.check_interval,
+            periodic_rx,
             run_options.clone(),
             refresh_rx,
             metrics.clone(),
@@ -286,18 +314,12 @@ impl Node {
             join: contacts,
             refusals,
             rejected: Arc::new(Refusals::new(RefusalSide::Accepted)),
-            security,
         });
-        Ok(Node { ctx, http })
-    }
-
-    /// A handle that reads the certificate, CA and deny files again and switches this
-    /// node to them, usable while the node serves.
-    pub fn security(&self) -> security::Reloader {
-        security::Reloader {
-            files: self.ctx.security.clone(),
-            transport: self.ctx.transport.clone(),
-        }
+        Ok(Node {
+            ctx,
+            http,
+            reloader,
+        })
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).
@@ -315,6 +337,12 @@ impl Node {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// Changes what can change while the node runs (tags, periodic checks, command
+    /// checks, certificates, trusted CAs and deny list), without leaving the mesh.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// A handle on the mesh driver, to watch or steer membership from the same process.
     pub fn mesh(&self) -> MeshClient {
         self.ctx.mesh.clone()
@@ -322,11 +350,17 @@ impl Node {
 
     /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Node { ctx, http } = self;
+        let Node { ctx, http, .. } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
         let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
+        // The driver answers only after its first pass, which hands the join requests to
+        // the contacts (from --join and the snapshot) to the transport: the first join
+        // attempt is made. Its answers are not awaited: the node retries until one comes.
+        let _ = mesh.view().await;
+        notify::ready(&format!("serving on {}", ctx.addr));
         serve(ctx, shutdown).await;
+        notify::stopping();
         if let Some(task) = http {
             task.abort();
         }

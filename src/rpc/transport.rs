@@ -34,6 +34,10 @@ const NEGATIVE_CACHE: Duration = Duration::from_millis(500);
 pub const CLOSE_NO_LONGER_ACCEPTED: u32 = 2;
 /// Longest close reason sent (QUIC keeps close frames within one packet).
 const MAX_CLOSE_REASON_BYTES: usize = 300;
+/// How long a retired connection stays open for the requests already on it.
+pub const RETIRE_GRACE: Duration = DUPLICATE_GRACE;
+/// The first protocol version that understands [`Request::Retire`].
+pub const RETIRE_SINCE_VERSION: u32 = 5;
 
 /// Why talking to a peer failed. The text is meant for users and names the peer;
 /// [`TransportError::fault`] says whose fault it is.
@@ -312,9 +316,9 @@ pub struct Transport {
     protocols: ProtocolRange,
     /// Each dial and accept gets its own TLS config from these (see [`tls::Verdict`]).
     handshakes: Arc<Handshakes>,
-    /// Every established connection served here, with whether its peer must be a node:
-    /// judged again when the trusted CAs or the deny list change.
-    tracked: Arc<Mutex<HashMap<usize, (quinn::Connection, bool)>>>,
+    /// Every established connection served here: judged again when the trusted CAs or
+    /// the deny list change.
+    tracked: Arc<Mutex<HashMap<usize, TrackedConnection>>>,
     cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
     /// Where each connection this transport dials goes, so that a node also serves the
     /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
@@ -325,17 +329,30 @@ pub struct Transport {
     dial_outcome: Arc<OnceLock<DialOutcomeHook>>,
 }
 
-/// What [`Transport::install`] changed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What [`Transport::install`] did to established connections whose peer's certificate
+/// is no longer accepted: each peer's address and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Installed {
-    /// Connections closed because their peer's certificate is no longer accepted, with
-    /// the peer's address and why.
-    pub closed: Vec<(SocketAddr, String)>,
+    /// Closed at once: the certificate is on the deny list.
+    pub cut: Vec<(SocketAddr, String)>,
+    /// No longer used for anything new and closed after [`RETIRE_GRACE`]: signed by a CA
+    /// no longer trusted (or refused otherwise), as when a rotation drops the old CA.
+    pub retired: Vec<(SocketAddr, String)>,
+}
+
+/// One established connection, as [`Transport::track`] registered it.
+#[derive(Clone)]
+struct TrackedConnection {
+    conn: quinn::Connection,
+    /// This side dialed it: the peer must be a node.
+    dialed: bool,
+    /// The peer presented a node's certificate: it is told when the connection retires.
+    peer_is_node: bool,
 }
 
 /// Removes a connection from [`Transport::track`]'s registry when dropped.
 pub struct Tracked {
-    tracked: Arc<Mutex<HashMap<usize, (quinn::Connection, bool)>>>,
+    tracked: Arc<Mutex<HashMap<usize, TrackedConnection>>>,
     id: usize,
 }
 
@@ -502,57 +519,126 @@ impl Transport {
     }
 
     /// Registers an established connection, so that [`Transport::install`] judges its
-    /// peer again; `node_only` when the peer must be a node (a connection this side
-    /// dialed). Registered until the returned guard is dropped.
-    pub fn track(&self, conn: &quinn::Connection, node_only: bool) -> Tracked {
+    /// peer again: `dialed` when this side dialed it (the peer must be a node),
+    /// `peer_is_node` when the peer presented a node's certificate. Registered until the
+    /// returned guard is dropped.
+    pub fn track(&self, conn: &quinn::Connection, dialed: bool, peer_is_node: bool) -> Tracked {
         let id = conn.stable_id();
         self.tracked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, (conn.clone(), node_only));
+            .insert(
+                id,
+                TrackedConnection {
+                    conn: conn.clone(),
+                    dialed,
+                    peer_is_node,
+                },
+            );
         Tracked {
             tracked: self.tracked.clone(),
             id,
         }
     }
 
-    /// Presents `identity` and checks peers against its CAs minus `deny` from now on, and
-    /// closes every tracked connection whose peer that no longer accepts (close code
-    /// [`CLOSE_NO_LONGER_ACCEPTED`], the reason in the close frame). `identity` must be of
-    /// the same env, role and node id as before.
-    pub fn install(&self, identity: &Identity, deny: DenyList) -> Result<Installed, TlsError> {
-        if identity.node_id() != self.node_id && identity.role() == Role::Node {
+    /// Whether `identity` can replace the one this transport presents: same env and role,
+    /// and for a node the same node id (the mesh knows a node by it).
+    pub fn check_installable(&self, identity: &Identity) -> Result<(), TlsError> {
+        if identity.role() == Role::Node && identity.node_id() != self.node_id {
             return Err(TlsError::OtherNodeId {
                 ours: self.node_id,
                 offered: identity.node_id(),
             });
         }
+        self.handshakes.check_installable(identity)
+    }
+
+    /// Stops using `conn` for anything new: the peer at `addr` retired it (its side no
+    /// longer accepts our certificate on it). The next request or datagram dials anew.
+    pub fn forget(&self, addr: SocketAddr, conn: &quinn::Connection) {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned();
+        if let Some(slot) = slot {
+            let mut s = slot.state();
+            let id = conn.stable_id();
+            if s.conn.as_ref().is_some_and(|c| c.stable_id() == id) {
+                s.conn = None;
+            }
+            if s.offered.as_ref().is_some_and(|(c, _)| c.stable_id() == id) {
+                s.offered = None;
+            }
+        }
+    }
+
+    /// Retires `tracked`: nothing new goes over it from this side, a node peer that speaks
+    /// [`RETIRE_SINCE_VERSION`] is told to stop using it too, and it is closed after
+    /// [`RETIRE_GRACE`] so that requests already on it finish.
+    fn retire(&self, tracked: TrackedConnection, reason: Vec<u8>) {
+        let addr = tracked.conn.remote_address();
+        self.forget(addr, &tracked.conn);
+        let tell = tracked.peer_is_node
+            && self
+                .peer_version(addr)
+                .is_some_and(|v| v >= RETIRE_SINCE_VERSION);
+        let conn = tracked.conn;
+        tokio::spawn(async move {
+            if tell {
+                let notice = call_on(&conn, addr, &Request::Retire);
+                if let Err(e) = tokio::time::timeout(DIAL_TIMEOUT, notice).await {
+                    tracing::debug!(%addr, "retire notice not answered: {e}");
+                }
+            }
+            tokio::time::sleep(RETIRE_GRACE).await;
+            conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
+        });
+    }
+
+    /// Presents `identity` and checks peers against its CAs minus `deny` from now on, and
+    /// ends every tracked connection whose peer that no longer accepts, close code
+    /// [`CLOSE_NO_LONGER_ACCEPTED`] with the reason in the close frame: one whose
+    /// certificate is denied is cut at once; any other is retired (see [`Installed`]), so
+    /// that dropping a CA no peer presents any more interrupts nothing. `identity` must be
+    /// installable ([`Transport::check_installable`]).
+    pub fn install(&self, identity: &Identity, deny: DenyList) -> Result<Installed, TlsError> {
+        self.check_installable(identity)?;
         self.handshakes.install(identity, deny)?;
         // Dials always pass their own config (see `dial`); accepts too, but the endpoint's
         // default is kept current for anything that would use it.
         self.endpoint
             .set_server_config(Some(self.handshakes.server_config()?));
-        let tracked: Vec<(quinn::Connection, bool)> = self
+        let tracked: Vec<TrackedConnection> = self
             .tracked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
             .collect();
-        let mut closed = Vec::new();
-        for (conn, node_only) in tracked {
-            if conn.close_reason().is_some() {
+        let mut installed = Installed::default();
+        for t in tracked {
+            if t.conn.close_reason().is_some() {
                 continue;
             }
-            if let Some(rejection) = self.handshakes.recheck(&conn, node_only) {
-                let why = no_longer_accepted(&rejection);
-                let mut reason = why.clone().into_bytes();
-                reason.truncate(MAX_CLOSE_REASON_BYTES);
-                conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
-                closed.push((conn.remote_address(), why));
+            let Some(rejection) = self.handshakes.recheck(&t.conn, t.dialed) else {
+                continue;
+            };
+            let why = no_longer_accepted(&rejection);
+            let mut reason = why.clone().into_bytes();
+            reason.truncate(MAX_CLOSE_REASON_BYTES);
+            let addr = t.conn.remote_address();
+            if matches!(rejection, PeerRejection::Denied(_)) {
+                self.forget(addr, &t.conn);
+                t.conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
+                installed.cut.push((addr, why));
+            } else {
+                self.retire(t, reason);
+                installed.retired.push((addr, why));
             }
         }
-        Ok(Installed { closed })
+        Ok(installed)
     }
 
     /// Starts the handshake of a connection a peer is dialing to us, with a verifier of
@@ -1347,7 +1433,7 @@ mod tests {
                 let incoming = b.endpoint().accept().await?;
                 let (connecting, _) = b.accept(incoming).ok()?;
                 let conn = connecting.await.ok()?;
-                let guard = b.track(&conn, false);
+                let guard = b.track(&conn, false, true);
                 let (mut send, mut recv) = conn.accept_bi().await.ok()?;
                 let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
                 let hello = Response::Hello {
@@ -1371,8 +1457,9 @@ mod tests {
         )
         .expect("deny list");
         let installed = b.install(&b.identity(), deny).expect("installed");
-        assert_eq!(installed.closed.len(), 1, "{installed:?}");
-        assert!(installed.closed[0].1.contains("deny list"), "{installed:?}");
+        assert_eq!(installed.cut.len(), 1, "{installed:?}");
+        assert!(installed.cut[0].1.contains("deny list"), "{installed:?}");
+        assert!(installed.retired.is_empty(), "{installed:?}");
         assert!(conn.close_reason().is_some());
         let seen_by_a = tokio::time::timeout(DEADLINE, dialed.closed())
             .await

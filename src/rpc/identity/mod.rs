@@ -58,7 +58,7 @@ pub use uri::{
 pub(crate) use uri::{WerifyUri, werify_uri_of};
 
 /// The shared secret of derived mode, or where to read it.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
     /// No secret: the CA only separates envs, it authenticates nobody.
     None,
@@ -96,7 +96,7 @@ impl fmt::Debug for Secret {
 }
 
 /// Where the env CAs and this process's certificate come from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CaSource {
     /// Computed from the env tag and an optional shared secret (see the module doc); the
     /// certificate is minted from the first secret.
@@ -516,6 +516,26 @@ impl Identity {
                     leaf_key: leaf.key,
                 })
             }
+        }
+    }
+
+    /// This identity, presenting `current`'s certificate instead of its own when both
+    /// were minted here by the same CA for the same holder: reading the files again then
+    /// changes what is trusted, not the certificate. Otherwise this identity as it is.
+    pub fn keeping_minted_leaf_of(self, current: &Identity) -> Identity {
+        let same_minted = self.presented == Presented::Minted
+            && current.presented == Presented::Minted
+            && self.issuer == current.issuer
+            && self.node_id == current.node_id
+            && self.holder.role() == current.holder.role();
+        if !same_minted {
+            return self;
+        }
+        Identity {
+            holder: current.holder.clone(),
+            leaf_cert: current.leaf_cert.clone(),
+            leaf_key: current.leaf_key.clone_key(),
+            ..self
         }
     }
 

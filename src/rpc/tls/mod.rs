@@ -338,6 +338,15 @@ impl Handshakes {
     /// of the same env and role as the identity this endpoint started with. Connections
     /// already established are not touched: see [`Handshakes::recheck`].
     pub fn install(&self, id: &Identity, deny: DenyList) -> Result<(), TlsError> {
+        self.check_installable(id)?;
+        let next = Arc::new(Current::new(id, deny, &self.provider)?);
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(())
+    }
+
+    /// Whether `id` is of the env and role this endpoint runs as (what
+    /// [`Handshakes::install`] requires).
+    pub fn check_installable(&self, id: &Identity) -> Result<(), TlsError> {
         if *id.env() != self.ours.env || id.role() != self.ours.role {
             return Err(TlsError::OtherIdentity {
                 env: id.env().clone(),
@@ -345,8 +354,6 @@ impl Handshakes {
                 ours: self.ours.clone(),
             });
         }
-        let next = Arc::new(Current::new(id, deny, &self.provider)?);
-        *self.current.write().unwrap_or_else(|p| p.into_inner()) = next;
         Ok(())
     }
 
