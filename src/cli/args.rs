@@ -212,19 +212,13 @@ pub struct IdentityArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub ca_cert: Vec<PathBuf>,
     /// PEM CA key: this process signs its own certificate with it; needs --ca-cert.
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "ca_cert",
-        conflicts_with = "cert",
-        global = true
-    )]
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca_key: Option<PathBuf>,
     /// Certificate from `werify certs issue` to present; needs --key and --ca-cert.
-    #[arg(long, value_name = "FILE", requires_all = ["key", "ca_cert"], global = true)]
+    #[arg(long, value_name = "FILE", global = true)]
     pub cert: Option<PathBuf>,
     /// The private key of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert", global = true)]
+    #[arg(long, value_name = "FILE", global = true)]
     pub key: Option<PathBuf>,
 }
 

@@ -72,12 +72,9 @@ pub enum CliError {
     /// The secret file, the CA files or the identity they make are unusable.
     #[error(transparent)]
     Identity(#[from] IdentityError),
-    /// `--ca-cert` without a way to get a certificate.
-    #[error(
-        "--ca-cert needs --ca-key (this process signs its own certificate with the CA key) or \
-         --cert and --key (a certificate from werify certs issue)"
-    )]
-    CaCertAlone,
+    /// Identity flags that do not make an identity together (`--ca-cert` alone, …).
+    #[error("{0}")]
+    IdentityFlags(&'static str),
     /// `certs issue --node-id` that is not a node id.
     #[error("--node-id: {0}")]
     NodeId(#[from] crate::base::node_id::ParseNodeIdError),
@@ -163,7 +160,7 @@ impl CliError {
             | CliError::Handle(_)
             | CliError::Env(_)
             | CliError::Identity(_)
-            | CliError::CaCertAlone
+            | CliError::IdentityFlags(_)
             | CliError::NodeId(_)
             | CliError::NoCertificate(_)
             | CliError::NodeTag(_)

@@ -599,7 +599,33 @@ mod tests {
             .expect_err("unpaired")
             .to_string();
         assert!(e.starts_with("ca_cert ("), "{e}");
-        assert!(e.contains("werify.toml:1) needs ca_key as well"), "{e}");
+        assert!(
+            e.contains("werify.toml:1) needs ca_key or cert as well"),
+            "{e}"
+        );
+        // An issued certificate: cert, key and ca_cert, no ca_key; and not both ways.
+        let s = resolve_with(
+            &["--cert", "/x/n.crt.pem", "--key", "/x/n.key.pem"],
+            Some("ca_cert = [\"/x/old.pem\", \"/x/new.pem\"]\ndeny = \"/x/deny\"\n"),
+        )
+        .expect("an issued certificate");
+        assert_eq!(s.identity.ca_cert.len(), 2);
+        assert_eq!(s.deny.as_deref(), Some(std::path::Path::new("/x/deny")));
+        assert_eq!(
+            s.entry("ca_cert").and_then(|e| e.value.clone()).as_deref(),
+            Some("[\"/x/old.pem\", \"/x/new.pem\"]")
+        );
+        let e = resolve_with(
+            &["--cert", "/x/n.crt.pem", "--key", "/x/n.key.pem"],
+            Some("ca_cert = \"/x/ca.pem\"\nca_key = \"/x/ca.key.pem\"\n"),
+        )
+        .expect_err("both ways")
+        .to_string();
+        assert!(e.starts_with("ca_key ("), "{e}");
+        let e = resolve_with(&[], Some("cert = \"/x/n.crt.pem\"\n"))
+            .expect_err("no key")
+            .to_string();
+        assert!(e.starts_with("cert ("), "{e}");
         let e = resolve_with(
             &["--secret-file", "/x/secret"],
             Some("ca_cert = \"/x/ca.crt.pem\"\nca_key = \"/x/ca.key.pem\"\n"),

@@ -272,7 +272,13 @@ impl Reloader {
             });
         }
         let trusted = identity.trusted_fingerprints();
-        if trusted.as_slice() != trusted_before.ca_fingerprints() {
+        let sorted = |fingerprints: &[String]| {
+            let mut v = fingerprints.to_vec();
+            v.sort();
+            v
+        };
+        // The same CAs in another order (the one that signs ours comes first) are no change.
+        if sorted(&trusted) != sorted(trusted_before.ca_fingerprints()) {
             changes.push(Change {
                 key: "trusted CAs",
                 what: format!(
