@@ -9,7 +9,9 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
+use crate::cli::checks_add::ChecksAddArgs;
 use crate::cli::checks_run::ChecksRunArgs;
+use crate::cli::checks_validate::ChecksValidateArgs;
 use crate::cli::command::CtlSubcommand;
 use crate::cli::completions::CompletionShell;
 use crate::cli::logging::{LogFormat, LogLevel};
@@ -45,6 +47,11 @@ pub enum Command {
         #[command(subcommand)]
         command: MeshCommand,
     },
+    /// Write, check and run operations files on this host, without a node.
+    Checks {
+        #[command(subcommand)]
+        command: ChecksCommand,
+    },
     /// Manage the env CA for PEM mode and issue certificates from it.
     Certs {
         #[command(subcommand)]
@@ -62,24 +69,11 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
-    /// Work with operations files on this host, without a node.
-    Checks {
-        #[command(subcommand)]
-        command: ChecksCommand,
-    },
     /// Check the node's config file.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ChecksCommand {
-    /// Runs an operations file's checks on this host, without a node, and prints the
-    /// results in any --output format (like `ctl operation --wait` for one host).
-    #[command(after_long_help = crate::cli::checks_run::EXIT_CODES_HELP)]
-    Run(ChecksRunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,7 +102,8 @@ pub struct ConfigCheckArgs {
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (with --wait: every check on every host succeeded)
-  1  a check was false or errored, or a host did not answer (--wait commands)
+  1  a check was false or errored, or a host did not answer (--wait commands); or the
+     --node/--tag filters of an operation match no alive host
   2  usage, input, connection or authentication error; or the node refused the request
      as invalid, forbidden, or naming something unknown (e.g. an unknown handle)
   3  the node, or a node it needed, cannot serve the request now: try later or another node
@@ -118,6 +113,23 @@ Exit codes:
 pub enum MeshCommand {
     /// Members, states, incarnations, RTTs, health and suspicions as one node sees them.
     Status(StatusArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChecksCommand {
+    /// Write a check that this host passes now, e.g. `checks add file_hash /etc/hosts`.
+    ///
+    /// Reads what the check tests from this host (a file's digest or mode, the status a
+    /// URL answers, a kernel parameter's value, …), runs the check once, and prints it as
+    /// an operations file, or adds it to --file (JSON or YAML by its name; created when
+    /// missing; other checks, layout and comments kept; a name already there is refused).
+    Add(ChecksAddArgs),
+    /// Check operations files offline: the errors `ctl operation` would give, exit 0 or 2.
+    Validate(ChecksValidateArgs),
+    /// Runs an operations file's checks on this host, without a node, and prints the
+    /// results in any --output format (like `ctl operation --wait` for one host).
+    #[command(after_long_help = crate::cli::checks_run::EXIT_CODES_HELP)]
+    Run(ChecksRunArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,7 +273,8 @@ pub struct NodeArgs {
     /// Protocol timing: lan (default), wan or local.
     #[arg(long, env = "WERIFY_PROFILE", default_value = "lan")]
     pub profile: Profile,
-    /// Checks this node runs periodically; their summary is gossiped to the whole mesh.
+    /// Checks this node runs periodically (an operations file: JSON, or YAML when it ends
+    /// in .yaml or .yml); their summary is gossiped to the whole mesh.
     #[arg(long, env = "WERIFY_CHECKS", value_name = "FILE")]
     pub checks: Option<PathBuf>,
     /// How often the periodic checks run.

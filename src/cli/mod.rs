@@ -1,12 +1,14 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status`, `certs`, `config check` or `checks run`;
-//! `completions` and `man` print what clap's definitions generate (and `--version` says
-//! what [`version`] says). Every error comes back here as a [`CliError`] and is printed by
-//! [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `certs`, `config check` or `checks
+//! run|add|validate`; `completions` and `man` print what clap's definitions generate (and
+//! `--version` says what [`version`] says). Every error comes back here as a [`CliError`]
+//! and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_add;
 pub mod checks_run;
+pub mod checks_validate;
 pub mod command;
 pub mod completions;
 pub mod config_cmd;
@@ -111,6 +113,12 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, CliError> {
         Command::Checks {
             command: ChecksCommand::Run(args),
         } => on_runtime(checks_run::run(args)),
+        Command::Checks {
+            command: ChecksCommand::Add(args),
+        } => on_runtime(checks_add::run(args)),
+        Command::Checks {
+            command: ChecksCommand::Validate(args),
+        } => on_runtime(checks_validate::run(args)),
         // Logging waits for the node's settings (level, format).
         Command::Node(args) => node::run_node(args, sub("node")),
         Command::Config {
