@@ -1,10 +1,11 @@
 //! The security lifecycle with real `werify node` processes on 127.0.0.x (ports
 //! 32700–32799): certificates issued by `werify certs issue` used without the CA key,
-//! what each role may do, who submitted an operation (kept across a restart), refusals
-//! reported on the side that was refused, the deny list, rotating the CA and the derived
-//! secret one node at a time while operations run, a running node switching its trust
-//! and deny list (in this process), and a mesh of mixed protocol versions.
-
+//! beside a node and a client that mint theirs from it; what each role may do; who
+//! submitted an operation (kept across a restart); refusals reported on the side that was
+//! refused (deny list, another secret, another env); the deny list refusing newcomers and
+//! cutting off a connected node at SIGHUP; rotating the CA and the derived secret one node
+//! at a time while operations run; a running node switching its trust and deny list (in
+//! this process); and a mesh of mixed protocol versions.
 mod common;
 
 use std::path::Path;
@@ -195,7 +196,10 @@ fn issued_certificates_work_without_the_ca_key_by_role_and_leave_an_audit_trail(
         assert_eq!(mode & 0o777, 0o600, "the key file is private");
     }
     // Never overwritten without --force.
-    let before = std::fs::read(&alice.cert).unwrap();
+    let before = (
+        std::fs::read(&alice.cert).unwrap(),
+        std::fs::read(&alice.key).unwrap(),
+    );
     let o = werify(&[
         "certs",
         "issue",
@@ -214,7 +218,13 @@ fn issued_certificates_work_without_the_ca_key_by_role_and_leave_an_audit_trail(
         "{}",
         stderr(&o)
     );
-    assert_eq!(std::fs::read(&alice.cert).unwrap(), before);
+    assert_eq!(
+        (
+            std::fs::read(&alice.cert).unwrap(),
+            std::fs::read(&alice.key).unwrap()
+        ),
+        before
+    );
 
     let hosts: Vec<Issued> = (1..=3)
         .map(|i| issue(&ca, &out, &["--node", &format!("n{i}.prod.test")]))
@@ -230,12 +240,24 @@ fn issued_certificates_work_without_the_ca_key_by_role_and_leave_an_audit_trail(
         n.spawn();
         nodes.push(n);
     }
+    // A node that keeps minting its own certificate from the CA key joins them.
+    let with_ca_key = vec![
+        "--ca-cert".to_string(),
+        ca.0.clone(),
+        "--ca-key".into(),
+        ca.1.clone(),
+    ];
+    let mut minting = with_ca_key.clone();
+    minting.extend(["--join".to_string(), "127.0.0.61:32700".to_string()]);
+    let mut n = node(dir.path(), 64, 32703, minting);
+    n.spawn();
+    nodes.push(n);
     let addrs: Vec<String> = nodes.iter().map(Node::addr).collect();
     let as_alice = alice.flags(&[&ca.0]);
     let refs: Vec<&Node> = nodes.iter().collect();
     wait_for_mesh(&addrs, &as_alice, &refs);
-    // No node was given the CA key.
-    for n in &nodes {
+    // Only the last node was given the CA key.
+    for n in &nodes[..3] {
         assert!(!n.extra.iter().any(|f| f == "--ca-key"));
         assert!(
             n.log_text().contains("presenting the issued certificate"),
@@ -254,7 +276,7 @@ fn issued_certificates_work_without_the_ca_key_by_role_and_leave_an_audit_trail(
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).expect("json");
     let handle = report["handle"].as_str().expect("handle").to_string();
-    assert_eq!(report["summary"]["hosts_answered"], 3, "{report}");
+    assert_eq!(report["summary"]["hosts_answered"], 4, "{report}");
     assert_eq!(report["submitted_by"]["operator"], "alice", "{report}");
     assert_eq!(
         report["submitted_by"]["certificate_sha256"].as_str(),
@@ -299,6 +321,38 @@ fn issued_certificates_work_without_the_ca_key_by_role_and_leave_an_audit_trail(
             stderr(&o)
         );
     }
+
+    // A ctl client minting its own certificate from the CA key may submit too; the
+    // record has no operator name, only where it came from.
+    let o = ctl_as(
+        &addrs[3],
+        &with_ca_key,
+        &["--output", "json", "operation", &ops, "--wait"],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(report["summary"]["hosts_answered"], 4, "{report}");
+    assert_eq!(report["submitted_by"]["operator"], Value::Null, "{report}");
+    let ctl_from = report["submitted_by"]["from"].as_str().expect("from");
+    let ctl_handle = report["handle"].as_str().expect("handle");
+    let o = ctl_as(&addrs[0], &as_alice, &["get", ctl_handle]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("Submitted by a ctl client at {ctl_from}")),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(
+        lines_with(
+            &nodes[3].log_text(),
+            &[&format!(
+                "operation {ctl_handle} submitted by a ctl client at {ctl_from}"
+            )]
+        ),
+        1,
+        "{}",
+        nodes[3].log_text()
+    );
 
     // The record survives a restart of its coordinator.
     nodes[0].restart();
@@ -439,6 +493,150 @@ fn denied_certificates_are_refused_and_the_refused_side_says_why() {
     );
     // Whoever is not on the list is let in.
     assert_eq!(active(&first.addr(), &as_alice), Some(vec![first.addr()]));
+
+    // A node already in the mesh is cut off once the list names it: the node with the
+    // file drops it at SIGHUP, and it is refused from then on.
+    let n3 = issue(&ca, &out, &["--node", "n3.prod.test"]);
+    let mut flags3 = n3.flags(&[&ca.0]);
+    flags3.extend(["--join".to_string(), first.addr()]);
+    let mut third = node(dir.path(), 67, 32713, flags3);
+    third.spawn();
+    let mut both = vec![first.addr(), third.addr()];
+    both.sort();
+    let joined = wait_until(CONVERGE, || {
+        active(&first.addr(), &as_alice).is_some_and(|mut a| {
+            a.sort();
+            a == both
+        })
+    });
+    assert!(joined.is_some(), "{}", dump_logs(&[&first, &third]));
+    let mut list = std::fs::read_to_string(&deny).unwrap();
+    list.push_str(&format!("{}\n", fingerprint(&n3.cert)));
+    std::fs::write(&deny, list).unwrap();
+    let pid = first.pid().expect("running");
+    let st = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(st.success(), "kill -HUP {pid}");
+    let reloaded = wait_until(CONVERGE, || {
+        lines_with(&first.log_text(), &["reloaded ", "deny 3 entries (was 2)"]) == 1
+    });
+    assert!(reloaded.is_some(), "{}", first.log_tail(20));
+    let first_log = first.log_text();
+    assert!(
+        lines_with(
+            &first_log,
+            &[
+                "WARN",
+                &format!("connection with {} ends", third.addr()),
+                "deny list"
+            ]
+        ) >= 1,
+        "{first_log}"
+    );
+    let cut_off = wait_until(CONVERGE, || {
+        active(&first.addr(), &as_alice) == Some(vec![first.addr()])
+    });
+    assert!(cut_off.is_some(), "{}", dump_logs(&[&first, &third]));
+    let refused = format!(
+        "peer {} refused our certificate: it is on that node's deny list",
+        first.addr()
+    );
+    let told = wait_until(CONVERGE, || {
+        lines_with(&third.log_text(), &["ERROR", &refused]) > 0
+    });
+    assert!(told.is_some(), "{}", third.log_tail(20));
+}
+
+/// A node whose join is refused for another secret, then for another env: each time an
+/// ERROR on its own side naming the peer and the reason, `mesh status` says "not joined:"
+/// with it, and `/healthz` answers 503.
+#[test]
+fn a_joiner_with_another_secret_or_env_says_why_on_its_own_side() {
+    let dir = TempDir::new("sec-refused-joiner");
+    let mesh_secret = dir.path().join("secret");
+    std::fs::write(&mesh_secret, "the mesh's secret\n").unwrap();
+    let other_secret = dir.path().join("other-secret");
+    std::fs::write(&other_secret, "another secret\n").unwrap();
+    let ident = |env: &str, secret: &Path| {
+        vec![
+            "--env".to_string(),
+            env.to_string(),
+            "--secret-file".into(),
+            s(secret),
+        ]
+    };
+    let mut member = node(dir.path(), 91, 32760, ident("prod", &mesh_secret));
+    member.spawn();
+    let health_addr = "127.0.0.92:32762";
+    let joiner_flags = |env: &str, secret: &Path| {
+        let mut f = ident(env, secret);
+        f.extend([
+            "--join".to_string(),
+            member.addr(),
+            "--http".into(),
+            health_addr.into(),
+        ]);
+        f
+    };
+    let mut joiner = node(dir.path(), 92, 32761, joiner_flags("prod", &other_secret));
+    joiner.spawn();
+    for (env, secret, says) in [
+        (
+            "prod",
+            &other_secret,
+            format!(
+                "peer {}'s certificate is not signed by this mesh's CA for env \"prod\" \
+                 (different secret or CA)",
+                member.addr()
+            ),
+        ),
+        (
+            "staging",
+            &mesh_secret,
+            format!(
+                "peer {} is in env \"prod\", this mesh is \"staging\"",
+                member.addr()
+            ),
+        ),
+    ] {
+        if env != "prod" {
+            joiner.kill();
+            joiner.extra = joiner_flags(env, secret);
+            joiner.spawn();
+        }
+        let logged = wait_until(CONVERGE, || {
+            lines_with(&joiner.log_text(), &["ERROR", &says]) > 0
+        });
+        assert!(logged.is_some(), "{env}: {}", joiner.log_tail(20));
+        let o = werify_in(None, &["mesh", "status", "--connect", &joiner.addr()])
+            .args(ident(env, secret))
+            .output()
+            .expect("mesh status");
+        assert!(o.status.success(), "{env}: {}", stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("not joined: {says}")),
+            "{env}: {}",
+            stdout(&o)
+        );
+        let mut answer = None;
+        wait_until(CONVERGE, || {
+            answer = http_get(health_addr, "/healthz");
+            answer.is_some()
+        });
+        let health = answer.expect("healthz answers");
+        assert_eq!(health.0, 503, "{env}: {health:?}");
+        assert!(
+            health.1.starts_with(&format!("not joined: {says}")),
+            "{env}: {health:?}"
+        );
+    }
+    // The member never let it in.
+    assert_eq!(
+        active(&member.addr(), &ident("prod", &mesh_secret)),
+        Some(vec![member.addr()])
+    );
 }
 
 /// What the client of a rotation test presents and trusts, and which node is being
@@ -505,8 +703,9 @@ fn run_client(
     })
 }
 
-/// Every operation answered for every host that stayed up, and all its checks held.
-fn check_operations(ran: &[Ran], addrs: &[String], nodes: &[Node]) {
+/// Every operation answered for every host that stayed up, and all its checks held; each
+/// record names `operator` (`None`: a client of the derived secret) and where it came from.
+fn check_operations(ran: &[Ran], addrs: &[String], nodes: &[Node], operator: Option<&str>) {
     assert!(ran.len() >= 10, "only {} operations ran", ran.len());
     for (n, r) in ran.iter().enumerate() {
         let report = match &r.result {
@@ -517,6 +716,17 @@ fn check_operations(ran: &[Ran], addrs: &[String], nodes: &[Node]) {
                 dump_logs(&refs_of(nodes))
             ),
         };
+        assert_eq!(
+            report["submitted_by"]["operator"].as_str(),
+            operator,
+            "operation {n}: {report}"
+        );
+        assert!(
+            report["submitted_by"]["from"]
+                .as_str()
+                .is_some_and(|from| from.starts_with("127.0.0.")),
+            "operation {n}: {report}"
+        );
         let hosts = report["hosts"].as_array().expect("hosts");
         for (i, addr) in addrs.iter().enumerate() {
             if Some(i) == r.busy {
@@ -761,7 +971,7 @@ fn rotate_the_ca(how: Pickup, first: u8, port: u16) {
         since(started),
         ran.iter().filter(|r| r.busy.is_some()).count()
     );
-    check_operations(&ran, &addrs, &nodes);
+    check_operations(&ran, &addrs, &nodes, Some("alice"));
     assert_no_one_died_or_was_refused(&nodes);
 
     // The old CA is refused everywhere now, with the reason on the refused side.
@@ -856,7 +1066,7 @@ fn the_derived_secret_rotates_one_node_at_a_time_while_operations_run() {
         ran.len(),
         since(started)
     );
-    check_operations(&ran, &addrs, &nodes);
+    check_operations(&ran, &addrs, &nodes, None);
     assert_no_one_died_or_was_refused(&nodes);
 
     // The old secret is refused everywhere now.
