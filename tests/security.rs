@@ -854,11 +854,9 @@ fn rotate_the_ca(how: Pickup, first: u8, port: u16) {
     let new = certs_init(&dir.path().join("ca-new"));
     let issued_old = dir.path().join("issued-old");
     let issued_new = dir.path().join("issued-new");
-    let count = 5;
-    let ports: Vec<u16> = (port..port + count as u16).collect();
     let mut nodes = Vec::new();
     let mut files = Vec::new();
-    for i in 0..count {
+    for (i, node_port) in (port..port + 5).enumerate() {
         let host = format!("r{i}.prod.test");
         let from_old = issue(&old, &issued_old, &["--node", &host]);
         let from_new = issue(&new, &issued_new, &["--node", &host]);
@@ -887,7 +885,7 @@ fn rotate_the_ca(how: Pickup, first: u8, port: u16) {
         let mut n = node_with(
             dir.path(),
             first + i as u8,
-            ports[i],
+            node_port,
             ROTATION_PROFILE,
             flags,
         );
