@@ -2,8 +2,8 @@
 //! from a real unix datagram socket standing in for systemd's: a real `werify node`
 //! process started with `NOTIFY_SOCKET` pointing at it sends `READY=1` once its QUIC
 //! port is open (and answers) and its first join attempt has gone out, and `STOPPING=1`
-//! on SIGTERM, before it leaves the mesh and exits. Loopback 127.0.0.1, ports
-//! 32210-32211.
+//! on SIGTERM, before it leaves the mesh and exits. A `command` check it runs does not
+//! inherit the socket. Loopback 127.0.0.1, ports 32210-32211.
 
 mod common;
 
@@ -64,6 +64,7 @@ fn ready_once_serving_and_joining_stopping_on_sigterm() {
             "local",
             "--join",
             &format!("127.0.0.1:{CONTACT_PORT}"),
+            "--allow-command",
         ],
     )
     .arg("--data-dir")
@@ -103,6 +104,40 @@ fn ready_once_serving_and_joining_stopping_on_sigterm() {
     assert!(
         o.status.success() && stdout(&o).contains(&node_addr),
         "ctl list at READY: {}{}\n{}",
+        stdout(&o),
+        stderr(&o),
+        log_text()
+    );
+
+    // A program a command check runs does not see the notification socket.
+    let checks = dir.path().join("socket.json");
+    std::fs::write(
+        &checks,
+        r#"{"no_notify_socket": {"type": "command", "command": "sh",
+            "args": ["-c", "test -z \"${NOTIFY_SOCKET+set}\""]}}"#,
+    )
+    .expect("write the checks file");
+    let o = werify_in(
+        None,
+        &[
+            "ctl",
+            "--connect",
+            &node_addr,
+            "--timeout",
+            "20s",
+            "operation",
+        ],
+    )
+    .arg(&checks)
+    .arg("--wait")
+    .output()
+    .expect("run werify ctl operation");
+    assert!(
+        o.status.success()
+            && stdout(&o).contains(&format!(
+                "Host:{node_addr} Operation:no_notify_socket Success:true"
+            )),
+        "the command check saw NOTIFY_SOCKET: {}{}\n{}",
         stdout(&o),
         stderr(&o),
         log_text()

@@ -258,7 +258,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let counter = self
             .store(|s| s.next_counter())
             .await?
-            .map_err(OpsError::Record)?;
+            .map_err(|e| OpsError::Record(Box::new(e)))?;
         let handle = Handle::new(rand::random(), counter, inner.node_id);
         let now = unix_ms();
         let mut hosts = BTreeMap::new();
@@ -295,7 +295,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let to_insert = record.clone();
         self.store(move |s| s.insert(&to_insert))
             .await?
-            .map_err(OpsError::Record)?;
+            .map_err(|e| OpsError::Record(Box::new(e)))?;
         let targeted = record.hosts.len();
         if let Some(by) = &record.submitted_by {
             tracing::info!(
@@ -510,7 +510,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 Err(source) => {
                     return Err(OpsError::Read {
                         handle: handle.to_string(),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }

@@ -58,10 +58,15 @@ pub enum OpsError {
     // This node or its environment.
     #[error("the node is shutting down")]
     ShuttingDown,
+    // Boxed: a store error carries paths and OS errors, and every `Result<_, OpsError>`
+    // would otherwise be as large as the largest of them.
     #[error("cannot record the operation: {0}")]
-    Record(StoreError),
+    Record(Box<StoreError>),
     #[error("cannot read operation {handle}: {source}")]
-    Read { handle: String, source: StoreError },
+    Read {
+        handle: String,
+        source: Box<StoreError>,
+    },
     #[error("the result store failed: {0}")]
     StoreTask(String),
 

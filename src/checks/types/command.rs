@@ -200,6 +200,9 @@ struct Ran {
 async fn run(program: &str, args: &[String]) -> Result<Ran, String> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
+        // The service manager's notification socket is the node's: a checked program
+        // must not be able to report the service ready, stopping or anything else.
+        .env_remove("NOTIFY_SOCKET")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
