@@ -354,19 +354,31 @@ fn each_layer_names_only_the_layers_below_it() {
 }
 
 /// Lines before the file's inline test module: the first `#[cfg(test)]` followed by
-/// `mod NAME {`. A `#[cfg(test)]` on anything else (a `mod testing;` declaration, a
-/// test-only method) does not end the count.
+/// `mod NAME {` (or `pub mod`, `pub(crate) mod`, …). A `#[cfg(test)]` on anything else (a
+/// `mod testing;` declaration, a test-only method) does not end the count.
 fn lines_before_inline_tests(text: &str) -> usize {
     let lines: Vec<&str> = text.lines().collect();
     lines
         .windows(2)
         .position(|w| {
-            let next = w[1].trim();
+            let next = without_visibility(w[1].trim());
             w[0].trim_start().starts_with("#[cfg(test)]")
                 && next.starts_with("mod ")
                 && next.ends_with('{')
         })
         .unwrap_or(lines.len())
+}
+
+/// `item` without a leading `pub` or `pub(…)`.
+fn without_visibility(item: &str) -> &str {
+    let Some(rest) = item.strip_prefix("pub") else {
+        return item;
+    };
+    let rest = match rest.strip_prefix('(') {
+        Some(scoped) => scoped.split_once(')').map_or(rest, |(_, after)| after),
+        None => rest,
+    };
+    rest.trim_start()
 }
 
 #[test]
@@ -395,6 +407,16 @@ fn only_an_inline_test_module_ends_the_line_count() {
     let text = "a\n#[cfg(test)]\nmod testing;\nb\n#[cfg(test)]\nmod tests {\n}\n";
     assert_eq!(lines_before_inline_tests(text), 4);
     assert_eq!(lines_before_inline_tests("a\nb\n"), 2);
+    let scoped = "a\nb\nc\n#[cfg(test)]\npub(crate) mod tests {\n}\n";
+    assert_eq!(lines_before_inline_tests(scoped), 3);
+    assert_eq!(
+        lines_before_inline_tests("#[cfg(test)]\npub mod tests {\n}\n"),
+        0
+    );
+    assert_eq!(
+        lines_before_inline_tests("#[cfg(test)]\npublic_helper();\nmod tests {\n}\n"),
+        4
+    );
 }
 
 // The scanner itself: what counts as naming a module, and what does not.
