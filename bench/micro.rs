@@ -221,6 +221,7 @@ fn operation_record(names: &[String]) -> OperationRecord {
         ended_unix_ms: Some(1_764_000_000_031),
         check_names: names.to_vec(),
         hosts,
+        submitted_by: None,
     }
 }
 
@@ -633,7 +634,7 @@ fn bench_fanout(c: &mut Criterion) {
     let client = rt.block_on(async {
         let id = werify::rpc::identity::Identity::new(
             Some(&bench_env()),
-            &werify::rpc::identity::CaSource::Derived { secret: None },
+            &werify::rpc::identity::CaSource::derived(None),
             werify::rpc::identity::Role::Client,
             NodeId::random(),
             &[],

@@ -130,6 +130,10 @@ role = "web"
         ("bind", "\"127.0.0.1\"", "default".to_string()),
         ("log_format", "\"text\"", "default".to_string()),
         ("advertise", "", "default".to_string()),
+        ("ca_cert", "", "default".to_string()),
+        ("cert", "", "default".to_string()),
+        ("key", "", "default".to_string()),
+        ("deny", "", "default".to_string()),
     ];
     for (key, value, source) in expect {
         assert_eq!(
@@ -138,7 +142,7 @@ role = "web"
             "{key}:\n{text}"
         );
     }
-    assert_eq!(e.len(), 18, "one line per key:\n{text}");
+    assert_eq!(e.len(), 21, "one line per key:\n{text}");
     // The output is TOML: what is set reads back as the same values.
     let back: toml::Table = toml::from_str(&text).expect("config check prints TOML");
     assert_eq!(back["port"].as_integer(), Some(32002));
@@ -245,7 +249,9 @@ fn every_mistake_is_refused_with_file_line_key_and_what_is_valid() {
     assert_eq!(
         stderr(&o).trim_end(),
         format!(
-            "Error: ca_cert ({file}:1) needs ca_key as well: a PEM CA is the pair ca_cert and ca_key; set both or neither"
+            "Error: ca_cert ({file}:1) needs ca_key or cert as well: PEM mode is ca_cert with \
+             either ca_key (the node signs its own certificate) or cert and key (a certificate \
+             from werify certs issue)"
         )
     );
     // The checks file the config names is checked too, with its own FILE:LINE.
@@ -333,7 +339,7 @@ fn the_example_config_is_valid() {
     let o = werify(&["config", "check", "examples/werify.toml"], &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let e = entries(&stdout(&o));
-    assert_eq!(e.len(), 18, "{}", stdout(&o));
+    assert_eq!(e.len(), 21, "{}", stdout(&o));
     assert!(
         e.values()
             .filter(|(v, _)| !v.is_empty())

@@ -43,7 +43,9 @@ use werify::ops::store::OperationRecord;
 use werify::rpc::frame;
 use werify::rpc::hostaddr::{HostSpec, parse_host_syntax};
 use werify::rpc::protocol::{ErrorCode, HostReport};
-use werify::rpc::protocol::{MemberReport, Request, Response, StatusReport, TargetFilter};
+use werify::rpc::protocol::{
+    MemberReport, Request, Response, StatusReport, Submitter, TargetFilter,
+};
 
 // ---------------------------------------------------------------------------------------
 // Counting allocator: per-thread live bytes and their peak, so parallel test threads do
@@ -851,8 +853,10 @@ fn status_report(rng: &mut Rng) -> StatusReport {
                 health: rng.bool().then(|| health(rng)),
                 suspected_by: rng.bool().then(|| node_id(rng)),
                 confirmations: rng.below(40),
+                protocol: rng.bool().then(|| rng.u64() as u32),
             })
             .collect(),
+        not_joined: rng.bool().then(|| text(rng)),
     }
 }
 
@@ -878,6 +882,11 @@ fn operation_record(rng: &mut Rng) -> OperationRecord {
                 (socket_addr(rng).to_string(), r)
             })
             .collect(),
+        submitted_by: rng.bool().then(|| Submitter {
+            operator: rng.bool().then(|| text(rng)),
+            from: socket_addr(rng).to_string(),
+            certificate: text(rng),
+        }),
     }
 }
 
@@ -892,6 +901,7 @@ fn request(rng: &mut Rng) -> Request {
     match rng.below(10) {
         0 => Request::Hello {
             version: rng.u64() as u32,
+            min_version: rng.bool().then(|| rng.u64() as u32),
         },
         1 => Request::PushPull(push_pull(rng)),
         2 => Request::RunChecks {

@@ -137,7 +137,7 @@ fn client(addr: SocketAddr, env: Option<&str>) -> Transport {
     let env = env.map(|e| e.parse::<Env>().expect("valid env"));
     let identity = Identity::new(
         env.as_ref(),
-        &CaSource::Derived { secret: None },
+        &CaSource::derived(None),
         Role::Client,
         NodeId::random(),
         &[],

@@ -15,7 +15,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// Longest a source file may be before its first `#[cfg(test)]`, in lines.
+/// Longest a source file may be before its inline test module (`#[cfg(test)] mod tests {`),
+/// or in all when it has none, in lines.
 const MAX_LINES_BEFORE_TESTS: usize = 1200;
 
 /// I/O crates the sans-IO mesh must not name.
@@ -352,19 +353,44 @@ fn each_layer_names_only_the_layers_below_it() {
     );
 }
 
+/// Lines before the file's inline test module: the first `#[cfg(test)]` followed by
+/// `mod NAME {` (or `pub mod`, `pub(crate) mod`, …). A `#[cfg(test)]` on anything else (a
+/// `mod testing;` declaration, a test-only method) does not end the count.
+fn lines_before_inline_tests(text: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .windows(2)
+        .position(|w| {
+            let next = without_visibility(w[1].trim());
+            w[0].trim_start().starts_with("#[cfg(test)]")
+                && next.starts_with("mod ")
+                && next.ends_with('{')
+        })
+        .unwrap_or(lines.len())
+}
+
+/// `item` without a leading `pub` or `pub(…)`.
+fn without_visibility(item: &str) -> &str {
+    let Some(rest) = item.strip_prefix("pub") else {
+        return item;
+    };
+    let rest = match rest.strip_prefix('(') {
+        Some(scoped) => scoped.split_once(')').map_or(rest, |(_, after)| after),
+        None => rest,
+    };
+    rest.trim_start()
+}
+
 #[test]
 fn no_source_file_is_longer_than_1200_lines_before_its_tests() {
     let root = src();
     let mut long = Vec::new();
     for path in rust_files(&root) {
         let text = std::fs::read_to_string(&path).expect("read source file");
-        let before = text
-            .lines()
-            .position(|l| l.trim_start().starts_with("#[cfg(test)]"))
-            .unwrap_or_else(|| text.lines().count());
+        let before = lines_before_inline_tests(&text);
         if before > MAX_LINES_BEFORE_TESTS {
             long.push(format!(
-                "src/{}: {before} lines before its first #[cfg(test)]",
+                "src/{}: {before} lines before its inline test module",
                 path.strip_prefix(&root).expect("under src/").display()
             ));
         }
@@ -373,6 +399,23 @@ fn no_source_file_is_longer_than_1200_lines_before_its_tests() {
         long.is_empty(),
         "files over {MAX_LINES_BEFORE_TESTS} lines (split them):\n{}",
         long.join("\n")
+    );
+}
+
+#[test]
+fn only_an_inline_test_module_ends_the_line_count() {
+    let text = "a\n#[cfg(test)]\nmod testing;\nb\n#[cfg(test)]\nmod tests {\n}\n";
+    assert_eq!(lines_before_inline_tests(text), 4);
+    assert_eq!(lines_before_inline_tests("a\nb\n"), 2);
+    let scoped = "a\nb\nc\n#[cfg(test)]\npub(crate) mod tests {\n}\n";
+    assert_eq!(lines_before_inline_tests(scoped), 3);
+    assert_eq!(
+        lines_before_inline_tests("#[cfg(test)]\npub mod tests {\n}\n"),
+        0
+    );
+    assert_eq!(
+        lines_before_inline_tests("#[cfg(test)]\npublic_helper();\nmod tests {\n}\n"),
+        4
     );
 }
 

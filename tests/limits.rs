@@ -60,14 +60,8 @@ fn write_file(dir: &TempDir, name: &str, body: &[u8]) -> String {
 /// A derived, secret-less identity of env `dev` (what the test nodes run with).
 fn identity(role: Role) -> Arc<Identity> {
     Arc::new(
-        Identity::new(
-            None,
-            &CaSource::Derived { secret: None },
-            role,
-            NodeId::random(),
-            &[],
-        )
-        .expect("derived identity"),
+        Identity::new(None, &CaSource::derived(None), role, NodeId::random(), &[])
+            .expect("derived identity"),
     )
 }
 
@@ -210,6 +204,7 @@ fn one_operation_record_must_fit_one_frame() {
                     )
                 })
                 .collect(),
+            submitted_by: None,
         }
     };
     let fits = (1..200)
@@ -291,6 +286,7 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
                 addr,
                 &Request::Hello {
                     version: PROTOCOL_VERSION,
+                    min_version: None,
                 },
             ),
         )
@@ -331,6 +327,7 @@ async fn streams_per_connection_are_capped_and_stalled_requests_dropped() {
             addr,
             &Request::Hello {
                 version: PROTOCOL_VERSION,
+                min_version: None,
             },
         ),
     )
@@ -376,6 +373,7 @@ async fn connections_per_node_are_capped_at_2048() {
         &mut s,
         &Request::Hello {
             version: PROTOCOL_VERSION,
+            min_version: None,
         },
     )
     .await
@@ -832,6 +830,7 @@ fn record(handle: &Handle, submitted: u64) -> OperationRecord {
         ended_unix_ms: Some(submitted + 1),
         check_names: vec!["a".into()],
         hosts: BTreeMap::new(),
+        submitted_by: None,
     }
 }
 
@@ -912,7 +911,10 @@ fn secret_and_ca_files_are_capped_at_64_kib() {
     );
     let ok = write_file(&dir, "ok", &[b's'; 64 * 1024]);
     assert_eq!(
-        read_secret_file(Path::new(&ok)).expect("64 KiB").len(),
+        read_secret_file(Path::new(&ok))
+            .expect("64 KiB")
+            .current
+            .len(),
         64 * 1024
     );
 
@@ -920,7 +922,7 @@ fn secret_and_ca_files_are_capped_at_64_kib() {
     let e = Identity::new(
         None,
         &CaSource::Pem {
-            cert: cert.clone().into(),
+            certs: vec![cert.clone().into()],
             key: ok.into(),
         },
         Role::Node,

@@ -70,7 +70,10 @@ fn version_names_the_package_the_commit_and_the_protocol() {
     let o = run_ok(Command::new(BIN).arg("--version"));
     let text = stdout(&o);
     let want_prefix = format!("werify {} (git ", env!("CARGO_PKG_VERSION"));
-    let want_suffix = format!(", protocol {})\n", werify::rpc::protocol::PROTOCOL_VERSION);
+    let want_suffix = format!(
+        ", protocol {})\n",
+        werify::rpc::protocol::ProtocolRange::SUPPORTED
+    );
     assert!(
         text.starts_with(&want_prefix) && text.ends_with(&want_suffix),
         "{text:?}"

@@ -88,9 +88,7 @@ struct Resp {
 fn identity() -> Identity {
     Identity::new(
         Some(&"soak".parse().expect("valid env")),
-        &CaSource::Derived {
-            secret: Some(b"stream-memory".to_vec()),
-        },
+        &CaSource::derived(Some(b"stream-memory")),
         Role::Node,
         NodeId::random(),
         &[IpAddr::V4(Ipv4Addr::LOCALHOST)],

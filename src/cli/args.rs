@@ -19,6 +19,7 @@ use crate::cli::output::OutputFormat;
 use crate::cli::version::VERSION;
 use crate::mesh::config::Profile;
 use crate::rpc::hostaddr::DEFAULT_PORT;
+use crate::rpc::protocol::ProtocolRange;
 
 /// werify: a peer-to-peer host-check mesh over QUIC with mutual TLS.
 #[derive(Debug, Parser)]
@@ -51,7 +52,7 @@ pub enum Command {
         #[command(subcommand)]
         command: ChecksCommand,
     },
-    /// Manage the env CA for PEM mode.
+    /// Manage the env CA for PEM mode and issue certificates from it.
     Certs {
         #[command(subcommand)]
         command: CertsCommand,
@@ -145,15 +146,67 @@ pub enum CertsCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Write a certificate and key for one operator or one node, signed by a PEM CA.
+    ///
+    /// An operator certificate lets `werify ctl --cert F --key F --ca-cert CA` submit
+    /// operations, add and remove hosts and refresh; a node certificate lets `werify node
+    /// --cert F --key F --ca-cert CA` join (and, from `ctl`, only read). Neither needs the
+    /// CA key afterwards. Files: OUT/operator-NAME.{crt,key}.pem or
+    /// OUT/node-HOST.{crt,key}.pem, the key mode 0600.
+    #[command(group(clap::ArgGroup::new("subject").required(true).args(["operator", "node"])))]
+    Issue(IssueArgs),
+    /// Print the SHA-256 fingerprint of each certificate in a PEM file (what deny files
+    /// and `werify node`'s log name).
+    Fingerprint {
+        /// A PEM certificate file.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
-/// How this process proves it belongs to the env: derived (env + optional secret) or PEM CA.
+/// `werify certs issue`'s arguments.
+#[derive(Debug, Args)]
+pub struct IssueArgs {
+    /// The CA certificate (ca.crt.pem).
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: PathBuf,
+    /// The CA key (ca.key.pem).
+    #[arg(long, value_name = "FILE")]
+    pub ca_key: PathBuf,
+    /// Issue an operator certificate for NAME (letters, digits and . _ @ -).
+    #[arg(long, value_name = "NAME")]
+    pub operator: Option<String>,
+    /// Issue a node certificate for HOST (its DNS name or IP address).
+    #[arg(long, value_name = "HOST")]
+    pub node: Option<String>,
+    /// The node id the certificate carries (32 hex digits) [default: derived from the env
+    /// and HOST, the same whenever HOST is issued again].
+    #[arg(long, value_name = "ID", requires = "node")]
+    pub node_id: Option<String>,
+    /// Days the certificate is valid.
+    #[arg(long, value_name = "N", default_value_t = 365,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub days: u32,
+    /// Directory to write into.
+    #[arg(long, default_value = "certs")]
+    pub out: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    pub force: bool,
+    /// Env the CA must be for [default: the CA's].
+    #[arg(long, env = "WERIFY_ENV")]
+    pub env: Option<String>,
+}
+
+/// How this process proves it belongs to the env and whom it trusts: derived (env and an
+/// optional secret), a PEM CA and its key, or a certificate issued by a PEM CA.
 #[derive(Debug, Clone, Args)]
 pub struct IdentityArgs {
     /// Env tag: only nodes of the same env (and secret or CA) can talk to each other.
     #[arg(long, env = "WERIFY_ENV", global = true)]
     pub env: Option<String>,
-    /// File holding the env secret mixed into the derived CA.
+    /// File holding the env secret mixed into the derived CA (a second line: the previous
+    /// secret, still accepted while the mesh rotates to the first).
     #[arg(long, value_name = "FILE", conflicts_with = "ca_cert", global = true)]
     pub secret_file: Option<PathBuf>,
     /// The env secret itself (prefer --secret-file: the environment is visible to other
@@ -166,12 +219,19 @@ pub struct IdentityArgs {
         global = true
     )]
     pub secret: Option<String>,
-    /// PEM CA certificate (from `werify certs init`); needs --ca-key.
-    #[arg(long, value_name = "FILE", requires = "ca_key", global = true)]
-    pub ca_cert: Option<PathBuf>,
-    /// PEM CA key; needs --ca-cert.
-    #[arg(long, value_name = "FILE", requires = "ca_cert", global = true)]
+    /// PEM CA certificate to trust (from `werify certs init`; repeatable, and a file may
+    /// hold several); needs --ca-key, or --cert and --key.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ca_cert: Vec<PathBuf>,
+    /// PEM CA key: this process signs its own certificate with it; needs --ca-cert.
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca_key: Option<PathBuf>,
+    /// Certificate from `werify certs issue` to present; needs --key and --ca-cert.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub cert: Option<PathBuf>,
+    /// The private key of --cert.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub key: Option<PathBuf>,
 }
 
 /// The options of `werify node`. Each one but `--config` may also be set in the config
@@ -228,6 +288,14 @@ pub struct NodeArgs {
     /// (off by default; no authentication, so keep it on loopback or a trusted network).
     #[arg(long, env = "WERIFY_HTTP", value_name = "IP:PORT")]
     pub http: Option<SocketAddr>,
+    /// Refuse the certificates this file names: SHA-256 fingerprints and operator names,
+    /// one per line.
+    #[arg(long, value_name = "FILE")]
+    pub deny: Option<PathBuf>,
+    /// The protocol versions to speak, MIN..MAX, for tests of a mesh in which some nodes
+    /// run an older version.
+    #[arg(long, value_name = "RANGE", hide = true)]
+    pub protocol_versions: Option<ProtocolRange>,
     /// How much to log (RUST_LOG, when set, wins).
     #[arg(long, env = "WERIFY_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

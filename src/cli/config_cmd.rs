@@ -65,7 +65,7 @@ pub fn render(settings: &Settings) -> String {
         text.push_str(&format!("{line}{:pad$}# {}\n", "", entry.source));
     }
     if settings.identity.secret_file.is_none()
-        && settings.identity.ca_cert.is_none()
+        && settings.identity.ca_cert.is_empty()
         && settings
             .identity
             .secret

@@ -38,6 +38,9 @@ pub const KEYS: &[&str] = &[
     "secret_file",
     "ca_cert",
     "ca_key",
+    "cert",
+    "key",
+    "deny",
     "checks",
     "check_interval",
     "allow_command",
@@ -105,8 +108,11 @@ pub struct FileConfig {
     pub data_dir: Option<Located<PathBuf>>,
     pub profile: Option<Located<Profile>>,
     pub secret_file: Option<Located<PathBuf>>,
-    pub ca_cert: Option<Located<PathBuf>>,
+    pub ca_cert: Option<Located<Vec<PathBuf>>>,
     pub ca_key: Option<Located<PathBuf>>,
+    pub cert: Option<Located<PathBuf>>,
+    pub key: Option<Located<PathBuf>>,
+    pub deny: Option<Located<PathBuf>>,
     pub checks: Option<Located<PathBuf>>,
     pub check_interval: Option<Located<Duration>>,
     pub allow_command: Option<Located<bool>>,
@@ -143,14 +149,34 @@ struct Raw {
     data_dir: Option<Spanned<PathBuf>>,
     profile: Option<Spanned<String>>,
     secret_file: Option<Spanned<PathBuf>>,
-    ca_cert: Option<Spanned<PathBuf>>,
+    ca_cert: Option<Spanned<OneOrMore>>,
     ca_key: Option<Spanned<PathBuf>>,
+    cert: Option<Spanned<PathBuf>>,
+    key: Option<Spanned<PathBuf>>,
+    deny: Option<Spanned<PathBuf>>,
     checks: Option<Spanned<PathBuf>>,
     check_interval: Option<Spanned<String>>,
     allow_command: Option<Spanned<bool>>,
     http: Option<Spanned<String>>,
     log_level: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
+}
+
+/// A path, or a list of paths (`ca_cert` takes either).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMore {
+    One(PathBuf),
+    More(Vec<PathBuf>),
+}
+
+impl OneOrMore {
+    fn into_vec(self) -> Vec<PathBuf> {
+        match self {
+            OneOrMore::One(path) => vec![path],
+            OneOrMore::More(paths) => paths,
+        }
+    }
 }
 
 /// Reads and checks the config file at `path`.
@@ -234,8 +260,17 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .map_err(|_| "valid profiles: lan, wan, local".to_string())
         })?,
         secret_file: v.keep(raw.secret_file),
-        ca_cert: v.keep(raw.ca_cert),
+        ca_cert: v.map(raw.ca_cert, "ca_cert", |paths| {
+            let paths = paths.into_vec();
+            match paths.is_empty() {
+                true => Err("give at least one CA certificate file".to_string()),
+                false => Ok(paths),
+            }
+        })?,
         ca_key: v.keep(raw.ca_key),
+        cert: v.keep(raw.cert),
+        key: v.keep(raw.key),
+        deny: v.keep(raw.deny),
         checks: v.keep(raw.checks),
         check_interval: v.map(raw.check_interval, "check_interval", |s| {
             parse_duration(&s).map_err(|e| e.to_string())
@@ -287,6 +322,7 @@ fn expected(key: &str) -> &'static str {
         "profile" => "one of the strings \"lan\", \"wan\", \"local\"",
         "log_level" => "one of the strings \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
         "log_format" => "one of the strings \"text\", \"json\"",
+        "ca_cert" => "a path string, or a list of them",
         _ => "a string",
     }
 }

@@ -127,12 +127,17 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, Cl
     if let Some(f) = &identity.secret_file {
         hint_flags.push_str(&format!(" --secret-file {}", f.display()));
     }
-    if let (Some(c), Some(k)) = (&identity.ca_cert, &identity.ca_key) {
-        hint_flags.push_str(&format!(
-            " --ca-cert {} --ca-key {}",
-            c.display(),
-            k.display()
-        ));
+    for c in &identity.ca_cert {
+        hint_flags.push_str(&format!(" --ca-cert {}", c.display()));
+    }
+    for (flag, file) in [
+        ("--ca-key", &identity.ca_key),
+        ("--cert", &identity.cert),
+        ("--key", &identity.key),
+    ] {
+        if let Some(f) = file {
+            hint_flags.push_str(&format!(" {flag} {}", f.display()));
+        }
     }
     let transport = Transport::client(Arc::new(id), addr)?;
     Ok(Session {

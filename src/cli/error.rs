@@ -77,6 +77,15 @@ pub enum CliError {
     /// The secret file, the CA files or the identity they make are unusable.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// Identity flags that do not make an identity together (`--ca-cert` alone, …).
+    #[error("{0}")]
+    IdentityFlags(&'static str),
+    /// `certs issue --node-id` that is not a node id.
+    #[error("--node-id: {0}")]
+    NodeId(#[from] crate::base::node_id::ParseNodeIdError),
+    /// `certs fingerprint` of a file without certificates.
+    #[error("{0}: no PEM CERTIFICATE block")]
+    NoCertificate(String),
     /// `operation -` in batch mode, whose standard input is the batch.
     #[error(
         "standard input holds this batch's commands, not an operations file; name the file (operation FILE)"
@@ -175,6 +184,9 @@ impl CliError {
             | CliError::Handle(_)
             | CliError::Env(_)
             | CliError::Identity(_)
+            | CliError::IdentityFlags(_)
+            | CliError::NodeId(_)
+            | CliError::NoCertificate(_)
             | CliError::NodeTag(_)
             | CliError::OutputFormat { .. }
             | CliError::Config(_)
@@ -201,7 +213,10 @@ impl CliError {
 /// The exit code for a node's error answer, from its code alone (never its text).
 pub fn exit_code_of(code: ErrorCode) -> u8 {
     match code {
-        ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => EXIT_ERROR,
+        ErrorCode::Invalid
+        | ErrorCode::Forbidden
+        | ErrorCode::NotFound
+        | ErrorCode::Incompatible => EXIT_ERROR,
         // Like a `--wait` run that reached no host: the command ran, nothing passed.
         ErrorCode::NoMatch => EXIT_CHECKS_FAILED,
         ErrorCode::RateLimited => EXIT_RATE_LIMITED,
@@ -250,6 +265,7 @@ mod tests {
         assert_eq!(refused(ErrorCode::Invalid).exit_code(), 2);
         assert_eq!(refused(ErrorCode::Forbidden).exit_code(), 2);
         assert_eq!(refused(ErrorCode::NotFound).exit_code(), 2);
+        assert_eq!(refused(ErrorCode::Incompatible).exit_code(), 2);
         assert_eq!(refused(ErrorCode::NoMatch).exit_code(), 1);
         assert_eq!(refused(ErrorCode::Unavailable).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Peer).exit_code(), 3);

@@ -131,11 +131,13 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, CliError> {
         Command::Mesh {
             command: MeshCommand::Status(args),
         } => on_runtime(ctl::run_status(args)),
-        Command::Certs {
-            command: CertsCommand::Init { env, out, force },
-        } => {
+        Command::Certs { command } => {
             logging::init(LogLevel::Warn, LogFormat::Text);
-            certs::init(&env, &out, force)
+            match command {
+                CertsCommand::Init { env, out, force } => certs::init(&env, &out, force),
+                CertsCommand::Issue(args) => certs::issue_cert(&args),
+                CertsCommand::Fingerprint { file } => certs::fingerprint(&file),
+            }
         }
     }
 }
@@ -328,13 +330,70 @@ mod tests {
             &["--bogus", "list"],
             &["--output", "yaml", "list"],
             &["operation", "f", "--deadline", "soon"],
-            &["--ca-cert", "c.pem", "list"],
             &["--connect", "127.0.0.2"],
         ] {
             let e = ctl_err(words);
             assert!(matches!(e, CliError::Clap(_)), "{words:?}: {e:?}");
             assert_eq!(e.exit_code(), 2, "{words:?}");
         }
+    }
+
+    #[test]
+    fn identity_flags_that_make_no_identity_are_errors_exiting_2() {
+        for (words, says) in [
+            (
+                &["--ca-cert", "c.pem", "list"][..],
+                "--ca-cert needs --ca-key",
+            ),
+            (&["--ca-key", "k.pem", "list"], "--ca-key needs --ca-cert"),
+            (
+                &["--cert", "c.pem", "--ca-cert", "ca.pem", "list"],
+                "--cert needs --key",
+            ),
+            (
+                &["--key", "k.pem", "--ca-cert", "ca.pem", "list"],
+                "--key needs --cert",
+            ),
+            (
+                &["--cert", "c.pem", "--key", "k.pem", "list"],
+                "--cert needs --ca-cert",
+            ),
+            (
+                &[
+                    "--cert",
+                    "c",
+                    "--key",
+                    "k",
+                    "--ca-cert",
+                    "ca",
+                    "--ca-key",
+                    "ck",
+                    "list",
+                ],
+                "--ca-key and --cert cannot be used together",
+            ),
+        ] {
+            let args = ctl(words).expect("parses");
+            let e = identity::ca_source(&args.identity).expect_err("no identity");
+            assert!(e.to_string().starts_with(says), "{words:?}: {e}");
+            assert_eq!(e.exit_code(), 2, "{words:?}");
+        }
+        let args = ctl(&[
+            "--cert",
+            "c",
+            "--key",
+            "k",
+            "--ca-cert",
+            "a",
+            "--ca-cert",
+            "b",
+            "list",
+        ])
+        .expect("parses");
+        assert!(matches!(
+            identity::ca_source(&args.identity),
+            Ok(crate::rpc::identity::CaSource::Issued { ca_certs, .. }) if ca_certs.len() == 2
+        ));
     }
 
     #[test]

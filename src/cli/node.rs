@@ -1,7 +1,8 @@
 //! `werify node`: merges the node's flags, environment variables and config file into a
 //! [`NodeConfig`] (see [`crate::cli::settings`]), sets up logging, and runs the node until
-//! Ctrl-C or SIGTERM. On SIGHUP it reads the config file and the checks file again and
-//! applies what can change live (tags, checks, check interval, `allow_command`, log
+//! Ctrl-C or SIGTERM. On SIGHUP it reads the config file, the checks file and the
+//! certificate, CA, secret and deny files again and applies what can change live (tags,
+//! certificates and trust, the deny list, checks, check interval, `allow_command`, log
 //! level) through the node's [`Reloader`]; what cannot is logged as needing a restart and
 //! kept. Assembling the node is [`crate::node`]'s job.
 
@@ -86,7 +87,14 @@ impl Reload {
             .file
             .as_ref()
             .map_or_else(|| from.clone(), |p| p.display().to_string());
-        let mut changes: Vec<String> = match self.node.reload(new.live()).await {
+        let live = match new.live() {
+            Ok(live) => live,
+            Err(e) => {
+                tracing::error!("reload failed, the running configuration is kept: {e}");
+                return;
+            }
+        };
+        let mut changes: Vec<String> = match self.node.reload(live).await {
             Ok(changes) => changes.iter().map(ToString::to_string).collect(),
             Err(e) => {
                 tracing::error!("reload failed, the running configuration is kept: {e}");

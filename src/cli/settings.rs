@@ -24,10 +24,19 @@ use crate::cli::logging::{LogFormat, LogLevel};
 use crate::mesh::config::Profile;
 use crate::node::NodeConfig;
 use crate::node::reload::LiveConfig;
+use crate::node::security::SecurityFiles;
+use crate::rpc::protocol::ProtocolRange;
 
-/// Keys a running node applies on SIGHUP; every other key needs a restart.
+/// Keys a running node applies on SIGHUP; every other key needs a restart. The files
+/// the identity keys name are read again at every reload.
 pub const LIVE_KEYS: &[&str] = &[
     "tags",
+    "secret_file",
+    "ca_cert",
+    "ca_key",
+    "cert",
+    "key",
+    "deny",
     "checks",
     "check_interval",
     "allow_command",
@@ -73,13 +82,20 @@ pub struct Setting {
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
     #[error(
-        "{key} ({from}) needs {needs} as well: a PEM CA is the pair ca_cert and ca_key; set both or neither"
+        "{key} ({from}) needs {needs} as well: PEM mode is ca_cert with either ca_key (the \
+         node signs its own certificate) or cert and key (a certificate from werify certs \
+         issue)"
     )]
     Unpaired {
         key: &'static str,
         from: Source,
         needs: &'static str,
     },
+    #[error(
+        "ca_key ({key_from}) and cert ({cert_from}) cannot be used together: a node signs its \
+         own certificate with the CA key or presents an issued one; remove one"
+    )]
+    KeyAndCert { key_from: Source, cert_from: Source },
     #[error(
         "secret_file ({secret_from}) and ca_cert ({ca_from}) cannot be used together: the env CA is derived from a secret or loaded from PEM files, not both; remove one"
     )]
@@ -111,6 +127,10 @@ pub struct Settings {
     pub http: Option<SocketAddr>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
+    /// The deny file.
+    pub deny: Option<PathBuf>,
+    /// The protocol versions spoken (a hidden flag, for tests of mixed meshes).
+    pub protocols: ProtocolRange,
     /// Every key of [`KEYS`], in that order.
     pub entries: Vec<Setting>,
 }
@@ -139,18 +159,25 @@ impl Settings {
             check_interval: self.check_interval,
             allow_command: self.allow_command,
             http: self.http,
+            deny: self.deny.clone(),
+            protocols: self.protocols,
         })
     }
 
     /// What a running node can change without a restart (the log level aside, which is
     /// the command line's).
-    pub fn live(&self) -> LiveConfig {
-        LiveConfig {
+    pub fn live(&self) -> Result<LiveConfig, CliError> {
+        Ok(LiveConfig {
             tags: self.tags.clone(),
             checks: self.checks.clone(),
             check_interval: self.check_interval,
             allow_command: self.allow_command,
-        }
+            security: Some(SecurityFiles {
+                env: env_of(&self.identity)?,
+                ca: ca_source(&self.identity)?,
+                deny: self.deny.clone(),
+            }),
+        })
     }
 }
 
@@ -233,14 +260,40 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         "ca_cert",
         "ca_cert",
         args.identity.ca_cert.clone(),
-        at(f.ca_cert).map(some),
-        quoted_path,
+        at(f.ca_cert),
+        |paths| {
+            (!paths.is_empty()).then(|| {
+                let quoted: Vec<String> = paths.iter().map(|p| quote(p.display())).collect();
+                format!("[{}]", quoted.join(", "))
+            })
+        },
     );
     let ca_key = l.pick(
         "ca_key",
         "ca_key",
         args.identity.ca_key.clone(),
         at(f.ca_key).map(some),
+        quoted_path,
+    );
+    let cert = l.pick(
+        "cert",
+        "cert",
+        args.identity.cert.clone(),
+        at(f.cert).map(some),
+        quoted_path,
+    );
+    let key = l.pick(
+        "key",
+        "key",
+        args.identity.key.clone(),
+        at(f.key).map(some),
+        quoted_path,
+    );
+    let deny = l.pick(
+        "deny",
+        "deny",
+        args.deny.clone(),
+        at(f.deny).map(some),
         quoted_path,
     );
     let checks = l.pick(
@@ -289,31 +342,33 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
             .find(|s| s.key == key)
             .map_or(Source::Default, |s| s.source.clone())
     };
-    match (&ca_cert, &ca_key, &secret_file) {
-        (Some(_), None, _) => {
-            return Err(SettingsError::Unpaired {
-                key: "ca_cert",
-                from: source_of("ca_cert"),
-                needs: "ca_key",
+    let unpaired = |key: &'static str, needs: &'static str| SettingsError::Unpaired {
+        key,
+        from: source_of(key),
+        needs,
+    };
+    let pem = !ca_cert.is_empty();
+    match (pem, &ca_key, &cert, &key) {
+        (_, Some(_), Some(_), _) => {
+            return Err(SettingsError::KeyAndCert {
+                key_from: source_of("ca_key"),
+                cert_from: source_of("cert"),
             }
             .into());
         }
-        (None, Some(_), _) => {
-            return Err(SettingsError::Unpaired {
-                key: "ca_key",
-                from: source_of("ca_key"),
-                needs: "ca_cert",
-            }
-            .into());
-        }
-        (Some(_), Some(_), Some(_)) => {
-            return Err(SettingsError::SecretAndPem {
-                secret_from: source_of("secret_file"),
-                ca_from: source_of("ca_cert"),
-            }
-            .into());
-        }
+        (true, None, None, None) => return Err(unpaired("ca_cert", "ca_key or cert").into()),
+        (false, Some(_), _, _) => return Err(unpaired("ca_key", "ca_cert").into()),
+        (_, _, Some(_), None) => return Err(unpaired("cert", "key").into()),
+        (_, _, None, Some(_)) => return Err(unpaired("key", "cert").into()),
+        (false, _, Some(_), _) => return Err(unpaired("cert", "ca_cert").into()),
         _ => {}
+    }
+    if pem && secret_file.is_some() {
+        return Err(SettingsError::SecretAndPem {
+            secret_from: source_of("secret_file"),
+            ca_from: source_of("ca_cert"),
+        }
+        .into());
     }
     let identity = IdentityArgs {
         env,
@@ -321,6 +376,8 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         secret: args.identity.secret.clone(),
         ca_cert,
         ca_key,
+        cert,
+        key,
     };
     // A bad env name is reported now, not when the node builds its identity.
     env_of(&identity)?;
@@ -341,6 +398,8 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         http,
         log_level,
         log_format,
+        deny,
+        protocols: args.protocol_versions.unwrap_or_default(),
         entries,
     })
 }
@@ -540,7 +599,33 @@ mod tests {
             .expect_err("unpaired")
             .to_string();
         assert!(e.starts_with("ca_cert ("), "{e}");
-        assert!(e.contains("werify.toml:1) needs ca_key as well"), "{e}");
+        assert!(
+            e.contains("werify.toml:1) needs ca_key or cert as well"),
+            "{e}"
+        );
+        // An issued certificate: cert, key and ca_cert, no ca_key; and not both ways.
+        let s = resolve_with(
+            &["--cert", "/x/n.crt.pem", "--key", "/x/n.key.pem"],
+            Some("ca_cert = [\"/x/old.pem\", \"/x/new.pem\"]\ndeny = \"/x/deny\"\n"),
+        )
+        .expect("an issued certificate");
+        assert_eq!(s.identity.ca_cert.len(), 2);
+        assert_eq!(s.deny.as_deref(), Some(std::path::Path::new("/x/deny")));
+        assert_eq!(
+            s.entry("ca_cert").and_then(|e| e.value.clone()).as_deref(),
+            Some("[\"/x/old.pem\", \"/x/new.pem\"]")
+        );
+        let e = resolve_with(
+            &["--cert", "/x/n.crt.pem", "--key", "/x/n.key.pem"],
+            Some("ca_cert = \"/x/ca.pem\"\nca_key = \"/x/ca.key.pem\"\n"),
+        )
+        .expect_err("both ways")
+        .to_string();
+        assert!(e.starts_with("ca_key ("), "{e}");
+        let e = resolve_with(&[], Some("cert = \"/x/n.crt.pem\"\n"))
+            .expect_err("no key")
+            .to_string();
+        assert!(e.starts_with("cert ("), "{e}");
         let e = resolve_with(
             &["--secret-file", "/x/secret"],
             Some("ca_cert = \"/x/ca.crt.pem\"\nca_key = \"/x/ca.key.pem\"\n"),

@@ -1,19 +1,22 @@
 //! What `werify --version` says: the package version, the git commit the binary was built
-//! from (found by build.rs; `unknown` when built outside a git checkout) and the version
-//! of the wire protocol, [`PROTOCOL_VERSION`], which decides who can talk to whom.
+//! from (found by build.rs; `unknown` when built outside a git checkout) and the versions
+//! of the wire protocol it speaks, [`ProtocolRange::SUPPORTED`], which decide who can talk
+//! to whom.
 
 use std::sync::LazyLock;
 
-use crate::rpc::protocol::PROTOCOL_VERSION;
+use crate::rpc::protocol::ProtocolRange;
 
 /// The git commit this binary was built from, short, or `unknown`.
 pub const GIT_SHA: &str = env!("WERIFY_GIT_SHA");
 
-/// `X.Y.Z (git SHA, protocol N)`, the version clap prints after the command's name.
+/// `X.Y.Z (git SHA, protocol MIN to MAX)`, the version clap prints after the command's
+/// name.
 pub static VERSION: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} (git {GIT_SHA}, protocol {PROTOCOL_VERSION})",
-        env!("CARGO_PKG_VERSION")
+        "{} (git {GIT_SHA}, protocol {})",
+        env!("CARGO_PKG_VERSION"),
+        ProtocolRange::SUPPORTED
     )
 });
 
@@ -29,7 +32,7 @@ mod tests {
         assert_eq!(package.split('.').count(), 3, "{v}");
         assert_eq!(
             rest,
-            format!("(git {GIT_SHA}, protocol {PROTOCOL_VERSION})")
+            format!("(git {GIT_SHA}, protocol {})", ProtocolRange::SUPPORTED)
         );
         assert!(
             GIT_SHA == "unknown"

@@ -11,14 +11,18 @@ use crate::base::Env;
 use crate::mesh::config::Profile;
 use crate::rpc::hostaddr::DEFAULT_PORT;
 use crate::rpc::identity::CaSource;
+use crate::rpc::protocol::ProtocolRange;
 
 /// How a node is started.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
     /// The env tag; `None` means the default env in derived mode, or the CA's env in PEM mode.
     pub env: Option<Env>,
-    /// Where the env CA comes from: derived from the env (and a secret) or PEM files.
+    /// Where the trusted CAs and this node's certificate come from: derived from the env
+    /// (and a secret), PEM CA files with a CA key, or an issued certificate.
     pub ca: CaSource,
+    /// A file of certificate fingerprints and operator names this node refuses.
+    pub deny: Option<PathBuf>,
     /// IP address to listen on (UDP, QUIC).
     pub bind: IpAddr,
     /// Port to listen on; 0 picks a free one (the node then advertises the port it got).
@@ -45,6 +49,9 @@ pub struct NodeConfig {
     /// Where to serve `/healthz`, `/metrics` and `/v1/status` over HTTP; `None` (the
     /// default) serves no HTTP at all.
     pub http: Option<SocketAddr>,
+    /// The protocol versions this node speaks: [`ProtocolRange::SUPPORTED`], except for
+    /// a node held at older versions in a test of a mixed mesh.
+    pub protocols: ProtocolRange,
 }
 
 impl Default for NodeConfig {
@@ -54,7 +61,8 @@ impl Default for NodeConfig {
     fn default() -> NodeConfig {
         NodeConfig {
             env: None,
-            ca: CaSource::Derived { secret: None },
+            ca: CaSource::derived(None),
+            deny: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: DEFAULT_PORT,
             advertise: None,
@@ -67,6 +75,7 @@ impl Default for NodeConfig {
             check_interval: Duration::from_secs(30),
             allow_command: false,
             http: None,
+            protocols: ProtocolRange::SUPPORTED,
         }
     }
 }

@@ -47,6 +47,21 @@ pub fn load_or_create_node_id(dir: &Path) -> Result<NodeId, NodeError> {
     }
 }
 
+/// Makes the data dir's node id `id` (a node whose certificate carries its id); says so
+/// when that changes the id.
+pub fn store_node_id(dir: &Path, id: NodeId) -> Result<(), NodeError> {
+    let path = dir.join("node-id");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim() == id.to_string() => return Ok(()),
+        Ok(text) => tracing::info!(
+            "this node's certificate is for node {id}; the data dir said {}: using the certificate's",
+            text.trim()
+        ),
+        Err(_) => {}
+    }
+    std::fs::write(&path, format!("{id}\n")).map_err(|e| file_error(&path, "write", e))
+}
+
 /// The node's QUIC stateless-reset key, kept in the data dir (mode 0600) so that it
 /// survives restarts: see [`crate::rpc::transport::Transport::server`].
 pub fn load_or_create_reset_key(dir: &Path) -> Result<[u8; 32], NodeError> {

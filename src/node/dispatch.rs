@@ -1,5 +1,7 @@
 //! The node's side of every connection: accepting QUIC connections (with a cap), feeding
-//! verified gossip datagrams to the mesh task, and answering one request per stream.
+//! verified gossip datagrams to the mesh task, and answering one request per stream —
+//! after settling the protocol version in the hello and checking that the peer's role may
+//! make the request.
 //! What an operation does is in [`crate::ops::coordinator`]; gossip logic is in
 //! [`crate::mesh`].
 
@@ -19,14 +21,16 @@ use crate::mesh::message::{DecodeError, Message};
 use crate::node::driver::MeshClient;
 use crate::node::health::Periodic;
 use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
+use crate::node::refusals::{Refusals, not_joined};
 use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
 use crate::ops::error::OpsError;
 use crate::ops::handle::Handle;
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::hostaddr::{HostError, parse_host};
-use crate::rpc::identity::Role;
+use crate::rpc::identity::{Holder, Role};
 use crate::rpc::protocol::{
-    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport, split_results,
+    ErrorCode, MemberReport, ProtocolRange, Request, Response, StatusReport, Submitter,
+    split_results,
 };
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
@@ -63,6 +67,10 @@ pub struct NodeContext {
     pub periodic: tokio::sync::watch::Receiver<Periodic>,
     /// The `--join` contacts this node was started with (empty: it may stand alone).
     pub join: Vec<SocketAddr>,
+    /// Peers that refused this node, or that it refused when dialing them.
+    pub refusals: Arc<Refusals>,
+    /// Peers whose connections to this node were refused.
+    pub rejected: Arc<Refusals>,
 }
 
 /// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
@@ -72,6 +80,14 @@ pub enum RequestError {
     Unreadable(String),
     #[error("{0} is only accepted from mesh nodes, not from clients")]
     NodeOnly(&'static str),
+    #[error(
+        "{what} needs an operator certificate; this connection presented the certificate of \
+         {holder}, which may only read (list, status, get): run werify ctl with --cert and \
+         --key of an operator certificate (werify certs issue --operator NAME)"
+    )]
+    NeedsOperator { what: &'static str, holder: Holder },
+    #[error(transparent)]
+    Incompatible(#[from] NoCommonVersion),
     #[error("push-pull sender does not match its certificate")]
     SenderMismatch,
     #[error("invalid checks: {0}")]
@@ -103,6 +119,17 @@ pub enum RequestError {
     ShuttingDown,
 }
 
+/// A hello from a peer whose protocol versions miss this node's.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "no common werify protocol version: this node speaks {ours}, you speak {theirs}; \
+     upgrade the older one"
+)]
+pub struct NoCommonVersion {
+    pub ours: ProtocolRange,
+    pub theirs: ProtocolRange,
+}
+
 impl From<ShuttingDown> for RequestError {
     fn from(_: ShuttingDown) -> RequestError {
         RequestError::ShuttingDown
@@ -118,7 +145,8 @@ impl RequestError {
                 ErrorCode::Invalid
             }
             E::AlreadyAlive(_) => ErrorCode::Invalid,
-            E::NodeOnly(_) | E::SenderMismatch => ErrorCode::Forbidden,
+            E::NodeOnly(_) | E::SenderMismatch | E::NeedsOperator { .. } => ErrorCode::Forbidden,
+            E::Incompatible(_) => ErrorCode::Incompatible,
             E::ChecksBusy => ErrorCode::RateLimited,
             E::Remove(RemoveError::UnknownAddress(_)) => ErrorCode::NotFound,
             E::Remove(RemoveError::IsSelf(_)) => ErrorCode::Invalid,
@@ -145,7 +173,7 @@ pub async fn serve(ctx: Arc<NodeContext>, shutdown: impl Future<Output = ()>) {
         let Some(ctx) = weak.upgrade() else { return };
         match tls::peer_cert(&conn) {
             Ok(peer) => {
-                tokio::spawn(serve_connection(ctx, conn, peer));
+                tokio::spawn(serve_connection(ctx, conn, peer, true));
             }
             Err(e) => tracing::warn!("not serving {}: {e}", conn.remote_address()),
         }
@@ -209,7 +237,13 @@ async fn handle_connection(
         Ok(Err(e)) => {
             ctx.metrics
                 .handshake_failed(Side::Accept, HandshakeFailure::of(&e));
-            tracing::warn!("rejected {}", verdict.failure(remote, &e));
+            let failure = verdict.failure(remote, &e);
+            if failure.is_refusal() {
+                ctx.rejected
+                    .record(remote, &failure.to_string(), Instant::now());
+            } else {
+                tracing::debug!("handshake failed: {failure}");
+            }
             return;
         }
         Err(_) => {
@@ -228,20 +262,29 @@ async fn handle_connection(
             return;
         }
     };
-    if matches!(peer.role, Role::Node) {
-        ctx.transport.adopt_incoming(remote, peer.node_id, &conn);
+    if let Some(id) = peer.node_id() {
+        ctx.transport.adopt_incoming(remote, id, &conn);
     }
-    serve_connection(ctx, conn, peer).await;
+    serve_connection(ctx, conn, peer, false).await;
 }
 
-/// Serves an established connection, whichever side dialed it: gossip datagrams from a
-/// node go to the mesh, and each bidirectional stream carries one request.
-async fn serve_connection(ctx: Arc<NodeContext>, conn: quinn::Connection, peer: PeerCert) {
-    let remote = conn.remote_address();
-    if matches!(peer.role, Role::Node) {
+/// Serves an established connection, whichever side dialed it (`dialed`: this node):
+/// gossip datagrams from a node go to the mesh, and each bidirectional stream carries one
+/// request. The connection is tracked meanwhile, so that a new deny list or trust set
+/// cuts it off.
+async fn serve_connection(
+    ctx: Arc<NodeContext>,
+    conn: quinn::Connection,
+    peer: PeerCert,
+    dialed: bool,
+) {
+    let _tracked = ctx
+        .transport
+        .track(&conn, dialed, peer.role() == Role::Node);
+    if let Some(id) = peer.node_id() {
         let ctx2 = ctx.clone();
         let conn2 = conn.clone();
-        tokio::spawn(async move { read_datagrams(ctx2, conn2, peer.node_id).await });
+        tokio::spawn(async move { read_datagrams(ctx2, conn2, id).await });
     }
     loop {
         let (send, recv) = match conn.accept_bi().await {
@@ -250,7 +293,8 @@ async fn serve_connection(ctx: Arc<NodeContext>, conn: quinn::Connection, peer: 
         };
         let ctx = ctx.clone();
         let peer = peer.clone();
-        tokio::spawn(async move { handle_stream(ctx, peer, remote, send, recv).await });
+        let conn = conn.clone();
+        tokio::spawn(async move { handle_stream(ctx, peer, conn, send, recv).await });
     }
 }
 
@@ -286,10 +330,11 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
 async fn handle_stream(
     ctx: Arc<NodeContext>,
     peer: PeerCert,
-    remote: SocketAddr,
+    conn: quinn::Connection,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) {
+    let remote = conn.remote_address();
     let req = match tokio::time::timeout(
         REQUEST_READ_TIMEOUT,
         frame::read_frame::<Request>(&mut recv, MAX_FRAME_BYTES),
@@ -312,9 +357,14 @@ async fn handle_stream(
     if push_pull {
         ctx.metrics.push_pull_received(frame_len(&req));
     }
+    let retire = matches!(req, Request::Retire);
     let resp = dispatch(&ctx, &peer, remote, req)
         .await
         .unwrap_or_else(RequestError::into_response);
+    if retire && matches!(resp, Response::Done) {
+        // The peer no longer accepts what we presented on this connection.
+        ctx.transport.forget(remote, &conn);
+    }
     if push_pull {
         ctx.metrics.push_pull_sent(frame_len(&resp));
     }
@@ -326,6 +376,12 @@ async fn handle_stream(
 
 /// Answers one request: who may ask what is checked here, the work is done by the mesh
 /// driver and the coordinator.
+///
+/// | request | who may send it |
+/// | --- | --- |
+/// | `Hello`, `Status`, `Get` | anyone the handshake let in |
+/// | `Submit`, `Add`, `Del`, `Refresh` | operators and `ctl` clients ([`Role::may_operate`]) |
+/// | `PushPull`, `RunChecks`, `RunRefresh`, `Retire` | nodes |
 pub async fn dispatch(
     ctx: &NodeContext,
     peer: &PeerCert,
@@ -333,21 +389,30 @@ pub async fn dispatch(
     req: Request,
 ) -> Result<Response, RequestError> {
     let node_only = |what: &'static str| {
-        if matches!(peer.role, Role::Node) {
+        if peer.role() == Role::Node {
             Ok(())
         } else {
             Err(RequestError::NodeOnly(what))
         }
     };
+    let may_operate = peer.role().may_operate();
+    let needs_operator = |what: &'static str| RequestError::NeedsOperator {
+        what,
+        holder: peer.holder.clone(),
+    };
     Ok(match req {
-        Request::Hello { .. } => Response::Hello {
-            version: PROTOCOL_VERSION,
-            node_id: ctx.node_id,
-            addr: ctx.addr.to_string(),
-        },
+        Request::Hello {
+            version,
+            min_version,
+        } => hello(
+            ctx,
+            peer,
+            remote,
+            ProtocolRange::of_hello(version, min_version),
+        )?,
         Request::PushPull(pp) => {
             node_only("push-pull")?;
-            if pp.from.id != peer.node_id {
+            if Some(pp.from.id) != peer.node_id() {
                 return Err(RequestError::SenderMismatch);
             }
             Response::PushPull(ctx.mesh.push_pull(pp).await?)
@@ -362,11 +427,17 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Add { host } => {
+            if !may_operate {
+                return Err(needs_operator("adding a host"));
+            }
             ctx.coordinator.check_rate(remote.ip(), "adds")?;
             add_host(ctx, &host).await?;
             Response::Done
         }
         Request::Del { host } => {
+            if !may_operate {
+                return Err(needs_operator("removing a host"));
+            }
             let addr = resolve_host(host).await?;
             ctx.mesh.remove(addr).await??;
             Response::Done
@@ -377,10 +448,19 @@ pub async fn dispatch(
             filter,
             deadline_ms,
         } => {
+            if !may_operate {
+                return Err(needs_operator("submitting an operation"));
+            }
+            let submitter = Submitter {
+                operator: peer.holder.operator().map(str::to_string),
+                from: remote.to_string(),
+                certificate: peer.fingerprint.clone(),
+            };
             let s = ctx
                 .coordinator
                 .submit(
                     remote.ip(),
+                    submitter,
                     checks,
                     filter,
                     Duration::from_millis(deadline_ms),
@@ -405,7 +485,15 @@ pub async fn dispatch(
                     .await?,
             )
         }
+        // What to forget is this stream's connection: `handle_stream` does it.
+        Request::Retire => {
+            node_only("retiring a connection")?;
+            Response::Done
+        }
         Request::Refresh => {
+            if !may_operate {
+                return Err(needs_operator("starting a refresh"));
+            }
             ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
             let r = ctx.coordinator.refresh().await?;
             Response::RefreshStarted {
@@ -413,6 +501,37 @@ pub async fn dispatch(
                 targeted: r.targeted,
             }
         }
+    })
+}
+
+/// Answers a hello: the highest protocol version both sides speak, or a refusal naming
+/// both ranges (logged here too, at most once a minute per peer).
+fn hello(
+    ctx: &NodeContext,
+    peer: &PeerCert,
+    remote: SocketAddr,
+    theirs: ProtocolRange,
+) -> Result<Response, NoCommonVersion> {
+    let ours = ctx.transport.protocols();
+    let Some(version) = ours.highest_common(theirs) else {
+        ctx.rejected.record(
+            remote,
+            &format!(
+                "peer {remote} ({}): it speaks werify protocol {theirs}, this node speaks \
+                 {ours}; upgrade the older one",
+                peer.holder
+            ),
+            Instant::now(),
+        );
+        return Err(NoCommonVersion { ours, theirs });
+    };
+    if peer.role() == Role::Node {
+        ctx.transport.note_peer_version(remote, version);
+    }
+    Ok(Response::Hello {
+        version,
+        node_id: ctx.node_id,
+        addr: ctx.addr.to_string(),
     })
 }
 
@@ -507,6 +626,11 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
             health: v.member.health.clone(),
             suspected_by: v.member.suspected_by,
             confirmations: v.member.confirmations,
+            protocol: if v.is_self {
+                None
+            } else {
+                ctx.transport.peer_version(v.member.peer.addr)
+            },
         })
         .collect();
     members.sort_by_key(|m| m.addr.parse::<SocketAddr>().ok());
@@ -518,6 +642,11 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
         local_health: view.local_health,
         local_health_max: view.local_health_max,
         connections: ctx.transport.open_connections(),
+        not_joined: not_joined(
+            &view,
+            &ctx.join,
+            ctx.refusals.latest(Instant::now()).as_deref(),
+        ),
         members,
     })
 }
@@ -602,6 +731,8 @@ pub(crate) mod tests {
             metrics,
             periodic: tokio::sync::watch::channel(crate::node::health::Periodic::NotRunYet).1,
             join: Vec::new(),
+            refusals: Arc::new(Refusals::new(crate::node::refusals::Side::Dialed)),
+            rejected: Arc::new(Refusals::new(crate::node::refusals::Side::Accepted)),
         });
         (ctx, dir)
     }
@@ -609,8 +740,12 @@ pub(crate) mod tests {
     fn cert(role: Role) -> PeerCert {
         PeerCert {
             env: "dev".parse::<Env>().expect("env"),
-            role,
-            node_id: NodeId::random(),
+            holder: match role {
+                Role::Node => Holder::Node(NodeId::random()),
+                Role::Client => Holder::Client(NodeId::random()),
+                Role::Operator => Holder::Operator("alice".into()),
+            },
+            fingerprint: "cd".repeat(32),
         }
     }
 
@@ -748,13 +883,14 @@ pub(crate) mod tests {
     #[tokio::test]
     async fn hello_and_status_answer_any_role() {
         let (ctx, _dir) = test_node("hello");
-        for role in [Role::Client, Role::Node] {
+        for role in [Role::Client, Role::Node, Role::Operator] {
             let r = dispatch(
                 &ctx,
                 &cert(role),
                 remote(),
                 Request::Hello {
-                    version: PROTOCOL_VERSION,
+                    version: crate::rpc::protocol::PROTOCOL_VERSION,
+                    min_version: None,
                 },
             )
             .await
@@ -772,5 +908,143 @@ pub(crate) mod tests {
             assert_eq!(s.members.len(), 1);
             assert!(s.members[0].is_self);
         }
+    }
+
+    #[tokio::test]
+    async fn only_operators_and_ctl_clients_may_change_the_mesh() {
+        let (ctx, _dir) = test_node("roles");
+        let node = cert(Role::Node);
+        let changes = [
+            (
+                "submitting an operation",
+                Request::Submit {
+                    checks: checks(),
+                    filter: Default::default(),
+                    deadline_ms: 1_000,
+                },
+            ),
+            (
+                "adding a host",
+                Request::Add {
+                    host: "127.0.0.1:9".into(),
+                },
+            ),
+            (
+                "removing a host",
+                Request::Del {
+                    host: "127.0.0.1:9".into(),
+                },
+            ),
+            ("starting a refresh", Request::Refresh),
+        ];
+        for (what, req) in changes {
+            let err = dispatch(&ctx, &node, remote(), req).await.expect_err(what);
+            assert_eq!(err.code(), ErrorCode::Forbidden, "{what}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with(&format!("{what} needs an operator certificate")),
+                "{message}"
+            );
+            assert!(message.contains(&node.holder.to_string()), "{message}");
+            assert!(
+                message.contains("werify certs issue --operator"),
+                "{message}"
+            );
+        }
+        // Reads are fine for a node certificate.
+        let r = dispatch(&ctx, &node, remote(), Request::Status)
+            .await
+            .expect("a node may read the status");
+        assert!(matches!(r, Response::Status(_)));
+        // An operator submits, and the record says who and from where.
+        let operator = cert(Role::Operator);
+        let r = dispatch(
+            &ctx,
+            &operator,
+            remote(),
+            Request::Submit {
+                checks: checks(),
+                filter: Default::default(),
+                deadline_ms: 5_000,
+            },
+        )
+        .await
+        .expect("an operator may submit");
+        let Response::Submitted { handle, .. } = r else {
+            panic!("expected Submitted, got {}", response_name(&r));
+        };
+        let r = dispatch(
+            &ctx,
+            &node,
+            remote(),
+            Request::Get {
+                handle,
+                wait_ms: 0,
+                known_answers: None,
+            },
+        )
+        .await
+        .expect("a node may read an operation");
+        let Response::Operation(report) = r else {
+            panic!("expected Operation, got {}", response_name(&r));
+        };
+        assert_eq!(
+            report.submitted_by,
+            Some(Submitter {
+                operator: Some("alice".into()),
+                from: remote().to_string(),
+                certificate: operator.fingerprint.clone(),
+            })
+        );
+        // Operators are not nodes.
+        let err = dispatch(
+            &ctx,
+            &operator,
+            remote(),
+            Request::RunRefresh { refresh_id: 1 },
+        )
+        .await
+        .expect_err("an operator may not send mesh requests");
+        assert!(matches!(err, RequestError::NodeOnly(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn hellos_settle_the_highest_common_version_or_refuse_with_both_ranges() {
+        let (ctx, _dir) = test_node("versions");
+        let hello = |version, min_version| Request::Hello {
+            version,
+            min_version,
+        };
+        let ours = ProtocolRange::SUPPORTED;
+        let version_of = |r: Response| match r {
+            Response::Hello { version, .. } => version,
+            other => panic!("expected Hello, got {}", response_name(&other)),
+        };
+        let peer = cert(Role::Node);
+        // A dialer that speaks only the oldest version (and says nothing of a range).
+        let r = dispatch(&ctx, &peer, remote(), hello(ours.min, None)).await;
+        assert_eq!(version_of(r.expect("hello")), ours.min);
+        // A newer dialer whose range reaches ours.
+        let r = dispatch(&ctx, &peer, remote(), hello(ours.max + 3, Some(ours.max))).await;
+        assert_eq!(version_of(r.expect("hello")), ours.max);
+        // No overlap: refused with a typed code and both ranges.
+        let err = dispatch(
+            &ctx,
+            &peer,
+            remote(),
+            hello(ours.max + 2, Some(ours.max + 1)),
+        )
+        .await
+        .expect_err("no common version");
+        assert_eq!(err.code(), ErrorCode::Incompatible);
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "no common werify protocol version: this node speaks {ours}, you speak {} to \
+                 {}; upgrade the older one",
+                ours.max + 1,
+                ours.max + 2
+            )
+        );
     }
 }

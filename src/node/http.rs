@@ -41,6 +41,7 @@ use crate::mesh::member::{MeshView, State};
 use crate::node::dispatch::{NodeContext, status};
 use crate::node::health::Periodic;
 use crate::node::metrics;
+use crate::node::refusals::not_joined;
 use crate::node::status::status_json;
 
 /// Connections served at once; past this new ones are closed unanswered.
@@ -134,7 +135,8 @@ async fn answer(ctx: &NodeContext, req: &Request<Incoming>) -> Response<Full<Byt
         "/healthz" => {
             let view = ctx.mesh.view().await.ok();
             let periodic = ctx.periodic.borrow().clone();
-            match health_verdict(view.as_ref(), &periodic, &ctx.join) {
+            let refusal = ctx.refusals.latest(std::time::Instant::now());
+            match health_verdict(view.as_ref(), &periodic, &ctx.join, refusal.as_deref()) {
                 Ok(()) => text(StatusCode::OK, "ok\n".into()),
                 Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
             }
@@ -181,12 +183,15 @@ fn with_type(code: StatusCode, content_type: &'static str, body: String) -> Resp
 
 /// `Ok` when the node is in a mesh and its periodic checks pass, else one line saying
 /// why not. In a mesh means: the mesh task runs, this node was not removed, and when it
-/// was told to join (`join` non-empty) at least one other member is alive. The checks
-/// pass when there are none, or when their latest run had no failing or erroring check.
+/// was told to join (`join` non-empty) or a peer refused it (`refusal`, the latest
+/// refusal), at least one other member is alive; the refusal is then the reason given.
+/// The checks pass when there are none, or when their latest run had no failing or
+/// erroring check.
 pub fn health_verdict(
     view: Option<&MeshView>,
     periodic: &Periodic,
     join: &[SocketAddr],
+    refusal: Option<&str>,
 ) -> Result<(), String> {
     let Some(view) = view else {
         return Err("the node is shutting down".into());
@@ -196,6 +201,8 @@ pub fn health_verdict(
         reasons.push(
             "removed from the mesh (werify ctl del); it stays out until added again".to_string(),
         );
+    } else if let Some(reason) = refusal.and_then(|r| not_joined(view, join, Some(r))) {
+        reasons.push(format!("not joined: {reason}"));
     } else if !join.is_empty()
         && !view
             .members
@@ -289,24 +296,24 @@ mod tests {
             ..Summary::default()
         });
         assert_eq!(
-            health_verdict(Some(&view(&[], false)), &Periodic::Off, &[]),
+            health_verdict(Some(&view(&[], false)), &Periodic::Off, &[], None),
             Ok(())
         );
         assert_eq!(
-            health_verdict(Some(&view(&[State::Alive], false)), &ok, &seed),
+            health_verdict(Some(&view(&[State::Alive], false)), &ok, &seed, None),
             Ok(())
         );
-        let alone = health_verdict(Some(&view(&[State::Dead], false)), &ok, &seed);
+        let alone = health_verdict(Some(&view(&[State::Dead], false)), &ok, &seed, None);
         assert!(
             alone
                 .as_ref()
                 .is_err_and(|e| e.starts_with("alone in the mesh")),
             "{alone:?}"
         );
-        let removed = health_verdict(Some(&view(&[State::Alive], true)), &ok, &seed);
+        let removed = health_verdict(Some(&view(&[State::Alive], true)), &ok, &seed, None);
         assert!(removed.is_err_and(|e| e.starts_with("removed")));
-        assert!(health_verdict(None, &ok, &[]).is_err());
-        let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[]);
+        assert!(health_verdict(None, &ok, &[], None).is_err());
+        let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[], None);
         assert!(not_yet.is_err_and(|e| e.contains("not run yet")));
         let failing = Periodic::Ran(Summary {
             passing: 1,
@@ -315,12 +322,57 @@ mod tests {
             failing_names: ["a", "b\nc", "d", "e", "f"].map(String::from).to_vec(),
         });
         assert_eq!(
-            health_verdict(Some(&view(&[State::Dead], false)), &failing, &seed),
+            health_verdict(Some(&view(&[State::Dead], false)), &failing, &seed, None),
             Err(
                 "alone in the mesh: no other member is alive (joining through 127.0.0.2:1); \
                  5 of 6 periodic checks failing: a, b c, d and 2 more"
                     .into()
             )
         );
+    }
+
+    #[test]
+    fn healthz_and_status_give_the_refusal_of_a_node_that_is_not_joined() {
+        let seed = [SocketAddr::from(([127, 0, 0, 2], 1))];
+        let refused = "peer 127.0.0.2:1 refused our certificate: it is not signed by that \
+                       node's CA for env \"prod\" (different secret or CA)";
+        assert_eq!(
+            health_verdict(
+                Some(&view(&[State::Dead], false)),
+                &Periodic::Off,
+                &seed,
+                Some(refused)
+            ),
+            Err(format!("not joined: {refused}"))
+        );
+        // Refused by some, joined with others: healthy.
+        assert_eq!(
+            health_verdict(
+                Some(&view(&[State::Alive], false)),
+                &Periodic::Off,
+                &seed,
+                Some(refused)
+            ),
+            Ok(())
+        );
+        // `mesh status` says the same, and why when no contact answered at all.
+        let alone = view(&[State::Dead], false);
+        assert_eq!(
+            not_joined(&alone, &seed, Some(refused)).as_deref(),
+            Some(refused)
+        );
+        assert_eq!(
+            not_joined(&alone, &seed, None).as_deref(),
+            Some(
+                "no other member is alive and no contact answered yet (joining through \
+                 127.0.0.2:1)"
+            )
+        );
+        assert_eq!(not_joined(&alone, &[], None), None);
+        assert_eq!(
+            not_joined(&view(&[State::Alive], false), &seed, Some(refused)),
+            None
+        );
+        assert_eq!(not_joined(&view(&[], true), &seed, Some(refused)), None);
     }
 }

@@ -1,10 +1,11 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
-//! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
-//! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`] and, with `--http`, the [`http`] endpoint — changed live through its
-//! [`reload::Reloader`], and shut down gracefully when told to, telling a service manager
-//! both ([`notify`]). Flags and files are read by the CLI, not here; protocol logic lives
-//! in `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
+//! node id, TLS identity and trust ([`security`]), QUIC endpoint, the [`driver`] of the
+//! membership state machine, the result store and coordinator, periodic [`health`], the
+//! request [`dispatch`], the [`refusals`] it reports, the [`metrics`] and, with `--http`,
+//! the [`http`] endpoint — changed live through its [`reload::Reloader`], and shut down
+//! gracefully when told to, telling a service manager both ([`notify`]). Flags and files
+//! are read by the CLI, not here; protocol logic lives in `crate::mesh`, operations in
+//! `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -14,7 +15,9 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod refusals;
 pub mod reload;
+pub mod security;
 pub mod snapshot;
 pub mod status;
 
@@ -40,11 +43,13 @@ use crate::node::driver::MeshClient;
 use crate::node::health::PeriodicChecks;
 use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
+use crate::node::refusals::{Refusals, Side as RefusalSide};
 use crate::node::reload::{LiveConfig, Reloader};
+use crate::node::security::SecurityFiles;
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
-use crate::rpc::identity::{Identity, IdentityError, Role};
+use crate::rpc::identity::IdentityError;
 use crate::rpc::transport::{DialFailure, Transport, TransportError};
 
 /// Why a node could not start.
@@ -135,15 +140,20 @@ impl Node {
             path: data_dir.clone(),
             source,
         })?;
-        let node_id = data_dir::load_or_create_node_id(&data_dir)?;
-
-        let identity = Identity::new(
-            config.env.as_ref(),
-            &config.ca,
-            Role::Node,
-            node_id,
-            &[advertise.ip()],
+        let security = SecurityFiles {
+            env: config.env.clone(),
+            ca: config.ca.clone(),
+            deny: config.deny.clone(),
+        };
+        let ips = vec![advertise.ip()];
+        let (identity, deny) = security::load(
+            &security,
+            data_dir::load_or_create_node_id(&data_dir)?,
+            &ips,
         )?;
+        // An issued certificate carries the node's id.
+        let node_id = identity.node_id();
+        data_dir::store_node_id(&data_dir, node_id)?;
         if identity.is_secret_less() {
             tracing::warn!(
                 "no env secret given: anyone who knows the env name {:?} can join this mesh; use --secret-file or PEM mode (werify certs init)",
@@ -151,10 +161,23 @@ impl Node {
             );
         }
         let env = identity.env().to_string();
-        let fingerprint = identity.ca_fingerprint();
+        let presents = security::describe(&identity);
+        let deny_entries = deny.len();
         let reset_key = data_dir::load_or_create_reset_key(&data_dir)?;
-        let transport = Transport::server(Arc::new(identity), bind, &reset_key)?;
+        let transport =
+            Transport::node(Arc::new(identity), deny, config.protocols, bind, &reset_key)?;
         let metrics = Arc::new(Metrics::new());
+        let refusals = Arc::new(Refusals::new(RefusalSide::Dialed));
+        {
+            let refusals = refusals.clone();
+            transport.on_dial_outcome(move |addr, outcome| match outcome {
+                Ok(()) => refusals.clear(addr),
+                Err(e) if e.is_refusal() => {
+                    refusals.record(addr, &e.to_string(), Instant::now());
+                }
+                Err(_) => {}
+            });
+        }
         {
             let metrics = metrics.clone();
             transport.on_dial_failed(move |why| {
@@ -249,11 +272,13 @@ impl Node {
             mesh.clone(),
             periodic_tx,
             options_tx,
+            (transport.clone(), ips),
             LiveConfig {
                 tags: config.tags.clone(),
                 checks: config.checks.clone(),
                 check_interval: config.check_interval,
                 allow_command: config.allow_command,
+                security: Some(security),
             },
             periodic,
         );
@@ -265,13 +290,14 @@ impl Node {
             metrics.clone(),
         );
         tracing::info!(
-            "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, CA {}, data dir {}",
+            "werify node {} listening on {} (advertised as {advertise}), env {env:?}, profile {}, protocol {}, data dir {}",
             node_id.short(),
             transport.local_addr().map_or(bind, |a| a),
             config.profile,
-            fingerprint,
+            config.protocols,
             data_dir.display()
         );
+        tracing::info!("{presents}; deny list of {deny_entries} entries");
         let ctx = Arc::new(NodeContext {
             transport,
             mesh,
@@ -286,6 +312,8 @@ impl Node {
             metrics,
             periodic,
             join: contacts,
+            refusals,
+            rejected: Arc::new(Refusals::new(RefusalSide::Accepted)),
         });
         Ok(Node {
             ctx,
@@ -310,7 +338,7 @@ impl Node {
     }
 
     /// Changes what can change while the node runs (tags, periodic checks, command
-    /// checks), without leaving the mesh.
+    /// checks, certificates, trusted CAs and deny list), without leaving the mesh.
     pub fn reloader(&self) -> Reloader {
         self.reloader.clone()
     }

@@ -1,19 +1,22 @@
 //! Changing a running node without a restart, so it never leaves the mesh: its tags
 //! (gossiped at once, under a raised incarnation), its periodic checks and their
-//! interval, and whether `command` checks may run. [`Reloader::reload`] takes the new
+//! interval, whether `command` checks may run, and its certificate, trusted CAs and deny
+//! list (read again from their files at every reload; connections they no longer allow
+//! are retired or cut, see [`crate::rpc::transport::Transport::install`]). [`Reloader::reload`] takes the new
 //! [`LiveConfig`] in two steps:
 //!
 //! 1. **prepare**: read and validate everything the new config names (the checks file);
 //!    on any error nothing has changed and the error says what and where;
 //! 2. **apply**: hand each part to the task that owns it, and report what changed.
 //!
-//! Another live part (a certificate trust set, a deny list) adds its field to
-//! [`LiveConfig`], its loading to `prepare` and its hand-over to `apply`. What cannot
-//! change live (addresses, identity, data dir) is not here at all: the command line
+//! Another live part adds its field to [`LiveConfig`], its loading to `prepare` and its
+//! hand-over to `apply`. What cannot change live (addresses, env, node id, data dir) is
+//! not here at all: the command line
 //! tells the operator that it needs a restart. Deciding when to reload (SIGHUP) and
 //! reading the config file are the command line's jobs.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +30,11 @@ use crate::checks::spec::{CheckSet, load_operations_file};
 use crate::mesh::member::Tags;
 use crate::node::driver::MeshClient;
 use crate::node::health::PeriodicChecks;
+use crate::node::security::{self, SecurityFiles};
 use crate::ops::coordinator::ShuttingDown;
+use crate::rpc::identity::{DenyList, Identity, IdentityError};
+use crate::rpc::tls::TlsError;
+use crate::rpc::transport::Transport;
 
 /// What a running node can change without leaving the mesh.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +47,9 @@ pub struct LiveConfig {
     pub check_interval: Duration,
     /// Whether `command` checks may run here (periodic ones and operations' alike).
     pub allow_command: bool,
+    /// Where the certificate, trusted CAs and deny list come from; the files are read
+    /// again at every reload. `None` leaves them as they are.
+    pub security: Option<SecurityFiles>,
 }
 
 /// Why a reload changed nothing.
@@ -48,6 +58,12 @@ pub enum ReloadError {
     /// The checks file cannot be read or is not valid (the error names FILE:LINE).
     #[error(transparent)]
     Checks(#[from] SpecError),
+    /// A certificate, CA, secret or deny file cannot be read or is not valid.
+    #[error(transparent)]
+    Security(#[from] IdentityError),
+    /// The certificate files describe another node, env or role than this one.
+    #[error(transparent)]
+    Identity(#[from] TlsError),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -84,6 +100,10 @@ struct Inner {
     mesh: MeshClient,
     periodic: watch::Sender<PeriodicChecks>,
     options: watch::Sender<RunOptions>,
+    /// Where the certificate, trusted CAs and deny list are installed.
+    transport: Transport,
+    /// The addresses a certificate minted here names.
+    ips: Vec<IpAddr>,
     /// What is in force; the lock also makes reloads take turns.
     current: Mutex<Current>,
 }
@@ -97,15 +117,19 @@ struct Current {
 struct Prepared {
     config: LiveConfig,
     checks: Option<Arc<CheckSet>>,
+    /// The identity and deny list to install, checked to fit this node.
+    security: Option<(Identity, DenyList)>,
 }
 
 impl Reloader {
     /// A reloader over the node's parts, with `config` (whose checks file read as
     /// `checks`) in force.
+    /// `transport` is the node's, `ips` the addresses a certificate minted here names.
     pub(crate) fn new(
         mesh: MeshClient,
         periodic: watch::Sender<PeriodicChecks>,
         options: watch::Sender<RunOptions>,
+        (transport, ips): (Transport, Vec<IpAddr>),
         config: LiveConfig,
         checks: Option<Arc<CheckSet>>,
     ) -> Reloader {
@@ -114,6 +138,8 @@ impl Reloader {
                 mesh,
                 periodic,
                 options,
+                transport,
+                ips,
                 current: Mutex::new(Current { config, checks }),
             }),
         }
@@ -128,8 +154,31 @@ impl Reloader {
     /// when nothing did.
     pub async fn reload(&self, new: LiveConfig) -> Result<Vec<Change>, ReloadError> {
         let mut current = self.inner.current.lock().await;
-        let prepared = prepare(new).await?;
+        let mut prepared = prepare(new).await?;
+        if let Some(files) = &prepared.config.security {
+            prepared.security = Some(self.prepare_security(files).await?);
+        }
         self.apply(&mut current, prepared).await
+    }
+
+    /// Reads the certificate, CA and deny files and checks that they fit this node (its
+    /// env, role and node id). A certificate minted here is kept while the CA that
+    /// signed it stays the same, so that a reload does not change it for nothing.
+    async fn prepare_security(
+        &self,
+        files: &SecurityFiles,
+    ) -> Result<(Identity, DenyList), ReloadError> {
+        let transport = &self.inner.transport;
+        let now = transport.identity();
+        let (files, node_id, ips) = (files.clone(), now.node_id(), self.inner.ips.clone());
+        // File reading belongs on the blocking pool, not the node's one runtime thread.
+        let (identity, deny) =
+            tokio::task::spawn_blocking(move || security::load(&files, node_id, &ips))
+                .await
+                .map_err(|_| ReloadError::ShuttingDown)??;
+        let identity = identity.keeping_minted_leaf_of(&now);
+        transport.check_installable(&identity)?;
+        Ok((identity, deny))
     }
 
     /// Step 2: hands each changed part to its owner.
@@ -140,6 +189,10 @@ impl Reloader {
     ) -> Result<Vec<Change>, ReloadError> {
         let old = &current.config;
         let mut changes = Vec::new();
+        // First, as the one hand-over that can still fail (a bug building TLS configs).
+        if let Some((identity, deny)) = &new.security {
+            changes.extend(self.install(identity, deny.clone())?);
+        }
         if new.config.tags != old.tags {
             self.inner.mesh.set_tags(new.config.tags.clone()).await?;
             changes.push(Change {
@@ -198,6 +251,66 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// Installs `identity` and `deny` on the transport; what changed, for the log.
+    fn install(&self, identity: &Identity, deny: DenyList) -> Result<Vec<Change>, ReloadError> {
+        let transport = &self.inner.transport;
+        let (was, trusted_before) = (transport.identity(), transport.trust());
+        let deny_changed = *trusted_before.deny() != deny;
+        let (entries, entries_before) = (deny.len(), trusted_before.deny().len());
+        let installed = transport.install(identity, deny)?;
+        let mut changes = Vec::new();
+        if identity.leaf_fingerprint() != was.leaf_fingerprint() {
+            changes.push(Change {
+                key: "certificate",
+                what: format!(
+                    "sha256 {} of CA {} (was sha256 {})",
+                    identity.leaf_fingerprint(),
+                    identity.ca_fingerprint(),
+                    was.leaf_fingerprint()
+                ),
+            });
+        }
+        let trusted = identity.trusted_fingerprints();
+        let sorted = |fingerprints: &[String]| {
+            let mut v = fingerprints.to_vec();
+            v.sort();
+            v
+        };
+        // The same CAs in another order (the one that signs ours comes first) are no change.
+        if sorted(&trusted) != sorted(trusted_before.ca_fingerprints()) {
+            changes.push(Change {
+                key: "trusted CAs",
+                what: format!(
+                    "{} (was {})",
+                    trusted.join(", "),
+                    trusted_before.ca_fingerprints().join(", ")
+                ),
+            });
+        }
+        if deny_changed {
+            changes.push(Change {
+                key: "deny",
+                what: format!("{entries} entries (was {entries_before})"),
+            });
+        }
+        for (peer, why) in installed.cut.iter().chain(&installed.retired) {
+            tracing::warn!("connection with {peer} ends: {why}");
+        }
+        if !installed.cut.is_empty() || !installed.retired.is_empty() {
+            changes.push(Change {
+                key: "connections",
+                what: format!(
+                    "{} cut, {} retired (their certificates are no longer accepted)",
+                    installed.cut.len(),
+                    installed.retired.len()
+                ),
+            });
+        }
+        Ok(changes)
+    }
+}
+
 /// Step 1: reads and validates what `config` names. Nothing changes here.
 async fn prepare(config: LiveConfig) -> Result<Prepared, ReloadError> {
     let checks = match &config.checks {
@@ -211,7 +324,11 @@ async fn prepare(config: LiveConfig) -> Result<Prepared, ReloadError> {
         }
         None => None,
     };
-    Ok(Prepared { config, checks })
+    Ok(Prepared {
+        config,
+        checks,
+        security: None,
+    })
 }
 
 /// `1 check`, `2 checks`, or `off`.
@@ -256,6 +373,7 @@ mod tests {
             checks: None,
             check_interval: Duration::from_secs(30),
             allow_command: false,
+            security: None,
         };
         let (periodic_tx, mut periodic) = watch::channel(PeriodicChecks {
             checks: None,
@@ -266,6 +384,7 @@ mod tests {
             ctx.mesh.clone(),
             periodic_tx,
             options_tx,
+            (ctx.transport.clone(), Vec::new()),
             first.clone(),
             None,
         );
@@ -284,6 +403,7 @@ mod tests {
             checks: Some(checks_path.clone()),
             check_interval: Duration::from_secs(5),
             allow_command: true,
+            security: None,
         };
         let changes = reloader.reload(second.clone()).await.expect("reload");
         let keys: Vec<&str> = changes.iter().map(|c| c.key).collect();
@@ -353,5 +473,98 @@ mod tests {
             .expect("reload");
         assert_eq!(changes[0].to_string(), "checks off (was 2 checks)");
         assert_eq!(periodic.borrow_and_update().checks, None);
+    }
+
+    #[tokio::test]
+    async fn certificates_trust_and_deny_list_are_read_again_and_installed() {
+        use crate::rpc::identity::{CaSource, Secret};
+        let (ctx, _dir) = test_node("reload-security");
+        let scratch = Scratch::new("reload-security-files");
+        let (secret, deny) = (scratch.0.join("secret"), scratch.0.join("deny"));
+        // What the test node was started with, as a file.
+        std::fs::write(&secret, "node unit tests\n").expect("secret");
+        std::fs::write(&deny, "").expect("deny");
+        let files = |env: Option<&str>| SecurityFiles {
+            env: env.map(|e| e.parse().expect("env")),
+            ca: CaSource::Derived {
+                secret: Secret::File(secret.clone()),
+            },
+            deny: Some(deny.clone()),
+        };
+        let live = |security| LiveConfig {
+            tags: Tags::new(),
+            checks: None,
+            check_interval: Duration::from_secs(30),
+            allow_command: false,
+            security,
+        };
+        let (periodic_tx, _periodic) = watch::channel(PeriodicChecks {
+            checks: None,
+            interval: Duration::from_secs(30),
+        });
+        let (options_tx, _options) = watch::channel(RunOptions::default());
+        let reloader = Reloader::new(
+            ctx.mesh.clone(),
+            periodic_tx,
+            options_tx,
+            (ctx.transport.clone(), Vec::new()),
+            live(None),
+            None,
+        );
+        let presented = ctx.transport.identity().leaf_fingerprint();
+
+        // The same files: the certificate minted at start is kept, nothing changes.
+        let changes = reloader
+            .reload(live(Some(files(None))))
+            .await
+            .expect("reload");
+        assert_eq!(changes, vec![]);
+        assert_eq!(ctx.transport.identity().leaf_fingerprint(), presented);
+
+        // A deny list.
+        std::fs::write(&deny, "operator:mallory\n").expect("deny");
+        let changes = reloader
+            .reload(live(Some(files(None))))
+            .await
+            .expect("reload");
+        assert_eq!(
+            changes.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["deny 1 entries (was 0)"]
+        );
+        assert_eq!(ctx.transport.trust().deny().len(), 1);
+
+        // A new secret in front of the old: a new certificate, both CAs trusted.
+        std::fs::write(&secret, "rotated\nnode unit tests\n").expect("secret");
+        let changes = reloader
+            .reload(live(Some(files(None))))
+            .await
+            .expect("reload");
+        let keys: Vec<&str> = changes.iter().map(|c| c.key).collect();
+        assert_eq!(keys, ["certificate", "trusted CAs"]);
+        assert_ne!(ctx.transport.identity().leaf_fingerprint(), presented);
+        assert_eq!(ctx.transport.trust().ca_fingerprints().len(), 2);
+
+        // Another env cannot be switched to; nothing changes, tags included.
+        let err = reloader
+            .reload(LiveConfig {
+                tags: tags(&[("role", "db")]),
+                ..live(Some(files(Some("staging"))))
+            })
+            .await
+            .expect_err("another env");
+        assert!(matches!(err, ReloadError::Identity(_)), "{err}");
+        let view = ctx.mesh.view().await.expect("view");
+        assert!(view.members[0].member.tags.is_empty());
+        // A broken file: an error naming it, nothing changes.
+        std::fs::write(&deny, "not a name\n").expect("deny");
+        let err = reloader
+            .reload(live(Some(files(None))))
+            .await
+            .expect_err("bad deny file");
+        assert!(
+            err.to_string().contains(&format!("{}:1", deny.display())),
+            "{err}"
+        );
+        assert_eq!(ctx.transport.trust().deny().len(), 1);
     }
 }

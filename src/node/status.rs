@@ -45,6 +45,7 @@ pub fn status_json(r: &StatusReport) -> Value {
                 "health": m.health.as_ref().map(health_json),
                 "suspected_by": m.suspected_by.map(|id| id.to_string()),
                 "confirmations": m.confirmations,
+                "protocol": m.protocol,
             })
         })
         .collect();
@@ -56,6 +57,7 @@ pub fn status_json(r: &StatusReport) -> Value {
         "local_health": r.local_health,
         "local_health_max": r.local_health_max,
         "connections": r.connections,
+        "not_joined": r.not_joined,
         "counts": {
             "alive": count(State::Alive),
             "suspect": count(State::Suspect),

@@ -25,7 +25,7 @@ use crate::ops::handle::{Handle, node_tag};
 use crate::ops::store::{OperationRecord, Store, StoreError};
 use crate::rpc::limits::RateLimiter;
 use crate::rpc::protocol::{
-    ErrorCode, HostReport, OperationReport, Request, Response, TargetFilter,
+    ErrorCode, HostReport, OperationReport, Request, Response, Submitter, TargetFilter,
 };
 use crate::rpc::transport::{Transport, TransportError, response_name};
 
@@ -223,10 +223,12 @@ impl<M: MeshAccess> Coordinator<M> {
             })
     }
 
-    /// `ctl operation`: records the operation and starts it; answers at once.
+    /// `ctl operation`: records the operation with who submitted it, logs one line, and
+    /// starts it; answers at once.
     pub async fn submit(
         &self,
         client: IpAddr,
+        submitter: Submitter,
         checks: CheckSet,
         filter: TargetFilter,
         deadline: Duration,
@@ -288,12 +290,20 @@ impl<M: MeshAccess> Coordinator<M> {
             ended_unix_ms: None,
             check_names: checks.names().map(str::to_string).collect(),
             hosts,
+            submitted_by: Some(submitter),
         };
         let to_insert = record.clone();
         self.store(move |s| s.insert(&to_insert))
             .await?
             .map_err(|e| OpsError::Record(Box::new(e)))?;
         let targeted = record.hosts.len();
+        if let Some(by) = &record.submitted_by {
+            tracing::info!(
+                "operation {handle} submitted by {by} (certificate sha256 {}): {} checks, {targeted} hosts",
+                by.certificate,
+                record.check_names.len()
+            );
+        }
         let marked_dead = record
             .hosts
             .values()
@@ -948,6 +958,14 @@ mod tests {
         IpAddr::from([127, 0, 0, 1])
     }
 
+    fn submitter() -> Submitter {
+        Submitter {
+            operator: Some("alice".into()),
+            from: "127.0.0.1:40000".into(),
+            certificate: "ab".repeat(32),
+        }
+    }
+
     fn filter(nodes: &[&str], tags: &[(&str, &str)]) -> TargetFilter {
         TargetFilter {
             nodes: nodes.iter().map(|s| s.to_string()).collect(),
@@ -961,7 +979,13 @@ mod tests {
     /// Submits with `filter` and returns the hosts of the record, as recorded at once.
     async fn targets(c: &Coordinator<FixedMesh>, filter: TargetFilter) -> Vec<String> {
         let s = c
-            .submit(client(), checks(), filter, Duration::from_secs(2))
+            .submit(
+                client(),
+                submitter(),
+                checks(),
+                filter,
+                Duration::from_secs(2),
+            )
             .await
             .expect("submitted");
         let report = c
@@ -969,6 +993,7 @@ mod tests {
             .await
             .expect("recorded");
         assert_eq!(s.targeted, report.hosts.len());
+        assert_eq!(report.submitted_by, Some(submitter()));
         report.hosts.keys().cloned().collect()
     }
 
@@ -1005,7 +1030,7 @@ mod tests {
         let refused = |f: TargetFilter| {
             let c = c.clone();
             async move {
-                c.submit(client(), checks(), f, Duration::from_secs(2))
+                c.submit(client(), submitter(), checks(), f, Duration::from_secs(2))
                     .await
                     .expect_err("matches no alive member")
             }
@@ -1046,6 +1071,7 @@ mod tests {
         let err = c
             .submit(
                 client(),
+                submitter(),
                 checks(),
                 filter(&["("], &[]),
                 Duration::from_secs(2),
@@ -1067,6 +1093,7 @@ mod tests {
         let s = c
             .submit(
                 client(),
+                submitter(),
                 checks(),
                 TargetFilter::default(),
                 Duration::from_secs(10),
@@ -1096,15 +1123,27 @@ mod tests {
         let (c, _dir) = coordinator("deadline", Vec::new());
         for bad in [Duration::ZERO, MAX_DEADLINE + Duration::from_millis(1)] {
             let err = c
-                .submit(client(), checks(), TargetFilter::default(), bad)
+                .submit(
+                    client(),
+                    submitter(),
+                    checks(),
+                    TargetFilter::default(),
+                    bad,
+                )
                 .await
                 .expect_err("out of range");
             assert!(matches!(err, OpsError::DeadlineOutOfRange { .. }), "{err}");
             assert_eq!(err.code(), ErrorCode::Invalid);
         }
-        c.submit(client(), checks(), TargetFilter::default(), MAX_DEADLINE)
-            .await
-            .expect("the longest deadline is allowed");
+        c.submit(
+            client(),
+            submitter(),
+            checks(),
+            TargetFilter::default(),
+            MAX_DEADLINE,
+        )
+        .await
+        .expect("the longest deadline is allowed");
     }
 
     #[tokio::test]
@@ -1126,6 +1165,7 @@ mod tests {
             match c
                 .submit(
                     client(),
+                    submitter(),
                     checks(),
                     TargetFilter::default(),
                     Duration::from_secs(5),
@@ -1146,6 +1186,7 @@ mod tests {
         // Another client has its own bucket.
         c.submit(
             IpAddr::from([127, 0, 0, 2]),
+            submitter(),
             checks(),
             TargetFilter::default(),
             Duration::from_secs(5),

@@ -45,7 +45,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::ops::handle::Handle;
-use crate::rpc::protocol::{HostReport, OperationReport};
+use crate::rpc::protocol::{HostReport, OperationReport, Submitter};
 
 /// Counters and the schema marker.
 const META: TableDefinition<&str, u64> = TableDefinition::new("werify_meta");
@@ -103,6 +103,8 @@ pub struct OperationRecord {
     pub check_names: Vec<String>,
     /// Per targeted host (`"IP:PORT"`), what it answered so far.
     pub hosts: BTreeMap<String, HostReport>,
+    /// Who submitted it; `None` for records stored without it.
+    pub submitted_by: Option<Submitter>,
 }
 
 impl OperationRecord {
@@ -122,6 +124,7 @@ impl From<OperationRecord> for OperationReport {
             ended_unix_ms: rec.ended_unix_ms,
             check_names: rec.check_names,
             hosts: rec.hosts,
+            submitted_by: rec.submitted_by,
         }
     }
 }
@@ -291,7 +294,8 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// The operation record minus its hosts, as stored under its handle.
+/// The operation record minus its hosts, as stored under its handle. A record stored
+/// without a submitter decodes with `None` (`#[serde(default)]`).
 #[derive(Serialize, Deserialize)]
 struct StoredOperation {
     coordinator: String,
@@ -299,6 +303,8 @@ struct StoredOperation {
     deadline_unix_ms: u64,
     ended_unix_ms: Option<u64>,
     check_names: Vec<String>,
+    #[serde(default)]
+    submitted_by: Option<Submitter>,
 }
 
 /// All record tables, opened in one write transaction.
@@ -484,6 +490,7 @@ impl Store {
                 deadline_unix_ms: rec.deadline_unix_ms,
                 ended_unix_ms: rec.ended_unix_ms,
                 check_names: rec.check_names.clone(),
+                submitted_by: rec.submitted_by.clone(),
             },
         )?;
         let hosts = rec
@@ -701,6 +708,7 @@ impl Store {
             ended_unix_ms: header.ended_unix_ms,
             check_names: header.check_names,
             hosts,
+            submitted_by: header.submitted_by,
         }))
     }
 
@@ -833,6 +841,11 @@ mod tests {
             ended_unix_ms: None,
             check_names: vec!["disk".to_string(), "sshd".to_string()],
             hosts,
+            submitted_by: Some(Submitter {
+                operator: Some("alice".into()),
+                from: "127.0.0.9:40000".into(),
+                certificate: "ab".repeat(32),
+            }),
         }
     }
 
@@ -864,6 +877,20 @@ mod tests {
             table.len().expect("len")
         }
 
+        /// Test-only: store `header` as the CBOR of the operation `handle`, whatever its
+        /// type.
+        fn put_header<T: Serialize>(&self, handle: &Handle, header: &T) {
+            let bytes = encode(handle, header).expect("encode");
+            let txn = self.inner.db.begin_write().expect("write");
+            {
+                let mut table = txn.open_table(OPERATIONS).expect("table");
+                table
+                    .insert(handle.as_str(), bytes.as_slice())
+                    .expect("insert");
+            }
+            txn.commit().expect("commit");
+        }
+
         /// Test-only: overwrite a stored value with bytes that are not CBOR.
         fn damage_record(&self, handle: &Handle) {
             let txn = self.inner.db.begin_write().expect("write");
@@ -875,6 +902,40 @@ mod tests {
             }
             txn.commit().expect("commit");
         }
+    }
+
+    #[test]
+    fn a_record_stored_without_a_submitter_reads_with_none() {
+        /// The header as it is stored without the `submitted_by` field.
+        #[derive(Serialize)]
+        struct HeaderWithoutSubmitter {
+            coordinator: String,
+            submitted_unix_ms: u64,
+            deadline_unix_ms: u64,
+            ended_unix_ms: Option<u64>,
+            check_names: Vec<String>,
+        }
+        let dir = TempDir::new();
+        let store = Store::open(&dir.file(), StoreLimits::default()).expect("open");
+        let rec = record(1, 1_000);
+        store.insert(&rec).expect("insert");
+        store.put_header(
+            &rec.handle,
+            &HeaderWithoutSubmitter {
+                coordinator: rec.coordinator.clone(),
+                submitted_unix_ms: rec.submitted_unix_ms,
+                deadline_unix_ms: rec.deadline_unix_ms,
+                ended_unix_ms: None,
+                check_names: rec.check_names.clone(),
+            },
+        );
+        let read = store.get(&rec.handle).expect("get").expect("stored");
+        assert_eq!(read.submitted_by, None);
+        assert_eq!(read.hosts, rec.hosts);
+        // Finishing rewrites the header, still without a submitter.
+        store.finish(&rec.handle, 1_500).expect("finish");
+        let read = store.get(&rec.handle).expect("get").expect("stored");
+        assert_eq!((read.submitted_by, read.ended_unix_ms), (None, Some(1_500)));
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! mesh requests (`PushPull`, `RunChecks`, `RunRefresh`).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,11 +22,98 @@ use crate::rpc::fault::Fault;
 
 pub use crate::base::clock::duration_ms;
 
-/// Version of this protocol and of the mesh's gossip messages
-/// ([`crate::mesh::message`]), exchanged in [`Request::Hello`]; a dialer refuses a peer of
-/// another version. Bump it whenever a message changes in a way the previous version
-/// cannot decode.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// The newest version of this protocol and of the mesh's gossip messages
+/// ([`crate::mesh::message`]) this build speaks. Bump it whenever a message changes in a
+/// way the previous version cannot decode, keep speaking the previous one to peers that
+/// chose it (see [`crate::rpc::transport::Transport::peer_version`]), and raise
+/// [`MIN_PROTOCOL_VERSION`] only once no supported peer needs it.
+///
+/// Version 5 over 4: the hello carries the range of versions the dialer speaks and the
+/// answer names the version chosen; [`Request::Retire`] (sent only to peers at 5 or
+/// above); operation reports name their submitter; status reports say why a node is not
+/// joined and which version each member speaks (a version 4 peer ignores these fields).
+pub const PROTOCOL_VERSION: u32 = 5;
+/// The oldest version this build still speaks.
+pub const MIN_PROTOCOL_VERSION: u32 = 4;
+
+/// A range of protocol versions, both ends included: what a node speaks. Two nodes talk
+/// at the highest version both ranges hold, and refuse each other when there is none.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProtocolRange {
+    /// The oldest version spoken.
+    pub min: u32,
+    /// The newest version spoken.
+    pub max: u32,
+}
+
+impl ProtocolRange {
+    /// What this build speaks.
+    pub const SUPPORTED: ProtocolRange = ProtocolRange {
+        min: MIN_PROTOCOL_VERSION,
+        max: PROTOCOL_VERSION,
+    };
+
+    /// The range a hello announces: `version` is the newest; `min_version`, the oldest, is
+    /// missing from peers that speak only `version`.
+    pub fn of_hello(version: u32, min_version: Option<u32>) -> ProtocolRange {
+        ProtocolRange {
+            min: min_version.unwrap_or(version).min(version),
+            max: version,
+        }
+    }
+
+    /// Whether `version` is in the range.
+    pub fn contains(self, version: u32) -> bool {
+        (self.min..=self.max).contains(&version)
+    }
+
+    /// The highest version both ranges hold, if any.
+    pub fn highest_common(self, other: ProtocolRange) -> Option<u32> {
+        let version = self.max.min(other.max);
+        (version >= self.min.max(other.min)).then_some(version)
+    }
+}
+
+impl Default for ProtocolRange {
+    fn default() -> ProtocolRange {
+        ProtocolRange::SUPPORTED
+    }
+}
+
+impl fmt::Display for ProtocolRange {
+    /// `5`, or `4 to 5`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.max)
+        } else {
+            write!(f, "{} to {}", self.min, self.max)
+        }
+    }
+}
+
+impl FromStr for ProtocolRange {
+    type Err = String;
+
+    /// `5` or `4..5`.
+    fn from_str(text: &str) -> Result<ProtocolRange, String> {
+        let number = |t: &str| {
+            t.trim()
+                .parse::<u32>()
+                .map_err(|_| format!("{text:?} is not a version or a range MIN..MAX"))
+        };
+        let (min, max) = match text.split_once("..") {
+            Some((min, max)) => (number(min)?, number(max)?),
+            None => {
+                let v = number(text)?;
+                (v, v)
+            }
+        };
+        if min > max {
+            return Err(format!("{text:?}: the oldest version comes first"));
+        }
+        Ok(ProtocolRange { min, max })
+    }
+}
 
 /// Which hosts an operation targets. Empty filters target every member.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +136,13 @@ impl TargetFilter {
 pub enum Request {
     /// Application-level hello: proves the acceptor accepted our certificate (the dialer's
     /// handshake can complete before the acceptor rejects it) and tells us who it is.
-    Hello { version: u32 },
+    /// `version` is the newest protocol version the dialer speaks, `min_version` the
+    /// oldest (absent: only `version`).
+    Hello {
+        version: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_version: Option<u32>,
+    },
     /// Mesh: full-state exchange (periodic anti-entropy and join).
     PushPull(PushPull),
     /// Mesh: run these checks here and answer with the results (coordinator → host).
@@ -80,11 +175,17 @@ pub enum Request {
     },
     /// `ctl refresh`: probe every member and have every alive node re-run its checks.
     Refresh,
+    /// Mesh (version 5 on): this side no longer accepts the certificate the receiver
+    /// presented on this connection (its CA was dropped): send nothing new over it; it
+    /// closes once the requests on it are done. Answered with `Done`.
+    Retire,
 }
 
 /// The answer to a [`Request`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Response {
+    /// The acceptor's hello: `version` is the protocol version chosen for this
+    /// connection.
     Hello {
         version: u32,
         node_id: NodeId,
@@ -150,6 +251,8 @@ pub enum ErrorCode {
     Unavailable,
     /// Another node answered wrongly (a peer's fault).
     Peer,
+    /// The two sides speak no protocol version in common: upgrade the older one.
+    Incompatible,
     /// A code this build does not know (a newer peer): treat as unavailable.
     #[serde(other)]
     Unknown,
@@ -166,6 +269,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Peer => "peer",
+            ErrorCode::Incompatible => "incompatible",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -180,7 +284,30 @@ impl ErrorCode {
             ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Unknown => {
                 Fault::Environment
             }
-            ErrorCode::Peer => Fault::Peer,
+            ErrorCode::Peer | ErrorCode::Incompatible => Fault::Peer,
+        }
+    }
+}
+
+/// Who submitted an operation, as the coordinator saw it: kept with the operation and
+/// shown by `get`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Submitter {
+    /// The operator's name, when the client presented an operator certificate; `None` for
+    /// a `ctl` client that minted its own certificate (derived mode, or a CA key holder).
+    pub operator: Option<String>,
+    /// `IP:PORT` the submission came from.
+    pub from: String,
+    /// SHA-256 of the client's certificate, lowercase hex.
+    pub certificate: String,
+}
+
+impl fmt::Display for Submitter {
+    /// `operator "alice" from 10.0.0.5:41234`, or `a ctl client at 10.0.0.5:41234`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.operator {
+            Some(name) => write!(f, "operator {name:?} from {}", self.from),
+            None => write!(f, "a ctl client at {}", self.from),
         }
     }
 }
@@ -202,6 +329,9 @@ pub struct OperationReport {
     pub check_names: Vec<String>,
     /// Per targeted host (`"IP:PORT"`), what it answered so far.
     pub hosts: BTreeMap<String, HostReport>,
+    /// Who submitted it; `None` from a coordinator that does not record it.
+    #[serde(default)]
+    pub submitted_by: Option<Submitter>,
 }
 
 /// What one targeted host contributed to an operation.
@@ -278,6 +408,10 @@ pub struct StatusReport {
     #[serde(default)]
     pub connections: usize,
     pub members: Vec<MemberReport>,
+    /// Why this node is not part of a mesh although it was told to join one (a contact
+    /// refused it, or none answered); `None` when it is joined or stands alone by choice.
+    #[serde(default)]
+    pub not_joined: Option<String>,
 }
 
 /// One row of [`StatusReport`].
@@ -298,6 +432,9 @@ pub struct MemberReport {
     pub health: Option<HealthSummary>,
     pub suspected_by: Option<NodeId>,
     pub confirmations: usize,
+    /// The protocol version this node talks with the member, when a connection set it.
+    #[serde(default)]
+    pub protocol: Option<u32>,
 }
 
 /// Durations as whole milliseconds on the wire, so any client can read them.

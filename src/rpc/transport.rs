@@ -1,8 +1,9 @@
 //! One QUIC endpoint per process and the connections it keeps: dialing with a bounded
-//! handshake, an application hello on every new connection, a capped cache of live
-//! connections reused for datagrams and requests — one connection per pair of nodes,
-//! whichever side dialed it — datagrams held while a dial is in flight, and
-//! one-request-per-stream calls.
+//! handshake, an application hello on every new connection that settles the protocol
+//! version, a capped cache of live connections reused for datagrams and requests — one
+//! connection per pair of nodes, whichever side dialed it — datagrams held while a dial is
+//! in flight, one-request-per-stream calls, and switching to new certificates, trusted
+//! CAs or deny list while running (cutting off connections they no longer allow).
 //! What a request means is in [`crate::node::dispatch`]; TLS details are in [`crate::rpc::tls`].
 
 use std::collections::{HashMap, VecDeque};
@@ -15,9 +16,11 @@ use bytes::Bytes;
 use crate::base::NodeId;
 use crate::rpc::fault::Fault;
 use crate::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
-use crate::rpc::identity::Identity;
-use crate::rpc::protocol::{ErrorCode, PROTOCOL_VERSION, Request, Response};
-use crate::rpc::tls::{self, ConnectionFailure, Handshakes, TlsError, Verdict};
+use crate::rpc::identity::{DenyList, Identity, Role};
+use crate::rpc::protocol::{ErrorCode, ProtocolRange, Request, Response};
+use crate::rpc::tls::{
+    self, ConnectionFailure, Handshakes, LinkEnd, PeerRejection, TlsError, Verdict,
+};
 
 /// Longest a dial (handshake + hello) may take before the peer counts as unreachable.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,6 +29,15 @@ pub const MAX_CACHED_CONNECTIONS: usize = 1024;
 /// After a failed dial, datagrams to that address are dropped for this long instead of
 /// dialing again (requests still dial: they report the error to a user).
 const NEGATIVE_CACHE: Duration = Duration::from_millis(500);
+/// Application close code of a connection whose peer's certificate this side no longer
+/// accepts (a new deny list or trust set); the reason says why.
+pub const CLOSE_NO_LONGER_ACCEPTED: u32 = 2;
+/// Longest close reason sent (QUIC keeps close frames within one packet).
+const MAX_CLOSE_REASON_BYTES: usize = 300;
+/// How long a retired connection stays open for the requests already on it.
+pub const RETIRE_GRACE: Duration = DUPLICATE_GRACE;
+/// The first protocol version that understands [`Request::Retire`].
+pub const RETIRE_SINCE_VERSION: u32 = 5;
 
 /// Why talking to a peer failed. The text is meant for users and names the peer;
 /// [`TransportError::fault`] says whose fault it is.
@@ -54,18 +66,18 @@ pub enum TransportError {
         /// How long we waited.
         after: Duration,
     },
-    /// The peer speaks another version of the request protocol.
+    /// The peer chose a protocol version this side does not speak.
     #[error(
-        "peer {peer} speaks werify protocol {theirs}, this node speaks {ours}: upgrade one of \
-         them"
+        "peer {peer} speaks werify protocol {theirs}, this node speaks {ours}: upgrade the \
+         older one"
     )]
     VersionMismatch {
         /// The peer's address.
         peer: SocketAddr,
-        /// The peer's [`PROTOCOL_VERSION`].
+        /// The version the peer answered with.
         theirs: u32,
-        /// Ours.
-        ours: u32,
+        /// The versions this side speaks.
+        ours: ProtocolRange,
     },
     /// The peer answered our hello with an error.
     #[error("peer {peer} refused us: {message}")]
@@ -127,6 +139,21 @@ impl From<ConnectionFailure> for TransportError {
 }
 
 impl TransportError {
+    /// Whether the peer, or this side, refused the other: a certificate refused in the
+    /// handshake (another env, secret or CA, a denied certificate), no common protocol
+    /// version, or a hello answered with a refusal. Not for a peer that is merely
+    /// unreachable.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            TransportError::Connection(failure) => failure.is_refusal(),
+            TransportError::VersionMismatch { .. } => true,
+            TransportError::Refused { code, .. } => {
+                matches!(code, ErrorCode::Forbidden | ErrorCode::Incompatible)
+            }
+            _ => false,
+        }
+    }
+
     /// Whose fault it is, e.g. to choose an exit code.
     pub fn fault(&self) -> Fault {
         match self {
@@ -224,6 +251,8 @@ struct SlotState {
     /// A connection the peer dialed to us while our own dial was in flight; settled by
     /// [`Transport::settle`] when the dial ends.
     offered: Option<(quinn::Connection, NodeId)>,
+    /// The protocol version the hello settled with the peer, on whichever connection.
+    version: Option<u32>,
 }
 
 impl SlotState {
@@ -261,6 +290,7 @@ pub enum DialFailure<'a> {
 }
 
 type DialFailureHook = Arc<dyn Fn(DialFailure<'_>) + Send + Sync>;
+type DialOutcomeHook = Arc<dyn Fn(SocketAddr, Result<(), &TransportError>) + Send + Sync>;
 
 /// Who serves the requests and datagrams a peer sends back on a connection this transport
 /// dialed.
@@ -279,15 +309,60 @@ enum DialedServing {
 #[derive(Clone)]
 pub struct Transport {
     endpoint: quinn::Endpoint,
-    identity: Arc<Identity>,
+    /// Our node id (a client's per-run id): it never changes, whatever certificate is
+    /// installed.
+    node_id: NodeId,
+    /// The protocol versions this side speaks.
+    protocols: ProtocolRange,
     /// Each dial and accept gets its own TLS config from these (see [`tls::Verdict`]).
     handshakes: Arc<Handshakes>,
+    /// Every established connection served here: judged again when the trusted CAs or
+    /// the deny list change.
+    tracked: Arc<Mutex<HashMap<usize, TrackedConnection>>>,
     cache: Arc<Mutex<HashMap<SocketAddr, Arc<Slot>>>>,
     /// Where each connection this transport dials goes, so that a node also serves the
     /// requests and datagrams its peer sends back on it (see [`Transport::on_dialed`]).
     dialed: Arc<Mutex<DialedServing>>,
     /// Told of every failed dial (the node's metrics); see [`Transport::on_dial_failed`].
     dial_failed: Arc<OnceLock<DialFailureHook>>,
+    /// Told how every dial ended; see [`Transport::on_dial_outcome`].
+    dial_outcome: Arc<OnceLock<DialOutcomeHook>>,
+}
+
+/// What [`Transport::install`] did to established connections whose peer's certificate
+/// is no longer accepted: each peer's address and why.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Installed {
+    /// Closed at once: the certificate is on the deny list.
+    pub cut: Vec<(SocketAddr, String)>,
+    /// No longer used for anything new and closed after [`RETIRE_GRACE`]: signed by a CA
+    /// no longer trusted (or refused otherwise), as when a rotation drops the old CA.
+    pub retired: Vec<(SocketAddr, String)>,
+}
+
+/// One established connection, as [`Transport::track`] registered it.
+#[derive(Clone)]
+struct TrackedConnection {
+    conn: quinn::Connection,
+    /// This side dialed it: the peer must be a node.
+    dialed: bool,
+    /// The peer presented a node's certificate: it is told when the connection retires.
+    peer_is_node: bool,
+}
+
+/// Removes a connection from [`Transport::track`]'s registry when dropped.
+pub struct Tracked {
+    tracked: Arc<Mutex<HashMap<usize, TrackedConnection>>>,
+    id: usize,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.id);
+    }
 }
 
 impl Transport {
@@ -302,10 +377,29 @@ impl Transport {
         bind: SocketAddr,
         reset_key: &[u8; 32],
     ) -> Result<Transport, TransportError> {
+        Transport::node(
+            identity,
+            DenyList::default(),
+            ProtocolRange::SUPPORTED,
+            bind,
+            reset_key,
+        )
+    }
+
+    /// [`Transport::server`] that refuses the certificates `deny` names and speaks
+    /// `protocols` (a node held at older versions, in tests).
+    pub fn node(
+        identity: Arc<Identity>,
+        deny: DenyList,
+        protocols: ProtocolRange,
+        bind: SocketAddr,
+        reset_key: &[u8; 32],
+    ) -> Result<Transport, TransportError> {
         let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
         let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
-        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
-        let server = handshakes.server_config();
+        let handshakes =
+            Handshakes::for_end(&identity, deny, LinkEnd::NodeDialer).map_err(tls_err)?;
+        let server = handshakes.server_config().map_err(tls_err)?;
         let client = handshakes.client_config().map_err(tls_err)?;
         let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
             ring::hmac::HMAC_SHA256,
@@ -325,8 +419,9 @@ impl Transport {
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
-            identity,
+            &identity,
             handshakes,
+            protocols,
             DialedServing::Waiting(Vec::new()),
         ))
     }
@@ -343,32 +438,38 @@ impl Transport {
         };
         let bind_err = |cause: BindError| TransportError::Bind { addr: bind, cause };
         let tls_err = |e: TlsError| bind_err(BindError::Tls(Arc::new(e)));
-        let handshakes = Handshakes::new(&identity).map_err(tls_err)?;
+        let handshakes =
+            Handshakes::for_end(&identity, DenyList::default(), LinkEnd::Ctl).map_err(tls_err)?;
         let client = handshakes.client_config().map_err(tls_err)?;
         let mut endpoint =
             quinn::Endpoint::client(bind).map_err(|e| bind_err(BindError::socket(bind, e)))?;
         endpoint.set_default_client_config(client);
         Ok(Transport::with_endpoint(
             endpoint,
-            identity,
+            &identity,
             handshakes,
+            ProtocolRange::SUPPORTED,
             DialedServing::Nobody,
         ))
     }
 
     fn with_endpoint(
         endpoint: quinn::Endpoint,
-        identity: Arc<Identity>,
+        identity: &Identity,
         handshakes: Handshakes,
+        protocols: ProtocolRange,
         dialed: DialedServing,
     ) -> Transport {
         Transport {
             endpoint,
-            identity,
+            node_id: identity.node_id(),
+            protocols,
             handshakes: Arc::new(handshakes),
+            tracked: Arc::new(Mutex::new(HashMap::new())),
             cache: Arc::new(Mutex::new(HashMap::new())),
             dialed: Arc::new(Mutex::new(dialed)),
             dial_failed: Arc::new(OnceLock::new()),
+            dial_outcome: Arc::new(OnceLock::new()),
         }
     }
 
@@ -377,9 +478,167 @@ impl Transport {
         &self.endpoint
     }
 
-    /// This process's TLS identity.
-    pub fn identity(&self) -> &Identity {
-        &self.identity
+    /// The TLS identity this process presents now.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.handshakes.identity()
+    }
+
+    /// The CAs and deny list peers are checked against now.
+    pub fn trust(&self) -> Arc<tls::Trust> {
+        self.handshakes.trust()
+    }
+
+    /// The protocol versions this side speaks.
+    pub fn protocols(&self) -> ProtocolRange {
+        self.protocols
+    }
+
+    /// The protocol version settled with the peer at `addr`, if a connection with it said.
+    pub fn peer_version(&self, addr: SocketAddr) -> Option<u32> {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned()?;
+        slot.state().version
+    }
+
+    /// Records the protocol version a peer's hello settled, for a peer this side already
+    /// holds a connection with (nothing is recorded for `ctl` clients).
+    pub fn note_peer_version(&self, addr: SocketAddr, version: u32) {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned();
+        if let Some(slot) = slot {
+            slot.state().version = Some(version);
+        }
+    }
+
+    /// Registers an established connection, so that [`Transport::install`] judges its
+    /// peer again: `dialed` when this side dialed it (the peer must be a node),
+    /// `peer_is_node` when the peer presented a node's certificate. Registered until the
+    /// returned guard is dropped.
+    pub fn track(&self, conn: &quinn::Connection, dialed: bool, peer_is_node: bool) -> Tracked {
+        let id = conn.stable_id();
+        self.tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                id,
+                TrackedConnection {
+                    conn: conn.clone(),
+                    dialed,
+                    peer_is_node,
+                },
+            );
+        Tracked {
+            tracked: self.tracked.clone(),
+            id,
+        }
+    }
+
+    /// Whether `identity` can replace the one this transport presents: same env and role,
+    /// and for a node the same node id (the mesh knows a node by it).
+    pub fn check_installable(&self, identity: &Identity) -> Result<(), TlsError> {
+        if identity.role() == Role::Node && identity.node_id() != self.node_id {
+            return Err(TlsError::OtherNodeId {
+                ours: self.node_id,
+                offered: identity.node_id(),
+            });
+        }
+        self.handshakes.check_installable(identity)
+    }
+
+    /// Stops using `conn` for anything new: the peer at `addr` retired it (its side no
+    /// longer accepts our certificate on it). The next request or datagram dials anew.
+    pub fn forget(&self, addr: SocketAddr, conn: &quinn::Connection) {
+        let slot = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&addr)
+            .cloned();
+        if let Some(slot) = slot {
+            let mut s = slot.state();
+            let id = conn.stable_id();
+            if s.conn.as_ref().is_some_and(|c| c.stable_id() == id) {
+                s.conn = None;
+            }
+            if s.offered.as_ref().is_some_and(|(c, _)| c.stable_id() == id) {
+                s.offered = None;
+            }
+        }
+    }
+
+    /// Retires `tracked`: nothing new goes over it from this side, a node peer that speaks
+    /// [`RETIRE_SINCE_VERSION`] is told to stop using it too, and it is closed after
+    /// [`RETIRE_GRACE`] so that requests already on it finish.
+    fn retire(&self, tracked: TrackedConnection, reason: Vec<u8>) {
+        let addr = tracked.conn.remote_address();
+        self.forget(addr, &tracked.conn);
+        let tell = tracked.peer_is_node
+            && self
+                .peer_version(addr)
+                .is_some_and(|v| v >= RETIRE_SINCE_VERSION);
+        let conn = tracked.conn;
+        tokio::spawn(async move {
+            if tell {
+                let notice = call_on(&conn, addr, &Request::Retire);
+                if let Err(e) = tokio::time::timeout(DIAL_TIMEOUT, notice).await {
+                    tracing::debug!(%addr, "retire notice not answered: {e}");
+                }
+            }
+            tokio::time::sleep(RETIRE_GRACE).await;
+            conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
+        });
+    }
+
+    /// Presents `identity` and checks peers against its CAs minus `deny` from now on, and
+    /// ends every tracked connection whose peer that no longer accepts, close code
+    /// [`CLOSE_NO_LONGER_ACCEPTED`] with the reason in the close frame: one whose
+    /// certificate is denied is cut at once; any other is retired (see [`Installed`]), so
+    /// that dropping a CA no peer presents any more interrupts nothing. `identity` must be
+    /// installable ([`Transport::check_installable`]).
+    pub fn install(&self, identity: &Identity, deny: DenyList) -> Result<Installed, TlsError> {
+        self.check_installable(identity)?;
+        self.handshakes.install(identity, deny)?;
+        // Dials always pass their own config (see `dial`); accepts too, but the endpoint's
+        // default is kept current for anything that would use it.
+        self.endpoint
+            .set_server_config(Some(self.handshakes.server_config()?));
+        let tracked: Vec<TrackedConnection> = self
+            .tracked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut installed = Installed::default();
+        for t in tracked {
+            if t.conn.close_reason().is_some() {
+                continue;
+            }
+            let Some(rejection) = self.handshakes.recheck(&t.conn, t.dialed) else {
+                continue;
+            };
+            let why = no_longer_accepted(&rejection);
+            let mut reason = why.clone().into_bytes();
+            reason.truncate(MAX_CLOSE_REASON_BYTES);
+            let addr = t.conn.remote_address();
+            if matches!(rejection, PeerRejection::Denied(_)) {
+                self.forget(addr, &t.conn);
+                t.conn.close(CLOSE_NO_LONGER_ACCEPTED.into(), &reason);
+                installed.cut.push((addr, why));
+            } else {
+                self.retire(t, reason);
+                installed.retired.push((addr, why));
+            }
+        }
+        Ok(installed)
     }
 
     /// Starts the handshake of a connection a peer is dialing to us, with a verifier of
@@ -430,6 +689,16 @@ impl Transport {
     /// for a hello answered with a refusal). The first hook set stays.
     pub fn on_dial_failed(&self, hook: impl Fn(DialFailure<'_>) + Send + Sync + 'static) {
         let _ = self.dial_failed.set(Arc::new(hook));
+    }
+
+    /// Has `hook` called when any dial ends, with the address dialed and how it ended
+    /// (refusals are told apart by [`TransportError::is_refusal`]). The first hook set
+    /// stays.
+    pub fn on_dial_outcome(
+        &self,
+        hook: impl Fn(SocketAddr, Result<(), &TransportError>) + Send + Sync + 'static,
+    ) {
+        let _ = self.dial_outcome.set(Arc::new(hook));
     }
 
     fn dial_failed(&self, why: DialFailure<'_>) {
@@ -493,14 +762,18 @@ impl Transport {
             s.dialing = true;
         }
         let result = self.dial(addr).await;
+        if let Some(hook) = self.dial_outcome.get() {
+            hook(addr, result.as_ref().map(|_| ()));
+        }
         let mut s = slot.state();
         s.dialing = false;
         let pending = std::mem::take(&mut s.pending);
         match result {
-            Ok((conn, id)) => {
+            Ok((conn, id, version)) => {
                 s.conn = Some(conn.clone());
                 s.peer_id = Some(id);
                 s.failed_at = None;
+                s.version = Some(version);
                 let offered = s.offered.take();
                 if let Some((incoming, incoming_id)) = offered {
                     self.settle(&mut s, incoming, incoming_id);
@@ -534,7 +807,12 @@ impl Transport {
         }
     }
 
-    async fn dial(&self, addr: SocketAddr) -> Result<(quinn::Connection, NodeId), TransportError> {
+    /// Dials `addr` and says hello: the connection, the peer's node id and the protocol
+    /// version settled.
+    async fn dial(
+        &self,
+        addr: SocketAddr,
+    ) -> Result<(quinn::Connection, NodeId, u32), TransportError> {
         let attempt = async {
             let verdict = self.handshakes.verdict();
             let config =
@@ -555,7 +833,8 @@ impl Transport {
             // The dialer's handshake can succeed before the acceptor has verified our
             // certificate: only a hello round trip proves the peer accepted us.
             let hello = Request::Hello {
-                version: PROTOCOL_VERSION,
+                version: self.protocols.max,
+                min_version: Some(self.protocols.min),
             };
             let answer = exchange(&conn, addr, &hello, Some(&verdict)).await;
             if answer.is_err()
@@ -566,12 +845,15 @@ impl Transport {
             match answer? {
                 Response::Hello {
                     node_id, version, ..
-                } if version == PROTOCOL_VERSION => Ok((conn, node_id)),
-                Response::Hello { version, .. } => Err(TransportError::VersionMismatch {
-                    peer: addr,
-                    theirs: version,
-                    ours: PROTOCOL_VERSION,
-                }),
+                } if self.protocols.contains(version) => Ok((conn, node_id, version)),
+                Response::Hello { version, .. } => {
+                    conn.close(0u32.into(), b"no common protocol version");
+                    Err(TransportError::VersionMismatch {
+                        peer: addr,
+                        theirs: version,
+                        ours: self.protocols,
+                    })
+                }
                 Response::Error { code, message } => Err(TransportError::Refused {
                     peer: addr,
                     code,
@@ -688,7 +970,7 @@ impl Transport {
             if held_id == id {
                 // `held` was dialed by us (incoming ones are only held when nothing live
                 // was): keep ours if our id is the lower.
-                if self.identity.node_id() < id {
+                if self.node_id < id {
                     close_later(incoming);
                     return;
                 }
@@ -724,6 +1006,19 @@ impl Transport {
     pub async fn shutdown(&self, grace: Duration) {
         self.endpoint.close(0u32.into(), b"shutting down");
         let _ = tokio::time::timeout(grace, self.endpoint.wait_idle()).await;
+    }
+}
+
+/// The close reason for a connection whose peer's certificate is no longer accepted.
+fn no_longer_accepted(rejection: &PeerRejection) -> String {
+    match rejection {
+        PeerRejection::Denied(entry) => {
+            format!("certificate no longer accepted: it is on this node's deny list ({entry})")
+        }
+        PeerRejection::NotSigned { .. } => "certificate no longer accepted: its CA is no \
+                                            longer trusted by this node"
+            .to_string(),
+        other => format!("certificate no longer accepted: {other}"),
     }
 }
 
@@ -853,9 +1148,7 @@ pub fn response_name(r: &Response) -> &'static str {
 pub(crate) fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
     let identity = Identity::new(
         None,
-        &crate::rpc::identity::CaSource::Derived {
-            secret: Some(secret.to_vec()),
-        },
+        &crate::rpc::identity::CaSource::derived(Some(secret)),
         crate::rpc::identity::Role::Node,
         id,
         &[],
@@ -872,6 +1165,7 @@ pub(crate) fn node_transport_with(id: NodeId, secret: &[u8]) -> Transport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rpc::protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
     /// Hang guard for the exchanges below, not a speed assertion.
     const DEADLINE: Duration = Duration::from_secs(20);
@@ -1024,17 +1318,21 @@ mod tests {
             matches!(
                 err,
                 TransportError::VersionMismatch { peer, theirs, ours }
-                    if peer == b_addr && theirs == PROTOCOL_VERSION + 1 && ours == PROTOCOL_VERSION
+                    if peer == b_addr
+                        && theirs == PROTOCOL_VERSION + 1
+                        && ours == ProtocolRange::SUPPORTED
             ),
             "{err:?}"
         );
         assert_eq!(err.fault(), Fault::Peer);
+        assert!(err.is_refusal());
         assert_eq!(
             err.to_string(),
             format!(
-                "peer {b_addr} speaks werify protocol {}, this node speaks {PROTOCOL_VERSION}: \
-                 upgrade one of them",
-                PROTOCOL_VERSION + 1
+                "peer {b_addr} speaks werify protocol {}, this node speaks {}: upgrade the \
+                 older one",
+                PROTOCOL_VERSION + 1,
+                ProtocolRange::SUPPORTED
             )
         );
 
@@ -1063,5 +1361,120 @@ mod tests {
             err.to_string(),
             format!("peer {c_addr} refused us: too many hellos; retry in 1 s")
         );
+    }
+
+    #[tokio::test]
+    async fn the_hello_announces_a_range_and_an_older_peer_is_spoken_to_at_its_version() {
+        let a = node_transport(NodeId::random());
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let b_id = NodeId::random();
+        let heard = tokio::spawn({
+            let endpoint = b.endpoint().clone();
+            async move {
+                let conn = endpoint.accept().await?.await.ok()?;
+                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+                let hello: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+                let answer = Response::Hello {
+                    version: MIN_PROTOCOL_VERSION,
+                    node_id: b_id,
+                    addr: String::new(),
+                };
+                frame::write_frame(&mut send, &answer).await.ok()?;
+                send.finish().ok()?;
+                Some((hello, conn))
+            }
+        });
+        let (_, id) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("answered in time")
+            .expect("an older version in our range is fine");
+        assert_eq!(id, b_id);
+        assert_eq!(a.peer_version(b_addr), Some(MIN_PROTOCOL_VERSION));
+        let (hello, _conn) = heard.await.expect("task").expect("hello");
+        assert!(
+            matches!(
+                hello,
+                Request::Hello { version, min_version: Some(min) }
+                    if version == PROTOCOL_VERSION && min == MIN_PROTOCOL_VERSION
+            ),
+            "{hello:?}"
+        );
+    }
+
+    #[test]
+    fn protocol_ranges_parse_print_and_meet() {
+        let r = |min, max| ProtocolRange { min, max };
+        assert_eq!("4..5".parse::<ProtocolRange>(), Ok(r(4, 5)));
+        assert_eq!("4".parse::<ProtocolRange>(), Ok(r(4, 4)));
+        assert!("5..4".parse::<ProtocolRange>().is_err());
+        assert!("x".parse::<ProtocolRange>().is_err());
+        assert_eq!(r(4, 5).to_string(), "4 to 5");
+        assert_eq!(r(4, 4).to_string(), "4");
+        assert_eq!(r(4, 5).highest_common(r(4, 4)), Some(4));
+        assert_eq!(r(4, 5).highest_common(r(5, 7)), Some(5));
+        assert_eq!(r(4, 5).highest_common(r(6, 7)), None);
+        assert_eq!(r(6, 7).highest_common(r(4, 5)), None);
+        assert_eq!(ProtocolRange::of_hello(4, None), r(4, 4));
+        assert_eq!(ProtocolRange::of_hello(5, Some(4)), r(4, 5));
+        // A nonsense minimum above the version is read as the version alone.
+        assert_eq!(ProtocolRange::of_hello(5, Some(9)), r(5, 5));
+    }
+
+    #[tokio::test]
+    async fn installing_a_deny_list_closes_the_connections_it_names() {
+        let a_id = NodeId::random();
+        let a = node_transport(a_id);
+        let b = node_transport(NodeId::random());
+        let b_addr = b.endpoint().local_addr().expect("bound");
+        let accepted = tokio::spawn({
+            let b = b.clone();
+            async move {
+                let incoming = b.endpoint().accept().await?;
+                let (connecting, _) = b.accept(incoming).ok()?;
+                let conn = connecting.await.ok()?;
+                let guard = b.track(&conn, false, true);
+                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
+                let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+                let hello = Response::Hello {
+                    version: PROTOCOL_VERSION,
+                    node_id: NodeId::random(),
+                    addr: String::new(),
+                };
+                frame::write_frame(&mut send, &hello).await.ok()?;
+                send.finish().ok()?;
+                Some((conn, guard))
+            }
+        });
+        let (dialed, _) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
+            .await
+            .expect("connected in time")
+            .expect("connection");
+        let (conn, _guard) = accepted.await.expect("task").expect("accepted");
+        let deny = DenyList::parse(
+            &a.identity().leaf_fingerprint(),
+            std::path::Path::new("deny"),
+        )
+        .expect("deny list");
+        let installed = b.install(&b.identity(), deny).expect("installed");
+        assert_eq!(installed.cut.len(), 1, "{installed:?}");
+        assert!(installed.cut[0].1.contains("deny list"), "{installed:?}");
+        assert!(installed.retired.is_empty(), "{installed:?}");
+        assert!(conn.close_reason().is_some());
+        let seen_by_a = tokio::time::timeout(DEADLINE, dialed.closed())
+            .await
+            .expect("closed in time");
+        let failure = ConnectionFailure::new(b_addr, &seen_by_a, None);
+        assert!(
+            failure.to_string().contains(&format!(
+                "(code {CLOSE_NO_LONGER_ACCEPTED}): certificate no longer accepted"
+            )),
+            "{failure}"
+        );
+        // Another node's certificate cannot be installed on b.
+        let err = b
+            .install(&a.identity(), DenyList::default())
+            .expect_err("another node id");
+        assert!(matches!(err, TlsError::OtherNodeId { .. }), "{err}");
     }
 }

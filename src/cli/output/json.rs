@@ -166,6 +166,11 @@ fn operation_json(rec: &OperationReport) -> Value {
         "checks": rec.check_names,
         "hosts": hosts,
         "summary": summarize(rec),
+        "submitted_by": rec.submitted_by.as_ref().map(|by| json!({
+            "operator": by.operator,
+            "from": by.from,
+            "certificate_sha256": by.certificate,
+        })),
     })
 }
 

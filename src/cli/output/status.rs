@@ -97,6 +97,9 @@ pub(super) fn status_text(r: &StatusReport) -> String {
         r.local_health_max,
         r.connections
     );
+    if let Some(reason) = &r.not_joined {
+        let _ = writeln!(out, "not joined: {reason}");
+    }
     let _ = writeln!(
         out,
         "members: {} alive, {} suspect, {} dead, {} left",

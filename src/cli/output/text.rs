@@ -80,6 +80,9 @@ pub(super) fn operation_text(rec: &OperationReport, verbose: bool) -> String {
         "; checks: {} passed, {} failed, {} errored",
         s.checks_passed, s.checks_failed, s.checks_errored
     );
+    if let Some(by) = &rec.submitted_by {
+        let _ = writeln!(out, "Submitted by {by}");
+    }
     out
 }
 
