@@ -48,6 +48,8 @@ pub enum OpsError {
     Record(StoreError),
     #[error("cannot read operation {handle}: {source}")]
     Read { handle: String, source: StoreError },
+    #[error("cannot list the operations: {0}")]
+    List(StoreError),
     #[error("the result store failed: {0}")]
     StoreTask(String),
 
@@ -69,6 +71,7 @@ impl OpsError {
             OpsError::ShuttingDown
             | OpsError::Record(_)
             | OpsError::Read { .. }
+            | OpsError::List(_)
             | OpsError::StoreTask(_) => ErrorCode::Unavailable,
             OpsError::Remote { code, .. } => *code,
         }
