@@ -174,6 +174,9 @@ fn refresh_text(r: &RefreshResult) -> String {
     out
 }
 
+/// `get` as JSON (the node's `GET /v1/operations/HANDLE` answers the same document), and
+/// the counts over an operation's results.
+pub use crate::node::operation_json::{OperationSummary, hosts_sorted, operation_json, summarize};
 /// `mesh status` as JSON; the node's `GET /v1/status` answers the same document.
 pub use crate::node::status::status_json;
 
@@ -230,61 +233,6 @@ fn list_json(report: &StatusReport, show_active: bool, show_inactive: bool) -> V
     Value::Object(v)
 }
 
-/// Counts over an operation's results.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct OperationSummary {
-    pub hosts_targeted: usize,
-    pub hosts_answered: usize,
-    pub hosts_unreachable: usize,
-    pub hosts_pending: usize,
-    pub checks_passed: usize,
-    pub checks_failed: usize,
-    pub checks_errored: usize,
-}
-
-impl OperationSummary {
-    /// Every targeted host answered and every check passed.
-    pub fn all_passed(&self) -> bool {
-        self.hosts_answered == self.hosts_targeted
-            && self.checks_failed == 0
-            && self.checks_errored == 0
-    }
-}
-
-/// Counts for `rec`.
-pub fn summarize(rec: &OperationReport) -> OperationSummary {
-    let mut s = OperationSummary {
-        hosts_targeted: rec.hosts.len(),
-        ..Default::default()
-    };
-    for r in rec.hosts.values() {
-        match r {
-            HostReport::Pending => s.hosts_pending += 1,
-            HostReport::Failed(_) => {
-                s.hosts_unreachable += 1;
-                s.checks_errored += rec.check_names.len();
-            }
-            HostReport::Answered { results, .. } => {
-                s.hosts_answered += 1;
-                for o in results.values() {
-                    match o {
-                        Outcome::Success(true) => s.checks_passed += 1,
-                        Outcome::Success(false) => s.checks_failed += 1,
-                        Outcome::Error(_) => s.checks_errored += 1,
-                    }
-                }
-            }
-        }
-    }
-    s
-}
-
-fn hosts_sorted(rec: &OperationReport) -> Vec<(&String, &HostReport)> {
-    let mut hosts: Vec<_> = rec.hosts.iter().collect();
-    hosts.sort_by_key(|(a, _)| sort_key(a));
-    hosts
-}
-
 /// `get`: the original tool's lines, then a summary line.
 fn operation_text(rec: &OperationReport) -> String {
     let mut out = String::new();
@@ -334,47 +282,6 @@ fn operation_text(rec: &OperationReport) -> String {
         s.checks_passed, s.checks_failed, s.checks_errored
     );
     out
-}
-
-/// `get` as JSON.
-fn operation_json(rec: &OperationReport) -> Value {
-    let mut hosts = Vec::new();
-    for (host, r) in hosts_sorted(rec) {
-        let (status, checks, error, took_ms) = match r {
-            HostReport::Pending => ("pending", Value::Null, Value::Null, Value::Null),
-            HostReport::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
-            HostReport::Answered { results, took_ms } => {
-                let checks: serde_json::Map<String, Value> = results
-                    .iter()
-                    .map(|(n, o)| {
-                        let v = match o {
-                            Outcome::Success(b) => json!({"success": b}),
-                            Outcome::Error(e) => json!({"error": e}),
-                        };
-                        (n.clone(), v)
-                    })
-                    .collect();
-                (
-                    "answered",
-                    Value::Object(checks),
-                    Value::Null,
-                    json!(took_ms),
-                )
-            }
-        };
-        hosts.push(json!({"host": host, "status": status, "checks": checks, "error": error, "took_ms": took_ms}));
-    }
-    json!({
-        "handle": rec.handle.to_string(),
-        "coordinator": rec.coordinator,
-        "submitted_unix_ms": rec.submitted_unix_ms,
-        "ended_unix_ms": rec.ended_unix_ms,
-        "took_ms": rec.ended_unix_ms.map(|e| e.saturating_sub(rec.submitted_unix_ms)),
-        "running": rec.ended_unix_ms.is_none(),
-        "checks": rec.check_names,
-        "hosts": hosts,
-        "summary": summarize(rec),
-    })
 }
 
 /// A duration the way Go prints `time.Duration` (the original tool's `took` format):

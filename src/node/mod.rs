@@ -12,6 +12,7 @@ pub mod driver;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod operation_json;
 pub mod snapshot;
 pub mod status;
 
