@@ -146,10 +146,15 @@ pub struct NodeArgs {
     /// Allow `command` checks (they run programs with this node's privileges).
     #[arg(long)]
     pub allow_command: bool,
-    /// Serve /healthz, /metrics and /v1/status over HTTP on IP:PORT, e.g. 127.0.0.1:30036
-    /// (off by default; no authentication, so keep it on loopback or a trusted network).
+    /// Serve the live page, /healthz, /metrics and the JSON endpoints (/v1/…) over HTTP on
+    /// IP:PORT, e.g. 127.0.0.1:30036 (off by default). Read-only; on an address other than
+    /// loopback it needs --http-token-file.
     #[arg(long, value_name = "IP:PORT")]
     pub http: Option<SocketAddr>,
+    /// File holding the bearer token HTTP clients must send (`Authorization: Bearer
+    /// TOKEN`) for every path but /healthz; needed when --http is not on loopback.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    pub http_token_file: Option<PathBuf>,
 }
 
 impl ConnectArgs {

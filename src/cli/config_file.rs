@@ -40,6 +40,7 @@ pub const KEYS: &[&str] = &[
     "check_interval",
     "allow_command",
     "http",
+    "http_token_file",
     "log_level",
     "log_format",
 ];
@@ -96,6 +97,7 @@ pub struct FileConfig {
     pub check_interval: Option<Located<Duration>>,
     pub allow_command: Option<Located<bool>>,
     pub http: Option<Located<SocketAddr>>,
+    pub http_token_file: Option<Located<PathBuf>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<String>>,
 }
@@ -134,6 +136,7 @@ struct Raw {
     check_interval: Option<Spanned<String>>,
     allow_command: Option<Spanned<bool>>,
     http: Option<Spanned<String>>,
+    http_token_file: Option<Spanned<PathBuf>>,
     log_level: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -225,6 +228,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             s.parse::<SocketAddr>()
                 .map_err(|_| "expected ADDR:PORT, such as 127.0.0.1:30036".to_string())
         })?,
+        http_token_file: v.keep(raw.http_token_file),
         log_level: v.map(raw.log_level, "log_level", |s| one_of(s, LOG_LEVELS))?,
         log_format: v.map(raw.log_format, "log_format", |s| one_of(s, LOG_FORMATS))?,
     })
@@ -334,6 +338,7 @@ checks = "/etc/werify/checks.json"
 check_interval = "15s"
 allow_command = true
 http = "127.0.0.1:30036"
+http_token_file = "/etc/werify/http-token"
 log_level = "debug"
 log_format = "json"
 
@@ -359,6 +364,10 @@ dc = "ams1"
             Some(Duration::from_secs(15))
         );
         assert_eq!(c.http.map(|h| h.value.port()), Some(30036));
+        assert_eq!(
+            c.http_token_file.map(|f| (f.value, f.line)),
+            Some((PathBuf::from("/etc/werify/http-token"), 15))
+        );
         let tags = c.tags.expect("tags");
         assert_eq!(tags.value.get("dc").map(String::as_str), Some("ams1"));
         assert_eq!(c.join.map(|j| j.value.len()), Some(2));

@@ -42,9 +42,12 @@ pub struct NodeConfig {
     pub check_interval: Duration,
     /// Whether `command` checks may run here.
     pub allow_command: bool,
-    /// Where to serve `/healthz`, `/metrics` and `/v1/status` over HTTP; `None` (the
-    /// default) serves no HTTP at all.
+    /// Where to serve the page, `/healthz`, `/metrics` and the JSON endpoints over HTTP;
+    /// `None` (the default) serves no HTTP at all.
     pub http: Option<SocketAddr>,
+    /// The file holding the bearer token the HTTP endpoint asks for (every path but
+    /// `/healthz`); needed when `http` is not a loopback address.
+    pub http_token_file: Option<PathBuf>,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +70,7 @@ impl Default for NodeConfig {
             check_interval: Duration::from_secs(30),
             allow_command: false,
             http: None,
+            http_token_file: None,
         }
     }
 }

@@ -96,7 +96,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 /// A node that has bound its port and started its tasks, not yet serving requests.
 pub struct Node {
     ctx: Arc<NodeContext>,
-    http: Option<tokio::net::TcpListener>,
+    http: Option<(tokio::net::TcpListener, http::Access)>,
 }
 
 impl Node {
@@ -117,6 +117,15 @@ impl Node {
         if advertise.ip().is_unspecified() {
             return Err(NodeError::AdvertiseUnspecified(advertise));
         }
+        // The HTTP access rule first: a non-loopback address without a token stops the
+        // node before it binds anything.
+        let http_access = match config.http {
+            Some(addr) => Some(
+                http::Access::new(addr, config.http_token_file.as_deref())
+                    .map_err(HttpError::from)?,
+            ),
+            None => None,
+        };
         // Port 0 binds a free port, learned only once the endpoint is bound; the default
         // data dir is named after the port, so port 0 needs an explicit one.
         if config.port == 0 && config.data_dir.is_none() {
@@ -160,19 +169,21 @@ impl Node {
                 metrics.handshake_failed(Side::Dial, reason);
             });
         }
-        let http = match config.http {
-            Some(addr) => {
+        let http = match (config.http, http_access) {
+            (Some(addr), Some(access)) => {
                 let listener = http::bind(addr).await?;
                 let local = listener.local_addr().unwrap_or(addr);
-                if !local.ip().is_loopback() {
-                    tracing::warn!(
-                        "the HTTP endpoint on {local} is not on loopback: anyone who reaches it can read /metrics and /v1/status (no authentication)"
-                    );
-                }
-                tracing::info!("HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status)");
-                Some(listener)
+                tracing::info!(
+                    "HTTP endpoint on http://{local} (the page at /, /healthz, /metrics, /v1/…){}",
+                    if access.requires_token() {
+                        ", bearer token required"
+                    } else {
+                        ""
+                    }
+                );
+                Some((listener, access))
             }
-            None => None,
+            _ => None,
         };
         if config.port == 0 {
             advertise.set_port(transport.local_addr()?.port());
@@ -281,7 +292,7 @@ impl Node {
 
     /// Where the HTTP endpoint listens (with the port it got for port 0), if it is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().and_then(|l| l.local_addr().ok())
+        self.http.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// A handle on the mesh driver, to watch or steer membership from the same process.
@@ -294,7 +305,8 @@ impl Node {
         let Node { ctx, http } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
-        let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
+        let http =
+            http.map(|(listener, access)| tokio::spawn(http::serve(listener, ctx.clone(), access)));
         serve(ctx, shutdown).await;
         if let Some(task) = http {
             task.abort();

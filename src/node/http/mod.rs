@@ -1,26 +1,34 @@
 //! The node's HTTP endpoint, off unless `--http ADDR` is given: plain HTTP/1.1 (hyper) on
-//! the node's own tokio runtime, for load balancers, orchestrator probes and Prometheus.
+//! the node's own tokio runtime, for people, load balancers, orchestrator probes,
+//! Prometheus and scripts. Read-only: nothing served here changes the node or the mesh.
 //!
 //! | path | answer |
 //! | --- | --- |
-//! | `GET /healthz` | `200 ok`, or `503` and one line saying why ([`health_verdict`]) |
+//! | `GET /` | the live page of the mesh ([`page`]) |
+//! | `GET /healthz` | `200 ok`, or `503` and one line saying why ([`healthz`]) |
 //! | `GET /metrics` | the Prometheus text exposition of [`crate::node::metrics`] |
-//! | `GET /v1/status` | the JSON of `werify mesh status --output json` ([`crate::node::status`]) |
+//! | `GET /v1/status` | the JSON of `werify mesh status --output json` ([`api`]) |
+//! | `GET /v1/operations` | the operations this node knows, newest first ([`api`]) |
+//! | `GET /v1/operations/HANDLE` | the JSON of `werify ctl get HANDLE --output json` ([`api`]) |
 //!
-//! Other paths get 404, other methods 405. There is no authentication: the endpoint
-//! listens on loopback unless the operator names another address (the node then warns).
-//! What a hostile local client can cost is bounded: at most [`MAX_HTTP_CONNECTIONS`]
-//! connections at once (more are closed at once), one request per connection (no
-//! keep-alive), a request head of at most [`MAX_REQUEST_HEAD_BYTES`] read within
-//! [`HEADER_READ_TIMEOUT`], request bodies never read, and every connection closed after
-//! [`CONNECTION_TIMEOUT`] whatever it is doing.
+//! Other paths get 404, other methods 405. Who may read what is [`access`]: on loopback
+//! anyone who can connect; elsewhere only with the bearer token of `--http-token-file`
+//! (every path but `/healthz`). What a hostile client can cost is bounded: at most
+//! [`MAX_HTTP_CONNECTIONS`] connections at once (more are closed at once), one request
+//! per connection (no keep-alive), a request head of at most [`MAX_REQUEST_HEAD_BYTES`]
+//! read within [`HEADER_READ_TIMEOUT`], request bodies never read, and every connection
+//! closed after [`CONNECTION_TIMEOUT`] whatever it is doing.
 //!
 //! Not here: what the metrics count and where ([`crate::node::metrics`]), how the status
 //! report is built ([`crate::node::dispatch::status`]), the periodic checks
 //! ([`crate::node::health`]).
 
+pub mod access;
+pub mod api;
+pub mod healthz;
+pub mod page;
+
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,11 +45,12 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::mesh::member::{MeshView, State};
-use crate::node::dispatch::{NodeContext, status};
-use crate::node::health::Periodic;
+pub use access::{Access, AccessError};
+pub use healthz::{HEALTHZ_NAMES, health_verdict};
+
+use crate::node::dispatch::NodeContext;
 use crate::node::metrics;
-use crate::node::status::status_json;
+use access::Admission;
 
 /// Connections served at once; past this new ones are closed unanswered.
 pub const MAX_HTTP_CONNECTIONS: usize = 16;
@@ -53,27 +62,29 @@ pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_REQUEST_HEAD_BYTES: usize = 8192;
 /// Most request headers accepted.
 pub const MAX_REQUEST_HEADERS: usize = 32;
-/// Failing check names `/healthz` lists before saying how many more there are.
-pub const HEALTHZ_NAMES: usize = 3;
 
 /// Why the HTTP endpoint could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("--http: cannot listen on {addr}: {source}")]
-pub struct HttpError {
-    pub addr: SocketAddr,
-    pub source: std::io::Error,
+pub enum HttpError {
+    #[error("--http: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 /// Binds the endpoint's TCP listener (port 0 picks a free port).
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| HttpError { addr, source })
+        .map_err(|source| HttpError::Listen { addr, source })
 }
 
-/// Serves HTTP on `listener` until the returned future is dropped; dropping it closes
+/// Serves HTTP on `listener` to those `access` admits until the returned future is dropped; dropping it closes
 /// every connection it serves.
-pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>) {
+pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, access: Access) {
     let slots = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
     let mut connections = JoinSet::new();
     let mut builder = http1::Builder::new();
@@ -99,10 +110,10 @@ pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>) {
                     tracing::debug!(%remote, "HTTP connection closed: {MAX_HTTP_CONNECTIONS} already open");
                     continue;
                 };
-                let ctx = ctx.clone();
+                let (ctx, access) = (ctx.clone(), access.clone());
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let ctx = ctx.clone();
-                    async move { Ok::<_, Infallible>(answer(&ctx, &req).await) }
+                    let (ctx, access) = (ctx.clone(), access.clone());
+                    async move { Ok::<_, Infallible>(answer(&ctx, &access, &req).await.into_response()) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 connections.spawn(async move {
@@ -120,23 +131,46 @@ pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>) {
 }
 
 /// The answer to one request.
-async fn answer(ctx: &NodeContext, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn answer(ctx: &NodeContext, access: &Access, req: &Request<Incoming>) -> Reply {
+    let path = req.uri().path();
+    if path != "/healthz" {
+        match access.admit(req.headers()) {
+            Admission::Admitted => {}
+            Admission::NeedsToken => {
+                let mut reply = Reply::text(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized: send the token of the node's --http-token-file as \
+                     `Authorization: Bearer TOKEN`\n"
+                        .into(),
+                );
+                reply.challenge = true;
+                return reply;
+            }
+            Admission::ForeignHost => {
+                return Reply::text(
+                    StatusCode::FORBIDDEN,
+                    "forbidden: address this endpoint by IP address or localhost (the Host \
+                     header names another host)\n"
+                        .into(),
+                );
+            }
+        }
+    }
     if req.method() != Method::GET {
-        let mut resp = text(
+        let mut reply = Reply::text(
             StatusCode::METHOD_NOT_ALLOWED,
             "method not allowed: only GET\n".into(),
         );
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET"));
-        return resp;
+        reply.allow_get = true;
+        return reply;
     }
-    match req.uri().path() {
+    match path {
         "/healthz" => {
             let view = ctx.mesh.view().await.ok();
             let periodic = ctx.periodic.borrow().clone();
             match health_verdict(view.as_ref(), &periodic, &ctx.join) {
-                Ok(()) => text(StatusCode::OK, "ok\n".into()),
-                Err(why) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+                Ok(()) => Reply::text(StatusCode::OK, "ok\n".into()),
+                Err(why) => Reply::text(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
             }
         }
         "/metrics" => {
@@ -144,183 +178,103 @@ async fn answer(ctx: &NodeContext, req: &Request<Incoming>) -> Response<Full<Byt
             let body = ctx
                 .metrics
                 .render(view.as_ref(), ctx.transport.open_connections());
-            with_type(StatusCode::OK, metrics::CONTENT_TYPE, body)
+            Reply::new(StatusCode::OK, metrics::CONTENT_TYPE, body)
         }
-        "/v1/status" => match status(ctx).await {
-            Ok(report) => match serde_json::to_string_pretty(&status_json(&report)) {
-                Ok(mut json) => {
-                    json.push('\n');
-                    with_type(StatusCode::OK, "application/json", json)
-                }
-                Err(e) => text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("cannot render the status: {e}\n"),
+        "/v1/status" => api::mesh_status(ctx).await,
+        "/v1/operations" | "/v1/operations/" => api::operations(ctx, req.uri().query()).await,
+        _ => {
+            if let Some(handle) = path.strip_prefix("/v1/operations/") {
+                return api::operation(ctx, handle).await;
+            }
+            match page::asset(path) {
+                Some(asset) => Reply::new(StatusCode::OK, asset.content_type, asset.body),
+                None if path.starts_with("/v1/") => api::error(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    &format!("no such endpoint {path:.100}: the JSON paths are {JSON_PATHS}"),
                 ),
-            },
-            Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
-        },
-        _ => text(
-            StatusCode::NOT_FOUND,
-            "not found: the paths are /healthz, /metrics and /v1/status\n".into(),
-        ),
+                None => Reply::text(
+                    StatusCode::NOT_FOUND,
+                    format!("not found: the paths are /, /healthz, /metrics and {JSON_PATHS}\n"),
+                ),
+            }
+        }
     }
 }
 
-fn text(code: StatusCode, body: String) -> Response<Full<Bytes>> {
-    with_type(code, "text/plain; charset=utf-8", body)
+/// The JSON paths, for 404 answers.
+const JSON_PATHS: &str = "/v1/status, /v1/operations and /v1/operations/HANDLE";
+
+/// An answer before it becomes a hyper response.
+pub struct Reply {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    /// Ask for a bearer token (`WWW-Authenticate`).
+    challenge: bool,
+    /// Say that only GET is allowed (`Allow`).
+    allow_get: bool,
 }
 
-fn with_type(code: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = code;
-    let headers = resp.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp
-}
+impl Reply {
+    fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+        Reply {
+            status,
+            content_type,
+            body: body.into(),
+            challenge: false,
+            allow_get: false,
+        }
+    }
 
-/// `Ok` when the node is in a mesh and its periodic checks pass, else one line saying
-/// why not. In a mesh means: the mesh task runs, this node was not removed, and when it
-/// was told to join (`join` non-empty) at least one other member is alive. The checks
-/// pass when there are none, or when their latest run had no failing or erroring check.
-pub fn health_verdict(
-    view: Option<&MeshView>,
-    periodic: &Periodic,
-    join: &[SocketAddr],
-) -> Result<(), String> {
-    let Some(view) = view else {
-        return Err("the node is shutting down".into());
-    };
-    let mut reasons = Vec::new();
-    if view.removed {
-        reasons.push(
-            "removed from the mesh (werify ctl del); it stays out until added again".to_string(),
+    fn text(status: StatusCode, body: String) -> Reply {
+        Reply::new(status, "text/plain; charset=utf-8", body)
+    }
+
+    /// `value` as pretty JSON, ending in a newline.
+    fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
+        match serde_json::to_string_pretty(value) {
+            Ok(mut json) => {
+                json.push('\n');
+                Reply::new(status, "application/json", json)
+            }
+            Err(e) => Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("BUG! cannot render JSON: {e}\n"),
+            ),
+        }
+    }
+
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut resp = Response::new(Full::new(self.body));
+        *resp.status_mut() = self.status;
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(self.content_type),
         );
-    } else if !join.is_empty()
-        && !view
-            .members
-            .iter()
-            .any(|m| !m.is_self && m.member.state == State::Alive)
-    {
-        let contacts: Vec<String> = join.iter().take(3).map(|a| a.to_string()).collect();
-        reasons.push(format!(
-            "alone in the mesh: no other member is alive (joining through {})",
-            contacts.join(", ")
-        ));
-    }
-    match periodic {
-        Periodic::Off => {}
-        Periodic::NotRunYet => reasons.push("the periodic checks have not run yet".into()),
-        Periodic::Ran(s) if s.failing + s.erroring > 0 => {
-            let total = s.passing + s.failing + s.erroring;
-            let mut line = format!(
-                "{} of {total} periodic checks failing: {}",
-                s.failing + s.erroring,
-                s.failing_names
-                    .iter()
-                    .take(HEALTHZ_NAMES)
-                    .map(|n| one_line(n))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(page::CONTENT_SECURITY_POLICY),
+        );
+        if self.challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"werify\""),
             );
-            let more = s.failing_names.len().saturating_sub(HEALTHZ_NAMES);
-            if more > 0 {
-                let _ = write!(line, " and {more} more");
-            }
-            reasons.push(line);
         }
-        Periodic::Ran(_) => {}
-    }
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(reasons.join("; "))
-    }
-}
-
-/// A check name on one line (names come from the operator's checks file).
-fn one_line(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use super::*;
-    use crate::base::NodeId;
-    use crate::checks::run::Summary;
-    use crate::mesh::member::{Member, MemberView, Peer, Tags};
-
-    fn view(others: &[State], removed: bool) -> MeshView {
-        let member = |n: u8, state: State| {
-            let peer = Peer {
-                id: NodeId([n; 16]),
-                addr: SocketAddr::from(([127, 0, 0, n], 1)),
-            };
-            let mut m = Member::new(peer, 0, Tags::new(), Instant::now());
-            m.state = state;
-            MemberView {
-                member: m,
-                is_self: n == 1,
-                last_heard_ago: None,
-                state_for: Duration::ZERO,
-            }
-        };
-        let mut members = vec![member(1, State::Alive)];
-        for (i, s) in others.iter().enumerate() {
-            members.push(member(i as u8 + 2, *s));
+        if self.allow_get {
+            headers.insert(header::ALLOW, HeaderValue::from_static("GET"));
         }
-        MeshView {
-            members,
-            local_health: 0,
-            local_health_max: 8,
-            removed,
-        }
-    }
-
-    #[test]
-    fn healthz_needs_a_mesh_when_told_to_join_and_passing_checks() {
-        let seed = [SocketAddr::from(([127, 0, 0, 2], 1))];
-        let ok = Periodic::Ran(Summary {
-            passing: 2,
-            ..Summary::default()
-        });
-        assert_eq!(
-            health_verdict(Some(&view(&[], false)), &Periodic::Off, &[]),
-            Ok(())
-        );
-        assert_eq!(
-            health_verdict(Some(&view(&[State::Alive], false)), &ok, &seed),
-            Ok(())
-        );
-        let alone = health_verdict(Some(&view(&[State::Dead], false)), &ok, &seed);
-        assert!(
-            alone
-                .as_ref()
-                .is_err_and(|e| e.starts_with("alone in the mesh")),
-            "{alone:?}"
-        );
-        let removed = health_verdict(Some(&view(&[State::Alive], true)), &ok, &seed);
-        assert!(removed.is_err_and(|e| e.starts_with("removed")));
-        assert!(health_verdict(None, &ok, &[]).is_err());
-        let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[]);
-        assert!(not_yet.is_err_and(|e| e.contains("not run yet")));
-        let failing = Periodic::Ran(Summary {
-            passing: 1,
-            failing: 4,
-            erroring: 1,
-            failing_names: ["a", "b\nc", "d", "e", "f"].map(String::from).to_vec(),
-        });
-        assert_eq!(
-            health_verdict(Some(&view(&[State::Dead], false)), &failing, &seed),
-            Err(
-                "alone in the mesh: no other member is alive (joining through 127.0.0.2:1); \
-                 5 of 6 periodic checks failing: a, b c, d and 2 more"
-                    .into()
-            )
-        );
+        resp
     }
 }

@@ -1,0 +1,166 @@
+//! The read-only JSON endpoints, the same documents the CLI prints with `--output json`:
+//!
+//! | path | answer |
+//! | --- | --- |
+//! | `GET /v1/status` | `werify mesh status --output json` |
+//! | `GET /v1/operations[?limit=N]` | the operations this node knows, newest first: those it coordinates and those of other coordinators fetched through it |
+//! | `GET /v1/operations/HANDLE` | `werify ctl get HANDLE --output json`, partial while hosts are still answering |
+//!
+//! Errors are JSON too: `{"error": "what was wrong and what to do", "code": "not_found"}`
+//! with the status code of its kind (400, 404, 429, 502, 503, 504).
+//!
+//! Not here: building the documents ([`crate::node::status`],
+//! [`crate::node::operation_json`]), fetching operations ([`crate::ops::coordinator`]).
+
+use std::time::Duration;
+
+use hyper::StatusCode;
+use serde_json::{Value, json};
+
+use crate::node::dispatch::{NodeContext, status};
+use crate::node::operation_json::operation_json;
+use crate::node::status::status_json;
+use crate::ops::error::OpsError;
+use crate::ops::handle::Handle;
+use crate::rpc::protocol::ErrorCode;
+
+use super::Reply;
+
+/// Operations `/v1/operations` lists unless `?limit=` says otherwise.
+pub const DEFAULT_LIST_LIMIT: usize = 50;
+/// Most operations `/v1/operations` lists.
+pub const MAX_LIST_LIMIT: usize = 500;
+/// Longest `/v1/operations/HANDLE` waits for another coordinator to answer; the
+/// connection itself is closed after [`super::CONNECTION_TIMEOUT`].
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `GET /v1/status`.
+pub async fn mesh_status(ctx: &NodeContext) -> Reply {
+    match status(ctx).await {
+        Ok(report) => Reply::json(StatusCode::OK, &status_json(&report)),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `GET /v1/operations?limit=N`.
+pub async fn operations(ctx: &NodeContext, query: Option<&str>) -> Reply {
+    let limit = match list_limit(query) {
+        Ok(limit) => limit,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid", &why),
+    };
+    match ctx.coordinator.recent(limit).await {
+        Ok(list) => {
+            let operations: Vec<Value> = list
+                .iter()
+                .map(|op| {
+                    let mut doc = operation_json(&op.report);
+                    if let Value::Object(fields) = &mut doc {
+                        fields.remove("hosts");
+                        fields.insert("coordinated_here".into(), json!(op.coordinated_here));
+                    }
+                    doc
+                })
+                .collect();
+            Reply::json(StatusCode::OK, &json!({ "operations": operations }))
+        }
+        Err(e) => ops_error(&e),
+    }
+}
+
+/// `GET /v1/operations/HANDLE`.
+pub async fn operation(ctx: &NodeContext, handle: &str) -> Reply {
+    let handle: Handle = match handle.parse() {
+        Ok(h) => h,
+        Err(e) => return ops_error(&OpsError::from(e)),
+    };
+    match tokio::time::timeout(FETCH_TIMEOUT, ctx.coordinator.get(&handle, Duration::ZERO)).await {
+        Ok(Ok(report)) => Reply::json(StatusCode::OK, &operation_json(&report)),
+        Ok(Err(e)) => ops_error(&e),
+        Err(_) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "unavailable",
+            &format!(
+                "the coordinator of {handle} did not answer within {}s; try again, or ask the coordinator's own endpoint",
+                FETCH_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
+/// The `limit` of a `/v1/operations` query: [`DEFAULT_LIST_LIMIT`] when absent.
+fn list_limit(query: Option<&str>) -> Result<usize, String> {
+    let mut limit = DEFAULT_LIST_LIMIT;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("limit", n)) => {
+                limit = n
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=MAX_LIST_LIMIT).contains(n))
+                    .ok_or_else(|| {
+                        format!("limit={n:.20}: use a whole number from 1 to {MAX_LIST_LIMIT}")
+                    })?;
+            }
+            _ => {
+                return Err(format!(
+                    "unknown query {pair:.40}: the only parameter is limit=N"
+                ));
+            }
+        }
+    }
+    Ok(limit)
+}
+
+fn ops_error(e: &OpsError) -> Reply {
+    let code = e.code();
+    let status = match code {
+        ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Peer => StatusCode::BAD_GATEWAY,
+        ErrorCode::Unavailable | ErrorCode::Unknown => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, code.as_str(), &e.to_string())
+}
+
+/// A JSON error document.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    Reply::json(status, &json!({ "error": message, "code": code }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_list_limit_is_a_bounded_number() {
+        assert_eq!(list_limit(None), Ok(DEFAULT_LIST_LIMIT));
+        assert_eq!(list_limit(Some("")), Ok(DEFAULT_LIST_LIMIT));
+        assert_eq!(list_limit(Some("limit=7")), Ok(7));
+        assert_eq!(list_limit(Some("limit=500")), Ok(MAX_LIST_LIMIT));
+        for bad in [
+            "limit=0",
+            "limit=501",
+            "limit=x",
+            "limit=",
+            "limit=-1",
+            "since=3",
+            "limit",
+        ] {
+            let err = list_limit(Some(bad)).expect_err(bad);
+            assert!(
+                err.contains("limit") || err.contains("unknown"),
+                "{bad}: {err}"
+            );
+        }
+    }
+}

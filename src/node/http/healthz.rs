@@ -1,0 +1,159 @@
+//! `GET /healthz`: whether this node is in a mesh and its periodic checks pass, as one
+//! status code and one line, for load balancers and orchestrator probes. It is the one path
+//! served without a token ([`super::access`]): it says nothing a probe could not learn by
+//! connecting.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use crate::mesh::member::{MeshView, State};
+use crate::node::health::Periodic;
+
+/// Failing check names `/healthz` lists before saying how many more there are.
+pub const HEALTHZ_NAMES: usize = 3;
+
+/// `Ok` when the node is in a mesh and its periodic checks pass, else one line saying
+/// why not. In a mesh means: the mesh task runs, this node was not removed, and when it
+/// was told to join (`join` non-empty) at least one other member is alive. The checks
+/// pass when there are none, or when their latest run had no failing or erroring check.
+pub fn health_verdict(
+    view: Option<&MeshView>,
+    periodic: &Periodic,
+    join: &[SocketAddr],
+) -> Result<(), String> {
+    let Some(view) = view else {
+        return Err("the node is shutting down".into());
+    };
+    let mut reasons = Vec::new();
+    if view.removed {
+        reasons.push(
+            "removed from the mesh (werify ctl del); it stays out until added again".to_string(),
+        );
+    } else if !join.is_empty()
+        && !view
+            .members
+            .iter()
+            .any(|m| !m.is_self && m.member.state == State::Alive)
+    {
+        let contacts: Vec<String> = join.iter().take(3).map(|a| a.to_string()).collect();
+        reasons.push(format!(
+            "alone in the mesh: no other member is alive (joining through {})",
+            contacts.join(", ")
+        ));
+    }
+    match periodic {
+        Periodic::Off => {}
+        Periodic::NotRunYet => reasons.push("the periodic checks have not run yet".into()),
+        Periodic::Ran(s) if s.failing + s.erroring > 0 => {
+            let total = s.passing + s.failing + s.erroring;
+            let mut line = format!(
+                "{} of {total} periodic checks failing: {}",
+                s.failing + s.erroring,
+                s.failing_names
+                    .iter()
+                    .take(HEALTHZ_NAMES)
+                    .map(|n| one_line(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let more = s.failing_names.len().saturating_sub(HEALTHZ_NAMES);
+            if more > 0 {
+                let _ = write!(line, " and {more} more");
+            }
+            reasons.push(line);
+        }
+        Periodic::Ran(_) => {}
+    }
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons.join("; "))
+    }
+}
+
+/// A check name on one line (names come from the operator's checks file).
+fn one_line(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::base::NodeId;
+    use crate::checks::run::Summary;
+    use crate::mesh::member::{Member, MemberView, Peer, Tags};
+
+    fn view(others: &[State], removed: bool) -> MeshView {
+        let member = |n: u8, state: State| {
+            let peer = Peer {
+                id: NodeId([n; 16]),
+                addr: SocketAddr::from(([127, 0, 0, n], 1)),
+            };
+            let mut m = Member::new(peer, 0, Tags::new(), Instant::now());
+            m.state = state;
+            MemberView {
+                member: m,
+                is_self: n == 1,
+                last_heard_ago: None,
+                state_for: Duration::ZERO,
+            }
+        };
+        let mut members = vec![member(1, State::Alive)];
+        for (i, s) in others.iter().enumerate() {
+            members.push(member(i as u8 + 2, *s));
+        }
+        MeshView {
+            members,
+            local_health: 0,
+            local_health_max: 8,
+            removed,
+        }
+    }
+
+    #[test]
+    fn healthz_needs_a_mesh_when_told_to_join_and_passing_checks() {
+        let seed = [SocketAddr::from(([127, 0, 0, 2], 1))];
+        let ok = Periodic::Ran(Summary {
+            passing: 2,
+            ..Summary::default()
+        });
+        assert_eq!(
+            health_verdict(Some(&view(&[], false)), &Periodic::Off, &[]),
+            Ok(())
+        );
+        assert_eq!(
+            health_verdict(Some(&view(&[State::Alive], false)), &ok, &seed),
+            Ok(())
+        );
+        let alone = health_verdict(Some(&view(&[State::Dead], false)), &ok, &seed);
+        assert!(
+            alone
+                .as_ref()
+                .is_err_and(|e| e.starts_with("alone in the mesh")),
+            "{alone:?}"
+        );
+        let removed = health_verdict(Some(&view(&[State::Alive], true)), &ok, &seed);
+        assert!(removed.is_err_and(|e| e.starts_with("removed")));
+        assert!(health_verdict(None, &ok, &[]).is_err());
+        let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[]);
+        assert!(not_yet.is_err_and(|e| e.contains("not run yet")));
+        let failing = Periodic::Ran(Summary {
+            passing: 1,
+            failing: 4,
+            erroring: 1,
+            failing_names: ["a", "b\nc", "d", "e", "f"].map(String::from).to_vec(),
+        });
+        assert_eq!(
+            health_verdict(Some(&view(&[State::Dead], false)), &failing, &seed),
+            Err(
+                "alone in the mesh: no other member is alive (joining through 127.0.0.2:1); \
+                 5 of 6 periodic checks failing: a, b c, d and 2 more"
+                    .into()
+            )
+        );
+    }
+}
