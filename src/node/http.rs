@@ -6,6 +6,7 @@
 //! | `GET /healthz` | `200 ok`, or `503` and one line saying why ([`health_verdict`]) |
 //! | `GET /metrics` | the Prometheus text exposition of [`crate::node::metrics`] |
 //! | `GET /v1/status` | the JSON of `werify mesh status --output json` ([`crate::node::status`]) |
+//! | `GET /v1/events[?since=SEQ]` | the node's membership events after SEQ, oldest first ([`events_json`]) |
 //!
 //! Other paths get 404, other methods 405. There is no authentication: the endpoint
 //! listens on loopback unless the operator names another address (the node then warns).
@@ -39,6 +40,7 @@ use tokio::task::JoinSet;
 
 use crate::mesh::member::{MeshView, State};
 use crate::node::dispatch::{NodeContext, status};
+use crate::node::events::Backlog;
 use crate::node::health::Periodic;
 use crate::node::metrics;
 use crate::node::status::status_json;
@@ -159,9 +161,76 @@ async fn answer(ctx: &NodeContext, req: &Request<Incoming>) -> Response<Full<Byt
             },
             Err(e) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{e}\n")),
         },
+        "/v1/events" => match since_param(req.uri().query()) {
+            Ok(after) => {
+                let backlog = ctx.mesh.events().since(after);
+                json_answer(&events_json(ctx.node_id, after, &backlog))
+            }
+            Err(why) => text(StatusCode::BAD_REQUEST, format!("{why}\n")),
+        },
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found: the paths are /healthz, /metrics and /v1/status\n".into(),
+            "not found: the paths are /healthz, /metrics, /v1/status and /v1/events\n".into(),
+        ),
+    }
+}
+
+/// The `since` of a `/v1/events` query: the sequence number after which to list events
+/// (0, all the node still holds, when absent).
+pub fn since_param(query: Option<&str>) -> Result<u64, String> {
+    let mut since = 0;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("since", value)) => {
+                since = value.parse().map_err(|_| {
+                    format!(
+                        "bad request: since={} is not a sequence number; use since=SEQ with the seq of the last event you have (0 for all)",
+                        one_line(value)
+                    )
+                })?;
+            }
+            _ => {
+                return Err(format!(
+                    "bad request: unknown parameter {:?}; the only one is since=SEQ",
+                    one_line(pair)
+                ));
+            }
+        }
+    }
+    Ok(since)
+}
+
+/// The `/v1/events` document: the events after `since` the node still holds, oldest
+/// first; `missed` counts those after `since` it no longer holds (the node keeps the last
+/// [`crate::node::events::EVENT_LOG_CAPACITY`]), `next_seq` is the seq the next event will
+/// get. To follow the log, ask again with `since` = the last `seq` received.
+pub fn events_json(
+    node_id: crate::base::NodeId,
+    since: u64,
+    backlog: &Backlog,
+) -> serde_json::Value {
+    serde_json::json!({
+        "node_id": node_id.to_string(),
+        "since": since,
+        "next_seq": backlog.next_seq,
+        "missed": backlog.missed,
+        "events": backlog.events.iter().map(|e| &**e).collect::<Vec<_>>(),
+    })
+}
+
+fn json_answer(doc: &serde_json::Value) -> Response<Full<Bytes>> {
+    match serde_json::to_string_pretty(doc) {
+        Ok(mut json) => {
+            json.push('\n');
+            with_type(StatusCode::OK, "application/json", json)
+        }
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot render the answer: {e}\n"),
         ),
     }
 }
@@ -211,7 +280,8 @@ pub fn health_verdict(
     match periodic {
         Periodic::Off => {}
         Periodic::NotRunYet => reasons.push("the periodic checks have not run yet".into()),
-        Periodic::Ran(s) if s.failing + s.erroring > 0 => {
+        Periodic::Ran(run) if run.summary.failing + run.summary.erroring > 0 => {
+            let s = &run.summary;
             let total = s.passing + s.failing + s.erroring;
             let mut line = format!(
                 "{} of {total} periodic checks failing: {}",
@@ -253,6 +323,7 @@ mod tests {
     use crate::base::NodeId;
     use crate::checks::run::Summary;
     use crate::mesh::member::{Member, MemberView, Peer, Tags};
+    use crate::node::health::PeriodicRun;
 
     fn view(others: &[State], removed: bool) -> MeshView {
         let member = |n: u8, state: State| {
@@ -282,9 +353,29 @@ mod tests {
     }
 
     #[test]
+    fn the_events_query_takes_since_only() {
+        assert_eq!(since_param(None), Ok(0));
+        assert_eq!(since_param(Some("")), Ok(0));
+        assert_eq!(since_param(Some("since=42")), Ok(42));
+        let bad = since_param(Some("since=-1")).unwrap_err();
+        assert!(bad.contains("since=-1 is not a sequence number"), "{bad}");
+        let unknown = since_param(Some("limit=3")).unwrap_err();
+        assert!(
+            unknown.contains("unknown parameter \"limit=3\""),
+            "{unknown}"
+        );
+    }
+
+    #[test]
     fn healthz_needs_a_mesh_when_told_to_join_and_passing_checks() {
         let seed = [SocketAddr::from(([127, 0, 0, 2], 1))];
-        let ok = Periodic::Ran(Summary {
+        let ran = |summary: Summary| {
+            Periodic::Ran(std::sync::Arc::new(PeriodicRun {
+                summary,
+                ..PeriodicRun::default()
+            }))
+        };
+        let ok = ran(Summary {
             passing: 2,
             ..Summary::default()
         });
@@ -308,7 +399,7 @@ mod tests {
         assert!(health_verdict(None, &ok, &[]).is_err());
         let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[]);
         assert!(not_yet.is_err_and(|e| e.contains("not run yet")));
-        let failing = Periodic::Ran(Summary {
+        let failing = ran(Summary {
             passing: 1,
             failing: 4,
             erroring: 1,
