@@ -256,6 +256,9 @@ return {
     addr: r.dataset.addr, failing: r.dataset.failing, text: text(r),
   })),
   ops: [...document.querySelectorAll("#ops button[data-handle]")].map((b) => b.dataset.handle),
+  events: [...document.querySelectorAll("#events li[data-event]")].map((e) => ({
+    event: e.dataset.event, addr: e.dataset.addr, text: text(e),
+  })),
   cells: [...document.querySelectorAll("#op button.cell")].map((b) => ({
     host: b.dataset.host, check: b.dataset.check, state: b.dataset.state, text: text(b),
     title: b.title,
@@ -277,6 +280,15 @@ fn tiles(snap: &Value) -> Vec<Value> {
 
 fn tile<'a>(snap: &'a Value, addr: &str) -> Option<&'a Value> {
     snap["tiles"].as_array()?.iter().find(|t| t["addr"] == addr)
+}
+
+/// The timeline's first (newest) event of kind `event` about `addr`, as its text.
+fn event_text(snap: &Value, event: &str, addr: &str) -> Option<String> {
+    snap["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["event"] == event && e["addr"] == addr)
+        .and_then(|e| e["text"].as_str().map(str::to_string))
 }
 
 fn cell_states(snap: &Value) -> Vec<(String, String, String)> {
@@ -402,6 +414,14 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         snap["conn"].as_str().is_some_and(|c| c.starts_with("Live")),
         "{snap:#}"
     );
+    // The timeline has node 1 see the four others join.
+    let joins = wait_until(Duration::from_secs(10), || {
+        snap = browser.eval(SNAPSHOT);
+        addrs[1..]
+            .iter()
+            .all(|a| event_text(&snap, "member-joined", a).is_some())
+    });
+    assert!(joins.is_some(), "the joins in the timeline: {snap:#}");
     browser.screenshot("1-five-alive");
 
     // 2. A periodic check fails on node 3: the page names it, in the tile and the table.
@@ -418,6 +438,14 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         })
     });
     assert!(failing.is_some(), "the failing check: {snap:#}");
+    let health_event = wait_until(Duration::from_secs(10), || {
+        snap = browser.eval(SNAPSHOT);
+        event_text(&snap, "member-health", &addrs[2]).is_some_and(|t| t.contains("flag_present"))
+    });
+    assert!(
+        health_event.is_some(),
+        "the health change in the timeline: {snap:#}"
+    );
     for other in [0, 1, 3, 4] {
         let t = tile(&snap, &addrs[other]).expect("tile");
         assert!(
@@ -485,6 +513,23 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         browser.eval(SNAPSHOT)["loaded"],
         marker,
         "the page reloaded"
+    );
+    // The timeline, newest first: the death, with its accuser, above the joins.
+    let death = wait_until(Duration::from_secs(10), || {
+        snap = browser.eval(SNAPSHOT);
+        event_text(&snap, "member-dead", &victim)
+            .is_some_and(|t| t.contains(&format!("accused by {by_addr}")))
+    });
+    assert!(death.is_some(), "the death in the timeline: {snap:#}");
+    let events = snap["events"].as_array().cloned().unwrap_or_default();
+    let position = |kind: &str, addr: &str| {
+        events
+            .iter()
+            .position(|e| e["event"] == kind && e["addr"] == addr)
+    };
+    assert!(
+        position("member-dead", &victim) < position("member-joined", &victim),
+        "newest first: {events:#?}"
     );
     browser.screenshot("3-killed-node-dead");
 

@@ -155,9 +155,7 @@ fn refresh_text(r: &RefreshResult) -> String {
                     "Host:{addr} Health: {} passing, {} failing, {} erroring",
                     h.passing, h.failing, h.erroring
                 );
-                if !h.failing_names.is_empty() {
-                    let _ = write!(out, " ({})", h.failing_names.join(", "));
-                }
+                let _ = write!(out, "{}", names_in_parens(h));
                 out.push('\n');
             }
             None => {
@@ -338,6 +336,18 @@ fn rtt(d: Option<Duration>) -> String {
     }
 }
 
+/// ` (disk,dns +3 more)`: the failing then erroring check names a summary carries and
+/// how many it left out; empty when it names none.
+fn names_in_parens(h: &HealthSummary) -> String {
+    let names: Vec<&str> = h.names().collect();
+    match (names.is_empty(), h.names_omitted) {
+        (true, 0) => String::new(),
+        (true, more) => format!(" ({more} not named)"),
+        (false, 0) => format!(" ({})", names.join(",")),
+        (false, more) => format!(" ({} +{more} more)", names.join(",")),
+    }
+}
+
 fn health_cell(m: &MemberReport) -> String {
     match &m.health {
         None => "-".into(),
@@ -350,9 +360,7 @@ fn health_cell(m: &MemberReport) -> String {
                 h.erroring,
                 h.passing + h.failing + h.erroring
             );
-            if !h.failing_names.is_empty() {
-                let _ = write!(s, " ({})", h.failing_names.join(","));
-            }
+            let _ = write!(s, "{}", names_in_parens(h));
             s
         }
     }

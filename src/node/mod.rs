@@ -1,7 +1,7 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
+//! [`metrics`], the membership [`events`] log and, with `--http`, the [`http`] endpoint — and shut down gracefully when
 //! told to. Flags and files are read by the CLI, not here; protocol logic lives in
 //! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
@@ -9,6 +9,7 @@ pub mod config;
 pub mod data_dir;
 pub mod dispatch;
 pub mod driver;
+pub mod events;
 pub mod health;
 pub mod http;
 pub mod metrics;

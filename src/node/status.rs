@@ -16,6 +16,8 @@ fn health_json(h: &HealthSummary) -> Value {
         "failing": h.failing,
         "erroring": h.erroring,
         "failing_names": h.failing_names,
+        "erroring_names": h.erroring_names,
+        "names_omitted": h.names_omitted,
         "at_unix_ms": h.at_unix_ms,
         "refresh_id": h.refresh_id,
     })

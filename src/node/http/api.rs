@@ -3,6 +3,7 @@
 //! | path | answer |
 //! | --- | --- |
 //! | `GET /v1/status` | `werify mesh status --output json` |
+//! | `GET /v1/events[?since=SEQ]` | the node's membership events after SEQ, oldest first ([`events_json`]) |
 //! | `GET /v1/operations[?limit=N]` | the operations this node knows, newest first: those it coordinates and those of other coordinators fetched through it |
 //! | `GET /v1/operations/HANDLE` | `werify ctl get HANDLE --output json`, partial while hosts are still answering |
 //!
@@ -10,7 +11,8 @@
 //! with the status code of its kind (400, 404, 429, 502, 503, 504).
 //!
 //! Not here: building the documents ([`crate::node::status`],
-//! [`crate::node::operation_json`]), fetching operations ([`crate::ops::coordinator`]).
+//! [`crate::node::operation_json`]), fetching operations ([`crate::ops::coordinator`]),
+//! recording events ([`crate::node::events`]).
 
 use std::time::Duration;
 
@@ -18,13 +20,14 @@ use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::node::dispatch::{NodeContext, status};
+use crate::node::events::Backlog;
 use crate::node::operation_json::operation_json;
 use crate::node::status::status_json;
 use crate::ops::error::OpsError;
 use crate::ops::handle::Handle;
 use crate::rpc::protocol::ErrorCode;
 
-use super::Reply;
+use super::{Reply, one_line};
 
 /// Operations `/v1/operations` lists unless `?limit=` says otherwise.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
@@ -44,6 +47,64 @@ pub async fn mesh_status(ctx: &NodeContext) -> Reply {
             &e.to_string(),
         ),
     }
+}
+
+/// `GET /v1/events?since=SEQ`.
+pub fn events(ctx: &NodeContext, query: Option<&str>) -> Reply {
+    match since_param(query) {
+        Ok(after) => {
+            let backlog = ctx.mesh.events().since(after);
+            Reply::json(StatusCode::OK, &events_json(ctx.node_id, after, &backlog))
+        }
+        Err(why) => error(StatusCode::BAD_REQUEST, "invalid", &why),
+    }
+}
+
+/// The `since` of a `/v1/events` query: the sequence number after which to list events
+/// (0, all the node still holds, when absent).
+pub fn since_param(query: Option<&str>) -> Result<u64, String> {
+    let mut since = 0;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("since", value)) => {
+                since = value.parse().map_err(|_| {
+                    format!(
+                        "bad request: since={} is not a sequence number; use since=SEQ with the seq of the last event you have (0 for all)",
+                        one_line(value)
+                    )
+                })?;
+            }
+            _ => {
+                return Err(format!(
+                    "bad request: unknown parameter {:?}; the only one is since=SEQ",
+                    one_line(pair)
+                ));
+            }
+        }
+    }
+    Ok(since)
+}
+
+/// The `/v1/events` document: the events after `since` the node still holds, oldest
+/// first; `missed` counts those after `since` it no longer holds (the node keeps the last
+/// [`crate::node::events::EVENT_LOG_CAPACITY`]), `next_seq` is the seq the next event will
+/// get. To follow the log, ask again with `since` = the last `seq` received.
+pub fn events_json(
+    node_id: crate::base::NodeId,
+    since: u64,
+    backlog: &Backlog,
+) -> serde_json::Value {
+    serde_json::json!({
+        "node_id": node_id.to_string(),
+        "since": since,
+        "next_seq": backlog.next_seq,
+        "missed": backlog.missed,
+        "events": backlog.events.iter().map(|e| &**e).collect::<Vec<_>>(),
+    })
 }
 
 /// `GET /v1/operations?limit=N`.
@@ -140,6 +201,20 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_events_query_takes_since_only() {
+        assert_eq!(since_param(None), Ok(0));
+        assert_eq!(since_param(Some("")), Ok(0));
+        assert_eq!(since_param(Some("since=42")), Ok(42));
+        let bad = since_param(Some("since=-1")).unwrap_err();
+        assert!(bad.contains("since=-1 is not a sequence number"), "{bad}");
+        let unknown = since_param(Some("limit=3")).unwrap_err();
+        assert!(
+            unknown.contains("unknown parameter \"limit=3\""),
+            "{unknown}"
+        );
+    }
 
     #[test]
     fn the_list_limit_is_a_bounded_number() {

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use crate::mesh::member::{MeshView, State};
 use crate::node::health::Periodic;
 
+use super::one_line;
+
 /// Failing check names `/healthz` lists before saying how many more there are.
 pub const HEALTHZ_NAMES: usize = 3;
 
@@ -44,7 +46,8 @@ pub fn health_verdict(
     match periodic {
         Periodic::Off => {}
         Periodic::NotRunYet => reasons.push("the periodic checks have not run yet".into()),
-        Periodic::Ran(s) if s.failing + s.erroring > 0 => {
+        Periodic::Ran(run) if run.summary.failing + run.summary.erroring > 0 => {
+            let s = &run.summary;
             let total = s.passing + s.failing + s.erroring;
             let mut line = format!(
                 "{} of {total} periodic checks failing: {}",
@@ -71,13 +74,6 @@ pub fn health_verdict(
     }
 }
 
-/// A check name on one line (names come from the operator's checks file).
-fn one_line(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -86,6 +82,7 @@ mod tests {
     use crate::base::NodeId;
     use crate::checks::run::Summary;
     use crate::mesh::member::{Member, MemberView, Peer, Tags};
+    use crate::node::health::PeriodicRun;
 
     fn view(others: &[State], removed: bool) -> MeshView {
         let member = |n: u8, state: State| {
@@ -117,7 +114,13 @@ mod tests {
     #[test]
     fn healthz_needs_a_mesh_when_told_to_join_and_passing_checks() {
         let seed = [SocketAddr::from(([127, 0, 0, 2], 1))];
-        let ok = Periodic::Ran(Summary {
+        let ran = |summary: Summary| {
+            Periodic::Ran(std::sync::Arc::new(PeriodicRun {
+                summary,
+                ..PeriodicRun::default()
+            }))
+        };
+        let ok = ran(Summary {
             passing: 2,
             ..Summary::default()
         });
@@ -141,7 +144,7 @@ mod tests {
         assert!(health_verdict(None, &ok, &[]).is_err());
         let not_yet = health_verdict(Some(&view(&[], false)), &Periodic::NotRunYet, &[]);
         assert!(not_yet.is_err_and(|e| e.contains("not run yet")));
-        let failing = Periodic::Ran(Summary {
+        let failing = ran(Summary {
             passing: 1,
             failing: 4,
             erroring: 1,

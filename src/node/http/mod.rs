@@ -8,6 +8,7 @@
 //! | `GET /healthz` | `200 ok`, or `503` and one line saying why ([`healthz`]) |
 //! | `GET /metrics` | the Prometheus text exposition of [`crate::node::metrics`] |
 //! | `GET /v1/status` | the JSON of `werify mesh status --output json` ([`api`]) |
+//! | `GET /v1/events[?since=SEQ]` | the node's membership events after SEQ, oldest first ([`api`]) |
 //! | `GET /v1/operations` | the operations this node knows, newest first ([`api`]) |
 //! | `GET /v1/operations/HANDLE` | the JSON of `werify ctl get HANDLE --output json` ([`api`]) |
 //!
@@ -181,6 +182,7 @@ async fn answer(ctx: &NodeContext, access: &Access, req: &Request<Incoming>) -> 
             Reply::new(StatusCode::OK, metrics::CONTENT_TYPE, body)
         }
         "/v1/status" => api::mesh_status(ctx).await,
+        "/v1/events" => api::events(ctx, req.uri().query()),
         "/v1/operations" | "/v1/operations/" => api::operations(ctx, req.uri().query()).await,
         _ => {
             if let Some(handle) = path.strip_prefix("/v1/operations/") {
@@ -202,8 +204,16 @@ async fn answer(ctx: &NodeContext, access: &Access, req: &Request<Incoming>) -> 
     }
 }
 
+/// Text on one line: control characters become spaces (check names come from the
+/// operator's checks file, query values from the client).
+pub fn one_line(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// The JSON paths, for 404 answers.
-const JSON_PATHS: &str = "/v1/status, /v1/operations and /v1/operations/HANDLE";
+const JSON_PATHS: &str = "/v1/status, /v1/events, /v1/operations and /v1/operations/HANDLE";
 
 /// An answer before it becomes a hyper response.
 pub struct Reply {

@@ -271,10 +271,21 @@
       el("span", { class: "names", text: failingNames(h) }));
   }
 
+  // The failing and erroring check names a summary carries, and how many it left out
+  // (a node that names erroring checks apart says how many; an older one does not).
+  function namesOf(h) {
+    const failing = h.failing_names || [];
+    const erroring = h.erroring_names || [];
+    const omitted = typeof h.names_omitted === "number" && (erroring.length || h.names_omitted)
+      ? h.names_omitted
+      : Math.max(0, h.failing + h.erroring - failing.length - erroring.length);
+    return { failing, erroring, omitted };
+  }
+
   function failingNames(h) {
-    const names = h.failing_names || [];
-    const more = h.failing + h.erroring - names.length;
-    return names.join(", ") + (more > 0 ? ` and ${more} more` : "");
+    const { failing, erroring, omitted } = namesOf(h);
+    const names = [...failing, ...erroring.map((n) => `${n} (error)`)];
+    return names.join(", ") + (omitted > 0 ? ` and ${omitted} more` : "");
   }
 
   function renderHealth(members) {
@@ -282,13 +293,17 @@
       const h = m.health && m.health.passing + m.health.failing + m.health.erroring > 0 ? m.health : null;
       const result = !h ? "–"
         : h.failing + h.erroring === 0 ? badge("r", CELL, "pass") : badge("r", CELL, "fail");
-      const names = h ? (h.failing_names || []).map((n) => {
+      const carried = h ? namesOf(h) : { failing: [], erroring: [], omitted: 0 };
+      const item = (n, erroring) => {
         const found = foundInOperation(m.addr, n);
-        return el("li", {}, el("code", { text: n }),
+        return el("li", {}, el("code", { text: n }), erroring ? " (error)" : null,
           found !== null ? el("span", { class: "found", text: ` found ${shown(found)}` }) : null);
-      }) : [];
-      const more = h ? h.failing + h.erroring - (h.failing_names || []).length : 0;
-      if (more > 0) names.push(el("li", { text: `and ${more} more` }));
+      };
+      const names = [
+        ...carried.failing.map((n) => item(n, false)),
+        ...carried.erroring.map((n) => item(n, true)),
+      ];
+      if (carried.omitted > 0) names.push(el("li", { text: `and ${carried.omitted} more` }));
       return el("tr", { "data-addr": m.addr, "data-failing": h ? (h.failing_names || []).join("\n") : "" },
         el("th", { scope: "row" }, badge("s", STATE, m.state), " ", m.addr),
         el("td", {}, result),
@@ -573,35 +588,109 @@
     }
   }
 
-  // ---- Events. ----
-  let eventsUnavailable = null;
+  // ---- Events: this node's membership log, followed with ?since=SEQ. ----
+  const EVENT = {
+    "member-joined": ["+", "joined"],
+    "member-suspect": ["▲", "suspect"],
+    "member-alive": ["●", "alive again"],
+    "member-dead": ["✕", "dead"],
+    "member-left": ["○", "left"],
+    "member-removed": ["−", "removed"],
+    "member-updated": ["✎", "updated"],
+    "member-health": ["♥", "health"],
+    "member-reaped": ["⌫", "forgotten"],
+    "self-refuted": ["●", "refuted"],
+    "self-removed": ["−", "removed"],
+    "self-readded": ["+", "added again"],
+  };
+  let events = []; // newest first, at most MAX_EVENTS
+  let lastSeq = 0;
+  let eventsMissed = 0;
+  let eventsLogOf = null; // the node id whose log this is
 
   async function pollEvents() {
     const ol = $("events");
+    let doc;
     try {
-      const doc = await getJson("/v1/events");
-      eventsUnavailable = null;
-      const events = (doc.events || []).slice().sort((a, b) => (b.at_unix_ms || 0) - (a.at_unix_ms || 0));
-      if (!events.length) {
-        ol.replaceChildren(el("li", { class: "muted", text: "No events yet." }));
-        return;
-      }
-      ol.replaceChildren(...events.slice(0, MAX_EVENTS).map(eventItem));
+      doc = await getJson(`/v1/events?since=${lastSeq}`);
     } catch (e) {
-      eventsUnavailable = e.status === 404 ? "This node keeps no event log." : `Cannot read the events: ${e.message}`;
-      ol.replaceChildren(el("li", { class: "muted", text: eventsUnavailable }));
+      const why = e.status === 404 ? "This node keeps no event log." : `Cannot read the events: ${e.message}`;
+      ol.replaceChildren(el("li", { class: "muted", text: why }));
+      return;
     }
+    // Another node, or the same one restarted: its log starts over.
+    if (doc.node_id !== eventsLogOf || doc.next_seq <= lastSeq) {
+      eventsLogOf = doc.node_id;
+      events = [];
+      eventsMissed = 0;
+      if (lastSeq !== 0) {
+        lastSeq = 0;
+        return pollEvents();
+      }
+    }
+    eventsMissed += doc.missed || 0;
+    for (const ev of doc.events || []) {
+      events.unshift(ev);
+      lastSeq = Math.max(lastSeq, ev.seq);
+    }
+    if (events.length > MAX_EVENTS) {
+      eventsMissed += events.length - MAX_EVENTS;
+      events.length = MAX_EVENTS;
+    }
+    renderEvents();
+  }
+
+  function renderEvents() {
+    const ol = $("events");
+    // Filtered by what the member is now (as the mesh shows it), else as the event saw it.
+    const now = (ev) => (status && status.members.find((m) => m.addr === ev.member_addr)) ||
+      { state: ev.member_state, tags: ev.member_tags };
+    const shownEvents = events.filter((ev) => hostShown(now(ev)));
+    const items = shownEvents.map(eventItem);
+    if (!items.length) items.push(el("li", { class: "muted", text: events.length ? "No events for the hosts shown." : "No events yet." }));
+    if (eventsMissed > 0) {
+      items.push(el("li", { class: "muted", text: `${eventsMissed} older events are not shown (the page keeps the latest ${MAX_EVENTS})` }));
+    }
+    ol.replaceChildren(...items);
   }
 
   function eventItem(ev) {
-    const kind = ev.kind || ev.type || "event";
-    const subject = ev.addr || ev.member || ev.host || "";
-    const detail = ev.detail || ev.message || "";
-    return el("li", { class: `ev ev-${kind}`, "data-kind": kind },
-      el("time", { datetime: ev.at_unix_ms ? new Date(ev.at_unix_ms).toISOString() : null, text: clock(ev.at_unix_ms) }),
-      " ", el("span", { class: "kind", text: kind }),
-      subject ? [" ", el("span", { class: "addr", text: subject })] : null,
-      detail ? [" ", el("span", { class: "detail", text: detail })] : null);
+    const [icon, word] = EVENT[ev.event] || ["?", ev.event];
+    const detail = [];
+    switch (ev.event) {
+      case "member-joined":
+        if (ev.previous_state) detail.push(`was ${ev.previous_state}`);
+        break;
+      case "member-suspect":
+      case "member-dead":
+      case "member-removed":
+      case "self-refuted":
+        if (ev.accuser) detail.push(`${ev.event === "member-removed" ? "by" : "accused by"} ${who(ev.accuser)}`);
+        if (ev.confirmations !== null && ev.confirmations !== undefined && ev.event !== "member-removed") {
+          detail.push(`${ev.confirmations} confirmation${ev.confirmations === 1 ? "" : "s"}`);
+        }
+        break;
+      case "member-updated":
+        detail.push(Object.entries(ev.member_tags || {}).map(([k, v]) => `${k}=${v}`).join(" ") || "no tags");
+        break;
+      case "member-health":
+        if (ev.health) {
+          const h = ev.health;
+          detail.push(h.failing + h.erroring === 0
+            ? `${h.passing} periodic check${h.passing === 1 ? " passes" : "s pass"}`
+            : `${h.failing + h.erroring} of ${h.passing + h.failing + h.erroring} failing: ${failingNames(h)}`);
+        }
+        break;
+      default:
+    }
+    const bad = ev.event === "member-dead" || ev.event === "member-suspect" ||
+      (ev.event === "member-health" && ev.health && ev.health.failing + ev.health.erroring > 0);
+    return el("li", { class: `ev${bad ? " bad" : ""}`, "data-event": ev.event, "data-addr": ev.member_addr },
+      el("time", { datetime: new Date(ev.at_unix_ms).toISOString(), text: clock(ev.at_unix_ms) }),
+      " ", el("span", { class: "kind" }, el("span", { "aria-hidden": "true", text: icon }), ` ${word}`),
+      " ", el("span", { class: "addr", text: ev.member_addr }),
+      ev.is_self ? el("span", { class: "me", text: "this node" }) : null,
+      detail.length ? [" · ", el("span", { class: "detail", text: detail.join(" · ") })] : null);
   }
 
   // ---- Wiring. ----
@@ -609,17 +698,19 @@
     readUrl();
     $("f-state").value = view.state;
     $("op-handle").value = view.op;
-    $("f-state").addEventListener("change", (e) => {
-      view.state = e.target.value;
+    const filtered = () => {
       writeUrl();
       if (status) renderMesh();
       renderOperation();
+      renderEvents();
+    };
+    $("f-state").addEventListener("change", (e) => {
+      view.state = e.target.value;
+      filtered();
     });
     $("f-tag").addEventListener("change", (e) => {
       view.tag = e.target.value;
-      writeUrl();
-      if (status) renderMesh();
-      renderOperation();
+      filtered();
     });
     $("filters").addEventListener("submit", (e) => e.preventDefault());
     $("op-pick").addEventListener("submit", (e) => {
