@@ -634,12 +634,10 @@ impl Store {
         let operations = txn.open_table(OPERATIONS).map_err(|e| self.fail(e))?;
         let host_results = txn.open_table(HOST_RESULTS).map_err(|e| self.fail(e))?;
         let mut records = Vec::new();
-        for row in by_submit_time
-            .iter()
-            .map_err(|e| self.fail(e))?
-            .rev()
-            .take(limit)
-        {
+        for row in by_submit_time.iter().map_err(|e| self.fail(e))?.rev() {
+            if records.len() == limit {
+                break;
+            }
             let (key, _) = row.map_err(|e| self.fail(e))?;
             // A damaged record is left out of the listing (getting it by handle names the
             // damage); the others are still listed.

@@ -75,9 +75,14 @@
     return new Date(unixMs).toLocaleTimeString();
   }
 
+  // A found or expected value: text as it is; a map of facts as `name: value` lines.
   function shown(v) {
     if (v === null || v === undefined) return "–";
-    return typeof v === "string" ? v : JSON.stringify(v);
+    if (typeof v === "string") return v;
+    if (typeof v === "object" && !Array.isArray(v)) {
+      return Object.entries(v).map(([k, x]) => `${k}: ${typeof x === "string" ? x : JSON.stringify(x)}`).join("\n");
+    }
+    return JSON.stringify(v);
   }
 
   // ---- What is shown: the filters and the chosen operation, kept in the URL query. ----
@@ -297,7 +302,7 @@
       const item = (n, erroring) => {
         const found = foundInOperation(m.addr, n);
         return el("li", {}, el("code", { text: n }), erroring ? " (error)" : null,
-          found !== null ? el("span", { class: "found", text: ` found ${shown(found)}` }) : null);
+          found !== null ? el("span", { class: "found", text: ` found ${shown(found).replace(/\n/g, "; ")}` }) : null);
       };
       const names = [
         ...carried.failing.map((n) => item(n, false)),
@@ -443,7 +448,9 @@
     const parts = [`${host} · ${check}: ${c.state}`];
     if (c.why) parts.push(c.why);
     if (c.r && "found" in c.r) parts.push(`found: ${shown(c.r.found)}`);
-    if (c.r && "expected" in c.r) parts.push(`expected: ${shown(c.r.expected)}`);
+    if (c.r && "expected" in c.r) {
+      parts.push(`expected${c.r.negated ? " not to hold" : ""}: ${shown(c.r.expected)}`);
+    }
     return parts.join("\n");
   }
 
@@ -535,7 +542,9 @@
     const rows = [["Host", host], ["Check", check]];
     if (c.why) rows.push([c.state === "waiting" ? "Status" : "Error", c.why]);
     if (c.r && "found" in c.r) rows.push(["Found", shown(c.r.found)]);
-    if (c.r && "expected" in c.r) rows.push(["Expected", shown(c.r.expected)]);
+    if (c.r && "expected" in c.r) {
+      rows.push([c.r.negated ? "Expected not to hold" : "Expected", shown(c.r.expected)]);
+    }
     if (c.r && !("found" in c.r) && !("error" in c.r)) {
       rows.push(["Found", "not reported by this version of the host"]);
     }
