@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use werify::base::NodeId;
 use werify::checks::duration::{format_duration, parse_duration};
-use werify::checks::{CheckSet, Outcome, parse_operations};
+use werify::checks::{CheckSet, Facts, Observation, Outcome, parse_operations};
 use werify::mesh::digest::StateDigest;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
 use werify::mesh::message::{DecodeError, MemberState, Message, PushPull, Update};
@@ -799,6 +799,23 @@ fn outcome(rng: &mut Rng) -> Outcome {
     }
 }
 
+fn facts(rng: &mut Rng) -> Facts {
+    (0..rng.below(4)).fold(Facts::new(), |f, _| f.with(&text(rng), text(rng)))
+}
+
+fn observations(rng: &mut Rng) -> BTreeMap<String, Observation> {
+    (0..rng.below(3))
+        .map(|_| {
+            let o = Observation {
+                found: facts(rng),
+                expected: facts(rng),
+                negated: rng.bool(),
+            };
+            (text(rng), o)
+        })
+        .collect()
+}
+
 fn results(rng: &mut Rng) -> BTreeMap<String, Outcome> {
     (0..rng.below(5))
         .map(|_| (text(rng), outcome(rng)))
@@ -853,6 +870,7 @@ fn operation_record(rng: &mut Rng) -> OperationRecord {
                     1 => HostReport::Answered {
                         results: results(rng),
                         took_ms: rng.edgy_u64(),
+                        observations: observations(rng),
                     },
                     _ => HostReport::Failed(text(rng)),
                 };
@@ -893,6 +911,7 @@ fn request(rng: &mut Rng) -> Request {
         8 => Request::Get {
             handle: handle(rng).into(),
             wait_ms: rng.edgy_u64(),
+            known_answers: rng.bool().then(|| rng.edgy_u64()),
         },
         _ => Request::Refresh,
     }
@@ -909,6 +928,7 @@ fn response(rng: &mut Rng) -> Response {
         2 => Response::CheckResults {
             results: results(rng),
             took_ms: rng.edgy_u64(),
+            observations: observations(rng),
         },
         3 => Response::Done,
         4 => Response::Status(status_report(rng)),

@@ -622,7 +622,38 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         detail.contains("command checks are disabled") && detail.contains(&addrs[1]),
         "{snap:#}"
     );
+    // A failing cell's detail: what the host has, and what the check wanted.
+    browser.click(&format!(
+        r#"#op button.cell[data-host="{}"][data-check="missing_file"]"#,
+        addrs[0]
+    ));
+    snap = browser.eval(SNAPSHOT);
+    let detail = snap["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("Found")
+            && detail.contains("exists: false")
+            && detail.contains("Expected")
+            && detail.contains("exists: true"),
+        "{snap:#}"
+    );
+    let title = snap["cells"]
+        .as_array()
+        .and_then(|cells| {
+            cells
+                .iter()
+                .find(|c| c["host"] == addrs[0].as_str() && c["check"] == "missing_file")
+        })
+        .and_then(|c| c["title"].as_str())
+        .unwrap_or_default();
+    assert!(
+        title.contains("found: exists: false") && title.contains("expected: exists: true"),
+        "the hover text: {title}"
+    );
     browser.screenshot("5-operation-done");
+    browser.click(&format!(
+        r#"#op button.cell[data-host="{}"][data-check="slow"]"#,
+        addrs[1]
+    ));
     browser.screenshot_page("overview", 1100);
 
     // The grid by keyboard: the clicked cell has the focus; the arrow keys move it (the

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Outcome;
+use super::outcome::{CheckResult, Facts};
 use super::run::CheckContext;
 use super::spec::MAX_VALUE_BYTES;
 
@@ -44,10 +44,17 @@ pub(crate) trait CheckType:
     /// received from a peer (which never went through the parser).
     fn validate(&self) -> Result<(), FieldProblem>;
 
-    /// Runs the check on this host. The runner applies the timeout and `expect`; blocking
-    /// work belongs on the blocking pool ([`super::run::blocking`]) and long loops should
-    /// stop once [`CheckContext::expired`].
-    fn run(self, ctx: CheckContext) -> impl Future<Output = Outcome> + Send;
+    /// What passing needs, as facts in the words of [`CheckType::run`]'s `found`
+    /// (`mode=0600`, `status=200`): shown beside what was found when the check does not
+    /// pass. The runner marks it negated for `"expect": false`.
+    fn expected(&self) -> Facts;
+
+    /// Runs the check on this host: the verdict and what was found (the mode, the digest,
+    /// the status code, …, as far as it got before an error). The runner applies the
+    /// timeout and `expect` and adds [`CheckType::expected`]; blocking work belongs on the
+    /// blocking pool ([`super::run::blocking`]) and long loops should stop once
+    /// [`CheckContext::expired`].
+    fn run(self, ctx: CheckContext) -> impl Future<Output = CheckResult> + Send;
 }
 
 /// The JSON type a field must have in the operations file.

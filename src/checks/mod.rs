@@ -15,7 +15,8 @@
 //!   touching devices, chunked reads under a deadline), `procfs` (`/proc/net` socket
 //!   tables, `/proc/PID` entries), `accounts` (`/etc/passwd` and `/etc/group`).
 //! - [`run`]: runs a [`CheckSet`] concurrently with per-check timeouts; summaries.
-//! - [`outcome`]: the result of one check on one host; [`duration`]: `"5s"`-style
+//! - [`outcome`]: the result of one check on one host: the verdict and what was
+//!   observed (found, and expected when it did not pass); [`duration`]: `"5s"`-style
 //!   durations.
 //!
 //! # What does not
@@ -28,6 +29,8 @@ mod accounts;
 mod check_type;
 pub mod duration;
 mod json;
+#[cfg(test)]
+mod observation_tests;
 pub mod outcome;
 mod parse;
 mod procfs;
@@ -43,7 +46,7 @@ pub mod types;
 #[cfg(test)]
 mod wire_tests;
 
-pub use outcome::Outcome;
+pub use outcome::{CheckResult, Facts, Observation, Outcome};
 pub use run::{RunOptions, Summary, run_checks, summarize};
 pub use spec::{
     Check, CheckKind, CheckSet, MAX_CHECKS, SpecError, load_operations_file, parse_operations,

@@ -66,7 +66,7 @@ pub fn check_type(name: &str) -> Option<&'static TypeInfo> {
 ///   (serde's externally tagged form) and decodes through serde's struct-variant path,
 ///   which takes the fields as a map or, in declaration order, as an array. `Debug`
 ///   prints the inner struct, as a struct variant would.
-/// - `From<Type> for CheckKind`, and `type_name`, `validate` and `run` on [`CheckKind`],
+/// - `From<Type> for CheckKind`, and `type_name`, `validate`, `expected` and `run` on [`CheckKind`],
 ///   each handing over to the type.
 /// - [`CHECK_TYPES`], in list order.
 macro_rules! check_types {
@@ -106,8 +106,15 @@ macro_rules! check_types {
                 }
             }
 
+            /// What passing needs, in the words of the check's `found` facts.
+            pub(crate) fn expected(&self) -> $crate::checks::outcome::Facts {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::expected(check),)+
+                }
+            }
+
             /// Runs the check on this host (without its timeout or `expect`).
-            pub(crate) async fn run(self, ctx: $crate::checks::run::CheckContext) -> $crate::checks::Outcome {
+            pub(crate) async fn run(self, ctx: $crate::checks::run::CheckContext) -> $crate::checks::outcome::CheckResult {
                 match self {
                     $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::run(check, ctx).await,)+
                 }

@@ -9,14 +9,17 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
+use crate::cli::checks_run::ChecksRunArgs;
 use crate::cli::command::CtlSubcommand;
+use crate::cli::completions::CompletionShell;
 use crate::cli::output::OutputFormat;
+use crate::cli::version::VERSION;
 use crate::mesh::config::Profile;
 use crate::rpc::hostaddr::DEFAULT_PORT;
 
 /// werify: a peer-to-peer host-check mesh over QUIC with mutual TLS.
 #[derive(Debug, Parser)]
-#[command(name = "werify", version, about, propagate_version = true)]
+#[command(name = "werify", version = VERSION.as_str(), about, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -45,6 +48,31 @@ pub enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Print the shell completion script for bash, zsh or fish to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write the manual pages: werify.1 and one page per subcommand.
+    Man {
+        /// Write every page into this directory (which must exist) and list them; without
+        /// it, werify.1 goes to stdout.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Work with operations files on this host, without a node.
+    Checks {
+        #[command(subcommand)]
+        command: ChecksCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChecksCommand {
+    /// Runs an operations file's checks on this host, without a node, and prints the
+    /// results in any --output format (like `ctl operation --wait` for one host).
+    #[command(after_long_help = crate::cli::checks_run::EXIT_CODES_HELP)]
+    Run(ChecksRunArgs),
 }
 
 /// The exit codes of `werify ctl`, for its long help (README's exit code paragraph says
@@ -185,9 +213,14 @@ pub struct ConnectArgs {
     #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION",
           global = true)]
     pub timeout: Duration,
-    /// Output format.
+    /// Output format; junit, tap, nagios and prometheus show check results only
+    /// (operation --wait, get, refresh --wait).
     #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
     pub output: OutputFormat,
+    /// Text output shows, under each result line, what the check found and (unless it
+    /// passed) what it expected. JSON always carries both.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

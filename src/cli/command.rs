@@ -127,6 +127,35 @@ pub struct OperationArgs {
 }
 
 impl CtlCommand {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CtlCommand::Add { .. } => "add",
+            CtlCommand::Del { .. } => "del",
+            CtlCommand::List => "list",
+            CtlCommand::Listactive => "listactive",
+            CtlCommand::Listinactive => "listinactive",
+            CtlCommand::Operation(_) => "operation",
+            CtlCommand::Get { .. } => "get",
+            CtlCommand::Refresh { .. } => "refresh",
+        }
+    }
+
+    /// The command prints check results (`operation --wait`, `get`, `refresh --wait`),
+    /// which every `--output` format can show.
+    pub fn shows_results(&self) -> bool {
+        match self {
+            CtlCommand::Operation(op) => op.wait,
+            CtlCommand::Get { .. } => true,
+            CtlCommand::Refresh { wait } => *wait,
+            CtlCommand::Add { .. }
+            | CtlCommand::Del { .. }
+            | CtlCommand::List
+            | CtlCommand::Listactive
+            | CtlCommand::Listinactive => false,
+        }
+    }
+
     /// The command waits for results (`--wait`), for longer than `--timeout`.
     pub fn waits(&self) -> bool {
         match self {

@@ -73,6 +73,15 @@ pub enum CliError {
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
+    /// A results-only `--output` for a command that shows no check results.
+    #[error(
+        "--output {format} shows check results (ctl operation --wait, get, refresh --wait, \
+         checks run); {command} prints text, json or jsonl"
+    )]
+    OutputFormat {
+        format: &'static str,
+        command: String,
+    },
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -103,6 +112,12 @@ pub enum CliError {
     /// Standard output could not be written (other than a closed pipe).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// `werify man --out DIR` could not write a page.
+    #[error("cannot write the manual page {}: {source}; --out must name an existing, writable directory", path.display())]
+    ManPage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -124,6 +139,7 @@ impl CliError {
             | CliError::Env(_)
             | CliError::Identity(_)
             | CliError::NodeTag(_)
+            | CliError::OutputFormat { .. }
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted
@@ -131,6 +147,7 @@ impl CliError {
             | CliError::Node(_)
             | CliError::Stdin(_)
             | CliError::Stdout(_)
+            | CliError::ManPage { .. }
             | CliError::Runtime(_) => EXIT_ERROR,
         }
     }

@@ -1,35 +1,58 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
-//! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `certs` or `checks run`; `completions` and
+//! `man` print what clap's definitions generate (and `--version` says what [`version`]
+//! says). Every error comes back here as a [`CliError`] and is printed by
+//! [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_run;
 pub mod command;
+pub mod completions;
 pub mod config_file;
 pub mod ctl;
 pub mod error;
 pub mod identity;
+pub mod man;
 pub mod node;
 pub mod output;
+pub mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 
-use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
-use crate::cli::error::{CliError, report};
+use crate::cli::args::{CertsCommand, ChecksCommand, Cli, Command, MeshCommand};
+use crate::cli::error::{CliError, EXIT_OK, report};
+use crate::cli::output::nagios;
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    let code = match parse(std::env::args_os()).and_then(run) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let nagios = nagios_requested(&argv);
+    let code = match parse(argv).and_then(run) {
         Ok(code) => code,
+        // A Nagios plugin that cannot get results says UNKNOWN on stdout and exits 3.
+        Err(e) if nagios && e.exit_code() != EXIT_OK => {
+            ctl::print(&nagios::unknown(&e.to_string()));
+            nagios::Status::Unknown.exit_code()
+        }
         Err(e) => report(&e),
     };
     ExitCode::from(code)
+}
+
+/// The command line asks for `--output nagios` (read before parsing, so that even a
+/// usage error is reported the plugin's way).
+fn nagios_requested(argv: &[OsString]) -> bool {
+    argv.iter()
+        .zip(argv.iter().skip(1))
+        .any(|(a, b)| a == "--output" && b == "nagios")
+        || argv.iter().any(|a| a == "--output=nagios")
 }
 
 /// Parses a command line (`argv[0]` first). A mistake in the words after `werify ctl`
@@ -58,6 +81,12 @@ where
 
 /// Runs a parsed command line; the exit code, or the error that stopped it.
 fn run(cli: Cli) -> Result<u8, CliError> {
+    // Generating text needs neither logging nor the runtime.
+    match &cli.command {
+        Command::Completions { shell } => return completions::print(*shell),
+        Command::Man { out } => return man::write(out.as_deref()),
+        _ => {}
+    }
     init_logging(matches!(cli.command, Command::Node(_)));
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
@@ -81,6 +110,11 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),
+            // Answered above, before the runtime.
+            Command::Completions { .. } | Command::Man { .. } => Ok(EXIT_OK),
+            Command::Checks {
+                command: ChecksCommand::Run(args),
+            } => checks_run::run(args).await,
         }
     })
 }

@@ -26,7 +26,7 @@ use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::Role;
 use crate::rpc::protocol::{
-    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport,
+    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport, split_results,
 };
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
@@ -392,11 +392,15 @@ pub async fn dispatch(
                 targeted: s.targeted,
             }
         }
-        Request::Get { handle, wait_ms } => {
+        Request::Get {
+            handle,
+            wait_ms,
+            known_answers,
+        } => {
             let handle: Handle = handle.parse().map_err(OpsError::from)?;
             Response::Operation(
                 ctx.coordinator
-                    .get(&handle, Duration::from_millis(wait_ms))
+                    .get(&handle, Duration::from_millis(wait_ms), known_answers)
                     .await?,
             )
         }
@@ -429,9 +433,11 @@ pub async fn run_checks_here(
     let results = run_checks(&checks, &ctx.run_options).await;
     ctx.metrics
         .checks_ran(CheckSource::Operation, &checks, &results, running.elapsed());
+    let (results, observations) = split_results(results);
     Ok(Response::CheckResults {
         results,
         took_ms: duration_ms(started.elapsed()),
+        observations,
     })
 }
 
@@ -692,6 +698,7 @@ pub(crate) mod tests {
                     Request::Get {
                         handle: bad.into(),
                         wait_ms: 0,
+                        known_answers: None,
                     },
                 )
                 .await,

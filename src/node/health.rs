@@ -106,7 +106,7 @@ pub fn spawn(
                     metrics.periodic(s.passing, s.failing, s.erroring);
                     let run = PeriodicRun {
                         summary: s,
-                        results,
+                        results: results.into_iter().map(|(n, r)| (n, r.outcome)).collect(),
                         at_unix_ms: unix_ms(),
                         took_ms: duration_ms(took),
                     };

@@ -1,9 +1,10 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`], the membership [`events`] log and, with `--http`, the [`http`] endpoint — and shut down gracefully when
-//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
-//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
+//! [`metrics`], the membership [`events`] log and, with `--http`, the [`http`] endpoint —
+//! and shut down gracefully when told to, telling a service manager both ([`notify`]).
+//! Flags and files are read by the CLI, not here; protocol logic lives in `crate::mesh`,
+//! operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -13,6 +14,7 @@ pub mod events;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod operation_json;
 pub mod snapshot;
 pub mod status;
@@ -308,7 +310,13 @@ impl Node {
         // Aborting the HTTP task drops its connections with it.
         let http =
             http.map(|(listener, access)| tokio::spawn(http::serve(listener, ctx.clone(), access)));
+        // The driver answers only after its first pass, which hands the join requests to
+        // the contacts (from --join and the snapshot) to the transport: the first join
+        // attempt is made. Its answers are not awaited: the node retries until one comes.
+        let _ = mesh.view().await;
+        notify::ready(&format!("serving on {}", ctx.addr));
         serve(ctx, shutdown).await;
+        notify::stopping();
         if let Some(task) = http {
             task.abort();
         }

@@ -1,13 +1,14 @@
 //! The JSON document of an [`OperationReport`]: what `werify ctl get --output json` prints
 //! and what the node's `GET /v1/operations/HANDLE` answers, from this one function, with
-//! the counts over an operation's results ([`summarize`]). Fetching the report is
-//! [`crate::ops::coordinator`]'s job; the text lines are the CLI's.
+//! each check's result (`found`, `expected`, `negated` where observed) and the counts over
+//! the results ([`summarize`]). Fetching the report is [`crate::ops::coordinator`]'s job;
+//! the other output formats are the CLI's.
 
 use std::net::SocketAddr;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use crate::checks::Outcome;
+use crate::checks::{Facts, Observation, Outcome};
 use crate::rpc::protocol::{HostReport, OperationReport};
 
 /// Counts over an operation's results.
@@ -67,34 +68,66 @@ pub fn hosts_sorted(rec: &OperationReport) -> Vec<(&String, &HostReport)> {
     hosts
 }
 
+fn facts_json(facts: &Facts) -> Value {
+    Value::Object(
+        facts
+            .iter()
+            .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
+            .collect(),
+    )
+}
+
+/// One check's result: `{"success": true}` or `{"error": "…"}`, with `found`, `expected`
+/// and `negated` when there are.
+pub fn check_json(outcome: &Outcome, observation: Option<&Observation>) -> Value {
+    let mut v = Map::new();
+    match outcome {
+        Outcome::Success(b) => v.insert("success".into(), json!(b)),
+        Outcome::Error(e) => v.insert("error".into(), json!(e)),
+    };
+    if let Some(o) = observation {
+        if !o.found.is_empty() {
+            v.insert("found".into(), facts_json(&o.found));
+        }
+        if !o.expected.is_empty() {
+            v.insert("expected".into(), facts_json(&o.expected));
+            if o.negated {
+                v.insert("negated".into(), json!(true));
+            }
+        }
+    }
+    Value::Object(v)
+}
+
+/// One host of an operation.
+pub fn host_json(host: &str, r: &HostReport) -> Value {
+    let (status, checks, error, took_ms) = match r {
+        HostReport::Pending => ("pending", Value::Null, Value::Null, Value::Null),
+        HostReport::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
+        HostReport::Answered {
+            results, took_ms, ..
+        } => {
+            let checks: Map<String, Value> = results
+                .iter()
+                .map(|(n, o)| (n.clone(), check_json(o, r.observation(n))))
+                .collect();
+            (
+                "answered",
+                Value::Object(checks),
+                Value::Null,
+                json!(took_ms),
+            )
+        }
+    };
+    json!({"host": host, "status": status, "checks": checks, "error": error, "took_ms": took_ms})
+}
+
 /// `get` as JSON: the operation, one entry per host in address order, and the counts.
 pub fn operation_json(rec: &OperationReport) -> Value {
-    let mut hosts = Vec::new();
-    for (host, r) in hosts_sorted(rec) {
-        let (status, checks, error, took_ms) = match r {
-            HostReport::Pending => ("pending", Value::Null, Value::Null, Value::Null),
-            HostReport::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
-            HostReport::Answered { results, took_ms } => {
-                let checks: serde_json::Map<String, Value> = results
-                    .iter()
-                    .map(|(n, o)| {
-                        let v = match o {
-                            Outcome::Success(b) => json!({"success": b}),
-                            Outcome::Error(e) => json!({"error": e}),
-                        };
-                        (n.clone(), v)
-                    })
-                    .collect();
-                (
-                    "answered",
-                    Value::Object(checks),
-                    Value::Null,
-                    json!(took_ms),
-                )
-            }
-        };
-        hosts.push(json!({"host": host, "status": status, "checks": checks, "error": error, "took_ms": took_ms}));
-    }
+    let hosts: Vec<Value> = hosts_sorted(rec)
+        .into_iter()
+        .map(|(host, r)| host_json(host, r))
+        .collect();
     json!({
         "handle": rec.handle.to_string(),
         "coordinator": rec.coordinator,

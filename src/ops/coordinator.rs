@@ -16,9 +16,9 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::base::NodeId;
 use crate::base::clock::{duration_ms, unix_ms};
-use crate::checks::Outcome;
 use crate::checks::run::{RunOptions, run_checks};
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Observation, Outcome};
 use crate::mesh::member::{MemberView, MeshView, State};
 use crate::ops::error::OpsError;
 use crate::ops::handle::{Handle, node_tag};
@@ -77,7 +77,12 @@ pub enum OperationOutcome {
 /// Told what the coordinator did, for the node's metrics (see [`Coordinator::observe`]).
 pub trait Observer: Send + Sync + 'static {
     /// Checks of an operation ran on this host, with these results, in `took`.
-    fn checks_ran(&self, checks: &CheckSet, results: &BTreeMap<String, Outcome>, took: Duration);
+    fn checks_ran(
+        &self,
+        checks: &CheckSet,
+        results: &BTreeMap<String, CheckResult>,
+        took: Duration,
+    );
     /// An operation coordinated here ended.
     fn operation_ended(&self, outcome: OperationOutcome);
 }
@@ -410,20 +415,25 @@ impl<M: MeshAccess> Coordinator<M> {
             if let Some(observer) = self.inner.observer.get() {
                 observer.checks_ran(checks, &results, started.elapsed());
             }
-            return HostReport::Answered {
-                results,
-                took_ms: duration_ms(started.elapsed()),
-            };
+            return HostReport::answered(results, duration_ms(started.elapsed()));
         }
         let req = Request::RunChecks {
             checks: checks.clone(),
             timeout_ms: duration_ms(remaining),
         };
         match self.inner.transport.call(addr, &req, remaining).await {
-            Ok(Response::CheckResults { results, took_ms }) => HostReport::Answered {
-                results: sanitize(results, checks, self.inner.run_options.max_result_bytes),
+            Ok(Response::CheckResults {
+                results,
                 took_ms,
-            },
+                observations,
+            }) => {
+                let max = self.inner.run_options.max_result_bytes;
+                HostReport::Answered {
+                    results: sanitize(results, checks, max),
+                    took_ms,
+                    observations: sanitize_observations(observations, checks, max),
+                }
+            }
             Ok(Response::Error { message, .. }) => {
                 HostReport::Failed(truncate(&message, self.inner.run_options.max_result_bytes))
             }
@@ -450,12 +460,19 @@ impl<M: MeshAccess> Coordinator<M> {
         self.inner.changed.notify_waiters();
     }
 
-    /// `ctl get`: the record, from here or from the coordinator the handle names.
-    pub async fn get(&self, handle: &Handle, wait: Duration) -> Result<OperationReport, OpsError> {
+    /// `ctl get`: the record, from here or from the coordinator the handle names. With a
+    /// `wait`, answers once the operation ended, the wait passed, or (with
+    /// `known_answers`) more hosts than that have answered.
+    pub async fn get(
+        &self,
+        handle: &Handle,
+        wait: Duration,
+        known_answers: Option<u64>,
+    ) -> Result<OperationReport, OpsError> {
         let inner = &self.inner;
         let wait = wait.min(MAX_WAIT);
         if handle.node_tag() != node_tag(&inner.node_id) {
-            return self.forward_get(handle, wait).await;
+            return self.forward_get(handle, wait, known_answers).await;
         }
         let until = Instant::now() + wait;
         loop {
@@ -467,7 +484,13 @@ impl<M: MeshAccess> Coordinator<M> {
             let h = handle.clone();
             match self.store(move |s| s.get(&h)).await? {
                 Ok(Some(rec)) => {
-                    if rec.ended_unix_ms.is_some() || Instant::now() >= until {
+                    let answered = rec
+                        .hosts
+                        .values()
+                        .filter(|h| !matches!(h, HostReport::Pending))
+                        .count() as u64;
+                    let news = known_answers.is_some_and(|known| answered > known);
+                    if rec.ended_unix_ms.is_some() || news || Instant::now() >= until {
                         return Ok(rec.into());
                     }
                 }
@@ -493,6 +516,7 @@ impl<M: MeshAccess> Coordinator<M> {
         &self,
         handle: &Handle,
         wait: Duration,
+        known_answers: Option<u64>,
     ) -> Result<OperationReport, OpsError> {
         let view = self.inner.mesh.view().await?;
         let mut owners: Vec<&MemberView> = view
@@ -516,6 +540,7 @@ impl<M: MeshAccess> Coordinator<M> {
             let req = Request::Get {
                 handle: handle.to_string(),
                 wait_ms: duration_ms(wait),
+                known_answers,
             };
             match self
                 .inner
@@ -730,6 +755,21 @@ fn sanitize(
     out
 }
 
+/// Keeps only observations of checks that were asked for, each within the same cap as
+/// an error text: a host's answer is input from the network.
+fn sanitize_observations(
+    observations: BTreeMap<String, Observation>,
+    checks: &CheckSet,
+    max: usize,
+) -> BTreeMap<String, Observation> {
+    observations
+        .into_iter()
+        .filter(|(name, _)| checks.get(name).is_some())
+        .map(|(name, o)| (name, o.bounded(max)))
+        .filter(|(_, o)| !o.is_empty())
+        .collect()
+}
+
 fn truncate(s: &str, max: usize) -> String {
     let line = s.lines().next().unwrap_or("");
     if line.len() <= max {
@@ -887,7 +927,10 @@ mod tests {
             .submit(client(), checks(), filter, Duration::from_secs(2))
             .await
             .expect("submitted");
-        let report = c.get(&s.handle, Duration::ZERO).await.expect("recorded");
+        let report = c
+            .get(&s.handle, Duration::ZERO, None)
+            .await
+            .expect("recorded");
         assert_eq!(s.targeted, report.hosts.len());
         report.hosts.keys().cloned().collect()
     }
@@ -959,7 +1002,7 @@ mod tests {
             .expect("submitted");
         assert_eq!(s.targeted, 2);
         let report = c
-            .get(&s.handle, Duration::from_secs(20))
+            .get(&s.handle, Duration::from_secs(20), None)
             .await
             .expect("report");
         assert!(report.ended_unix_ms.is_some(), "ended: {report:?}");
@@ -990,7 +1033,7 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(3)).await;
         }
         let first = c
-            .get(&handles[0].parse().expect("handle"), Duration::ZERO)
+            .get(&handles[0].parse().expect("handle"), Duration::ZERO, None)
             .await
             .expect("recorded");
         // Another coordinator's operation, fetched through this node: the newest.
@@ -1092,7 +1135,10 @@ mod tests {
         let (c, _dir) = coordinator("unknown", others());
         // This node's tag, a counter it never gave out.
         let mine = Handle::new(1, 999_999, c.inner.node_id);
-        let err = c.get(&mine, Duration::ZERO).await.expect_err("unknown");
+        let err = c
+            .get(&mine, Duration::ZERO, None)
+            .await
+            .expect_err("unknown");
         assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
         assert_eq!(err.code(), ErrorCode::NotFound);
         // A tag no member has: nobody to forward to.
@@ -1105,7 +1151,10 @@ mod tests {
             })
             .expect("a random id with another tag");
         let theirs = Handle::new(1, 1, stranger);
-        let err = c.get(&theirs, Duration::ZERO).await.expect_err("unknown");
+        let err = c
+            .get(&theirs, Duration::ZERO, None)
+            .await
+            .expect_err("unknown");
         assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
         assert_eq!(err.code(), ErrorCode::NotFound);
     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::base::NodeId;
-use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Observation, Outcome};
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
 use crate::rpc::fault::Fault;
@@ -60,9 +60,17 @@ pub enum Request {
         deadline_ms: u64,
     },
     /// `ctl get`: an operation's results; with `wait_ms` > 0, answer once it ended or
-    /// after at most `wait_ms`.
+    /// after at most `wait_ms` or, when `known_answers` is given, as soon as more than
+    /// that many hosts have answered (so a client can show each answer as it arrives).
     /// `handle` is the operation's handle as the user typed it; the node validates it.
-    Get { handle: String, wait_ms: u64 },
+    /// A node that does not know `known_answers` ignores it and answers at the end or
+    /// after `wait_ms`.
+    Get {
+        handle: String,
+        wait_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        known_answers: Option<u64>,
+    },
     /// `ctl refresh`: probe every member and have every alive node re-run its checks.
     Refresh,
 }
@@ -79,6 +87,11 @@ pub enum Response {
     CheckResults {
         results: BTreeMap<String, Outcome>,
         took_ms: u64,
+        /// What each check found (and expected, unless it passed), by check name; only
+        /// checks that observed something. Absent from peers that do not send it; peers
+        /// that do not know it skip it.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
     },
     Done,
     Status(StatusReport),
@@ -182,13 +195,59 @@ pub struct OperationReport {
 pub enum HostReport {
     /// Targeted, no answer yet.
     Pending,
-    /// The host ran the checks: one outcome per check name, and how long it took.
+    /// The host ran the checks: one outcome per check name, how long it took, and what
+    /// each check observed (see [`Response::CheckResults`]).
     Answered {
         results: BTreeMap<String, Outcome>,
         took_ms: u64,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
     },
     /// The host gave no usable answer; one error for all checks.
     Failed(String),
+}
+
+impl HostReport {
+    /// A host's answer from its check results and how long they took.
+    pub fn answered(results: BTreeMap<String, CheckResult>, took_ms: u64) -> HostReport {
+        let (results, observations) = split_results(results);
+        HostReport::Answered {
+            results,
+            took_ms,
+            observations,
+        }
+    }
+
+    /// What check `name` observed on this host, if it answered and observed something.
+    pub fn observation(&self, name: &str) -> Option<&Observation> {
+        match self {
+            HostReport::Answered { observations, .. } => observations.get(name),
+            HostReport::Pending | HostReport::Failed(_) => None,
+        }
+    }
+}
+
+/// Splits check results into the two maps they travel as: every outcome, and the
+/// observations that are not empty.
+pub fn split_results(
+    results: BTreeMap<String, CheckResult>,
+) -> (BTreeMap<String, Outcome>, BTreeMap<String, Observation>) {
+    let mut outcomes = BTreeMap::new();
+    let mut observations = BTreeMap::new();
+    for (
+        name,
+        CheckResult {
+            outcome,
+            observation,
+        },
+    ) in results
+    {
+        if !observation.is_empty() {
+            observations.insert(name.clone(), observation);
+        }
+        outcomes.insert(name, outcome);
+    }
+    (outcomes, observations)
 }
 
 /// The mesh as one node sees it.

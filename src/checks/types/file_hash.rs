@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
     CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::{chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
 
@@ -50,16 +50,21 @@ impl CheckType for FileHash {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("sha256", self.sha256.to_ascii_lowercase())
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || file_hash(&self.path, &self.sha256, &ctx)).await
     }
 }
 
-/// Runs `file_hash`; `expected_hex` is compared case-insensitively.
-fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> Outcome {
+/// Runs `file_hash`; `expected_hex` is compared case-insensitively. Found: `sha256`, the
+/// file's digest in lower-case hex.
+fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> CheckResult {
     let mut file = match open_regular(path, ctx.max_file_bytes) {
         Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CheckResult::error(e),
     };
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; chunk_len(&file)];
@@ -67,7 +72,7 @@ fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> Outcome {
     loop {
         let n = match next_chunk(&mut file, &mut buf, &mut total, path, ctx) {
             Ok(n) => n,
-            Err(outcome) => return outcome,
+            Err(result) => return result,
         };
         hasher.update(buf.get(..n).unwrap_or_default());
         if n < buf.len() {
@@ -79,12 +84,16 @@ fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> Outcome {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    Outcome::Success(digest.eq_ignore_ascii_case(expected_hex))
+    CheckResult::holds(
+        digest.eq_ignore_ascii_case(expected_hex),
+        Facts::new().with("sha256", digest),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::read::CHUNK_BYTES;
     use crate::checks::testutil::TempDir;
     use std::time::Duration;
@@ -98,7 +107,7 @@ mod tests {
         let dir = TempDir::new();
         let fifo = dir.mkfifo("fifo");
         for path in [fifo.as_str(), "/dev/zero", &dir.path_str()] {
-            match file_hash(path, &"0".repeat(64), &ctx()) {
+            match file_hash(path, &"0".repeat(64), &ctx()).outcome {
                 Outcome::Error(e) => assert!(e.contains("only regular files"), "{path}: {e}"),
                 other => panic!("{path}: expected an error, got {other:?}"),
             }

@@ -21,8 +21,8 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, req, text};
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::open_regular;
 use crate::checks::run::{CheckContext, blocking};
 
@@ -106,16 +106,26 @@ impl CheckType for KernelParam {
         text("value", &self.value)
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("value", words(&self.value))
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || kernel_param(&self.name, &self.value, &ctx)).await
     }
 }
 
-fn kernel_param(name: &str, expected: &str, ctx: &CheckContext) -> Outcome {
+/// A value as compared: its words, separated by single spaces.
+fn words(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Found: the parameter's `value`, its words separated by single spaces.
+fn kernel_param(name: &str, expected: &str, ctx: &CheckContext) -> CheckResult {
     // Validated at submit and on receipt; checked again so no caller can read elsewhere.
     let path = match param_path(name) {
         Ok(path) => path,
-        Err(e) => return Outcome::Error(e.to_string()),
+        Err(e) => return CheckResult::error(e.to_string()),
     };
     if ctx.expired() {
         return ctx.timed_out();
@@ -123,24 +133,28 @@ fn kernel_param(name: &str, expected: &str, ctx: &CheckContext) -> Outcome {
     // /proc/sys files report a size of 0, so the cap is enforced while reading.
     let file = match open_regular(&path, MAX_VALUE_READ) {
         Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CheckResult::error(e),
     };
     let mut bytes = Vec::new();
     if let Err(e) = file.take(MAX_VALUE_READ + 1).read_to_end(&mut bytes) {
-        return Outcome::Error(format!("read {path}: {e}"));
+        return CheckResult::error(format!("read {path}: {e}"));
     }
     if bytes.len() as u64 > MAX_VALUE_READ {
-        return Outcome::Error(format!(
+        return CheckResult::error(format!(
             "{path} holds more than {MAX_VALUE_READ} bytes; kernel_param compares short values"
         ));
     }
     let actual = String::from_utf8_lossy(&bytes);
-    Outcome::Success(actual.split_whitespace().eq(expected.split_whitespace()))
+    CheckResult::holds(
+        actual.split_whitespace().eq(expected.split_whitespace()),
+        Facts::new().with("value", words(&actual)),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::{CheckSet, RunOptions, parse_operations, run_checks};
     use std::time::Duration;
 
@@ -332,8 +346,17 @@ mod tests {
         .expect("parses");
         assert!(set.validate().is_ok());
         let results = run_checks(&set, &RunOptions::default()).await;
-        assert_eq!(results.get("ostype"), Some(&Outcome::Success(true)));
-        assert_eq!(results.get("not_bsd"), Some(&Outcome::Success(true)));
-        assert_eq!(results.get("wrong"), Some(&Outcome::Success(false)));
+        assert_eq!(
+            results.get("ostype").map(|r| &r.outcome),
+            Some(&Outcome::Success(true))
+        );
+        assert_eq!(
+            results.get("not_bsd").map(|r| &r.outcome),
+            Some(&Outcome::Success(true))
+        );
+        assert_eq!(
+            results.get("wrong").map(|r| &r.outcome),
+            Some(&Outcome::Success(false))
+        );
     }
 }

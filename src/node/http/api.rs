@@ -138,7 +138,12 @@ pub async fn operation(ctx: &NodeContext, handle: &str) -> Reply {
         Ok(h) => h,
         Err(e) => return ops_error(&OpsError::from(e)),
     };
-    match tokio::time::timeout(FETCH_TIMEOUT, ctx.coordinator.get(&handle, Duration::ZERO)).await {
+    match tokio::time::timeout(
+        FETCH_TIMEOUT,
+        ctx.coordinator.get(&handle, Duration::ZERO, None),
+    )
+    .await
+    {
         Ok(Ok(report)) => Reply::json(StatusCode::OK, &operation_json(&report)),
         Ok(Err(e)) => ops_error(&e),
         Err(_) => error(
