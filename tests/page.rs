@@ -650,11 +650,12 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         "the hover text: {title}"
     );
     browser.screenshot("5-operation-done");
+    browser.screenshot_page("overview", 1100);
     browser.click(&format!(
         r#"#op button.cell[data-host="{}"][data-check="slow"]"#,
         addrs[1]
     ));
-    browser.screenshot_page("overview", 1100);
+    snap = browser.eval(SNAPSHOT);
 
     // The grid by keyboard: the clicked cell has the focus; the arrow keys move it (the
     // last column stays put on →); Esc closes the detail.
