@@ -40,6 +40,7 @@ pub const KEYS: &[&str] = &[
     "check_interval",
     "allow_command",
     "http",
+    "on_event",
     "log_level",
     "log_format",
 ];
@@ -96,6 +97,7 @@ pub struct FileConfig {
     pub check_interval: Option<Located<Duration>>,
     pub allow_command: Option<Located<bool>>,
     pub http: Option<Located<SocketAddr>>,
+    pub on_event: Option<Located<Vec<PathBuf>>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<String>>,
 }
@@ -134,6 +136,7 @@ struct Raw {
     check_interval: Option<Spanned<String>>,
     allow_command: Option<Spanned<bool>>,
     http: Option<Spanned<String>>,
+    on_event: Option<Spanned<Vec<PathBuf>>>,
     log_level: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -225,6 +228,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             s.parse::<SocketAddr>()
                 .map_err(|_| "expected ADDR:PORT, such as 127.0.0.1:30036".to_string())
         })?,
+        on_event: v.keep(raw.on_event),
         log_level: v.map(raw.log_level, "log_level", |s| one_of(s, LOG_LEVELS))?,
         log_format: v.map(raw.log_format, "log_format", |s| one_of(s, LOG_FORMATS))?,
     })
@@ -334,6 +338,7 @@ checks = "/etc/werify/checks.json"
 check_interval = "15s"
 allow_command = true
 http = "127.0.0.1:30036"
+on_event = ["/etc/werify/on-event.sh"]
 log_level = "debug"
 log_format = "json"
 
@@ -363,6 +368,13 @@ dc = "ams1"
         assert_eq!(tags.value.get("dc").map(String::as_str), Some("ams1"));
         assert_eq!(c.join.map(|j| j.value.len()), Some(2));
         assert_eq!(c.log_format.map(|f| f.value), Some("json".to_string()));
+        assert_eq!(
+            c.on_event,
+            Some(Located {
+                value: vec![PathBuf::from("/etc/werify/on-event.sh")],
+                line: 15
+            })
+        );
     }
 
     #[test]
@@ -437,6 +449,7 @@ dc = "ams1"
         for key in KEYS {
             let text = match *key {
                 "join" => "join = []\n".to_string(),
+                "on_event" => "on_event = [\"/x\"]\n".to_string(),
                 "tags" => "[tags]\n".to_string(),
                 "port" | "workers" => format!("{key} = 1\n"),
                 "allow_command" => format!("{key} = false\n"),

@@ -1,5 +1,5 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
+//! hands over to `node`, `ctl`, `mesh status`, `mesh watch` or `certs`. Every error comes back here as
 //! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
@@ -78,6 +78,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Mesh {
                 command: MeshCommand::Status(args),
             } => ctl::run_status(args).await,
+            Command::Mesh {
+                command: MeshCommand::Watch(args),
+            } => ctl::run_watch(args).await,
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),

@@ -32,6 +32,7 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
         check_interval: args.check_interval,
         allow_command: args.allow_command,
         http: args.http,
+        on_event: args.on_event.clone(),
     })
 }
 

@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::checks::Outcome;
+use crate::cli::args::WatchFormat;
 use crate::mesh::member::{HealthSummary, State};
-use crate::rpc::protocol::{HostReport, OperationReport};
+use crate::rpc::mesh_event::MeshEvent;
+use crate::rpc::protocol::{HealthReport, HostChecks, HostReport, OperationReport, PeriodicChecks};
 use crate::rpc::protocol::{MemberReport, StatusReport};
 
 /// How results are printed (`--output`).
@@ -52,6 +54,8 @@ pub enum CommandOutput<'a> {
     Refreshed(&'a RefreshResult),
     /// `mesh status`.
     Status(&'a StatusReport),
+    /// `ctl health`.
+    Health(&'a HealthReport),
 }
 
 /// What `refresh --wait` collected: each alive host's summary of this refresh, if it came.
@@ -108,6 +112,7 @@ fn text(out: &CommandOutput<'_>) -> String {
         CommandOutput::RefreshStarted { .. } => "Initiated refresh\n".into(),
         CommandOutput::Refreshed(r) => refresh_text(r),
         CommandOutput::Status(report) => status_text(report),
+        CommandOutput::Health(report) => health_text(report),
     }
 }
 
@@ -141,6 +146,7 @@ fn json(out: &CommandOutput<'_>) -> Value {
             "hosts": r.hosts.iter().map(|(a, h)| json!({"host": a, "health": h})).collect::<Vec<_>>(),
         }),
         CommandOutput::Status(report) => status_json(report),
+        CommandOutput::Health(report) => health_json(report),
     }
 }
 
@@ -170,6 +176,306 @@ fn refresh_text(r: &RefreshResult) -> String {
         r.hosts.len()
     );
     out
+}
+
+/// Counts over a [`HealthReport`]: hosts by how they answered, checks by outcome (from
+/// a host's full answer when there is one, else from its gossiped summary).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct HealthCounts {
+    pub hosts: usize,
+    pub answered: usize,
+    pub unavailable: usize,
+    pub not_asked: usize,
+    pub checks_passing: u64,
+    pub checks_failing: u64,
+    pub checks_erroring: u64,
+}
+
+/// Counts for `r`.
+pub fn health_counts(r: &HealthReport) -> HealthCounts {
+    let mut c = HealthCounts {
+        hosts: r.hosts.len(),
+        ..HealthCounts::default()
+    };
+    for h in &r.hosts {
+        match &h.checks {
+            HostChecks::Answered(_) => c.answered += 1,
+            HostChecks::NotAsked => c.not_asked += 1,
+            HostChecks::Unavailable(_) => c.unavailable += 1,
+        }
+        match (&h.checks, &h.summary) {
+            (HostChecks::Answered(PeriodicChecks::Ran { results, .. }), _) if !r.failing_only => {
+                for o in results.values() {
+                    match o {
+                        Outcome::Success(true) => c.checks_passing += 1,
+                        Outcome::Success(false) => c.checks_failing += 1,
+                        Outcome::Error(_) => c.checks_erroring += 1,
+                    }
+                }
+            }
+            (HostChecks::Answered(PeriodicChecks::Off), _) => {}
+            (_, Some(s)) => {
+                c.checks_passing += u64::from(s.passing);
+                c.checks_failing += u64::from(s.failing);
+                c.checks_erroring += u64::from(s.erroring);
+            }
+            (_, None) => {}
+        }
+    }
+    c
+}
+
+/// `ctl health` passed: no check fails or errors anywhere and every host could be asked.
+pub fn health_passed(r: &HealthReport) -> bool {
+    let c = health_counts(r);
+    c.unavailable == 0 && c.checks_failing == 0 && c.checks_erroring == 0
+}
+
+/// What a host reported finding for a check, shown under its result line (text) and as
+/// `found` (JSON). The outcomes hosts send carry no observed value, so this is `None`.
+fn found_of(_outcome: &Outcome) -> Option<String> {
+    None
+}
+
+/// A one-line summary of a gossiped health summary: `1 passing, 2 failing (a,b), 0 erroring`.
+fn summary_words(h: &HealthSummary) -> String {
+    format!(
+        "{} passing, {} failing, {} erroring{}",
+        h.passing,
+        h.failing,
+        h.erroring,
+        names_in_parens(h)
+    )
+}
+
+/// `ctl health`: `Host:… Check:… Success:…` lines (seed style), host lines, a summary.
+fn health_text(r: &HealthReport) -> String {
+    let mut out = String::new();
+    for h in &r.hosts {
+        let host = &h.addr;
+        match &h.checks {
+            HostChecks::Answered(PeriodicChecks::Ran { results, .. }) => {
+                for (name, o) in results {
+                    match o {
+                        Outcome::Success(b) => {
+                            let _ = writeln!(out, "Host:{host} Check:{name} Success:{b}");
+                        }
+                        Outcome::Error(e) => {
+                            let _ = writeln!(out, "Host:{host} Check:{name} Error:{e}");
+                        }
+                    }
+                    if let Some(found) = found_of(o) {
+                        let _ = writeln!(out, "  found: {found}");
+                    }
+                }
+            }
+            HostChecks::Answered(PeriodicChecks::Off) if !r.failing_only => {
+                let _ = writeln!(out, "Host:{host} Health:no periodic checks");
+            }
+            HostChecks::Answered(PeriodicChecks::Off) => {}
+            HostChecks::Answered(PeriodicChecks::NotRunYet) => {
+                let _ = writeln!(out, "Host:{host} Health:not run yet");
+            }
+            HostChecks::NotAsked => {}
+            HostChecks::Unavailable(why) => {
+                let last = match &h.summary {
+                    Some(s) => format!("; last gossiped: {}", summary_words(s)),
+                    None => String::new(),
+                };
+                let _ = writeln!(out, "Host:{host} Error:{why}{last}");
+            }
+        }
+    }
+    let c = health_counts(r);
+    let _ = write!(
+        out,
+        "Hosts: {} known, {} answered, {} unavailable",
+        c.hosts, c.answered, c.unavailable
+    );
+    if c.not_asked > 0 {
+        let _ = write!(out, ", {} not asked (passing)", c.not_asked);
+    }
+    let _ = writeln!(
+        out,
+        "; checks: {} passing, {} failing, {} erroring",
+        c.checks_passing, c.checks_failing, c.checks_erroring
+    );
+    out
+}
+
+/// `ctl health` as JSON.
+fn health_json(r: &HealthReport) -> Value {
+    let hosts: Vec<Value> = r
+        .hosts
+        .iter()
+        .map(|h| {
+            let (status, error, at, took, checks) = match &h.checks {
+                HostChecks::Answered(PeriodicChecks::Ran {
+                    at_unix_ms,
+                    took_ms,
+                    results,
+                }) => {
+                    let checks: serde_json::Map<String, Value> = results
+                        .iter()
+                        .map(|(n, o)| {
+                            let mut v = match o {
+                                Outcome::Success(b) => json!({"success": b}),
+                                Outcome::Error(e) => json!({"error": e}),
+                            };
+                            if let Some(found) = found_of(o) {
+                                v["found"] = json!(found);
+                            }
+                            (n.clone(), v)
+                        })
+                        .collect();
+                    (
+                        "answered",
+                        Value::Null,
+                        json!(at_unix_ms),
+                        json!(took_ms),
+                        Value::Object(checks),
+                    )
+                }
+                HostChecks::Answered(PeriodicChecks::Off) => (
+                    "no_checks",
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ),
+                HostChecks::Answered(PeriodicChecks::NotRunYet) => (
+                    "not_run_yet",
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ),
+                HostChecks::NotAsked => (
+                    "not_asked",
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ),
+                HostChecks::Unavailable(why) => (
+                    "unavailable",
+                    json!(why),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ),
+            };
+            json!({
+                "host": h.addr,
+                "node_id": h.node_id.to_string(),
+                "state": h.state.to_string(),
+                "status": status,
+                "error": error,
+                "at_unix_ms": at,
+                "took_ms": took,
+                "checks": checks,
+                "gossiped": h.summary.as_ref().map(crate::node::status::health_json),
+            })
+        })
+        .collect();
+    json!({
+        "gathered_by": r.gathered_by,
+        "failing_only": r.failing_only,
+        "hosts": hosts,
+        "summary": health_counts(r),
+    })
+}
+
+/// `2026-01-05T12:00:01.123Z` for a Unix time in milliseconds (UTC).
+fn utc_millis(ms: u64) -> String {
+    let nanos = i128::from(ms) * 1_000_000;
+    match time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second(),
+            t.millisecond()
+        ),
+        Err(_) => format!("{ms}ms"),
+    }
+}
+
+/// One `mesh watch` line for an event. Text: the time, `seq=N`, the event name, the
+/// member's address, then `key=value` fields (node, state, was, accuser, confirmations,
+/// tags, failing, erroring), each only when known. JSONL: the event's JSON on one line.
+pub fn watch_event(format: WatchFormat, e: &MeshEvent) -> String {
+    match format {
+        WatchFormat::Jsonl => {
+            let mut line = serde_json::to_string(e).unwrap_or_else(|_| "null".into());
+            line.push('\n');
+            line
+        }
+        WatchFormat::Text => {
+            let mut line = format!(
+                "{} seq={} {} {} node={} state={}",
+                utc_millis(e.at_unix_ms),
+                e.seq,
+                e.event,
+                e.member_addr,
+                e.member_id.short(),
+                e.member_state
+            );
+            if e.is_self {
+                line.push_str(" self=true");
+            }
+            if let Some(prev) = e.previous_state {
+                let _ = write!(line, " was={prev}");
+            }
+            if let Some(by) = e.accuser {
+                let _ = write!(line, " accuser={}", by.short());
+            }
+            if let Some(n) = e.confirmations {
+                let _ = write!(line, " confirmations={n}");
+            }
+            if !e.member_tags.is_empty() {
+                let tags: Vec<String> = e
+                    .member_tags
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let _ = write!(line, " tags={}", tags.join(","));
+            }
+            if let Some(h) = &e.health {
+                let _ = write!(
+                    line,
+                    " passing={} failing={} erroring={}",
+                    h.passing, h.failing, h.erroring
+                );
+                let names: Vec<&str> = h
+                    .failing_names
+                    .iter()
+                    .chain(&h.erroring_names)
+                    .map(String::as_str)
+                    .collect();
+                if !names.is_empty() {
+                    let _ = write!(line, " checks={}", names.join(","));
+                }
+                if h.names_omitted > 0 {
+                    let _ = write!(line, "+{}", h.names_omitted);
+                }
+            }
+            line.push('\n');
+            line
+        }
+    }
+}
+
+/// The `mesh watch` line saying `count` events were dropped because this watcher fell
+/// behind.
+pub fn watch_missed(format: WatchFormat, count: u64) -> String {
+    match format {
+        WatchFormat::Jsonl => format!("{}\n", json!({"event": "events-missed", "count": count})),
+        WatchFormat::Text => format!("events-missed count={count} (this watcher fell behind)\n"),
+    }
 }
 
 /// `mesh status` as JSON; the node's `GET /v1/status` answers the same document.

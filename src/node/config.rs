@@ -45,12 +45,14 @@ pub struct NodeConfig {
     /// Where to serve `/healthz`, `/metrics` and `/v1/status` over HTTP; `None` (the
     /// default) serves no HTTP at all.
     pub http: Option<SocketAddr>,
+    /// Programs run for every membership event this node sees (`--on-event`).
+    pub on_event: Vec<PathBuf>,
 }
 
 impl Default for NodeConfig {
     /// The embedded defaults: env `dev` derived without a secret, 127.0.0.1 on port 30035,
     /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given, no
-    /// HTTP endpoint.
+    /// HTTP endpoint, no event scripts.
     fn default() -> NodeConfig {
         NodeConfig {
             env: None,
@@ -67,6 +69,7 @@ impl Default for NodeConfig {
             check_interval: Duration::from_secs(30),
             allow_command: false,
             http: None,
+            on_event: Vec::new(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`], the membership [`events`] log and, with `--http`, the [`http`] endpoint — and shut down gracefully when
+//! [`metrics`], the membership [`events`] log and its `--on-event` [`hooks`], `ctl health`'s
+//! [`health_report`], `mesh watch`'s [`watch`] streams and, with `--http`, the [`http`]
+//! endpoint — and shut down gracefully when
 //! told to. Flags and files are read by the CLI, not here; protocol logic lives in
 //! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
@@ -11,10 +13,13 @@ pub mod dispatch;
 pub mod driver;
 pub mod events;
 pub mod health;
+pub mod health_report;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -84,6 +89,8 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
 }
 
 /// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
@@ -169,7 +176,9 @@ impl Node {
                         "the HTTP endpoint on {local} is not on loopback: anyone who reaches it can read /metrics and /v1/status (no authentication)"
                     );
                 }
-                tracing::info!("HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status)");
+                tracing::info!(
+                    "HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status, /v1/events)"
+                );
                 Some(listener)
             }
             None => None,
@@ -178,6 +187,11 @@ impl Node {
             advertise.set_port(transport.local_addr()?.port());
         }
 
+        let hooks = hooks::HooksConfig {
+            scripts: config.on_event.clone(),
+            ..hooks::HooksConfig::default()
+        };
+        hooks::check_scripts(&hooks)?;
         let periodic = match &config.checks {
             Some(path) => Some(load_operations_file(path)?),
             None => None,
@@ -220,6 +234,13 @@ impl Node {
             transport.clone(),
             Some(snapshot_path),
             metrics.clone(),
+        );
+
+        hooks::spawn(
+            mesh.events(),
+            hooks,
+            node_id.to_string(),
+            advertise.to_string(),
         );
 
         let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
@@ -265,6 +286,7 @@ impl Node {
             metrics,
             periodic,
             join: contacts,
+            watch_slots: Semaphore::new(watch::MAX_WATCHERS),
         });
         Ok(Node { ctx, http })
     }
