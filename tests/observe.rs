@@ -196,11 +196,13 @@ struct Watch {
 }
 
 impl Watch {
-    fn start(addr: &str, output: &str) -> Watch {
+    /// `werify mesh watch --connect ADDR --output OUTPUT EXTRA…`.
+    fn start(addr: &str, output: &str, extra: &[&str]) -> Watch {
         let mut child = werify_in(
             None,
             &["mesh", "watch", "--connect", addr, "--output", output],
         )
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -310,8 +312,8 @@ fn watch_on_event_and_the_event_log_see_a_kill_9_and_the_rejoin() {
     });
     let refs: Vec<&Node> = nodes.iter().collect();
     let node1 = nodes[0].addr();
-    let mut jsonl = Watch::start(&node1, "jsonl");
-    let mut text = Watch::start(&node1, "text");
+    let mut jsonl = Watch::start(&node1, "jsonl", &[]);
+    let mut text = Watch::start(&node1, "text", &[]);
     converge(&refs, port);
     let victim = nodes[2].addr();
 
@@ -406,8 +408,9 @@ fn watch_on_event_and_the_event_log_see_a_kill_9_and_the_rejoin() {
     assert_eq!(code, Some(0), "{err}");
 
     // A watch whose node is killed ends with exit 3, saying the node went away.
-    let watched = Watch::start(&nodes[1].addr(), "text");
-    std::thread::sleep(Duration::from_millis(500));
+    // With --since 0 it first prints what the node holds: once a line is out, it watches.
+    let mut watched = Watch::start(&nodes[1].addr(), "text", &["--since", "0"]);
+    watched.wait_for("the backlog", |l| l.contains(" member-joined "));
     nodes[1].kill();
     let (code, err) = watched.exit();
     assert_eq!(code, Some(3), "{err}");

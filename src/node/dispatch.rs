@@ -1,7 +1,8 @@
 //! The node's side of every connection: accepting QUIC connections (with a cap), feeding
-//! verified gossip datagrams to the mesh task, and answering one request per stream.
-//! What an operation does is in [`crate::ops::coordinator`]; gossip logic is in
-//! [`crate::mesh`].
+//! verified gossip datagrams to the mesh task, and answering one request per stream (a
+//! `mesh watch` stream is handed to [`crate::node::watch`]). What an operation does is in
+//! [`crate::ops::coordinator`]; gathering `ctl health` in [`crate::node::health_report`];
+//! gossip logic is in [`crate::mesh`].
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -212,6 +212,7 @@ impl Recorder {
     /// Records what `ev` says happened; returns the record, or `None` when it is not news
     /// (a health summary with the same verdict as before).
     pub fn on_mesh_event(&mut self, ev: &Event, membership: &Membership) -> Option<Arc<MeshEvent>> {
+        self.forget_unknown(membership);
         let me = membership.me();
         let lookup = |peer: &Peer| membership.member(peer.id);
         let (kind, peer, state, accuser) = match ev {
@@ -293,6 +294,16 @@ impl Recorder {
                     .and_then(|m| m.health.as_ref().map(EventHealth::from)),
             }),
         )
+    }
+
+    /// Drops what it remembers of members the state machine no longer knows (forgotten
+    /// without a reap, e.g. replaced by a new id at the same address), once they are as
+    /// many as the members it knows: the memory stays proportional to the mesh.
+    fn forget_unknown(&mut self, membership: &Membership) {
+        if self.known.len() > 2 * (membership.known_members() + 1) + 64 {
+            self.known
+                .retain(|id, _| membership.state_of(*id).is_some());
+        }
     }
 
     /// Records this node's own new health summary (the state machine reports only other
@@ -481,6 +492,23 @@ mod tests {
                 .is_none()
         );
         assert_eq!(log.since(0).events.len(), 4);
+    }
+
+    #[test]
+    fn members_the_mesh_forgot_are_forgotten_here_too() {
+        let membership = Membership::new(
+            peer(1),
+            Tags::new(),
+            Config::for_profile(Profile::Local),
+            1,
+            Instant::now(),
+        );
+        let mut rec = Recorder::new(Arc::new(EventLog::new(10)));
+        for n in 2..=200 {
+            rec.on_mesh_event(&Event::MemberUp(peer(n)), &membership);
+        }
+        // None of them is in this state machine: what is remembered stays bounded.
+        assert!(rec.known.len() <= 2 * 2 + 64 + 1, "{}", rec.known.len());
     }
 
     #[test]
