@@ -80,7 +80,7 @@ pub enum ChecksCommand {
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (with --wait: every check on every host succeeded)
-  1  a check was false or errored, or a host did not answer (--wait commands)
+  1  a check was false or errored, or a host did not answer (--wait commands, health)
   2  usage, input, connection or authentication error; or the node refused the request
      as invalid, forbidden, or naming something unknown (e.g. an unknown handle)
   3  the node, or a node it needed, cannot serve the request now: try later or another node
@@ -90,6 +90,40 @@ Exit codes:
 pub enum MeshCommand {
     /// Members, states, incarnations, RTTs, health and suspicions as one node sees them.
     Status(StatusArgs),
+    /// Stream the membership events one node sees, as they happen.
+    ///
+    /// One line per event: a member joined, is suspected, is alive again, is dead, left,
+    /// was removed, changed its tags or its health, was forgotten; or the node itself
+    /// refuted an accusation, was removed or added again. Runs until Ctrl-C (exit 0) or
+    /// until the node goes away (exit 3).
+    Watch(WatchArgs),
+}
+
+/// How `mesh watch` prints events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    /// One line per event: time, seq, event name, member address, then key=value fields.
+    Text,
+    /// One JSON object per line, as `GET /v1/events` lists them.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Node to watch, HOST[:PORT] [default: 127.0.0.1:30035].
+    #[arg(long, env = "WERIFY_CONNECT", value_name = "HOST[:PORT]")]
+    pub connect: Option<String>,
+    /// Bound on connecting and on the node's first answer (the watch itself has none).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
+    pub output: WatchFormat,
+    /// First print the events after this seq that the node still holds (0: all of them).
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +217,11 @@ pub struct NodeArgs {
     /// TOKEN`) for every path but /healthz; needed when --http is not on loopback.
     #[arg(long, value_name = "FILE", requires = "http")]
     pub http_token_file: Option<PathBuf>,
+    /// Run SCRIPT for every membership event this node sees (repeatable), with
+    /// WERIFY_EVENT, WERIFY_MEMBER_ID, WERIFY_MEMBER_ADDR, WERIFY_MEMBER_TAGS,
+    /// WERIFY_MEMBER_STATE, … in its environment and the event as JSON on stdin.
+    #[arg(long, value_name = "SCRIPT")]
+    pub on_event: Vec<PathBuf>,
 }
 
 impl ConnectArgs {

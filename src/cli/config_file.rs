@@ -41,6 +41,7 @@ pub const KEYS: &[&str] = &[
     "allow_command",
     "http",
     "http_token_file",
+    "on_event",
     "log_level",
     "log_format",
 ];
@@ -98,6 +99,7 @@ pub struct FileConfig {
     pub allow_command: Option<Located<bool>>,
     pub http: Option<Located<SocketAddr>>,
     pub http_token_file: Option<Located<PathBuf>>,
+    pub on_event: Option<Located<Vec<PathBuf>>>,
     pub log_level: Option<Located<String>>,
     pub log_format: Option<Located<String>>,
 }
@@ -137,6 +139,7 @@ struct Raw {
     allow_command: Option<Spanned<bool>>,
     http: Option<Spanned<String>>,
     http_token_file: Option<Spanned<PathBuf>>,
+    on_event: Option<Spanned<Vec<PathBuf>>>,
     log_level: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -229,6 +232,7 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
                 .map_err(|_| "expected ADDR:PORT, such as 127.0.0.1:30036".to_string())
         })?,
         http_token_file: v.keep(raw.http_token_file),
+        on_event: v.keep(raw.on_event),
         log_level: v.map(raw.log_level, "log_level", |s| one_of(s, LOG_LEVELS))?,
         log_format: v.map(raw.log_format, "log_format", |s| one_of(s, LOG_FORMATS))?,
     })
@@ -339,6 +343,7 @@ check_interval = "15s"
 allow_command = true
 http = "127.0.0.1:30036"
 http_token_file = "/etc/werify/http-token"
+on_event = ["/etc/werify/on-event.sh"]
 log_level = "debug"
 log_format = "json"
 
@@ -372,6 +377,13 @@ dc = "ams1"
         assert_eq!(tags.value.get("dc").map(String::as_str), Some("ams1"));
         assert_eq!(c.join.map(|j| j.value.len()), Some(2));
         assert_eq!(c.log_format.map(|f| f.value), Some("json".to_string()));
+        assert_eq!(
+            c.on_event,
+            Some(Located {
+                value: vec![PathBuf::from("/etc/werify/on-event.sh")],
+                line: 16
+            })
+        );
     }
 
     #[test]
@@ -446,6 +458,7 @@ dc = "ams1"
         for key in KEYS {
             let text = match *key {
                 "join" => "join = []\n".to_string(),
+                "on_event" => "on_event = [\"/x\"]\n".to_string(),
                 "tags" => "[tags]\n".to_string(),
                 "port" | "workers" => format!("{key} = 1\n"),
                 "allow_command" => format!("{key} = false\n"),

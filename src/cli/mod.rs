@@ -1,7 +1,7 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status`, `certs` or `checks run`; `completions` and
-//! `man` print what clap's definitions generate (and `--version` says what [`version`]
-//! says). Every error comes back here as a [`CliError`] and is printed by
+//! hands over to `node`, `ctl`, `mesh status`, `mesh watch`, `certs` or `checks run`;
+//! `completions` and `man` print what clap's definitions generate (and `--version` says
+//! what [`version`] says). Every error comes back here as a [`CliError`] and is printed by
 //! [`error::report`], which also picks the exit code.
 
 pub mod args;
@@ -107,6 +107,9 @@ fn run(cli: Cli) -> Result<u8, CliError> {
             Command::Mesh {
                 command: MeshCommand::Status(args),
             } => ctl::run_status(args).await,
+            Command::Mesh {
+                command: MeshCommand::Watch(args),
+            } => ctl::run_watch(args).await,
             Command::Certs {
                 command: CertsCommand::Init { env, out, force },
             } => certs::init(&env, &out, force),

@@ -33,6 +33,7 @@ pub fn node_config(args: &NodeArgs) -> Result<NodeConfig, CliError> {
         allow_command: args.allow_command,
         http: args.http,
         http_token_file: args.http_token_file.clone(),
+        on_event: args.on_event.clone(),
     })
 }
 

@@ -48,12 +48,14 @@ pub struct NodeConfig {
     /// The file holding the bearer token the HTTP endpoint asks for (every path but
     /// `/healthz`); needed when `http` is not a loopback address.
     pub http_token_file: Option<PathBuf>,
+    /// Programs run for every membership event this node sees (`--on-event`).
+    pub on_event: Vec<PathBuf>,
 }
 
 impl Default for NodeConfig {
     /// The embedded defaults: env `dev` derived without a secret, 127.0.0.1 on port 30035,
     /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given, no
-    /// HTTP endpoint.
+    /// HTTP endpoint, no event scripts.
     fn default() -> NodeConfig {
         NodeConfig {
             env: None,
@@ -71,6 +73,7 @@ impl Default for NodeConfig {
             allow_command: false,
             http: None,
             http_token_file: None,
+            on_event: Vec::new(),
         }
     }
 }

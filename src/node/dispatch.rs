@@ -1,7 +1,8 @@
 //! The node's side of every connection: accepting QUIC connections (with a cap), feeding
-//! verified gossip datagrams to the mesh task, and answering one request per stream.
-//! What an operation does is in [`crate::ops::coordinator`]; gossip logic is in
-//! [`crate::mesh`].
+//! verified gossip datagrams to the mesh task, and answering one request per stream (a
+//! `mesh watch` stream is handed to [`crate::node::watch`]). What an operation does is in
+//! [`crate::ops::coordinator`]; gathering `ctl health` in [`crate::node::health_report`];
+//! gossip logic is in [`crate::mesh`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use crate::mesh::member::{Peer, State};
 use crate::mesh::message::{DecodeError, Message};
 use crate::node::driver::MeshClient;
 use crate::node::health::Periodic;
+use crate::node::health_report;
 use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
 use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
 use crate::ops::error::OpsError;
@@ -62,6 +64,8 @@ pub struct NodeContext {
     pub periodic: tokio::sync::watch::Receiver<Periodic>,
     /// The `--join` contacts this node was started with (empty: it may stand alone).
     pub join: Vec<SocketAddr>,
+    /// Bounds how many `mesh watch` streams this node serves at once.
+    pub watch_slots: Semaphore,
 }
 
 /// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
@@ -100,6 +104,8 @@ pub enum RequestError {
     Ops(#[from] OpsError),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("a watch is answered on a stream of its own, not as one response")]
+    StreamOnly,
 }
 
 impl From<ShuttingDown> for RequestError {
@@ -113,9 +119,11 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         use RequestError as E;
         match self {
-            E::Unreadable(_) | E::InvalidChecks(_) | E::BadHost(_) | E::AddSelf(_) => {
-                ErrorCode::Invalid
-            }
+            E::Unreadable(_)
+            | E::InvalidChecks(_)
+            | E::BadHost(_)
+            | E::AddSelf(_)
+            | E::StreamOnly => ErrorCode::Invalid,
             E::AlreadyAlive(_) => ErrorCode::Invalid,
             E::NodeOnly(_) | E::SenderMismatch => ErrorCode::Forbidden,
             E::ChecksBusy => ErrorCode::RateLimited,
@@ -307,6 +315,13 @@ async fn handle_stream(
         }
         Err(_) => return,
     };
+    if let Request::Watch { since } = req {
+        if let Err(e) = crate::node::watch::serve_watch(&ctx, &mut send, since).await {
+            tracing::debug!(%remote, "watch ended: {e}");
+        }
+        let _ = send.finish();
+        return;
+    }
     let push_pull = matches!(req, Request::PushPull(_));
     if push_pull {
         ctx.metrics.push_pull_received(frame_len(&req));
@@ -404,6 +419,14 @@ pub async fn dispatch(
                     .await?,
             )
         }
+        Request::Health { failing_only } => {
+            ctx.coordinator.check_rate(remote.ip(), "health reports")?;
+            Response::Health(health_report::gather(ctx, failing_only).await?)
+        }
+        Request::PeriodicResults { failing_only } => Response::PeriodicResults(
+            health_report::local_checks(&ctx.periodic.borrow(), failing_only),
+        ),
+        Request::Watch { .. } => return Err(RequestError::StreamOnly),
         Request::Refresh => {
             ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
             let r = ctx.coordinator.refresh().await?;
@@ -600,6 +623,7 @@ pub(crate) mod tests {
             metrics,
             periodic: tokio::sync::watch::channel(crate::node::health::Periodic::NotRunYet).1,
             join: Vec::new(),
+            watch_slots: Semaphore::new(crate::node::watch::MAX_WATCHERS),
         });
         (ctx, dir)
     }

@@ -1,7 +1,8 @@
 //! The node's event log: every membership change this node sees (a member joined, is
 //! suspected, is alive again, is dead, left, was removed, changed its tags, changed its
 //! health, was forgotten; this node refuted, was removed, was added again) as a typed
-//! [`MeshEvent`] with a sequence number and the wall-clock time, kept in a bounded ring
+//! [`MeshEvent`] (its wire form is in [`crate::rpc::mesh_event`]) with a sequence number
+//! and the wall-clock time, kept in a bounded ring
 //! (the last [`EVENT_LOG_CAPACITY`]) and published to subscribers.
 //!
 //! Recording never waits: subscribers get events through a bounded broadcast queue, and one
@@ -14,153 +15,20 @@
 //! [`crate::node::dispatch`]) or running `--on-event` scripts.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use crate::base::NodeId;
 use crate::base::clock::unix_ms;
-use crate::mesh::member::{HealthSummary, Member, Peer, State, Tags};
+use crate::mesh::member::{HealthSummary, Member, Peer, State};
 use crate::mesh::membership::{Event, Membership};
+pub use crate::rpc::mesh_event::{EventHealth, EventKind, MeshEvent};
 
 /// Events the ring keeps; older ones are dropped.
 pub const EVENT_LOG_CAPACITY: usize = 1000;
 /// Events a subscriber may fall behind by before it loses the oldest ones.
 pub const SUBSCRIBER_QUEUE: usize = 1024;
-
-/// What happened. The names (`member-joined`, …) are what JSON, `werify mesh watch` and
-/// `WERIFY_EVENT` of `--on-event` scripts carry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EventKind {
-    /// A member appeared, or came back after being dead or gone
-    /// ([`MeshEvent::previous_state`] says which).
-    MemberJoined,
-    /// A member missed its probes and is suspected ([`MeshEvent::accuser`] accused it).
-    MemberSuspect,
-    /// A suspected member refuted the suspicion and is alive again.
-    MemberAlive,
-    /// A member was declared dead ([`MeshEvent::accuser`] declared it).
-    MemberDead,
-    /// A member left gracefully.
-    MemberLeft,
-    /// A member was removed by an operator (`werify ctl del` on [`MeshEvent::accuser`]).
-    MemberRemoved,
-    /// A member's tags or address changed.
-    MemberUpdated,
-    /// A member's periodic checks changed verdict: counts or failing names.
-    MemberHealth,
-    /// A dead or gone member was forgotten.
-    MemberReaped,
-    /// This node was accused ([`MeshEvent::accuser`], when known) and refuted it.
-    SelfRefuted,
-    /// This node was removed from the mesh; it stays out until added again.
-    SelfRemoved,
-    /// This node was added to the mesh again after a removal.
-    SelfReadded,
-    /// A kind this build does not know (sent by a newer node).
-    #[serde(other)]
-    Unknown,
-}
-
-impl EventKind {
-    /// The kind's name, as in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::MemberJoined => "member-joined",
-            EventKind::MemberSuspect => "member-suspect",
-            EventKind::MemberAlive => "member-alive",
-            EventKind::MemberDead => "member-dead",
-            EventKind::MemberLeft => "member-left",
-            EventKind::MemberRemoved => "member-removed",
-            EventKind::MemberUpdated => "member-updated",
-            EventKind::MemberHealth => "member-health",
-            EventKind::MemberReaped => "member-reaped",
-            EventKind::SelfRefuted => "self-refuted",
-            EventKind::SelfRemoved => "self-removed",
-            EventKind::SelfReadded => "self-readded",
-            EventKind::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for EventKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A member's periodic-check verdict as an event carries it (the gossiped
-/// [`HealthSummary`] under readable names).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventHealth {
-    pub passing: u32,
-    pub failing: u32,
-    pub erroring: u32,
-    /// Failing check names (bounded, see [`HealthSummary::capped`]).
-    pub failing_names: Vec<String>,
-    /// Erroring check names (bounded likewise).
-    #[serde(default)]
-    pub erroring_names: Vec<String>,
-    /// Failing or erroring names the summary left out.
-    #[serde(default)]
-    pub names_omitted: u32,
-    /// When the member last ran its checks with a new verdict (Unix time, ms).
-    pub at_unix_ms: u64,
-}
-
-impl From<&HealthSummary> for EventHealth {
-    fn from(h: &HealthSummary) -> EventHealth {
-        EventHealth {
-            passing: h.passing,
-            failing: h.failing,
-            erroring: h.erroring,
-            failing_names: h.failing_names.clone(),
-            erroring_names: h.erroring_names.clone(),
-            names_omitted: h.names_omitted,
-            at_unix_ms: h.at_unix_ms,
-        }
-    }
-}
-
-/// One thing this node saw happen to the mesh. The same document travels as CBOR to
-/// `werify mesh watch` and as JSON from `GET /v1/events`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MeshEvent {
-    /// Position in this node's log: 1 for the first event since the node started, one
-    /// more for each event after it.
-    pub seq: u64,
-    /// When this node recorded it (Unix time, ms).
-    pub at_unix_ms: u64,
-    /// What happened.
-    pub event: EventKind,
-    /// The member it happened to (this node itself for the `self-*` kinds).
-    #[serde(with = "hex_id")]
-    pub member_id: NodeId,
-    pub member_addr: SocketAddr,
-    /// The member's state after the event.
-    #[serde(with = "state_name")]
-    pub member_state: State,
-    /// Its state before, when this node knew it (tells a rejoin from a first join).
-    #[serde(default, with = "opt_state_name")]
-    pub previous_state: Option<State>,
-    pub member_incarnation: u64,
-    pub member_tags: Tags,
-    /// True when the member is the node that recorded the event.
-    pub is_self: bool,
-    /// Who suspected, declared dead, removed, or accused this node, when known.
-    #[serde(default, with = "opt_hex_id")]
-    pub accuser: Option<NodeId>,
-    /// Independent confirmations of the suspicion behind a `member-suspect` or
-    /// `member-dead`, as this node counted them.
-    #[serde(default)]
-    pub confirmations: Option<u32>,
-    /// The member's latest periodic-check verdict, when one has arrived.
-    #[serde(default)]
-    pub health: Option<EventHealth>,
-}
 
 /// A bounded, shared record of the latest events, with live subscribers.
 pub struct EventLog {
@@ -344,6 +212,7 @@ impl Recorder {
     /// Records what `ev` says happened; returns the record, or `None` when it is not news
     /// (a health summary with the same verdict as before).
     pub fn on_mesh_event(&mut self, ev: &Event, membership: &Membership) -> Option<Arc<MeshEvent>> {
+        self.forget_unknown(membership);
         let me = membership.me();
         let lookup = |peer: &Peer| membership.member(peer.id);
         let (kind, peer, state, accuser) = match ev {
@@ -376,7 +245,11 @@ impl Recorder {
             Event::SelfReadded => (EventKind::SelfReadded, me.peer, State::Alive, None),
         };
         let member = lookup(&peer);
-        let previous_state = self.known.get(&peer.id).map(|k| k.state);
+        let previous_state = self
+            .known
+            .get(&peer.id)
+            .map(|k| k.state)
+            .filter(|was| *was != state);
         match kind {
             EventKind::MemberReaped => {
                 self.known.remove(&peer.id);
@@ -423,6 +296,16 @@ impl Recorder {
         )
     }
 
+    /// Drops what it remembers of members the state machine no longer knows (forgotten
+    /// without a reap, e.g. replaced by a new id at the same address), once they are as
+    /// many as the members it knows: the memory stays proportional to the mesh.
+    fn forget_unknown(&mut self, membership: &Membership) {
+        if self.known.len() > 2 * (membership.known_members() + 1) + 64 {
+            self.known
+                .retain(|id, _| membership.state_of(*id).is_some());
+        }
+    }
+
     /// Records this node's own new health summary (the state machine reports only other
     /// members'); `None` when the verdict did not change.
     pub fn on_own_health(&mut self, membership: &Membership) -> Option<Arc<MeshEvent>> {
@@ -448,7 +331,7 @@ impl Recorder {
             member_id: member.peer.id,
             member_addr: member.peer.addr,
             member_state: member.state,
-            previous_state: Some(known.state),
+            previous_state: None,
             member_incarnation: member.incarnation,
             member_tags: member.tags.clone(),
             is_self,
@@ -459,84 +342,15 @@ impl Recorder {
     }
 }
 
-/// A node id as its 32 hex digits (readable in JSON, the same in CBOR).
-mod hex_id {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    use crate::base::NodeId;
-
-    pub fn serialize<S: Serializer>(id: &NodeId, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(id)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<NodeId, D::Error> {
-        String::deserialize(d)?.parse().map_err(D::Error::custom)
-    }
-}
-
-mod opt_hex_id {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
-
-    use crate::base::NodeId;
-
-    pub fn serialize<S: Serializer>(id: &Option<NodeId>, s: S) -> Result<S::Ok, S::Error> {
-        id.map(|id| id.to_string()).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NodeId>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|s| s.parse().map_err(D::Error::custom))
-            .transpose()
-    }
-}
-
-/// A member state by its name (`alive`, `suspect`, `dead`, `left`).
-mod state_name {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    use crate::mesh::member::State;
-
-    pub fn serialize<S: Serializer>(state: &State, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(state)
-    }
-
-    pub fn parse(name: &str) -> Option<State> {
-        [State::Alive, State::Suspect, State::Dead, State::Left]
-            .into_iter()
-            .find(|s| s.to_string() == name)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
-        let name = String::deserialize(d)?;
-        parse(&name).ok_or_else(|| D::Error::custom(format!("unknown member state {name:?}")))
-    }
-}
-
-mod opt_state_name {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
-
-    use crate::mesh::member::State;
-
-    pub fn serialize<S: Serializer>(state: &Option<State>, s: S) -> Result<S::Ok, S::Error> {
-        state.map(|st| st.to_string()).serialize(s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<State>, D::Error> {
-        Option::<String>::deserialize(d)?
-            .map(|name| {
-                super::state_name::parse(&name)
-                    .ok_or_else(|| D::Error::custom(format!("unknown member state {name:?}")))
-            })
-            .transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Instant;
 
+    use std::net::SocketAddr;
+
     use super::*;
     use crate::mesh::config::{Config, Profile};
+    use crate::mesh::member::Tags;
 
     fn event(n: u8, kind: EventKind) -> MeshEvent {
         MeshEvent {
@@ -627,35 +441,6 @@ mod tests {
         assert_eq!(left, SUBSCRIBER_QUEUE - 1);
     }
 
-    #[test]
-    fn events_read_as_json_with_names_and_round_trip_through_cbor() {
-        let mut e = event(7, EventKind::MemberDead);
-        e.member_state = State::Dead;
-        e.previous_state = Some(State::Suspect);
-        e.accuser = Some(NodeId([9; 16]));
-        e.confirmations = Some(2);
-        e.member_tags.insert("role".into(), "db".into());
-        let json = serde_json::to_value(&e).expect("json");
-        assert_eq!(json["event"], "member-dead");
-        assert_eq!(json["member_id"], "07".repeat(16));
-        assert_eq!(json["member_addr"], "127.0.0.7:32500");
-        assert_eq!(json["member_state"], "dead");
-        assert_eq!(json["previous_state"], "suspect");
-        assert_eq!(json["accuser"], "09".repeat(16));
-        assert_eq!(json["member_tags"]["role"], "db");
-        let back: MeshEvent = serde_json::from_value(json).expect("from json");
-        assert_eq!(back, e);
-        let mut cbor = Vec::new();
-        ciborium::into_writer(&e, &mut cbor).expect("cbor");
-        let back: MeshEvent = ciborium::from_reader(&cbor[..]).expect("from cbor");
-        assert_eq!(back, e);
-        // A kind from a newer node reads as unknown, not as an error.
-        let mut json = serde_json::to_value(&e).expect("json");
-        json["event"] = "member-teleported".into();
-        let newer: MeshEvent = serde_json::from_value(json).expect("newer kind");
-        assert_eq!(newer.event, EventKind::Unknown);
-    }
-
     fn peer(n: u8) -> Peer {
         Peer::numbered(n, 32500)
     }
@@ -707,6 +492,23 @@ mod tests {
                 .is_none()
         );
         assert_eq!(log.since(0).events.len(), 4);
+    }
+
+    #[test]
+    fn members_the_mesh_forgot_are_forgotten_here_too() {
+        let membership = Membership::new(
+            peer(1),
+            Tags::new(),
+            Config::for_profile(Profile::Local),
+            1,
+            Instant::now(),
+        );
+        let mut rec = Recorder::new(Arc::new(EventLog::new(10)));
+        for n in 2..=200 {
+            rec.on_mesh_event(&Event::MemberUp(peer(n)), &membership);
+        }
+        // None of them is in this state machine: what is remembered stays bounded.
+        assert!(rec.known.len() <= 2 * 2 + 64 + 1, "{}", rec.known.len());
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`], the membership [`events`] log and, with `--http`, the [`http`] endpoint —
-//! and shut down gracefully when told to, telling a service manager both ([`notify`]).
-//! Flags and files are read by the CLI, not here; protocol logic lives in `crate::mesh`,
-//! operations in `crate::ops`, the wire in `crate::rpc`.
+//! [`metrics`], the membership [`events`] log and its `--on-event` [`hooks`], `ctl health`'s
+//! [`health_report`], `mesh watch`'s [`watch`] streams and, with `--http`, the [`http`]
+//! endpoint (the live page and the JSON endpoints) — and shut down gracefully when told to,
+//! telling a service manager both ([`notify`]). Flags and files are read by the CLI, not
+//! here; protocol logic lives in `crate::mesh`, operations in `crate::ops`, the wire in
+//! `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -12,12 +14,15 @@ pub mod dispatch;
 pub mod driver;
 pub mod events;
 pub mod health;
+pub mod health_report;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod operation_json;
 pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +92,8 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
 }
 
 /// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
@@ -192,6 +199,11 @@ impl Node {
             advertise.set_port(transport.local_addr()?.port());
         }
 
+        let hooks = hooks::HooksConfig {
+            scripts: config.on_event.clone(),
+            ..hooks::HooksConfig::default()
+        };
+        hooks::check_scripts(&hooks)?;
         let periodic = match &config.checks {
             Some(path) => Some(load_operations_file(path)?),
             None => None,
@@ -234,6 +246,13 @@ impl Node {
             transport.clone(),
             Some(snapshot_path),
             metrics.clone(),
+        );
+
+        hooks::spawn(
+            mesh.events(),
+            hooks,
+            node_id.to_string(),
+            advertise.to_string(),
         );
 
         let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
@@ -279,6 +298,7 @@ impl Node {
             metrics,
             periodic,
             join: contacts,
+            watch_slots: Semaphore::new(watch::MAX_WATCHERS),
         });
         Ok(Node { ctx, http })
     }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::mesh::member::{HealthSummary, State};
 use crate::rpc::protocol::StatusReport;
 
-fn health_json(h: &HealthSummary) -> Value {
+/// A gossiped health summary under readable names.
+pub fn health_json(h: &HealthSummary) -> Value {
     json!({
         "version": h.version,
         "passing": h.passing,

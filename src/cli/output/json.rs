@@ -46,6 +46,7 @@ pub(super) fn json(out: &CommandOutput<'_>) -> Value {
         }),
         CommandOutput::Local(run) => local_json(run),
         CommandOutput::Status(report) => status_json(report),
+        CommandOutput::Health(report) => super::health::health_json(report),
     }
 }
 

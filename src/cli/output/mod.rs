@@ -4,9 +4,11 @@
 //!
 //! One module per format: [`text`] (the original tool's lines, `-v` detail), [`status`]
 //! (`list` and the `mesh status` table), [`json`] (JSON and JSON Lines), [`junit`],
-//! [`tap`], [`nagios`] and [`prometheus`]. The last four, and JSON Lines, read check
+//! [`tap`], [`nagios`] and [`prometheus`]; [`health`] (`ctl health`) and [`watch`]
+//! (`mesh watch` lines). The last four, and JSON Lines, read check
 //! results as the rows of [`results`], whichever command produced them.
 
+pub mod health;
 pub mod json;
 pub mod junit;
 pub mod nagios;
@@ -15,6 +17,7 @@ pub mod results;
 pub mod status;
 pub mod tap;
 pub mod text;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,10 +25,12 @@ use std::time::Duration;
 
 use crate::checks::CheckResult;
 use crate::mesh::member::HealthSummary;
-use crate::rpc::protocol::{OperationReport, StatusReport};
+use crate::rpc::protocol::{HealthReport, OperationReport, StatusReport};
 
+pub use health::{HealthCounts, health_counts, health_passed};
 pub use results::Rows;
 pub use status::partition_hosts;
+pub use watch::{watch_event, watch_missed};
 
 /// How results are printed (`--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +108,8 @@ pub enum CommandOutput<'a> {
     Local(&'a LocalRun),
     /// `mesh status`.
     Status(&'a StatusReport),
+    /// `ctl health`.
+    Health(&'a HealthReport),
 }
 
 impl CommandOutput<'_> {
@@ -222,6 +229,7 @@ fn text(out: &CommandOutput<'_>, opts: RenderOptions) -> String {
         CommandOutput::Refreshed(r) => text::refresh_text(r),
         CommandOutput::Local(run) => text::local_text(run, opts.verbose),
         CommandOutput::Status(report) => status::status_text(report),
+        CommandOutput::Health(report) => health::health_text(report),
     }
 }
 

@@ -118,9 +118,7 @@ pub(super) fn refresh_text(r: &RefreshResult) -> String {
                     "Host:{addr} Health: {} passing, {} failing, {} erroring",
                     h.passing, h.failing, h.erroring
                 );
-                if !h.failing_names.is_empty() {
-                    let _ = write!(out, " ({})", h.failing_names.join(", "));
-                }
+                let _ = write!(out, "{}", super::health::names_in_parens(h));
                 out.push('\n');
             }
             None => {
