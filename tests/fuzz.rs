@@ -1,7 +1,7 @@
 //! Property-based fuzz harness for everything werify decodes or parses from untrusted
 //! input: request/response frames (`rpc::frame::decode`), membership messages
 //! (`Message::decode_from`), check sets received from peers (`CheckSet::validate`), the
-//! operations-file parser, handles, host strings and durations.
+//! operations-file parser (JSON and YAML) and writer, handles, host strings and durations.
 //!
 //! Each target generates arbitrary *structured* values (every message variant, valid and
 //! invalid field values), checks round-trip properties on them, then mutates their
@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use werify::base::NodeId;
+use werify::checks::author::{add_to_text, render_file};
 use werify::checks::duration::{format_duration, parse_duration};
-use werify::checks::{CheckSet, Facts, Observation, Outcome, parse_operations};
+use werify::checks::{
+    CheckSet, Facts, FileFormat, Observation, Outcome, parse_operations, parse_operations_as,
+};
 use werify::mesh::digest::StateDigest;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
 use werify::mesh::message::{DecodeError, MemberState, Message, PushPull, Update};
@@ -1366,6 +1369,82 @@ fn fuzz_operations_files_and_validate_agree() {
     );
     eprintln!("fuzz parse_operations: {agreed} structured sets agreed ({valid_sets} valid)");
     assert!(valid_sets > 0, "the model never produced a valid set");
+}
+
+/// The YAML reader and the file writer under the same model: every valid set, written
+/// one check at a time as `checks add --file` does (into a JSON and into a YAML file),
+/// parses back to itself in both formats. Then YAML text is mutated: the parser must not
+/// panic or allocate without bound, and whatever it accepts must validate.
+#[test]
+fn fuzz_yaml_operations_files_and_the_writer() {
+    let mut written = 0u64;
+    run_target(
+        "parse_operations_as(yaml)",
+        11,
+        |rng| {
+            let (set, json_text) = model_set(rng);
+            if set.validate().is_err() {
+                // JSON is nearly YAML: mutation material all the same.
+                return json_text.into_bytes();
+            }
+            let (mut yaml, mut json) = (String::new(), String::new());
+            for (name, check) in set.iter() {
+                if set.len() > 10 {
+                    // Large sets: concatenated one-check files, to keep the run short.
+                    yaml.push_str(&render_file(name, check, FileFormat::Yaml));
+                    continue;
+                }
+                let add = |text: &str, format| {
+                    add_to_text(text, "fuzz", format, name, check)
+                        .unwrap_or_else(|e| panic!("adding {name:?} to {text:?}: {e}"))
+                };
+                yaml = add(&yaml, FileFormat::Yaml);
+                json = add(&json, FileFormat::Json);
+            }
+            let back = parse_operations_as(&yaml, "fuzz.yaml", FileFormat::Yaml)
+                .unwrap_or_else(|e| panic!("the written YAML does not parse: {e}\n{yaml}"));
+            assert_eq!(back, set, "written YAML differs from the set:\n{yaml}");
+            if !json.is_empty() {
+                let back = parse_operations(&json, "fuzz.json")
+                    .unwrap_or_else(|e| panic!("the written JSON does not parse: {e}\n{json}"));
+                assert_eq!(back, set, "written JSON differs from the set:\n{json}");
+            }
+            written += 1;
+            yaml.into_bytes()
+        },
+        |stats, seed, iter, input| {
+            let text = String::from_utf8_lossy(input);
+            let parsed = probe(
+                VALIDATE_ALLOC_LIMIT,
+                stats,
+                "parse_operations_as(yaml)",
+                seed,
+                iter,
+                input,
+                || parse_operations_as(&text, "fuzz.yaml", FileFormat::Yaml),
+            );
+            match parsed {
+                Ok(set) => {
+                    let verdict = set.validate();
+                    assert!(
+                        verdict.is_ok(),
+                        "the YAML parser accepted a set validate refuses ({verdict:?}): {text}"
+                    );
+                    true
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.starts_with("fuzz.yaml"),
+                        "error without file label: {msg}"
+                    );
+                    false
+                }
+            }
+        },
+    );
+    eprintln!("fuzz YAML files: {written} valid sets written and read back");
+    assert!(written > 0, "the model never produced a valid set");
 }
 
 /// Handles, host strings and durations: parsed from arbitrary text and from mutations of

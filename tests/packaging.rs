@@ -301,8 +301,14 @@ fn the_conffile_sets_nothing_and_names_every_key_with_its_default() {
         Some(defaults.allow_command)
     );
     assert_eq!(c.join.map(|l| l.value), Some(defaults.join));
-    assert_eq!(value(c.log_level).as_deref(), Some("info"));
-    assert_eq!(value(c.log_format).as_deref(), Some("text"));
+    assert_eq!(
+        c.log_level.map(|l| l.value),
+        Some(werify::cli::logging::LogLevel::Info)
+    );
+    assert_eq!(
+        c.log_format.map(|l| l.value),
+        Some(werify::cli::logging::LogFormat::Text)
+    );
 }
 
 // ---- packaging/werify.service --------------------------------------------------------------

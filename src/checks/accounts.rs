@@ -78,6 +78,7 @@ mod tests {
         assert_eq!(lookup_id(&db, "bob").unwrap(), None);
         assert_eq!(lookup_id(&db, "nobody-here").unwrap(), None);
         assert_eq!(name_of(&db, 1000).unwrap().as_deref(), Some("alice"));
+        assert_eq!(name_of(&db, 0).unwrap().as_deref(), Some("root"));
         assert_eq!(name_of(&db, 4242).unwrap(), None);
         let alice = entry(&db, "alice").unwrap().unwrap();
         assert_eq!(alice.first().map(String::as_str), Some("alice"));

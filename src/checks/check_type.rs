@@ -40,6 +40,11 @@ pub(crate) trait CheckType:
     /// `u16`, a string that must be an IP address) report their problem here.
     fn from_fields(fields: &Fields) -> Result<Self, FieldProblem>;
 
+    /// The fields that, written in an operations file, give back this check through
+    /// [`Self::from_fields`]: in the order of [`Self::FIELDS`], leaving out optional
+    /// fields that hold their default. Writing checks files (`checks add`) uses it.
+    fn to_fields(&self) -> Vec<(&'static str, Typed)>;
+
     /// Rules the parameters must satisfy, applied after parsing and again to every set
     /// received from a peer (which never went through the parser).
     fn validate(&self) -> Result<(), FieldProblem>;

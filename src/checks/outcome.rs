@@ -92,12 +92,6 @@ impl Facts {
     }
 }
 
-impl<const N: usize> From<[(&str, String); N]> for Facts {
-    fn from(pairs: [(&str, String); N]) -> Facts {
-        Facts(pairs.into_iter().map(|(n, v)| (n.to_string(), v)).collect())
-    }
-}
-
 impl Serialize for Facts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;

@@ -66,7 +66,8 @@ pub fn check_type(name: &str) -> Option<&'static TypeInfo> {
 ///   (serde's externally tagged form) and decodes through serde's struct-variant path,
 ///   which takes the fields as a map or, in declaration order, as an array. `Debug`
 ///   prints the inner struct, as a struct variant would.
-/// - `From<Type> for CheckKind`, and `type_name`, `validate`, `expected` and `run` on [`CheckKind`],
+/// - `From<Type> for CheckKind`, and `type_name`, `to_fields`, `validate`, `expected` and
+///   `run` on [`CheckKind`],
 ///   each handing over to the type.
 /// - [`CHECK_TYPES`], in list order.
 macro_rules! check_types {
@@ -96,6 +97,13 @@ macro_rules! check_types {
             pub fn type_name(&self) -> &'static str {
                 match self {
                     $(CheckKind::$ty(_) => <$ty as $crate::checks::check_type::CheckType>::NAME,)+
+                }
+            }
+
+            /// The check's fields as an operations file writes them (without `type`).
+            pub(crate) fn to_fields(&self) -> Vec<(&'static str, $crate::checks::check_type::Typed)> {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::to_fields(check),)+
                 }
             }
 

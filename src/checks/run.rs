@@ -88,6 +88,12 @@ impl CheckContext {
         }
     }
 
+    /// A context with this node's default limits and `timeout`, for reading the host
+    /// outside a run (`checks add` inspecting what a check would test).
+    pub(crate) fn with_defaults(timeout: Duration) -> Self {
+        CheckContext::new(timeout, &RunOptions::default())
+    }
+
     /// A context with default limits, for unit tests of single checks.
     #[cfg(test)]
     pub(crate) fn for_test(timeout: Duration) -> Self {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::base::NodeId;
 use crate::base::clock::duration_ms;
-use crate::checks::spec::load_operations_file;
+use crate::checks::spec::{
+    CheckSet, FileFormat, load_operations_file, parse_operations_as, read_operations,
+};
 use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, StatusArgs, WatchArgs};
 use crate::cli::command::{CtlCommand, CtlSubcommand, Line, OperationArgs, parse_batch_line};
 use crate::cli::error::{CliError, EXIT_CHECKS_FAILED, EXIT_OK, report, report_batch_line};
@@ -187,6 +189,25 @@ async fn bounded(
     }
 }
 
+/// How standard input is named in errors about an operations file read from it.
+pub const STDIN_LABEL: &str = "<stdin>";
+
+/// Reads an operations file from standard input (all of it, up to the size limit): JSON
+/// when it starts with `{`, YAML otherwise ([`FileFormat::sniff`]). Errors name
+/// [`STDIN_LABEL`].
+pub(crate) async fn read_stdin_operations() -> Result<CheckSet, CliError> {
+    // A blocking read: off the thread that drives the connection.
+    let text =
+        tokio::task::spawn_blocking(|| read_operations(std::io::stdin().lock(), STDIN_LABEL))
+            .await
+            .map_err(|e| CliError::Stdin(std::io::Error::other(e)))??;
+    Ok(parse_operations_as(
+        &text,
+        STDIN_LABEL,
+        FileFormat::sniff(&text),
+    )?)
+}
+
 /// Batch mode: one command per stdin line until the first error, which is reported here
 /// (its exit code is returned); then the count of commands run.
 async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
@@ -200,6 +221,10 @@ async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
             Ok(Line::Help(text)) => {
                 print(&text);
                 Ok(EXIT_OK)
+            }
+            // Standard input is the batch: it holds no operations file.
+            Ok(Line::Run(CtlCommand::Operation(op))) if op.reads_stdin() => {
+                Err(CliError::StdinIsBatch)
             }
             Ok(Line::Run(cmd)) => run_one(s, cmd, timeout).await,
             Err(e) => Err(e),
@@ -276,7 +301,11 @@ async fn list(s: &Session, active: bool, inactive: bool) -> Result<u8, CliError>
 }
 
 async fn operation(s: &Session, op: OperationArgs, timeout: Duration) -> Result<u8, CliError> {
-    let checks = load_operations_file(&op.file)?;
+    let checks = if op.reads_stdin() {
+        read_stdin_operations().await?
+    } else {
+        load_operations_file(&op.file)?
+    };
     let req = Request::Submit {
         checks,
         filter: TargetFilter {

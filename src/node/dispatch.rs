@@ -53,7 +53,8 @@ pub struct NodeContext {
     pub addr: SocketAddr,
     pub env: String,
     pub profile: String,
-    pub run_options: RunOptions,
+    /// How checks run here; a reload may change it.
+    pub run_options: tokio::sync::watch::Receiver<RunOptions>,
     /// Bounds how many `RunChecks` requests from coordinators run here at once.
     pub check_slots: Arc<Semaphore>,
     /// Asks the node's health task to re-run its periodic checks for a refresh id.
@@ -453,7 +454,8 @@ pub async fn run_checks_here(
         return Err(RequestError::ChecksBusy);
     };
     let running = Instant::now();
-    let results = run_checks(&checks, &ctx.run_options).await;
+    let options = ctx.run_options.borrow().clone();
+    let results = run_checks(&checks, &options).await;
     ctx.metrics
         .checks_ran(CheckSource::Operation, &checks, &results, running.elapsed());
     let (results, observations) = split_results(results);
@@ -598,7 +600,7 @@ pub(crate) mod tests {
         let store =
             Store::open(&dir.0.join("operations.redb"), StoreLimits::default()).expect("store");
         let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
-        let run_options = RunOptions::default();
+        let (_, run_options) = tokio::sync::watch::channel(RunOptions::default());
         let coordinator = Coordinator::new(
             store,
             transport.clone(),

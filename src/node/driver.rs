@@ -15,7 +15,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::base::NodeId;
-use crate::mesh::member::{HealthSummary, MemberView, MeshView};
+use crate::mesh::member::{HealthSummary, MemberView, MeshView, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{Message, PushPull};
 use crate::node::events::{EVENT_LOG_CAPACITY, EventLog, Recorder};
@@ -40,6 +40,7 @@ enum Input {
     Remove(SocketAddr, oneshot::Sender<Result<NodeId, RemoveError>>),
     View(oneshot::Sender<MeshView>),
     SetHealth(HealthSummary),
+    SetTags(Tags),
     ProbeAll,
     Leave(oneshot::Sender<()>),
 }
@@ -117,6 +118,14 @@ impl MeshClient {
     pub async fn set_health(&self, summary: HealthSummary) -> Result<(), ShuttingDown> {
         self.tx
             .send(Input::SetHealth(summary))
+            .await
+            .map_err(|_| ShuttingDown)
+    }
+
+    /// Replaces this node's tags and gossips them at once (see [`Membership::set_tags`]).
+    pub async fn set_tags(&self, tags: Tags) -> Result<(), ShuttingDown> {
+        self.tx
+            .send(Input::SetTags(tags))
             .await
             .map_err(|_| ShuttingDown)
     }
@@ -261,6 +270,10 @@ impl Driver {
             Input::SetHealth(summary) => {
                 self.membership.set_health(now, summary);
                 self.recorder.on_own_health(&self.membership);
+            }
+            Input::SetTags(tags) => {
+                // The raised incarnation is worth keeping across a restart.
+                self.snapshot_dirty |= self.membership.set_tags(now, tags);
             }
             Input::ProbeAll => self.membership.probe_all(now),
             Input::Leave(reply) => {

@@ -3,10 +3,10 @@
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
 //! [`metrics`], the membership [`events`] log and its `--on-event` [`hooks`], `ctl health`'s
 //! [`health_report`], `mesh watch`'s [`watch`] streams and, with `--http`, the [`http`]
-//! endpoint (the live page and the JSON endpoints) — and shut down gracefully when told to,
-//! telling a service manager both ([`notify`]). Flags and files are read by the CLI, not
-//! here; protocol logic lives in `crate::mesh`, operations in `crate::ops`, the wire in
-//! `crate::rpc`.
+//! endpoint (the live page and the JSON endpoints) — changed live through its
+//! [`reload::Reloader`], and shut down gracefully when told to, telling a service manager
+//! both ([`notify`]). Flags and files are read by the CLI, not here; protocol logic lives
+//! in `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -20,6 +20,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod operation_json;
+pub mod reload;
 pub mod snapshot;
 pub mod status;
 pub mod watch;
@@ -43,8 +44,10 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::health::PeriodicChecks;
 use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
+use crate::node::reload::{LiveConfig, Reloader};
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
@@ -107,6 +110,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 pub struct Node {
     ctx: Arc<NodeContext>,
     http: Option<(tokio::net::TcpListener, http::Access)>,
+    reloader: Reloader,
 }
 
 impl Node {
@@ -205,14 +209,19 @@ impl Node {
         };
         hooks::check_scripts(&hooks)?;
         let periodic = match &config.checks {
-            Some(path) => Some(load_operations_file(path)?),
+            Some(path) => Some(Arc::new(load_operations_file(path)?)),
             None => None,
         };
-        let run_options = RunOptions {
+        // What a reload may change is handed to its users through these channels.
+        let (options_tx, run_options) = tokio::sync::watch::channel(RunOptions {
             allow_command: config.allow_command,
             concurrency: config.workers,
             ..RunOptions::default()
-        };
+        });
+        let (periodic_tx, periodic_rx) = tokio::sync::watch::channel(PeriodicChecks {
+            checks: periodic.clone(),
+            interval: config.check_interval,
+        });
 
         let me = Peer {
             id: node_id,
@@ -268,10 +277,21 @@ impl Node {
             refresh_tx.clone(),
         );
         coordinator.observe(metrics.clone());
+        let reloader = Reloader::new(
+            mesh.clone(),
+            periodic_tx,
+            options_tx,
+            LiveConfig {
+                tags: config.tags.clone(),
+                checks: config.checks.clone(),
+                check_interval: config.check_interval,
+                allow_command: config.allow_command,
+            },
+            periodic,
+        );
         let periodic = health::spawn(
             mesh.clone(),
-            periodic,
-            config.check_interval,
+            periodic_rx,
             run_options.clone(),
             refresh_rx,
             metrics.clone(),
@@ -300,7 +320,11 @@ impl Node {
             join: contacts,
             watch_slots: Semaphore::new(watch::MAX_WATCHERS),
         });
-        Ok(Node { ctx, http })
+        Ok(Node {
+            ctx,
+            http,
+            reloader,
+        })
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).
@@ -318,6 +342,12 @@ impl Node {
         self.http.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
+    /// Changes what can change while the node runs (tags, periodic checks, command
+    /// checks), without leaving the mesh.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// A handle on the mesh driver, to watch or steer membership from the same process.
     pub fn mesh(&self) -> MeshClient {
         self.ctx.mesh.clone()
@@ -325,7 +355,7 @@ impl Node {
 
     /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Node { ctx, http } = self;
+        let Node { ctx, http, .. } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
         let http =

@@ -134,7 +134,8 @@ struct Inner<M> {
     node_id: NodeId,
     addr: SocketAddr,
     workers: usize,
-    run_options: RunOptions,
+    /// How checks run on this node; the node may change it while running.
+    run_options: tokio::sync::watch::Receiver<RunOptions>,
     running: Arc<Semaphore>,
     limiter: Mutex<RateLimiter>,
     changed: Notify,
@@ -155,7 +156,7 @@ impl<M: MeshAccess> Coordinator<M> {
         node_id: NodeId,
         addr: SocketAddr,
         workers: usize,
-        run_options: RunOptions,
+        run_options: tokio::sync::watch::Receiver<RunOptions>,
         refresh_tx: tokio::sync::mpsc::Sender<u64>,
     ) -> Coordinator<M> {
         let c = Coordinator {
@@ -262,6 +263,12 @@ impl<M: MeshAccess> Coordinator<M> {
             return Err(OpsError::TooManyRunning(MAX_RUNNING_OPERATIONS));
         };
         let view = inner.mesh.view().await?;
+        let matched: Vec<&MemberView> =
+            view.members.iter().filter(|m| matcher.matches(m)).collect();
+        let reachable = |m: &&MemberView| matches!(m.member.state, State::Alive | State::Suspect);
+        if !filter.is_empty() && !matched.iter().any(reachable) {
+            return Err(no_match(&filter, &view, &matched));
+        }
         let counter = self
             .store(|s| s.next_counter())
             .await?
@@ -270,7 +277,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let now = unix_ms();
         let mut hosts = BTreeMap::new();
         let mut targets = Vec::new();
-        for m in view.members.iter().filter(|m| matcher.matches(m)) {
+        for m in matched {
             let key = m.member.peer.addr.to_string();
             match m.member.state {
                 // A suspect may well be alive (suspicions are often refuted): ask it. If it
@@ -402,6 +409,11 @@ impl<M: MeshAccess> Coordinator<M> {
         outcome
     }
 
+    /// Longest error text kept per result.
+    fn max_result_bytes(&self) -> usize {
+        self.inner.run_options.borrow().max_result_bytes
+    }
+
     async fn run_on(
         &self,
         addr: SocketAddr,
@@ -411,7 +423,8 @@ impl<M: MeshAccess> Coordinator<M> {
     ) -> HostReport {
         let started = Instant::now();
         if is_self {
-            let results = run_checks(checks, &self.inner.run_options).await;
+            let options = self.inner.run_options.borrow().clone();
+            let results = run_checks(checks, &options).await;
             if let Some(observer) = self.inner.observer.get() {
                 observer.checks_ran(checks, &results, started.elapsed());
             }
@@ -427,7 +440,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 took_ms,
                 observations,
             }) => {
-                let max = self.inner.run_options.max_result_bytes;
+                let max = self.max_result_bytes();
                 HostReport::Answered {
                     results: sanitize(results, checks, max),
                     took_ms,
@@ -435,7 +448,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 }
             }
             Ok(Response::Error { message, .. }) => {
-                HostReport::Failed(truncate(&message, self.inner.run_options.max_result_bytes))
+                HostReport::Failed(truncate(&message, self.max_result_bytes()))
             }
             Ok(other) => {
                 HostReport::Failed(format!("host answered with {}", response_name(&other)))
@@ -692,6 +705,87 @@ async fn watch_dead<M: MeshAccess>(
     }
 }
 
+/// Members listed at most in a [`OpsError::NoMatch`] message.
+const MAX_LISTED_MEMBERS: usize = 10;
+/// Longest description of one listed member (its tags are cut), in bytes.
+const MAX_MEMBER_TEXT: usize = 120;
+
+/// The error for filters that match no alive (or suspect) member: the filters, the alive
+/// members they could have matched (address, short id, tags; bounded), and the dead or
+/// departed members they did match, if any.
+fn no_match(filter: &TargetFilter, view: &MeshView, matched: &[&MemberView]) -> OpsError {
+    // As typed in a shell: bare when plain, else in single quotes.
+    let quoted = |word: &str| {
+        let plain = !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+        if plain {
+            word.to_string()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
+    };
+    let mut flags: Vec<String> = filter
+        .nodes
+        .iter()
+        .map(|r| format!("--node {}", quoted(r)))
+        .collect();
+    flags.extend(
+        filter
+            .tags
+            .iter()
+            .map(|(k, r)| format!("--tag {}", quoted(&format!("{k}={r}")))),
+    );
+    let alive: Vec<&MemberView> = view
+        .members
+        .iter()
+        .filter(|m| matches!(m.member.state, State::Alive | State::Suspect))
+        .collect();
+    let describe = |m: &MemberView| {
+        let mut text = format!("{} (id {}", m.member.peer.addr, m.member.peer.id.short());
+        if !m.member.tags.is_empty() {
+            let tags: Vec<String> = m
+                .member
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            text.push_str(", tags ");
+            text.push_str(&tags.join(","));
+        }
+        if text.len() > MAX_MEMBER_TEXT {
+            let mut cut = MAX_MEMBER_TEXT;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        text.push(')');
+        text
+    };
+    let mut candidates: Vec<String> = alive
+        .iter()
+        .take(MAX_LISTED_MEMBERS)
+        .map(|m| describe(m))
+        .collect();
+    if alive.len() > MAX_LISTED_MEMBERS {
+        candidates.push(format!("and {} more", alive.len() - MAX_LISTED_MEMBERS));
+    }
+    let gone: Vec<String> = matched
+        .iter()
+        .take(MAX_LISTED_MEMBERS)
+        .map(|m| format!("{} ({})", m.member.peer.addr, m.member.state))
+        .collect();
+    OpsError::NoMatch {
+        filter: flags.join(" "),
+        alive: alive.len(),
+        candidates: candidates.join("; "),
+        gone: gone.join(", "),
+    }
+}
+
 /// Host filters of an operation, compiled.
 struct TargetMatcher {
     nodes: Vec<Regex>,
@@ -893,7 +987,7 @@ mod tests {
             node_id,
             addr,
             4,
-            RunOptions::default(),
+            tokio::sync::watch::channel(RunOptions::default()).1,
             refresh_tx,
         );
         (c, dir)
@@ -960,10 +1054,46 @@ mod tests {
         // By tag: every key must match; a dead member that matches is still reported.
         let mut got = targets(&c, filter(&[], &[("role", "^web$")])).await;
         got.sort();
-        let mut web = vec![me, three.to_string(), four.to_string()];
+        let mut web = vec![me.clone(), three.to_string(), four.to_string()];
         web.sort();
         assert_eq!(got, web);
-        assert!(targets(&c, filter(&[], &[("zone", ".*")])).await.is_empty());
+        // Filters that match no alive member are refused, naming the filters and the
+        // members they could have matched; nothing is recorded.
+        let refused = |f: TargetFilter| {
+            let c = c.clone();
+            async move {
+                c.submit(client(), checks(), f, Duration::from_secs(2))
+                    .await
+                    .expect_err("matches no alive member")
+            }
+        };
+        let err = refused(filter(&[], &[("zone", ".*")])).await;
+        assert_eq!(err.code(), ErrorCode::NoMatch);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "no alive member matches --tag 'zone=.*', so nothing was run; alive members (3): "
+            ),
+            "{text}"
+        );
+        let two_id = Peer::numbered(2, 9).id.short();
+        assert!(
+            text.contains(&format!("127.0.0.2:9 (id {two_id}, tags role=db)")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{me} (id ")), "{text}");
+        assert!(!text.contains("127.0.0.4:9"), "{text}");
+        let text = refused(filter(&[r"\.[45]:9$", "nomatch"], &[("role", "web|")]))
+            .await
+            .to_string();
+        assert!(
+            text.starts_with(
+                "no alive member matches --node '\\.[45]:9$' --node nomatch --tag 'role=web|', \
+                 so nothing was run (it matches only members that are not alive: \
+                 127.0.0.4:9 (dead)); alive members (3): "
+            ),
+            "{text}"
+        );
         // Both kinds together.
         assert_eq!(
             targets(&c, filter(&[r"127\.0\.0\.[34]"], &[("role", "web")])).await,

@@ -12,3 +12,5 @@ pub mod mesh_event;
 pub mod protocol;
 pub mod tls;
 pub mod transport;
+#[cfg(test)]
+mod wire_tests;

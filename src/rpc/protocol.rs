@@ -40,6 +40,13 @@ pub struct TargetFilter {
     pub tags: Vec<(String, String)>,
 }
 
+impl TargetFilter {
+    /// True when no filter is given: every member is targeted.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.tags.is_empty()
+    }
+}
+
 /// A request, sent as the single frame of a fresh bidirectional stream.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Request {
@@ -162,6 +169,9 @@ pub enum ErrorCode {
     Forbidden,
     /// What the request names does not exist (an unknown or expired handle).
     NotFound,
+    /// The request's host filters (`--node`, `--tag`) match no alive member, so nothing
+    /// was run: fix the filters.
+    NoMatch,
     /// The request is refused for now (a rate limit, a busy node); try again later.
     RateLimited,
     /// This node, or a node it needed, cannot serve it now (shutting down, unreachable,
@@ -181,6 +191,7 @@ impl ErrorCode {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::NoMatch => "no_match",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Peer => "peer",
@@ -191,7 +202,10 @@ impl ErrorCode {
     /// Whose fault it is, seen from the client that got the code.
     pub fn fault(self) -> Fault {
         match self {
-            ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => Fault::Caller,
+            ErrorCode::Invalid
+            | ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::NoMatch => Fault::Caller,
             ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Unknown => {
                 Fault::Environment
             }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt, req, text,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, opt, req, text,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::CheckContext;
@@ -72,6 +72,22 @@ impl CheckType for Command {
             },
             stdout_contains: fields.string("stdout_contains"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("command", Typed::Str(self.command.clone()))]
+            .into_iter()
+            .chain((!self.args.is_empty()).then(|| ("args", Typed::List(self.args.clone()))))
+            .chain(
+                (self.exit_status != 0)
+                    .then(|| ("exit_status", Typed::Int(self.exit_status.into()))),
+            )
+            .chain(
+                self.stdout_contains
+                    .clone()
+                    .map(|s| ("stdout_contains", Typed::Str(s))),
+            )
+            .collect()
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

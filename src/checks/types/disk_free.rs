@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
@@ -36,6 +36,13 @@ impl CheckType for DiskFree {
             path: fields.required("path"),
             min_percent: fields.number("min_percent").unwrap_or(0.0),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("min_percent", Typed::Num(self.min_percent)),
+        ]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

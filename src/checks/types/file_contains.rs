@@ -16,7 +16,7 @@ use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::{LineMatch, chunk_len, next_chunk, open_regular};
@@ -45,6 +45,13 @@ impl CheckType for FileContains {
             path: fields.required("path"),
             check: fields.required("check"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("check", Typed::Str(self.check.clone())),
+        ]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

@@ -10,7 +10,7 @@ use std::io::ErrorKind;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::file_kind;
@@ -32,6 +32,10 @@ impl CheckType for FileExists {
         Ok(FileExists {
             path: fields.required("path"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("path", Typed::Str(self.path.clone()))]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

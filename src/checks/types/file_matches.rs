@@ -11,7 +11,7 @@ use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::{LineMatch, chunk_len, next_chunk, open_regular};
@@ -47,6 +47,13 @@ impl CheckType for FileMatches {
             path: fields.required("path"),
             pattern: fields.required("pattern"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("pattern", Typed::Str(self.pattern.clone())),
+        ]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

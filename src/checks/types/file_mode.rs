@@ -14,7 +14,8 @@ use crate::checks::Outcome;
 
 use crate::checks::accounts::{GROUP_FILE, PASSWD_FILE, lookup_id, name_of};
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, account_name, non_empty_text, opt, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, account_name, non_empty_text,
+    opt, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
@@ -50,6 +51,16 @@ impl CheckType for FileMode {
             owner: fields.string("owner"),
             group: fields.string("group"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("mode", Typed::Mode(self.mode)),
+        ];
+        fields.extend(self.owner.clone().map(|o| ("owner", Typed::Str(o))));
+        fields.extend(self.group.clone().map(|g| ("group", Typed::Str(g))));
+        fields
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
@@ -50,6 +50,13 @@ impl CheckType for HttpStatus {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("url", Typed::Str(self.url.clone())),
+            ("status", Typed::Int(self.status.into())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("url", &self.url)?;
         let lower = self.url.to_ascii_lowercase();
@@ -81,6 +88,22 @@ impl CheckType for HttpStatus {
 /// Runs `http_status` with an overall time limit of `timeout`. Found: the `status` that
 /// came back, and the `location` a redirect points to.
 fn http_status(url: &str, status: u16, timeout: Duration) -> CheckResult {
+    match get_status(url, timeout) {
+        Ok((got, location)) => {
+            let mut found = Facts::new().with("status", got.to_string());
+            if let Some(location) = location {
+                found = found.with("location", location);
+            }
+            CheckResult::holds(got == status, found)
+        }
+        Err(e) => CheckResult::error(e),
+    }
+}
+
+/// The status code a GET of `url` answers with and the `location` header a redirect
+/// carries (redirects not followed, proxies ignored), within `timeout`; the error names
+/// the URL and what failed.
+pub(crate) fn get_status(url: &str, timeout: Duration) -> Result<(u16, Option<String>), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -89,19 +112,15 @@ fn http_status(url: &str, status: u16, timeout: Duration) -> CheckResult {
         .build()
         .into();
     match agent.get(url).call() {
-        Ok(response) => {
-            let got = response.status().as_u16();
-            let mut found = Facts::new().with("status", got.to_string());
-            if let Some(location) = response
+        Ok(response) => Ok((
+            response.status().as_u16(),
+            response
                 .headers()
                 .get("location")
                 .and_then(|l| l.to_str().ok())
-            {
-                found = found.with("location", location);
-            }
-            CheckResult::holds(got == status, found)
-        }
-        Err(e) => CheckResult::error(format!("GET {url}: {e}")),
+                .map(str::to_owned),
+        )),
+        Err(e) => Err(format!("GET {url}: {e}")),
     }
 }
 

@@ -12,7 +12,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, opt, req};
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, opt, req,
+};
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::procfs::{TCP_LISTEN, UDP_UNCONNECTED, parse_socket_table};
 use crate::checks::run::{CheckContext, blocking};
@@ -75,6 +77,15 @@ impl CheckType for PortListening {
             proto,
             address,
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = vec![("port", Typed::Int(self.port.into()))];
+        if self.proto == Proto::Udp {
+            fields.push(("proto", Typed::Str("udp".into())));
+        }
+        fields.extend(self.address.map(|a| ("address", Typed::Str(a.to_string()))));
+        fields
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

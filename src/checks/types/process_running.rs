@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, opt,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::procfs::{Process, process_dirs};
@@ -48,6 +48,13 @@ impl CheckType for ProcessRunning {
             path: fields.string("path"),
             check: fields.string("check"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = Vec::new();
+        fields.extend(self.path.clone().map(|p| ("path", Typed::Str(p))));
+        fields.extend(self.check.clone().map(|c| ("check", Typed::Str(c))));
+        fields
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

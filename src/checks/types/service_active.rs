@@ -13,7 +13,7 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::CheckContext;
@@ -37,6 +37,10 @@ impl CheckType for ServiceActive {
         Ok(ServiceActive {
             name: fields.required("name"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("name", Typed::Str(self.name.clone()))]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

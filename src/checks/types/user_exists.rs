@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checks::accounts::{PASSWD_FILE, entry};
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, account_name, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, account_name, req,
 };
 use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
@@ -29,6 +29,10 @@ impl CheckType for UserExists {
         Ok(UserExists {
             name: fields.required("name"),
         })
+    }
+
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("name", Typed::Str(self.name.clone()))]
     }
 
     fn validate(&self) -> Result<(), FieldProblem> {

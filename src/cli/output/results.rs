@@ -47,17 +47,6 @@ pub enum HostState {
     Pending,
 }
 
-impl HostState {
-    /// The word JSON uses for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HostState::Answered { .. } => "answered",
-            HostState::Unreachable => "unreachable",
-            HostState::Pending => "pending",
-        }
-    }
-}
-
 /// One host's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRows<'a> {

@@ -190,7 +190,7 @@ fn ops_error(e: &OpsError) -> Reply {
     let status = match code {
         ErrorCode::Invalid => StatusCode::BAD_REQUEST,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::NotFound | ErrorCode::NoMatch => StatusCode::NOT_FOUND,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Peer => StatusCode::BAD_GATEWAY,
         ErrorCode::Unavailable | ErrorCode::Unknown => StatusCode::SERVICE_UNAVAILABLE,
