@@ -1,6 +1,7 @@
 //! The mesh's own view, from real `werify node` processes on 127.0.0.1–5 (ports
-//! 32501–32503, HTTP on 32590–32591): `ctl health` on five nodes while one host's
-//! periodic check starts failing, `mesh status` naming the failing check, and
+//! 32501–32503, HTTP on 32590–32592): `ctl health` (and `GET /v1/health`) on five nodes
+//! while one host's periodic check starts failing, with what it found, `mesh status`
+//! naming the failing check, and
 //! `mesh watch`, `--on-event` scripts and `GET /v1/events` seeing a kill -9 and the
 //! restarted node's rejoin.
 
@@ -70,8 +71,10 @@ fn ctl_health_from_any_node_shows_the_host_whose_periodic_check_starts_failing()
         )
         .expect("checks file");
     }
+    // Node 2 also serves HTTP, for GET /v1/health.
+    let http = "127.0.0.2:32592";
     let checks = |i: u8| {
-        vec![
+        let mut args = vec![
             "--checks".to_string(),
             dir.path()
                 .join(format!("checks{i}.json"))
@@ -79,7 +82,11 @@ fn ctl_health_from_any_node_shows_the_host_whose_periodic_check_starts_failing()
                 .to_string(),
             "--check-interval".into(),
             "200ms".into(),
-        ]
+        ];
+        if i == 2 {
+            args.extend(["--http".to_string(), http.to_string()]);
+        }
+        args
     };
     let mut nodes = start_joined(&dir, port, 5, checks);
     let refs: Vec<&Node> = nodes.iter().collect();
@@ -120,6 +127,13 @@ fn ctl_health_from_any_node_shows_the_host_whose_periodic_check_starts_failing()
         seen.is_some(),
         "--failing never showed only host 3:\n{last}"
     );
+    // Under the failing line, what host 3 found and what the check expected.
+    assert!(
+        last.contains(&format!(
+            "{failing}\n    found: exists=false\n    expected: exists=true\n"
+        )),
+        "{last}"
+    );
     // Node 5 answers for itself; the three others that gossip no failure are not asked.
     assert!(
         last.ends_with(
@@ -134,6 +148,20 @@ fn ctl_health_from_any_node_shows_the_host_whose_periodic_check_starts_failing()
     assert_eq!(lines.len(), 10, "{}", stdout(&o));
     assert!(lines.contains(&failing), "{}", stdout(&o));
     assert!(lines.contains(&format!("Host:{} Check:root Success:true", host(3))));
+    // Passing checks get no detail lines; with -v they show what they found too.
+    assert_eq!(
+        stdout(&o).matches("    found: ").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    let o = nodes[1].ctl(&["health", "-v"]);
+    assert_eq!(
+        stdout(&o).matches("    found: exists=true type=").count(),
+        9,
+        "{}",
+        stdout(&o)
+    );
     // JSON carries the same.
     let o = nodes[2].ctl(&["--output", "json", "health"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("health JSON");
@@ -145,9 +173,30 @@ fn ctl_health_from_any_node_shows_the_host_whose_periodic_check_starts_failing()
         .expect("host 3");
     assert_eq!(h3["status"], "answered");
     assert_eq!(h3["checks"]["marker"]["success"], false);
+    assert_eq!(h3["checks"]["marker"]["found"]["exists"], "false");
+    assert_eq!(h3["checks"]["marker"]["expected"]["exists"], "true");
     assert_eq!(h3["checks"]["root"]["success"], true);
     assert_eq!(h3["gossiped"]["failing_names"][0], "marker");
     assert_eq!(doc["summary"]["checks_failing"], 1);
+    // GET /v1/health?failing answers the same document, failing checks only.
+    let mut resp = ureq::get(&format!("http://{http}/v1/health?failing"))
+        .call()
+        .expect("GET /v1/health");
+    let body = resp.body_mut().read_to_string().expect("body");
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("health JSON");
+    assert_eq!(doc["failing_only"], true, "{doc:#}");
+    let h3 = doc["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .find(|h| h["host"] == host(3))
+        .expect("host 3");
+    assert_eq!(
+        h3["checks"]["marker"]["found"]["exists"], "false",
+        "{doc:#}"
+    );
+    assert!(h3["checks"].get("root").is_none(), "{doc:#}");
+    assert_eq!(doc["summary"]["not_asked"], 3, "{doc:#}");
 
     // `mesh status` names the failing check in its health column, and in JSON.
     let o = werify_in(None, &["mesh", "status", "--connect", &host(4)])

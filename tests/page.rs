@@ -438,6 +438,22 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         })
     });
     assert!(failing.is_some(), "the failing check: {snap:#}");
+    // What the host's own latest run found, asked of it through GET /v1/health.
+    let found = wait_until(Duration::from_secs(15), || {
+        snap = browser.eval(SNAPSHOT);
+        snap["health"].as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["addr"] == addrs[2]
+                    && r["text"].as_str().is_some_and(|t| {
+                        t.contains("flag_present found exists: false; expected exists: true")
+                    })
+            })
+        })
+    });
+    assert!(
+        found.is_some(),
+        "the found value of the failing check: {snap:#}"
+    );
     let health_event = wait_until(Duration::from_secs(10), || {
         snap = browser.eval(SNAPSHOT);
         event_text(&snap, "member-health", &addrs[2]).is_some_and(|t| t.contains("flag_present"))
@@ -514,11 +530,16 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
         marker,
         "the page reloaded"
     );
-    // The timeline, newest first: the death, with its accuser, above the joins.
+    // The timeline, newest first: the death, with the survivor that declared it (the
+    // tile's accuser suspected it first; another may have declared it dead), above the
+    // joins.
     let death = wait_until(Duration::from_secs(10), || {
         snap = browser.eval(SNAPSHOT);
-        event_text(&snap, "member-dead", &victim)
-            .is_some_and(|t| t.contains(&format!("accused by {by_addr}")))
+        event_text(&snap, "member-dead", &victim).is_some_and(|t| {
+            addrs[..4]
+                .iter()
+                .any(|a| t.contains(&format!("declared dead by {a} (")))
+        })
     });
     assert!(death.is_some(), "the death in the timeline: {snap:#}");
     let events = snap["events"].as_array().cloned().unwrap_or_default();
@@ -692,7 +713,19 @@ fn the_page_shows_the_mesh_live_in_a_real_browser() {
     assert!(snap["detail"].is_null(), "{snap:#}");
     assert_eq!(focus(&snap), (addrs[1].clone(), "slow".into()), "{snap:#}");
 
-    // 5. The state filter, kept in the URL: a shared link opens on the same view.
+    // 5. The filters, kept in the URL: a shared link opens on the same view. By tag:
+    // the two db hosts (nodes 2 and 4).
+    browser.select("#f-tag", "role=db");
+    snap = browser.eval(SNAPSHOT);
+    let mut by_tag: Vec<String> = tiles(&snap)
+        .iter()
+        .filter_map(|t| t["addr"].as_str().map(str::to_string))
+        .collect();
+    by_tag.sort();
+    assert_eq!(by_tag, [addrs[1].clone(), addrs[3].clone()], "{snap:#}");
+    assert!(browser.url().contains("tag=role%3Ddb"), "{}", browser.url());
+    browser.select("#f-tag", "");
+    // By state.
     browser.select("#f-state", "dead");
     snap = browser.eval(SNAPSHOT);
     assert_eq!(tiles(&snap).len(), 1, "{snap:#}");

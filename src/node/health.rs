@@ -13,9 +13,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, watch};
 
 use crate::base::clock::duration_ms;
-use crate::checks::Outcome;
 use crate::checks::run::{RunOptions, Summary, run_checks, summarize};
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Outcome};
 use crate::mesh::member::HealthSummary;
 use crate::node::driver::MeshClient;
 use crate::node::metrics::{CheckSource, Metrics};
@@ -31,14 +31,15 @@ pub enum Periodic {
     Ran(Arc<PeriodicRun>),
 }
 
-/// One finished run of the periodic checks: every outcome, kept on this node (only the
-/// bounded [`HealthSummary`] is gossiped; `werify ctl health` asks the node for this).
+/// One finished run of the periodic checks: every result, with what each check found
+/// and expected, kept on this node (only the bounded [`HealthSummary`] is gossiped;
+/// `werify ctl health` and the live page ask the node for this).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeriodicRun {
     /// The counts and the failing and erroring names.
     pub summary: Summary,
-    /// Every check's outcome, by name.
-    pub results: BTreeMap<String, Outcome>,
+    /// Every check's result (outcome and observation), by name.
+    pub results: BTreeMap<String, CheckResult>,
     /// When the run ended (Unix time, ms).
     pub at_unix_ms: u64,
     /// How long it took.
@@ -51,7 +52,7 @@ pub fn summary_of(run: &PeriodicRun, refresh_id: u64) -> HealthSummary {
     let names = |erroring: bool| -> Vec<String> {
         run.results
             .iter()
-            .filter(|(_, o)| match o {
+            .filter(|(_, r)| match &r.outcome {
                 Outcome::Success(passed) => !erroring && !passed,
                 Outcome::Error(_) => erroring,
             })
@@ -134,7 +135,7 @@ pub fn spawn(
                     metrics.periodic(s.passing, s.failing, s.erroring);
                     let run = PeriodicRun {
                         summary: s,
-                        results: results.into_iter().map(|(n, r)| (n, r.outcome)).collect(),
+                        results,
                         at_unix_ms: unix_ms(),
                         took_ms: duration_ms(took),
                     };

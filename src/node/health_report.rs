@@ -16,7 +16,7 @@ use crate::node::dispatch::NodeContext;
 use crate::node::health::Periodic;
 use crate::ops::coordinator::ShuttingDown;
 use crate::rpc::protocol::{
-    HealthReport, HostChecks, HostHealth, PeriodicChecks, Request, Response,
+    HealthReport, HostChecks, HostHealth, PeriodicChecks, Request, Response, split_results,
 };
 use crate::rpc::transport::response_name;
 
@@ -26,21 +26,26 @@ pub const ASK_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ASKS_AT_ONCE: usize = 32;
 
 /// This node's own latest periodic results, all of them or only the failing and erroring
-/// ones.
+/// ones, with what each found and expected.
 pub fn local_checks(periodic: &Periodic, failing_only: bool) -> PeriodicChecks {
     match periodic {
         Periodic::Off => PeriodicChecks::Off,
         Periodic::NotRunYet => PeriodicChecks::NotRunYet,
-        Periodic::Ran(run) => PeriodicChecks::Ran {
-            at_unix_ms: run.at_unix_ms,
-            took_ms: run.took_ms,
-            results: run
-                .results
-                .iter()
-                .filter(|(_, o)| !failing_only || !o.passed())
-                .map(|(n, o)| (n.clone(), o.clone()))
-                .collect(),
-        },
+        Periodic::Ran(run) => {
+            let (results, observations) = split_results(
+                run.results
+                    .iter()
+                    .filter(|(_, r)| !failing_only || !r.outcome.passed())
+                    .map(|(n, r)| (n.clone(), r.clone()))
+                    .collect(),
+            );
+            PeriodicChecks::Ran {
+                at_unix_ms: run.at_unix_ms,
+                took_ms: run.took_ms,
+                results,
+                observations,
+            }
+        }
     }
 }
 
@@ -121,36 +126,63 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::checks::Outcome;
     use crate::checks::run::Summary;
+    use crate::checks::{CheckResult, Facts, Outcome};
     use crate::node::health::PeriodicRun;
 
     #[test]
-    fn local_results_are_all_or_only_the_failing_ones() {
-        let results: BTreeMap<String, Outcome> = [
-            ("a".to_string(), Outcome::Success(true)),
-            ("b".to_string(), Outcome::Success(false)),
-            ("c".to_string(), Outcome::Error("unreadable".into())),
+    fn local_results_are_all_or_only_the_failing_ones_with_what_they_found() {
+        let mode = |m: &str| Facts::new().with("mode", m);
+        let results: BTreeMap<String, CheckResult> = [
+            ("a".to_string(), CheckResult::holds(true, mode("0644"))),
+            (
+                "b".to_string(),
+                CheckResult::holds(false, mode("0644")).expecting(mode("0600")),
+            ),
+            ("c".to_string(), CheckResult::error("unreadable")),
         ]
         .into();
         let ran = Periodic::Ran(Arc::new(PeriodicRun {
             summary: Summary::default(),
-            results: results.clone(),
+            results,
             at_unix_ms: 5,
             took_ms: 1,
         }));
+        let all = local_checks(&ran, false);
+        let PeriodicChecks::Ran {
+            at_unix_ms: 5,
+            took_ms: 1,
+            results,
+            observations,
+        } = &all
+        else {
+            panic!("ran: {all:?}");
+        };
         assert_eq!(
-            local_checks(&ran, false),
-            PeriodicChecks::Ran {
-                at_unix_ms: 5,
-                took_ms: 1,
-                results,
-            }
+            results.values().cloned().collect::<Vec<_>>(),
+            [
+                Outcome::Success(true),
+                Outcome::Success(false),
+                Outcome::Error("unreadable".into())
+            ]
         );
-        let PeriodicChecks::Ran { results, .. } = local_checks(&ran, true) else {
+        // Only checks that observed something carry an observation.
+        assert_eq!(observations.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let b = all.observation("b").expect("b observed");
+        assert_eq!(b.found.get("mode"), Some("0644"));
+        assert_eq!(b.expected.get("mode"), Some("0600"));
+
+        let failing = local_checks(&ran, true);
+        let PeriodicChecks::Ran {
+            results,
+            observations,
+            ..
+        } = &failing
+        else {
             panic!("ran");
         };
         assert_eq!(results.keys().collect::<Vec<_>>(), ["b", "c"]);
+        assert_eq!(observations.keys().collect::<Vec<_>>(), ["b"]);
         assert_eq!(local_checks(&Periodic::Off, true), PeriodicChecks::Off);
         assert_eq!(
             local_checks(&Periodic::NotRunYet, false),

@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod driver;
 pub mod events;
 pub mod health;
+pub mod health_json;
 pub mod health_report;
 pub mod hooks;
 pub mod http;

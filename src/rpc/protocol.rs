@@ -301,11 +301,15 @@ pub enum PeriodicChecks {
     /// Its first run has not finished yet.
     NotRunYet,
     /// Its latest run: when it ended, how long it took, and the outcomes (all of them, or
-    /// only the failing and erroring ones when those were asked for).
+    /// only the failing and erroring ones when those were asked for), with what those
+    /// checks found and expected (as in [`Response::CheckResults`]; absent from nodes that
+    /// do not send it).
     Ran {
         at_unix_ms: u64,
         took_ms: u64,
         results: BTreeMap<String, Outcome>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
     },
 }
 
@@ -332,6 +336,16 @@ pub struct HostHealth {
     pub summary: Option<HealthSummary>,
     /// What the member answered for its latest run.
     pub checks: HostChecks,
+}
+
+impl PeriodicChecks {
+    /// What check `name` observed in the latest run, if it ran and observed something.
+    pub fn observation(&self, name: &str) -> Option<&Observation> {
+        match self {
+            PeriodicChecks::Ran { observations, .. } => observations.get(name),
+            PeriodicChecks::Off | PeriodicChecks::NotRunYet => None,
+        }
+    }
 }
 
 /// What one member answered when asked for its periodic-check results.

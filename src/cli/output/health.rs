@@ -1,73 +1,15 @@
-//! `ctl health`: every host's periodic checks as the asked node gathered them, as
-//! seed-style `Host:… Check:… Success:…` lines or JSON, and the counts that decide its
-//! exit code.
+//! `ctl health` as text: every host's periodic checks as the asked node gathered them, as
+//! seed-style `Host:… Check:… Success:…` lines (each check that did not pass followed by
+//! indented `found:` and `expected:` lines; with `-v` every check). The JSON document and
+//! the counts that decide the exit code are [`crate::node::health_json`]'s, shared with
+//! the node's `GET /v1/health`.
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
-
 use crate::checks::Outcome;
 use crate::mesh::member::HealthSummary;
+use crate::node::health_json::health_counts;
 use crate::rpc::protocol::{HealthReport, HostChecks, PeriodicChecks};
-
-/// Counts over a [`HealthReport`]: hosts by how they answered, checks by outcome (from
-/// a host's full answer when there is one, else from its gossiped summary).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct HealthCounts {
-    pub hosts: usize,
-    pub answered: usize,
-    pub unavailable: usize,
-    pub not_asked: usize,
-    pub checks_passing: u64,
-    pub checks_failing: u64,
-    pub checks_erroring: u64,
-}
-
-/// Counts for `r`.
-pub fn health_counts(r: &HealthReport) -> HealthCounts {
-    let mut c = HealthCounts {
-        hosts: r.hosts.len(),
-        ..HealthCounts::default()
-    };
-    for h in &r.hosts {
-        match &h.checks {
-            HostChecks::Answered(_) => c.answered += 1,
-            HostChecks::NotAsked => c.not_asked += 1,
-            HostChecks::Unavailable(_) => c.unavailable += 1,
-        }
-        match (&h.checks, &h.summary) {
-            (HostChecks::Answered(PeriodicChecks::Ran { results, .. }), _) if !r.failing_only => {
-                for o in results.values() {
-                    match o {
-                        Outcome::Success(true) => c.checks_passing += 1,
-                        Outcome::Success(false) => c.checks_failing += 1,
-                        Outcome::Error(_) => c.checks_erroring += 1,
-                    }
-                }
-            }
-            (HostChecks::Answered(PeriodicChecks::Off), _) => {}
-            (_, Some(s)) => {
-                c.checks_passing += u64::from(s.passing);
-                c.checks_failing += u64::from(s.failing);
-                c.checks_erroring += u64::from(s.erroring);
-            }
-            (_, None) => {}
-        }
-    }
-    c
-}
-
-/// `ctl health` passed: no check fails or errors anywhere and every host could be asked.
-pub fn health_passed(r: &HealthReport) -> bool {
-    let c = health_counts(r);
-    c.unavailable == 0 && c.checks_failing == 0 && c.checks_erroring == 0
-}
-
-/// What a host reported finding for a check, shown under its result line (text) and as
-/// `found` (JSON). The outcomes hosts send carry no observed value, so this is `None`.
-fn found_of(_outcome: &Outcome) -> Option<String> {
-    None
-}
 
 /// A one-line summary of a gossiped health summary: `1 passing, 2 failing (a,b), 0 erroring`.
 fn summary_words(h: &HealthSummary) -> String {
@@ -80,13 +22,15 @@ fn summary_words(h: &HealthSummary) -> String {
     )
 }
 
-/// `ctl health`: `Host:… Check:… Success:…` lines (seed style), host lines, a summary.
-pub(super) fn health_text(r: &HealthReport) -> String {
+/// `ctl health`: `Host:… Check:… Success:…` lines (seed style) with what the checks that
+/// did not pass found and expected (with `verbose`, what every check found), host lines,
+/// a summary.
+pub(super) fn health_text(r: &HealthReport, verbose: bool) -> String {
     let mut out = String::new();
     for h in &r.hosts {
         let host = &h.addr;
         match &h.checks {
-            HostChecks::Answered(PeriodicChecks::Ran { results, .. }) => {
+            HostChecks::Answered(ran @ PeriodicChecks::Ran { results, .. }) => {
                 for (name, o) in results {
                     match o {
                         Outcome::Success(b) => {
@@ -96,8 +40,8 @@ pub(super) fn health_text(r: &HealthReport) -> String {
                             let _ = writeln!(out, "Host:{host} Check:{name} Error:{e}");
                         }
                     }
-                    if let Some(found) = found_of(o) {
-                        let _ = writeln!(out, "  found: {found}");
+                    if verbose || !o.passed() {
+                        super::text::detail_lines(&mut out, ran.observation(name));
                     }
                 }
             }
@@ -135,89 +79,6 @@ pub(super) fn health_text(r: &HealthReport) -> String {
     out
 }
 
-/// `ctl health` as JSON.
-pub(super) fn health_json(r: &HealthReport) -> Value {
-    let hosts: Vec<Value> = r
-        .hosts
-        .iter()
-        .map(|h| {
-            let (status, error, at, took, checks) = match &h.checks {
-                HostChecks::Answered(PeriodicChecks::Ran {
-                    at_unix_ms,
-                    took_ms,
-                    results,
-                }) => {
-                    let checks: serde_json::Map<String, Value> = results
-                        .iter()
-                        .map(|(n, o)| {
-                            let mut v = match o {
-                                Outcome::Success(b) => json!({"success": b}),
-                                Outcome::Error(e) => json!({"error": e}),
-                            };
-                            if let Some(found) = found_of(o) {
-                                v["found"] = json!(found);
-                            }
-                            (n.clone(), v)
-                        })
-                        .collect();
-                    (
-                        "answered",
-                        Value::Null,
-                        json!(at_unix_ms),
-                        json!(took_ms),
-                        Value::Object(checks),
-                    )
-                }
-                HostChecks::Answered(PeriodicChecks::Off) => (
-                    "no_checks",
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                ),
-                HostChecks::Answered(PeriodicChecks::NotRunYet) => (
-                    "not_run_yet",
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                ),
-                HostChecks::NotAsked => (
-                    "not_asked",
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                ),
-                HostChecks::Unavailable(why) => (
-                    "unavailable",
-                    json!(why),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
-                ),
-            };
-            json!({
-                "host": h.addr,
-                "node_id": h.node_id.to_string(),
-                "state": h.state.to_string(),
-                "status": status,
-                "error": error,
-                "at_unix_ms": at,
-                "took_ms": took,
-                "checks": checks,
-                "gossiped": h.summary.as_ref().map(crate::node::status::health_json),
-            })
-        })
-        .collect();
-    json!({
-        "gathered_by": r.gathered_by,
-        "failing_only": r.failing_only,
-        "hosts": hosts,
-        "summary": health_counts(r),
-    })
-}
-
 /// ` (disk,dns +3 more)`: the failing then erroring check names a summary carries and
 /// how many it left out; empty when it names none.
 pub(super) fn names_in_parens(h: &HealthSummary) -> String {
@@ -227,5 +88,76 @@ pub(super) fn names_in_parens(h: &HealthSummary) -> String {
         (true, more) => format!(" ({more} not named)"),
         (false, 0) => format!(" ({})", names.join(",")),
         (false, more) => format!(" ({} +{more} more)", names.join(",")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::base::NodeId;
+    use crate::checks::{Facts, Observation};
+    use crate::mesh::member::State;
+    use crate::rpc::protocol::HostHealth;
+
+    fn report() -> HealthReport {
+        let mode = |m: &str| Facts::new().with("mode", m);
+        let results: BTreeMap<String, Outcome> = [
+            ("hosts_mode".to_string(), Outcome::Success(false)),
+            ("root".to_string(), Outcome::Success(true)),
+        ]
+        .into();
+        let observations: BTreeMap<String, Observation> = [
+            (
+                "hosts_mode".to_string(),
+                Observation {
+                    found: mode("0644"),
+                    expected: mode("0600"),
+                    negated: false,
+                },
+            ),
+            (
+                "root".to_string(),
+                Observation {
+                    found: Facts::new().with("exists", "true"),
+                    ..Observation::default()
+                },
+            ),
+        ]
+        .into();
+        HealthReport {
+            gathered_by: "127.0.0.1:30035".into(),
+            failing_only: false,
+            hosts: vec![HostHealth {
+                addr: "127.0.0.1:30035".into(),
+                node_id: NodeId([1; 16]),
+                state: State::Alive,
+                summary: None,
+                checks: HostChecks::Answered(PeriodicChecks::Ran {
+                    at_unix_ms: 1,
+                    took_ms: 2,
+                    results,
+                    observations,
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_failing_check_shows_what_it_found_and_expected_and_v_shows_every_found() {
+        assert_eq!(
+            health_text(&report(), false),
+            "Host:127.0.0.1:30035 Check:hosts_mode Success:false\n\
+             \x20   found: mode=0644\n\
+             \x20   expected: mode=0600\n\
+             Host:127.0.0.1:30035 Check:root Success:true\n\
+             Hosts: 1 known, 1 answered, 0 unavailable; checks: 1 passing, 1 failing, 0 erroring\n"
+        );
+        let verbose = health_text(&report(), true);
+        assert!(
+            verbose.contains("Check:root Success:true\n    found: exists=true\n"),
+            "{verbose}"
+        );
     }
 }

@@ -46,7 +46,7 @@ pub(super) fn json(out: &CommandOutput<'_>) -> Value {
         }),
         CommandOutput::Local(run) => local_json(run),
         CommandOutput::Status(report) => status_json(report),
-        CommandOutput::Health(report) => super::health::health_json(report),
+        CommandOutput::Health(report) => crate::node::health_json::health_json(report),
     }
 }
 

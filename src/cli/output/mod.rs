@@ -27,7 +27,7 @@ use crate::checks::CheckResult;
 use crate::mesh::member::HealthSummary;
 use crate::rpc::protocol::{HealthReport, OperationReport, StatusReport};
 
-pub use health::{HealthCounts, health_counts, health_passed};
+pub use crate::node::health_json::{HealthCounts, health_counts, health_passed};
 pub use results::Rows;
 pub use status::partition_hosts;
 pub use watch::{watch_event, watch_missed};
@@ -229,7 +229,7 @@ fn text(out: &CommandOutput<'_>, opts: RenderOptions) -> String {
         CommandOutput::Refreshed(r) => text::refresh_text(r),
         CommandOutput::Local(run) => text::local_text(run, opts.verbose),
         CommandOutput::Status(report) => status::status_text(report),
-        CommandOutput::Health(report) => health::health_text(report),
+        CommandOutput::Health(report) => health::health_text(report, opts.verbose),
     }
 }
 

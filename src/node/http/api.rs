@@ -6,21 +6,25 @@
 //! | `GET /v1/events[?since=SEQ]` | the node's membership events after SEQ, oldest first ([`events_json`]) |
 //! | `GET /v1/operations[?limit=N]` | the operations this node knows, newest first: those it coordinates and those of other coordinators fetched through it |
 //! | `GET /v1/operations/HANDLE` | `werify ctl get HANDLE --output json`, partial while hosts are still answering |
+//! | `GET /v1/health[?failing]` | `werify ctl health [--failing] --output json`: every host's latest periodic results with what they found, gathered at most every [`HEALTH_FRESH_FOR`] ([`HealthCache`]) |
 //!
 //! Errors are JSON too: `{"error": "what was wrong and what to do", "code": "not_found"}`
 //! with the status code of its kind (400, 404, 429, 502, 503, 504).
 //!
 //! Not here: building the documents ([`crate::node::status`],
-//! [`crate::node::operation_json`]), fetching operations ([`crate::ops::coordinator`]),
+//! [`crate::node::operation_json`], [`crate::node::health_json`]), fetching operations
+//! ([`crate::ops::coordinator`]), gathering health ([`crate::node::health_report`]),
 //! recording events ([`crate::node::events`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
 use crate::node::dispatch::{NodeContext, status};
 use crate::node::events::Backlog;
+use crate::node::health_json::health_json;
+use crate::node::health_report;
 use crate::node::operation_json::operation_json;
 use crate::node::status::status_json;
 use crate::ops::error::OpsError;
@@ -157,6 +161,68 @@ pub async fn operation(ctx: &NodeContext, handle: &str) -> Reply {
     }
 }
 
+/// How long a gathered `/v1/health` answer is served again before the hosts are asked
+/// anew: however many pages poll it, the mesh is asked at most this often.
+pub const HEALTH_FRESH_FOR: Duration = Duration::from_secs(2);
+
+/// The latest `/v1/health` answers (all checks, failing only), shared by every request;
+/// one gathering at a time, the others wait for it and take its answer.
+#[derive(Default)]
+pub struct HealthCache {
+    latest: tokio::sync::Mutex<[Option<(Instant, Value)>; 2]>,
+}
+
+/// `GET /v1/health[?failing]`.
+pub async fn health(ctx: &NodeContext, cache: &HealthCache, query: Option<&str>) -> Reply {
+    let failing_only = match failing_param(query) {
+        Ok(f) => f,
+        Err(why) => return error(StatusCode::BAD_REQUEST, "invalid", &why),
+    };
+    let mut latest = cache.latest.lock().await;
+    let slot = &mut latest[usize::from(failing_only)];
+    if let Some((at, doc)) = slot.as_ref()
+        && at.elapsed() < HEALTH_FRESH_FOR
+    {
+        return Reply::json(StatusCode::OK, doc);
+    }
+    match health_report::gather(ctx, failing_only).await {
+        Ok(report) => {
+            let doc = health_json(&report);
+            let reply = Reply::json(StatusCode::OK, &doc);
+            *slot = Some((Instant::now(), doc));
+            reply
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// Whether a `/v1/health` query asks for failing and erroring checks only (`failing`,
+/// `failing=true`).
+fn failing_param(query: Option<&str>) -> Result<bool, String> {
+    let mut failing = false;
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        failing = match pair {
+            "failing" | "failing=true" | "failing=1" => true,
+            "failing=false" | "failing=0" => false,
+            _ => {
+                return Err(format!(
+                    "unknown query {:.40}: the only parameter is failing (or failing=true|false)",
+                    one_line(pair)
+                ));
+            }
+        };
+    }
+    Ok(failing)
+}
+
 /// The `limit` of a `/v1/operations` query: [`DEFAULT_LIST_LIMIT`] when absent.
 fn list_limit(query: Option<&str>) -> Result<usize, String> {
     let mut limit = DEFAULT_LIST_LIMIT;
@@ -219,6 +285,16 @@ mod tests {
             unknown.contains("unknown parameter \"limit=3\""),
             "{unknown}"
         );
+    }
+
+    #[test]
+    fn the_health_query_takes_failing_only() {
+        assert_eq!(failing_param(None), Ok(false));
+        assert_eq!(failing_param(Some("failing")), Ok(true));
+        assert_eq!(failing_param(Some("failing=true")), Ok(true));
+        assert_eq!(failing_param(Some("failing=0")), Ok(false));
+        let bad = failing_param(Some("failing=maybe")).unwrap_err();
+        assert!(bad.contains("unknown query failing=maybe"), "{bad}");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! | `GET /v1/events[?since=SEQ]` | the node's membership events after SEQ, oldest first ([`api`]) |
 //! | `GET /v1/operations` | the operations this node knows, newest first ([`api`]) |
 //! | `GET /v1/operations/HANDLE` | the JSON of `werify ctl get HANDLE --output json` ([`api`]) |
+//! | `GET /v1/health[?failing]` | the JSON of `werify ctl health [--failing] --output json` ([`api`]) |
 //!
 //! Other paths get 404, other methods 405. Who may read what is [`access`]: on loopback
 //! anyone who can connect; elsewhere only with the bearer token of `--http-token-file`
@@ -87,6 +88,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, HttpError> {
 /// every connection it serves.
 pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, access: Access) {
     let slots = Arc::new(Semaphore::new(MAX_HTTP_CONNECTIONS));
+    let health = Arc::new(api::HealthCache::default());
     let mut connections = JoinSet::new();
     let mut builder = http1::Builder::new();
     builder
@@ -111,10 +113,12 @@ pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, access: Access)
                     tracing::debug!(%remote, "HTTP connection closed: {MAX_HTTP_CONNECTIONS} already open");
                     continue;
                 };
-                let (ctx, access) = (ctx.clone(), access.clone());
+                let (ctx, access, health) = (ctx.clone(), access.clone(), health.clone());
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let (ctx, access) = (ctx.clone(), access.clone());
-                    async move { Ok::<_, Infallible>(answer(&ctx, &access, &req).await.into_response()) }
+                    let (ctx, access, health) = (ctx.clone(), access.clone(), health.clone());
+                    async move {
+                        Ok::<_, Infallible>(answer(&ctx, &access, &health, &req).await.into_response())
+                    }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service);
                 connections.spawn(async move {
@@ -132,7 +136,12 @@ pub async fn serve(listener: TcpListener, ctx: Arc<NodeContext>, access: Access)
 }
 
 /// The answer to one request.
-async fn answer(ctx: &NodeContext, access: &Access, req: &Request<Incoming>) -> Reply {
+async fn answer(
+    ctx: &NodeContext,
+    access: &Access,
+    health: &api::HealthCache,
+    req: &Request<Incoming>,
+) -> Reply {
     let path = req.uri().path();
     if path != "/healthz" {
         match access.admit(req.headers()) {
@@ -183,6 +192,7 @@ async fn answer(ctx: &NodeContext, access: &Access, req: &Request<Incoming>) -> 
         }
         "/v1/status" => api::mesh_status(ctx).await,
         "/v1/events" => api::events(ctx, req.uri().query()),
+        "/v1/health" => api::health(ctx, health, req.uri().query()).await,
         "/v1/operations" | "/v1/operations/" => api::operations(ctx, req.uri().query()).await,
         _ => {
             if let Some(handle) = path.strip_prefix("/v1/operations/") {
@@ -213,7 +223,8 @@ pub fn one_line(name: &str) -> String {
 }
 
 /// The JSON paths, for 404 answers.
-const JSON_PATHS: &str = "/v1/status, /v1/events, /v1/operations and /v1/operations/HANDLE";
+const JSON_PATHS: &str =
+    "/v1/status, /v1/events, /v1/health, /v1/operations and /v1/operations/HANDLE";
 
 /// An answer before it becomes a hyper response.
 pub struct Reply {

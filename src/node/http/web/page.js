@@ -7,6 +7,7 @@
   const POLL_OPERATIONS_MS = 3000;
   const POLL_OPERATION_MS = 1000;
   const POLL_EVENTS_MS = 2000;
+  const POLL_HEALTH_MS = 5000;
   const REQUEST_TIMEOUT_MS = 8000;
   const MAX_EVENTS = 200;
   const OPERATIONS_LISTED = 30;
@@ -300,9 +301,16 @@
         : h.failing + h.erroring === 0 ? badge("r", CELL, "pass") : badge("r", CELL, "fail");
       const carried = h ? namesOf(h) : { failing: [], erroring: [], omitted: 0 };
       const item = (n, erroring) => {
-        const found = foundInOperation(m.addr, n);
-        return el("li", {}, el("code", { text: n }), erroring ? " (error)" : null,
-          found !== null ? el("span", { class: "found", text: ` found ${shown(found).replace(/\n/g, "; ")}` }) : null);
+        const asked = askedResult(m.addr, n);
+        const found = asked ? asked.found : foundInOperation(m.addr, n);
+        const detail = [];
+        if (asked && asked.error) detail.push(asked.error);
+        if (found !== null && found !== undefined) detail.push(`found ${oneLine(found)}`);
+        if (asked && asked.expected) {
+          detail.push(`expected${asked.negated ? " not" : ""} ${oneLine(asked.expected)}`);
+        }
+        return el("li", { "data-check": n }, el("code", { text: n }), erroring ? " (error)" : null,
+          detail.length ? el("span", { class: "found", text: ` ${detail.join("; ")}` }) : null);
       };
       const names = [
         ...carried.failing.map((n) => item(n, false)),
@@ -319,6 +327,42 @@
         el("td", { text: h ? `${clock(h.at_unix_ms)} (${ago(h.at_unix_ms)})` : "–" }));
     });
     $("health").tBodies[0].replaceChildren(...rows);
+  }
+
+  // A found or expected map on one line: `exists: false, type: directory`.
+  function oneLine(v) {
+    return shown(v).replace(/\n/g, ", ");
+  }
+
+  // ---- What each host's own latest periodic run found, for its failing checks: the
+  // node asks the hosts whose gossiped summary shows a failure (GET /v1/health?failing).
+  let asked = new Map(); // host -> check name -> {found, expected, negated, error}
+  let askedAny = false;
+
+  async function pollHealth() {
+    // Nothing fails anywhere: nobody to ask.
+    if (status && !status.members.some((m) => m.health && m.health.failing + m.health.erroring > 0)) {
+      if (askedAny) {
+        asked = new Map();
+        askedAny = false;
+        renderHealth(status.members.filter(hostShown));
+      }
+      return;
+    }
+    try {
+      const doc = await getJson("/v1/health?failing");
+      asked = new Map(doc.hosts.filter((h) => h.checks).map((h) => [h.host, h.checks]));
+      askedAny = true;
+    } catch (_) {
+      // The gossiped names stay; the found values wait for the next answer.
+      return;
+    }
+    if (status) renderHealth(status.members.filter(hostShown));
+  }
+
+  function askedResult(host, check) {
+    const checks = asked.get(host);
+    return checks && checks[check] ? checks[check] : null;
   }
 
   // The found value of `check` on `host` in the chosen operation, if it reported one.
@@ -674,7 +718,10 @@
       case "member-dead":
       case "member-removed":
       case "self-refuted":
-        if (ev.accuser) detail.push(`${ev.event === "member-removed" ? "by" : "accused by"} ${who(ev.accuser)}`);
+        if (ev.accuser) {
+          const by = { "member-removed": "by", "member-dead": "declared dead by" }[ev.event] || "accused by";
+          detail.push(`${by} ${who(ev.accuser)}`);
+        }
         if (ev.confirmations !== null && ev.confirmations !== undefined && ev.event !== "member-removed") {
           detail.push(`${ev.confirmations} confirmation${ev.confirmations === 1 ? "" : "s"}`);
         }
@@ -755,6 +802,7 @@
     every(POLL_OPERATIONS_MS, pollOperations);
     every(POLL_OPERATION_MS, pollOperation);
     every(POLL_EVENTS_MS, pollEvents);
+    every(POLL_HEALTH_MS, pollHealth);
   }
 
   setUp();
