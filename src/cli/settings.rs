@@ -287,15 +287,18 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         "on_event",
         args.on_event.clone(),
         at(f.on_event),
+        // No scripts reads as unset.
         |scripts| {
-            Some(format!(
-                "[{}]",
-                scripts
-                    .iter()
-                    .map(|p| quote(p.display()))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
+            (!scripts.is_empty()).then(|| {
+                format!(
+                    "[{}]",
+                    scripts
+                        .iter()
+                        .map(|p| quote(p.display()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
         },
     );
     let log_level = l.pick(
