@@ -401,6 +401,8 @@ fn health(rng: &mut Rng) -> HealthSummary {
         failing: rng.u64() as u32,
         erroring: rng.u64() as u32,
         failing_names: (0..rng.below(10)).map(|_| text(rng)).collect(),
+        erroring_names: (0..rng.below(3)).map(|_| text(rng)).collect(),
+        names_omitted: rng.below(3) as u32,
         at_unix_ms: rng.edgy_u64(),
         refresh_id: rng.edgy_u64(),
     }

@@ -356,3 +356,240 @@ fn a_hostile_local_client_is_bounded() {
         );
     }
 }
+
+/// Status code, headers and body of a GET with extra header lines.
+fn get_with(addr: &str, path: &str, headers: &str) -> Option<(u16, String)> {
+    raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{headers}Connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+#[test]
+fn off_loopback_every_path_but_healthz_needs_the_bearer_token() {
+    let dir = TempDir::new("http-token");
+    let port = 32620;
+    let token = "dG9rZW4tZm9yLXRoZS1odHRwLXRlc3Q=";
+    let token_file = dir.path().join("http-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("token file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&token_file, std::fs::Permissions::from_mode(0o600))
+            .expect("chmod");
+    }
+    // Listening on every address; the requests below go to 127.0.0.1 only.
+    let listen = format!("0.0.0.0:{}", port + 1);
+    let h = format!("127.0.0.1:{}", port + 1);
+    let token_arg = token_file.display().to_string();
+    let node = Node::start(
+        dir.path(),
+        1,
+        port,
+        &["--http", &listen, "--http-token-file", &token_arg],
+    );
+    assert!(
+        wait_until(CONVERGE, || get(&h, "/healthz")
+            == Some((200, "ok\n".into())))
+        .is_some(),
+        "/healthz without a token: {:?}\n{}",
+        get(&h, "/healthz"),
+        node.log_text()
+    );
+    let bearer = format!("Authorization: Bearer {token}\r\n");
+    for path in [
+        "/",
+        "/page.js",
+        "/metrics",
+        "/v1/status",
+        "/v1/operations",
+        "/nope",
+    ] {
+        let (code, body) = get(&h, path).expect("an answer");
+        assert_eq!(code, 401, "{path} without a token: {body}");
+        assert!(body.contains("Authorization: Bearer"), "{body}");
+        let wrong = get_with(&h, path, "Authorization: Bearer not-the-token-at-all\r\n");
+        assert_eq!(wrong.map(|r| r.0), Some(401), "{path} with a wrong token");
+        let (code, _) = get_with(&h, path, &bearer).expect("an answer");
+        assert_eq!(
+            code,
+            if path == "/nope" { 404 } else { 200 },
+            "{path} with the token"
+        );
+    }
+    // The challenge says which scheme.
+    let mut s = TcpStream::connect(&h).expect("connect");
+    s.write_all(format!("GET /v1/status HTTP/1.1\r\nHost: {h}\r\n\r\n").as_bytes())
+        .expect("write");
+    let mut head = String::new();
+    s.read_to_string(&mut head).expect("read");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("www-authenticate: bearer realm=\"werify\""),
+        "{head}"
+    );
+    // With the token, any Host name is fine.
+    let named = raw(
+        &h,
+        format!("GET /v1/status HTTP/1.1\r\nHost: mesh.example\r\n{bearer}\r\n").as_bytes(),
+    );
+    assert_eq!(named.map(|r| r.0), Some(200));
+}
+
+#[test]
+fn off_loopback_without_a_token_file_the_node_refuses_to_start() {
+    let dir = TempDir::new("http-no-token");
+    let o = werify_in(
+        None,
+        &[
+            "node",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "32622",
+            "--data-dir",
+            &dir.path().join("node").display().to_string(),
+            "--http",
+            "0.0.0.0:32623",
+        ],
+    )
+    .output()
+    .expect("run werify node");
+    assert!(!o.status.success(), "it started: {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("0.0.0.0:32623 is not a loopback address")
+            && err.contains("--http-token-file FILE"),
+        "{err}"
+    );
+    // It stopped before binding anything.
+    assert!(TcpStream::connect("127.0.0.1:32623").is_err());
+
+    // A token too short is refused with what to do.
+    let short = dir.path().join("short");
+    std::fs::write(&short, "abc\n").expect("token file");
+    let o = werify_in(
+        None,
+        &[
+            "node",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "32622",
+            "--data-dir",
+            &dir.path().join("node").display().to_string(),
+            "--http",
+            "0.0.0.0:32623",
+            "--http-token-file",
+            &short.display().to_string(),
+        ],
+    )
+    .output()
+    .expect("run werify node");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("use at least 16"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_operation_endpoints_answer_what_ctl_get_prints() {
+    let dir = TempDir::new("http-operations");
+    let port = 32630;
+    let h1 = format!("127.0.0.1:{}", port + 1);
+    let h2 = format!("127.0.0.2:{}", port + 1);
+    let seed = format!("127.0.0.1:{port}");
+    let nodes = [
+        Node::start(dir.path(), 1, port, &["--http", &h1, "--allow-command"]),
+        Node::start(dir.path(), 2, port, &["--http", &h2, "--join", &seed]),
+    ];
+    let refs: Vec<&Node> = nodes.iter().collect();
+    assert!(
+        wait_until(CONVERGE, || {
+            get(&h1, "/v1/status").is_some_and(|(_, b)| b.contains("\"alive\": 2"))
+        })
+        .is_some(),
+        "{}",
+        dump_logs(&refs)
+    );
+    let (code, body) = get(&h1, "/v1/operations").expect("an answer");
+    assert_eq!((code, body.as_str()), (200, "{\n  \"operations\": []\n}\n"));
+
+    let file = dir.path().join("op.json");
+    std::fs::write(
+        &file,
+        r#"{"root": {"type": "file_exists", "path": "/"},
+            "slow": {"type": "command", "command": "sleep", "args": ["2"]}}"#,
+    )
+    .expect("operations file");
+    let o = ctl(
+        &nodes[0].addr(),
+        &["--output", "json", "operation", &file.display().to_string()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let handle = serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("JSON")["handle"]
+        .as_str()
+        .expect("handle")
+        .to_string();
+    let path = format!("/v1/operations/{handle}");
+    // While node 1 sleeps, the document is partial: node 2 answered (its command check
+    // errors), node 1 is still pending.
+    let (code, body) = get(&h1, &path).expect("an answer");
+    assert_eq!(code, 200, "{body}");
+    let partial: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(partial["running"], true, "{partial:#}");
+    assert_eq!(partial["hosts"][0]["status"], "pending", "{partial:#}");
+
+    let cli = || {
+        let o = ctl(
+            &nodes[0].addr(),
+            &["--output", "json", "get", &handle, "--wait"],
+        );
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).expect("ctl get JSON")
+    };
+    let ended = cli();
+    assert_eq!(ended["running"], false, "{ended:#}");
+    let from_http = |addr: &str| {
+        let (code, body) = get(addr, &path).expect("an answer");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")
+    };
+    assert_eq!(from_http(&h1), ended);
+    // Node 2 fetches it from its coordinator, and lists it from then on.
+    assert_eq!(from_http(&h2), ended);
+    let listed = |addr: &str| {
+        let (code, body) = get(addr, "/v1/operations?limit=5").expect("an answer");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["operations"].clone()
+    };
+    for (addr, here) in [(&h1, true), (&h2, false)] {
+        let ops = listed(addr);
+        assert_eq!(ops.as_array().map(Vec::len), Some(1), "{ops:#}");
+        assert_eq!(ops[0]["handle"], handle.as_str());
+        assert_eq!(ops[0]["coordinated_here"], here);
+        assert_eq!(ops[0]["summary"], ended["summary"]);
+        assert!(ops[0].get("hosts").is_none(), "{ops:#}");
+    }
+
+    // Bad input is a JSON error of the right kind.
+    for (path, code, kind) in [
+        ("/v1/operations/not-a-handle", 400, "invalid"),
+        ("/v1/operations/abc1-zzzz", 404, "not_found"),
+        ("/v1/operations?limit=0", 400, "invalid"),
+        ("/v1/nope", 404, "not_found"),
+    ] {
+        let (got, body) = get(&h1, path).expect("an answer");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+        assert_eq!(
+            (got, doc["code"].as_str()),
+            (code, Some(kind)),
+            "{path}: {body}"
+        );
+        assert!(doc["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    // Requests naming another host are refused without a token (DNS rebinding).
+    let foreign = raw(
+        &h1,
+        b"GET /v1/status HTTP/1.1\r\nHost: rebound.example:32631\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(foreign.map(|r| r.0), Some(403));
+}

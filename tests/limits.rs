@@ -990,6 +990,8 @@ fn gossiped_tags_and_health_are_capped() {
         failing: 20,
         erroring: 0,
         failing_names: (0..20).map(|i| format!("{i}{}", "é".repeat(40))).collect(),
+        erroring_names: Vec::new(),
+        names_omitted: 0,
         at_unix_ms: 0,
         refresh_id: 0,
     }

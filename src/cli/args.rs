@@ -102,8 +102,8 @@ pub struct ConfigCheckArgs {
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success (with --wait: every check on every host succeeded)
-  1  a check was false or errored, or a host did not answer (--wait commands); or the
-     --node/--tag filters of an operation match no alive host
+  1  a check was false or errored, or a host did not answer (--wait commands, health); or
+     the --node/--tag filters of an operation match no alive host
   2  usage, input, connection or authentication error; or the node refused the request
      as invalid, forbidden, or naming something unknown (e.g. an unknown handle)
   3  the node, or a node it needed, cannot serve the request now: try later or another node
@@ -113,6 +113,40 @@ Exit codes:
 pub enum MeshCommand {
     /// Members, states, incarnations, RTTs, health and suspicions as one node sees them.
     Status(StatusArgs),
+    /// Stream the membership events one node sees, as they happen.
+    ///
+    /// One line per event: a member joined, is suspected, is alive again, is dead, left,
+    /// was removed, changed its tags or its health, was forgotten; or the node itself
+    /// refuted an accusation, was removed or added again. Runs until Ctrl-C (exit 0) or
+    /// until the node goes away (exit 3).
+    Watch(WatchArgs),
+}
+
+/// How `mesh watch` prints events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    /// One line per event: time, seq, event name, member address, then key=value fields.
+    Text,
+    /// One JSON object per line, as `GET /v1/events` lists them.
+    Jsonl,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Node to watch, HOST[:PORT] [default: 127.0.0.1:30035].
+    #[arg(long, env = "WERIFY_CONNECT", value_name = "HOST[:PORT]")]
+    pub connect: Option<String>,
+    /// Bound on connecting and on the node's first answer (the watch itself has none).
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WatchFormat::Text)]
+    pub output: WatchFormat,
+    /// First print the events after this seq that the node still holds (0: all of them).
+    #[arg(long, value_name = "SEQ")]
+    pub since: Option<u64>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -284,8 +318,9 @@ pub struct NodeArgs {
     /// Allow `command` checks (they run programs with this node's privileges).
     #[arg(long, env = "WERIFY_ALLOW_COMMAND")]
     pub allow_command: bool,
-    /// Serve /healthz, /metrics and /v1/status over HTTP on IP:PORT, e.g. 127.0.0.1:30036
-    /// (off by default; no authentication, so keep it on loopback or a trusted network).
+    /// Serve the live page, /healthz, /metrics and the JSON endpoints (/v1/…) over HTTP on
+    /// IP:PORT, e.g. 127.0.0.1:30036 (off by default). Read-only; on an address other than
+    /// loopback it needs --http-token-file.
     #[arg(long, env = "WERIFY_HTTP", value_name = "IP:PORT")]
     pub http: Option<SocketAddr>,
     /// Refuse the certificates this file names: SHA-256 fingerprints and operator names,
@@ -296,6 +331,15 @@ pub struct NodeArgs {
     /// run an older version.
     #[arg(long, value_name = "RANGE", hide = true)]
     pub protocol_versions: Option<ProtocolRange>,
+    /// File holding the bearer token HTTP clients must send (`Authorization: Bearer
+    /// TOKEN`) for every path but /healthz; needed when --http is not on loopback.
+    #[arg(long, env = "WERIFY_HTTP_TOKEN_FILE", value_name = "FILE")]
+    pub http_token_file: Option<PathBuf>,
+    /// Run SCRIPT for every membership event this node sees (repeatable), with
+    /// WERIFY_EVENT, WERIFY_MEMBER_ID, WERIFY_MEMBER_ADDR, WERIFY_MEMBER_TAGS,
+    /// WERIFY_MEMBER_STATE, … in its environment and the event as JSON on stdin.
+    #[arg(long, value_name = "SCRIPT")]
+    pub on_event: Vec<PathBuf>,
     /// How much to log (RUST_LOG, when set, wins).
     #[arg(long, env = "WERIFY_LOG_LEVEL", value_enum, default_value_t = LogLevel::Info)]
     pub log_level: LogLevel,

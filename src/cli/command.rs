@@ -24,7 +24,7 @@ pub enum CtlSubcommand {
     /// Runs commands from stdin, one per line
     ///
     /// Each line is one command as it would follow `werify ctl` (add, del, list, listactive,
-    /// listinactive, operation, get, refresh), split into words as a POSIX shell would
+    /// listinactive, operation, get, refresh, health), split into words as a POSIX shell would
     /// (quotes and backslashes work; no variables or globs). Blank lines and `#` comments
     /// are skipped. All lines use one connection. The first line that fails stops the run
     /// with `Error running <line>: <message>` on stderr; otherwise `Commands processed: N`
@@ -107,6 +107,21 @@ pub enum CtlCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Shows every host's periodic checks, without running any
+    ///
+    /// The node you talk to asks each alive member for the results of its latest periodic
+    /// run (`werify node --checks`) and prints one `Host:IP:PORT Check:NAME Success:true|false`
+    /// (or `Error:…`) line per host and check; a host with no periodic checks, or none run
+    /// yet, gets one `Host:IP:PORT Health:…` line, and one that cannot be asked (not alive,
+    /// unreachable) a `Host:IP:PORT Error:…` line with its last gossiped summary. A summary
+    /// line ends the output. Exits 1 if a check fails or errors somewhere or a host could
+    /// not be asked.
+    Health {
+        /// Only failing and erroring checks; only hosts whose gossiped summary shows one
+        /// are asked
+        #[arg(long)]
+        failing: bool,
+    },
 }
 
 /// `ctl operation`'s arguments.
@@ -150,6 +165,7 @@ impl CtlCommand {
             CtlCommand::Operation(_) => "operation",
             CtlCommand::Get { .. } => "get",
             CtlCommand::Refresh { .. } => "refresh",
+            CtlCommand::Health { .. } => "health",
         }
     }
 
@@ -164,7 +180,8 @@ impl CtlCommand {
             | CtlCommand::Del { .. }
             | CtlCommand::List
             | CtlCommand::Listactive
-            | CtlCommand::Listinactive => false,
+            | CtlCommand::Listinactive
+            | CtlCommand::Health { .. } => false,
         }
     }
 
@@ -175,6 +192,7 @@ impl CtlCommand {
             CtlCommand::Get { wait, .. } | CtlCommand::Refresh { wait } => *wait,
             CtlCommand::Add { .. }
             | CtlCommand::Del { .. }
+            | CtlCommand::Health { .. }
             | CtlCommand::List
             | CtlCommand::Listactive
             | CtlCommand::Listinactive => false,
@@ -373,6 +391,11 @@ mod tests {
         );
         assert_eq!(run("refresh"), CtlCommand::Refresh { wait: false });
         assert_eq!(run("refresh --wait"), CtlCommand::Refresh { wait: true });
+        assert_eq!(run("health"), CtlCommand::Health { failing: false });
+        assert_eq!(
+            run("health --failing"),
+            CtlCommand::Health { failing: true }
+        );
         assert_eq!(
             run("operation ops.json"),
             CtlCommand::Operation(OperationArgs {

@@ -45,6 +45,8 @@ pub const KEYS: &[&str] = &[
     "check_interval",
     "allow_command",
     "http",
+    "http_token_file",
+    "on_event",
     "log_level",
     "log_format",
 ];
@@ -117,6 +119,8 @@ pub struct FileConfig {
     pub check_interval: Option<Located<Duration>>,
     pub allow_command: Option<Located<bool>>,
     pub http: Option<Located<SocketAddr>>,
+    pub http_token_file: Option<Located<PathBuf>>,
+    pub on_event: Option<Located<Vec<PathBuf>>>,
     pub log_level: Option<Located<LogLevel>>,
     pub log_format: Option<Located<LogFormat>>,
 }
@@ -158,6 +162,8 @@ struct Raw {
     check_interval: Option<Spanned<String>>,
     allow_command: Option<Spanned<bool>>,
     http: Option<Spanned<String>>,
+    http_token_file: Option<Spanned<PathBuf>>,
+    on_event: Option<Spanned<Vec<PathBuf>>>,
     log_level: Option<Spanned<String>>,
     log_format: Option<Spanned<String>>,
 }
@@ -280,6 +286,8 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             s.parse::<SocketAddr>()
                 .map_err(|_| "expected ADDR:PORT, such as 127.0.0.1:30036".to_string())
         })?,
+        http_token_file: v.keep(raw.http_token_file),
+        on_event: v.keep(raw.on_event),
         log_level: v.map(raw.log_level, "log_level", |s| {
             s.parse::<LogLevel>()
                 .map_err(|_| format!("valid values: {}", LOG_LEVELS.join(", ")))
@@ -315,6 +323,7 @@ fn expected(key: &str) -> &'static str {
         "workers" => "a whole number from 1 to 4096",
         "allow_command" => "true or false",
         "join" => "a list of strings, such as [\"10.0.0.1\", \"10.0.0.2:30035\"]",
+        "on_event" => "a list of paths, such as [\"/etc/werify/on-event.sh\"]",
         "tags" => "a table of strings, such as [tags] followed by lines like role = \"web\"",
         "check_interval" => "a duration string, such as \"30s\" or \"1m\"",
         "bind" => "an IP address string, such as \"127.0.0.1\"",
@@ -439,6 +448,8 @@ checks = "/etc/werify/checks.json"
 check_interval = "15s"
 allow_command = true
 http = "127.0.0.1:30036"
+http_token_file = "/etc/werify/http-token"
+on_event = ["/etc/werify/on-event.sh"]
 log_level = "debug"
 log_format = "json"
 
@@ -464,9 +475,20 @@ dc = "ams1"
             Some(Duration::from_secs(15))
         );
         assert_eq!(c.http.map(|h| h.value.port()), Some(30036));
+        assert_eq!(
+            c.http_token_file.map(|f| (f.value, f.line)),
+            Some((PathBuf::from("/etc/werify/http-token"), 15))
+        );
         let tags = c.tags.expect("tags");
         assert_eq!(tags.value.get("dc").map(String::as_str), Some("ams1"));
         assert_eq!(c.join.map(|j| j.value.len()), Some(2));
+        assert_eq!(
+            c.on_event,
+            Some(Located {
+                value: vec![PathBuf::from("/etc/werify/on-event.sh")],
+                line: 16
+            })
+        );
         assert_eq!(c.log_format.map(|f| f.value), Some(LogFormat::Json));
         assert_eq!(c.log_level.map(|l| l.value), Some(LogLevel::Debug));
     }
@@ -585,6 +607,7 @@ dc = "ams1"
         for key in KEYS {
             let text = match *key {
                 "join" => "join = []\n".to_string(),
+                "on_event" => "on_event = [\"/x\"]\n".to_string(),
                 "tags" => "[tags]\n".to_string(),
                 "port" | "workers" => format!("{key} = 1\n"),
                 "allow_command" => format!("{key} = false\n"),

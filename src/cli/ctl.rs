@@ -1,5 +1,6 @@
-//! `werify ctl` and `werify mesh status`: connecting to a node, running one command or a
-//! batch from stdin, and choosing the exit code. The commands' clap definitions are in
+//! `werify ctl`, `werify mesh status` and `werify mesh watch`: connecting to a node,
+//! running one command or a batch from stdin (or following a watch stream), and choosing
+//! the exit code. The commands' clap definitions are in
 //! [`crate::cli::command`]; formats in [`crate::cli::output`]; errors and their exit
 //! codes in [`crate::cli::error`].
 
@@ -13,10 +14,11 @@ use crate::base::clock::duration_ms;
 use crate::checks::spec::{
     CheckSet, FileFormat, load_operations_file, parse_operations_as, read_operations,
 };
-use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, StatusArgs};
+use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, StatusArgs, WatchArgs};
 use crate::cli::command::{CtlCommand, CtlSubcommand, Line, OperationArgs, parse_batch_line};
-use crate::cli::error::{CliError, EXIT_OK, report, report_batch_line};
+use crate::cli::error::{CliError, EXIT_CHECKS_FAILED, EXIT_OK, report, report_batch_line};
 use crate::cli::identity::identity_from_args;
+use crate::cli::node::shutdown_signal;
 use crate::cli::output::{self, CommandOutput, OutputFormat, RefreshResult, RenderOptions};
 use crate::mesh::member::State;
 use crate::ops::handle::Handle;
@@ -275,7 +277,22 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> Result<u8, 
             })
         }
         CtlCommand::Refresh { wait } => refresh(s, wait, timeout).await,
+        CtlCommand::Health { failing } => health(s, failing, timeout).await,
     }
+}
+
+/// `ctl health`: exit 0 when every reported check passes and every alive host answered.
+async fn health(s: &Session, failing_only: bool, timeout: Duration) -> Result<u8, CliError> {
+    let report = match s.call(&Request::Health { failing_only }, timeout).await? {
+        Response::Health(r) => r,
+        other => return Err(unexpected(&other)),
+    };
+    s.show(CommandOutput::Health(&report));
+    Ok(if output::health_passed(&report) {
+        EXIT_OK
+    } else {
+        EXIT_CHECKS_FAILED
+    })
 }
 
 async fn list(s: &Session, active: bool, inactive: bool) -> Result<u8, CliError> {
@@ -451,4 +468,69 @@ pub async fn run_status(args: StatusArgs) -> Result<u8, CliError> {
         Ok(EXIT_OK)
     };
     bounded(work, timeout, false).await
+}
+
+/// Runs `werify mesh watch`: prints each event the node sends until Ctrl-C or SIGTERM
+/// (exit 0) or until the node goes away ([`CliError::WatchEnded`], exit 3). `--timeout`
+/// bounds connecting and the node's first answer only.
+pub async fn run_watch(args: WatchArgs) -> Result<u8, CliError> {
+    let connect = ConnectArgs {
+        connect: args.connect.clone(),
+        timeout: args.timeout,
+        output: OutputFormat::Text,
+        verbose: false,
+    };
+    let s = session(&connect, &args.identity)?;
+    let work = async {
+        let req = Request::Watch { since: args.since };
+        let mut stream = s.transport.open_stream(s.addr, &req, args.timeout).await?;
+        let first = tokio::time::timeout(args.timeout, stream.next())
+            .await
+            .map_err(|_| CliError::Timeout(args.timeout))?;
+        match first {
+            Ok(Some(Response::Watching {
+                node_id,
+                addr,
+                next_seq,
+            })) => eprintln!(
+                "Watching {addr} (node {}); its next event is seq {next_seq}. Ctrl-C to stop.",
+                node_id.short()
+            ),
+            Ok(Some(Response::Error { code, message })) => {
+                return Err(CliError::Refused { code, message });
+            }
+            Ok(Some(other)) => return Err(unexpected(&other)),
+            Ok(None) => {
+                return Err(CliError::WatchEnded(
+                    "it closed the watch before answering".into(),
+                ));
+            }
+            Err(e) => return Err(CliError::Transport(e)),
+        }
+        loop {
+            let line = match stream.next().await {
+                Ok(Some(Response::Event(e))) => output::watch_event(args.output, &e),
+                Ok(Some(Response::EventsMissed { count })) => {
+                    output::watch_missed(args.output, count)
+                }
+                Ok(Some(Response::Error { code, message })) => {
+                    return Err(CliError::Refused { code, message });
+                }
+                Ok(Some(other)) => return Err(unexpected(&other)),
+                Ok(None) => {
+                    return Err(CliError::WatchEnded(
+                        "it ended the watch (shutting down)".into(),
+                    ));
+                }
+                Err(e) => return Err(CliError::WatchEnded(e.to_string())),
+            };
+            print(&line);
+        }
+    };
+    let code = tokio::select! {
+        r = work => r,
+        _ = shutdown_signal() => Ok(EXIT_OK),
+    };
+    s.transport.shutdown(CLOSE_GRACE).await;
+    code
 }

@@ -6,7 +6,8 @@
 //! match no host, `checks add` on a host that does not pass the check),
 //! [`EXIT_ERROR`] 2 (usage, input, connection, authentication, or a node saying the
 //! request is wrong), [`EXIT_UNAVAILABLE`] 3 and [`EXIT_RATE_LIMITED`] 4 (a node saying
-//! "not now": the same command may work later or through another node).
+//! "not now": the same command may work later or through another node; 3 also when the
+//! node `mesh watch` watches goes away).
 
 use std::time::Duration;
 
@@ -143,6 +144,9 @@ pub enum CliError {
     /// The node answered with a response that does not fit the request.
     #[error("the node answered with an unexpected {0} response")]
     Unexpected(&'static str),
+    /// `mesh watch` lost the node it watched (it stopped, or the connection broke).
+    #[error("the watched node went away: {0}; watch another node or start this one again")]
+    WatchEnded(String),
 
     // --- This process and this host. Exit 2.
     /// `werify node` could not start or stopped with an error.
@@ -175,6 +179,7 @@ impl CliError {
             // 0 for help and version, 2 for usage errors.
             CliError::Clap(e) => u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR),
             CliError::Refused { code, .. } => exit_code_of(*code),
+            CliError::WatchEnded(_) => EXIT_UNAVAILABLE,
             CliError::Inspect(InspectError::NotHeld { .. }) => EXIT_CHECKS_FAILED,
             CliError::UnknownCommand(_)
             | CliError::ArgumentCount { .. }

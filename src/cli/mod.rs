@@ -1,8 +1,8 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status`, `certs`, `config check` or `checks
-//! run|add|validate`; `completions` and `man` print what clap's definitions generate (and
-//! `--version` says what [`version`] says). Every error comes back here as a [`CliError`]
-//! and is printed by [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `mesh watch`, `certs`, `config check` or
+//! `checks run|add|validate`; `completions` and `man` print what clap's definitions
+//! generate (and `--version` says what [`version`] says). Every error comes back here as a
+//! [`CliError`] and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
@@ -131,6 +131,9 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, CliError> {
         Command::Mesh {
             command: MeshCommand::Status(args),
         } => on_runtime(ctl::run_status(args)),
+        Command::Mesh {
+            command: MeshCommand::Watch(args),
+        } => on_runtime(ctl::run_watch(args)),
         Command::Certs { command } => {
             logging::init(LogLevel::Warn, LogFormat::Text);
             match command {

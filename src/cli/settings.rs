@@ -103,6 +103,10 @@ pub enum SettingsError {
         secret_from: Source,
         ca_from: Source,
     },
+    #[error(
+        "http_token_file ({from}) is set but http is not: the token guards the HTTP endpoint; set http too, or remove http_token_file"
+    )]
+    TokenWithoutHttp { from: Source },
 }
 
 /// The effective configuration of a node: typed values and, in [`Settings::entries`],
@@ -125,6 +129,8 @@ pub struct Settings {
     pub check_interval: Duration,
     pub allow_command: bool,
     pub http: Option<SocketAddr>,
+    pub http_token_file: Option<PathBuf>,
+    pub on_event: Vec<PathBuf>,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// The deny file.
@@ -161,6 +167,8 @@ impl Settings {
             http: self.http,
             deny: self.deny.clone(),
             protocols: self.protocols,
+            http_token_file: self.http_token_file.clone(),
+            on_event: self.on_event.clone(),
         })
     }
 
@@ -320,6 +328,32 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
     let http = l.pick("http", "http", args.http, at(f.http).map(some), |h| {
         h.as_ref().map(quote)
     });
+    let http_token_file = l.pick(
+        "http_token_file",
+        "http_token_file",
+        args.http_token_file.clone(),
+        at(f.http_token_file).map(some),
+        quoted_path,
+    );
+    let on_event = l.pick(
+        "on_event",
+        "on_event",
+        args.on_event.clone(),
+        at(f.on_event),
+        // No scripts reads as unset.
+        |scripts| {
+            (!scripts.is_empty()).then(|| {
+                format!(
+                    "[{}]",
+                    scripts
+                        .iter()
+                        .map(|p| quote(p.display()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        },
+    );
     let log_level = l.pick(
         "log_level",
         "log_level",
@@ -370,6 +404,12 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         }
         .into());
     }
+    if http_token_file.is_some() && http.is_none() {
+        return Err(SettingsError::TokenWithoutHttp {
+            from: source_of("http_token_file"),
+        }
+        .into());
+    }
     let identity = IdentityArgs {
         env,
         secret_file,
@@ -396,6 +436,8 @@ pub fn resolve(args: &NodeArgs, matches: &ArgMatches) -> Result<Settings, CliErr
         check_interval,
         allow_command,
         http,
+        http_token_file,
+        on_event,
         log_level,
         log_format,
         deny,

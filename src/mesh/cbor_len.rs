@@ -378,6 +378,8 @@ mod tests {
             failing: 2,
             erroring: 1,
             failing_names: vec!["disk".into(), "ü".repeat(30)],
+            erroring_names: vec!["dns".into()],
+            names_omitted: 3,
             at_unix_ms: 1_764_000_000_000,
             refresh_id: 70_000,
         };

@@ -248,6 +248,8 @@ mod tests {
                 failing: 0,
                 erroring: 0,
                 failing_names: vec![],
+                erroring_names: Vec::new(),
+                names_omitted: 0,
                 at_unix_ms: 5,
                 refresh_id: 0,
             },

@@ -429,6 +429,8 @@ mod tests {
                     failing: 1,
                     erroring: 0,
                     failing_names: vec!["disk".into()],
+                    erroring_names: Vec::new(),
+                    names_omitted: 0,
                     at_unix_ms: 1_700_000_000_000,
                     refresh_id: 0,
                 },

@@ -1019,7 +1019,7 @@ impl Sim {
                 self.counts.self_refuted += 1;
                 (6, None)
             }
-            Event::MemberUpdated(p) => (7, Some(p.id)),
+            Event::MemberUpdated(p) | Event::MemberHealth(p) => (7, Some(p.id)),
             Event::MemberReaped(p) => (8, Some(p.id)),
             Event::SelfRemoved { .. } => (9, None),
             Event::SelfReadded => (10, None),

@@ -46,18 +46,23 @@ pub struct NodeConfig {
     pub check_interval: Duration,
     /// Whether `command` checks may run here.
     pub allow_command: bool,
-    /// Where to serve `/healthz`, `/metrics` and `/v1/status` over HTTP; `None` (the
-    /// default) serves no HTTP at all.
+    /// Where to serve the page, `/healthz`, `/metrics` and the JSON endpoints over HTTP;
+    /// `None` (the default) serves no HTTP at all.
     pub http: Option<SocketAddr>,
     /// The protocol versions this node speaks: [`ProtocolRange::SUPPORTED`], except for
     /// a node held at older versions in a test of a mixed mesh.
     pub protocols: ProtocolRange,
+    /// The file holding the bearer token the HTTP endpoint asks for (every path but
+    /// `/healthz`); needed when `http` is not a loopback address.
+    pub http_token_file: Option<PathBuf>,
+    /// Programs run for every membership event this node sees (`--on-event`).
+    pub on_event: Vec<PathBuf>,
 }
 
 impl Default for NodeConfig {
     /// The embedded defaults: env `dev` derived without a secret, 127.0.0.1 on port 30035,
     /// 64 workers, the `lan` profile, periodic checks every 30 s when a file is given, no
-    /// HTTP endpoint.
+    /// HTTP endpoint, no event scripts.
     fn default() -> NodeConfig {
         NodeConfig {
             env: None,
@@ -76,6 +81,8 @@ impl Default for NodeConfig {
             allow_command: false,
             http: None,
             protocols: ProtocolRange::SUPPORTED,
+            http_token_file: None,
+            on_event: Vec::new(),
         }
     }
 }

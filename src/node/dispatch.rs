@@ -1,9 +1,9 @@
 //! The node's side of every connection: accepting QUIC connections (with a cap), feeding
-//! verified gossip datagrams to the mesh task, and answering one request per stream —
-//! after settling the protocol version in the hello and checking that the peer's role may
-//! make the request.
-//! What an operation does is in [`crate::ops::coordinator`]; gossip logic is in
-//! [`crate::mesh`].
+//! verified gossip datagrams to the mesh task, and answering one request per stream (a
+//! `mesh watch` stream is handed to [`crate::node::watch`]) — after settling the protocol
+//! version in the hello and checking that the peer's role may make the request. What an
+//! operation does is in [`crate::ops::coordinator`]; gathering `ctl health` in
+//! [`crate::node::health_report`]; gossip logic is in [`crate::mesh`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,6 +20,7 @@ use crate::mesh::member::{Peer, State};
 use crate::mesh::message::{DecodeError, Message};
 use crate::node::driver::MeshClient;
 use crate::node::health::Periodic;
+use crate::node::health_report;
 use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
 use crate::node::refusals::{Refusals, not_joined};
 use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
@@ -71,6 +72,8 @@ pub struct NodeContext {
     pub refusals: Arc<Refusals>,
     /// Peers whose connections to this node were refused.
     pub rejected: Arc<Refusals>,
+    /// Bounds how many `mesh watch` streams this node serves at once.
+    pub watch_slots: Semaphore,
 }
 
 /// Why a request was refused, by whose fault; each maps to a wire [`ErrorCode`].
@@ -117,6 +120,8 @@ pub enum RequestError {
     Ops(#[from] OpsError),
     #[error("the node is shutting down")]
     ShuttingDown,
+    #[error("a watch is answered on a stream of its own, not as one response")]
+    StreamOnly,
 }
 
 /// A hello from a peer whose protocol versions miss this node's.
@@ -141,9 +146,11 @@ impl RequestError {
     pub fn code(&self) -> ErrorCode {
         use RequestError as E;
         match self {
-            E::Unreadable(_) | E::InvalidChecks(_) | E::BadHost(_) | E::AddSelf(_) => {
-                ErrorCode::Invalid
-            }
+            E::Unreadable(_)
+            | E::InvalidChecks(_)
+            | E::BadHost(_)
+            | E::AddSelf(_)
+            | E::StreamOnly => ErrorCode::Invalid,
             E::AlreadyAlive(_) => ErrorCode::Invalid,
             E::NodeOnly(_) | E::SenderMismatch | E::NeedsOperator { .. } => ErrorCode::Forbidden,
             E::Incompatible(_) => ErrorCode::Incompatible,
@@ -353,6 +360,13 @@ async fn handle_stream(
         }
         Err(_) => return,
     };
+    if let Request::Watch { since } = req {
+        if let Err(e) = crate::node::watch::serve_watch(&ctx, &mut send, since).await {
+            tracing::debug!(%remote, "watch ended: {e}");
+        }
+        let _ = send.finish();
+        return;
+    }
     let push_pull = matches!(req, Request::PushPull(_));
     if push_pull {
         ctx.metrics.push_pull_received(frame_len(&req));
@@ -490,6 +504,14 @@ pub async fn dispatch(
             node_only("retiring a connection")?;
             Response::Done
         }
+        Request::Health { failing_only } => {
+            ctx.coordinator.check_rate(remote.ip(), "health reports")?;
+            Response::Health(health_report::gather(ctx, failing_only).await?)
+        }
+        Request::PeriodicResults { failing_only } => Response::PeriodicResults(
+            health_report::local_checks(&ctx.periodic.borrow(), failing_only),
+        ),
+        Request::Watch { .. } => return Err(RequestError::StreamOnly),
         Request::Refresh => {
             if !may_operate {
                 return Err(needs_operator("starting a refresh"));
@@ -733,6 +755,7 @@ pub(crate) mod tests {
             join: Vec::new(),
             refusals: Arc::new(Refusals::new(crate::node::refusals::Side::Dialed)),
             rejected: Arc::new(Refusals::new(crate::node::refusals::Side::Accepted)),
+            watch_slots: Semaphore::new(crate::node::watch::MAX_WATCHERS),
         });
         (ctx, dir)
     }

@@ -1,7 +1,8 @@
 //! The thin tokio driver of one [`Membership`]: the only place where the wall clock, the
 //! QUIC transport and the membership state machine meet. One task owns the state
 //! machine; everything else talks to it through [`MeshClient`]. It also counts, for
-//! [`crate::node::metrics`], what it sends and receives and the events it polls.
+//! [`crate::node::metrics`], what it sends and receives and the events it polls, and
+//! records those events in the node's [`EventLog`].
 //! Serving requests is in [`crate::node::dispatch`]; the protocol logic is in
 //! [`crate::mesh::membership`].
 
@@ -17,6 +18,7 @@ use crate::base::NodeId;
 use crate::mesh::member::{HealthSummary, MemberView, MeshView, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{Message, PushPull};
+use crate::node::events::{EVENT_LOG_CAPACITY, EventLog, Recorder};
 use crate::node::metrics::{Acked, Metrics, ProbeTracker, frame_len};
 use crate::node::snapshot;
 use crate::ops::coordinator::{MeshAccess, ShuttingDown};
@@ -47,9 +49,15 @@ enum Input {
 #[derive(Clone)]
 pub struct MeshClient {
     tx: mpsc::Sender<Input>,
+    events: Arc<EventLog>,
 }
 
 impl MeshClient {
+    /// The log of the membership events this node has seen, to read or subscribe to.
+    pub fn events(&self) -> &Arc<EventLog> {
+        &self.events
+    }
+
     async fn ask<T>(
         &self,
         make: impl FnOnce(oneshot::Sender<T>) -> Input,
@@ -154,7 +162,11 @@ pub fn spawn(
     metrics: Arc<Metrics>,
 ) -> MeshClient {
     let (tx, rx) = mpsc::channel(4096);
-    let handle = MeshClient { tx };
+    let events = Arc::new(EventLog::new(EVENT_LOG_CAPACITY));
+    let handle = MeshClient {
+        tx,
+        events: events.clone(),
+    };
     let driver = Driver {
         membership,
         transport,
@@ -166,6 +178,7 @@ pub fn spawn(
         snapshot_write: None,
         metrics,
         probes: ProbeTracker::default(),
+        recorder: Recorder::new(events),
     };
     tokio::spawn(driver.run());
     handle
@@ -185,6 +198,8 @@ struct Driver {
     metrics: Arc<Metrics>,
     /// The pings sent and not yet answered, for the probe metrics.
     probes: ProbeTracker,
+    /// Writes the events polled from the state machine into the node's event log.
+    recorder: Recorder,
 }
 
 impl Driver {
@@ -252,7 +267,10 @@ impl Driver {
             Input::View(reply) => {
                 let _ = reply.send(self.view(now));
             }
-            Input::SetHealth(summary) => self.membership.set_health(now, summary),
+            Input::SetHealth(summary) => {
+                self.membership.set_health(now, summary);
+                self.recorder.on_own_health(&self.membership);
+            }
             Input::SetTags(tags) => {
                 // The raised incarnation is worth keeping across a restart.
                 self.snapshot_dirty |= self.membership.set_tags(now, tags);
@@ -321,6 +339,7 @@ impl Driver {
             self.snapshot_dirty = true;
             self.metrics.on_event(&ev);
             log_event(&ev);
+            self.recorder.on_mesh_event(&ev, &self.membership);
         }
     }
 
@@ -514,6 +533,8 @@ mod tests {
             failing: 1,
             erroring: 0,
             failing_names: vec!["disk".into()],
+            erroring_names: Vec::new(),
+            names_omitted: 0,
             at_unix_ms: 1,
             refresh_id: 0,
         };

@@ -1,34 +1,77 @@
 //! The node's periodic health: runs the `--checks` file every `--check-interval` (and at
 //! once for each refresh, and when a reload changes the checks, their interval or the run
 //! options), publishes the summary into the gossiped membership state, and keeps the
-//! latest run for `GET /healthz` ([`Periodic`]) and the metrics.
+//! latest run, every result, for `GET /healthz`, `werify ctl health` ([`Periodic`]) and
+//! the metrics.
 //! Checks themselves are in [`crate::checks`]; spreading the summary is the mesh's job;
 //! reading the checks file is the caller's.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::base::clock::duration_ms;
 use crate::checks::run::{RunOptions, Summary, run_checks, summarize};
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Outcome};
 use crate::mesh::member::HealthSummary;
 use crate::node::driver::MeshClient;
 use crate::node::metrics::{CheckSource, Metrics};
 
-/// The periodic checks as `GET /healthz` sees them.
+/// The periodic checks as `GET /healthz` and `werify ctl health` see them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Periodic {
     /// No `--checks` file: nothing to pass or fail.
     Off,
     /// The first run has not finished yet.
     NotRunYet,
-    /// The latest run's counts and the names of its failing and erroring checks.
-    Ran(Summary),
+    /// The latest run.
+    Ran(Arc<PeriodicRun>),
 }
 
-/// Names of failing checks carried in a summary, at most.
-pub const MAX_FAILING_NAMES: usize = 8;
+/// One finished run of the periodic checks: every result, with what each check found
+/// and expected, kept on this node (only the bounded [`HealthSummary`] is gossiped;
+/// `werify ctl health` and the live page ask the node for this).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeriodicRun {
+    /// The counts and the failing and erroring names.
+    pub summary: Summary,
+    /// Every check's result (outcome and observation), by name.
+    pub results: BTreeMap<String, CheckResult>,
+    /// When the run ended (Unix time, ms).
+    pub at_unix_ms: u64,
+    /// How long it took.
+    pub took_ms: u64,
+}
+
+/// The gossiped summary of a run: counts, then the names of failing and of erroring
+/// checks (capped by the mesh to fit a datagram, see [`HealthSummary::capped`]).
+pub fn summary_of(run: &PeriodicRun, refresh_id: u64) -> HealthSummary {
+    let names = |erroring: bool| -> Vec<String> {
+        run.results
+            .iter()
+            .filter(|(_, r)| match &r.outcome {
+                Outcome::Success(passed) => !erroring && !passed,
+                Outcome::Error(_) => erroring,
+            })
+            .map(|(name, _)| name.clone())
+            .collect()
+    };
+    HealthSummary {
+        version: 0,
+        passing: run.summary.passing,
+        failing: run.summary.failing,
+        erroring: run.summary.erroring,
+        failing_names: names(false),
+        erroring_names: names(true),
+        names_omitted: 0,
+        at_unix_ms: unix_ms(),
+        refresh_id,
+    }
+    .capped()
+}
 
 /// The shortest interval between periodic runs.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
@@ -86,42 +129,34 @@ pub fn spawn(
                 Some(set) => {
                     let started = Instant::now();
                     let results = run_checks(set, &run_options).await;
-                    metrics.checks_ran(CheckSource::Periodic, set, &results, started.elapsed());
+                    let took = started.elapsed();
+                    metrics.checks_ran(CheckSource::Periodic, set, &results, took);
                     let s = summarize(&results);
                     metrics.periodic(s.passing, s.failing, s.erroring);
-                    latest_tx.send_replace(Periodic::Ran(s.clone()));
-                    let mut names = s.failing_names;
-                    names.truncate(MAX_FAILING_NAMES);
-                    HealthSummary {
-                        version: 0,
-                        passing: s.passing,
-                        failing: s.failing,
-                        erroring: s.erroring,
-                        failing_names: names,
+                    let run = PeriodicRun {
+                        summary: s,
+                        results,
                         at_unix_ms: unix_ms(),
-                        refresh_id: last_refresh,
-                    }
+                        took_ms: duration_ms(took),
+                    };
+                    let summary = summary_of(&run, last_refresh);
+                    latest_tx.send_replace(Periodic::Ran(Arc::new(run)));
+                    summary
                 }
                 None => HealthSummary {
-                    version: 0,
-                    passing: 0,
-                    failing: 0,
-                    erroring: 0,
-                    failing_names: Vec::new(),
                     at_unix_ms: unix_ms(),
                     refresh_id: last_refresh,
+                    ..HealthSummary::default()
                 },
             };
             // Gossip only what changed: an unchanged summary would cost every node a
             // round of dissemination per interval for nothing. `at_unix_ms` therefore says
             // when the summary last changed (or answered a refresh).
-            let key = (
-                summary.passing,
-                summary.failing,
-                summary.erroring,
-                summary.failing_names.clone(),
-                summary.refresh_id,
-            );
+            let key = HealthSummary {
+                version: 0,
+                at_unix_ms: 0,
+                ..summary.clone()
+            };
             if published.as_ref() == Some(&key) {
                 continue;
             }

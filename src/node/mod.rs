@@ -1,8 +1,10 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity and trust ([`security`]), QUIC endpoint, the [`driver`] of the
 //! membership state machine, the result store and coordinator, periodic [`health`], the
-//! request [`dispatch`], the [`refusals`] it reports, the [`metrics`] and, with `--http`,
-//! the [`http`] endpoint — changed live through its [`reload::Reloader`], and shut down
+//! request [`dispatch`], the [`refusals`] it reports, the [`metrics`], the membership
+//! [`events`] log and its `--on-event` [`hooks`], `ctl health`'s [`health_report`], `mesh
+//! watch`'s [`watch`] streams and, with `--http`, the [`http`] endpoint (the live page and
+//! the JSON endpoints) — changed live through its [`reload::Reloader`], and shut down
 //! gracefully when told to, telling a service manager both ([`notify`]). Flags and files
 //! are read by the CLI, not here; protocol logic lives in `crate::mesh`, operations in
 //! `crate::ops`, the wire in `crate::rpc`.
@@ -11,15 +13,21 @@ pub mod config;
 pub mod data_dir;
 pub mod dispatch;
 pub mod driver;
+pub mod events;
 pub mod health;
+pub mod health_json;
+pub mod health_report;
+pub mod hooks;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+pub mod operation_json;
 pub mod refusals;
 pub mod reload;
 pub mod security;
 pub mod snapshot;
 pub mod status;
+pub mod watch;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -27,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::Semaphore;
 
 pub use config::NodeConfig;
 
@@ -93,6 +101,8 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error(transparent)]
+    Hook(#[from] hooks::HookError),
 }
 
 /// Runs a node until `shutdown` completes, then leaves the mesh gracefully. The binary
@@ -105,7 +115,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 /// A node that has bound its port and started its tasks, not yet serving requests.
 pub struct Node {
     ctx: Arc<NodeContext>,
-    http: Option<tokio::net::TcpListener>,
+    http: Option<(tokio::net::TcpListener, http::Access)>,
     reloader: Reloader,
 }
 
@@ -127,6 +137,15 @@ impl Node {
         if advertise.ip().is_unspecified() {
             return Err(NodeError::AdvertiseUnspecified(advertise));
         }
+        // The HTTP access rule first: a non-loopback address without a token stops the
+        // node before it binds anything.
+        let http_access = match config.http {
+            Some(addr) => Some(
+                http::Access::new(addr, config.http_token_file.as_deref())
+                    .map_err(HttpError::from)?,
+            ),
+            None => None,
+        };
         // Port 0 binds a free port, learned only once the endpoint is bound; the default
         // data dir is named after the port, so port 0 needs an explicit one.
         if config.port == 0 && config.data_dir.is_none() {
@@ -188,35 +207,42 @@ impl Node {
                 metrics.handshake_failed(Side::Dial, reason);
             });
         }
-        let http = match config.http {
-            Some(addr) => {
+        let http = match (config.http, http_access) {
+            (Some(addr), Some(access)) => {
                 let listener = http::bind(addr).await?;
                 let local = listener.local_addr().unwrap_or(addr);
-                if !local.ip().is_loopback() {
-                    tracing::warn!(
-                        "the HTTP endpoint on {local} is not on loopback: anyone who reaches it can read /metrics and /v1/status (no authentication)"
-                    );
-                }
-                tracing::info!("HTTP endpoint on http://{local} (/healthz, /metrics, /v1/status)");
-                Some(listener)
+                tracing::info!(
+                    "HTTP endpoint on http://{local} (the page at /, /healthz, /metrics, /v1/…){}",
+                    if access.requires_token() {
+                        ", bearer token required"
+                    } else {
+                        ""
+                    }
+                );
+                Some((listener, access))
             }
-            None => None,
+            _ => None,
         };
         if config.port == 0 {
             advertise.set_port(transport.local_addr()?.port());
         }
 
+        let hooks = hooks::HooksConfig {
+            scripts: config.on_event.clone(),
+            ..hooks::HooksConfig::default()
+        };
+        hooks::check_scripts(&hooks)?;
         let periodic = match &config.checks {
             Some(path) => Some(Arc::new(load_operations_file(path)?)),
             None => None,
         };
         // What a reload may change is handed to its users through these channels.
-        let (options_tx, run_options) = watch::channel(RunOptions {
+        let (options_tx, run_options) = tokio::sync::watch::channel(RunOptions {
             allow_command: config.allow_command,
             concurrency: config.workers,
             ..RunOptions::default()
         });
-        let (periodic_tx, periodic_rx) = watch::channel(PeriodicChecks {
+        let (periodic_tx, periodic_rx) = tokio::sync::watch::channel(PeriodicChecks {
             checks: periodic.clone(),
             interval: config.check_interval,
         });
@@ -253,6 +279,13 @@ impl Node {
             transport.clone(),
             Some(snapshot_path),
             metrics.clone(),
+        );
+
+        hooks::spawn(
+            mesh.events(),
+            hooks,
+            node_id.to_string(),
+            advertise.to_string(),
         );
 
         let store = Store::open(&data_dir.join("operations.redb"), StoreLimits::default())?;
@@ -314,6 +347,7 @@ impl Node {
             join: contacts,
             refusals,
             rejected: Arc::new(Refusals::new(RefusalSide::Accepted)),
+            watch_slots: Semaphore::new(watch::MAX_WATCHERS),
         });
         Ok(Node {
             ctx,
@@ -334,7 +368,7 @@ impl Node {
 
     /// Where the HTTP endpoint listens (with the port it got for port 0), if it is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().and_then(|l| l.local_addr().ok())
+        self.http.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     /// Changes what can change while the node runs (tags, periodic checks, command
@@ -353,7 +387,8 @@ impl Node {
         let Node { ctx, http, .. } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
-        let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
+        let http =
+            http.map(|(listener, access)| tokio::spawn(http::serve(listener, ctx.clone(), access)));
         // The driver answers only after its first pass, which hands the join requests to
         // the contacts (from --join and the snapshot) to the transport: the first join
         // attempt is made. Its answers are not awaited: the node retries until one comes.

@@ -9,13 +9,16 @@ use serde_json::{Value, json};
 use crate::mesh::member::{HealthSummary, State};
 use crate::rpc::protocol::StatusReport;
 
-fn health_json(h: &HealthSummary) -> Value {
+/// A gossiped health summary under readable names.
+pub fn health_json(h: &HealthSummary) -> Value {
     json!({
         "version": h.version,
         "passing": h.passing,
         "failing": h.failing,
         "erroring": h.erroring,
         "failing_names": h.failing_names,
+        "erroring_names": h.erroring_names,
+        "names_omitted": h.names_omitted,
         "at_unix_ms": h.at_unix_ms,
         "refresh_id": h.refresh_id,
     })

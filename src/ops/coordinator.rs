@@ -4,7 +4,7 @@
 //! (forwarding to the coordinator named by the handle), and mesh-wide refresh.
 //! Storage is [`crate::ops::store`]; running checks on a host is [`crate::checks::run`].
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
@@ -39,6 +39,9 @@ pub const SUBMITS_PER_SECOND: NonZeroU32 = NonZeroU32::new(20).expect("20 is not
 pub const SUBMIT_BURST: NonZeroU32 = NonZeroU32::new(40).expect("40 is not zero");
 /// Longest a `get --wait` waits in one request; the client asks again.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Operations of other coordinators, fetched through this node, that it remembers for
+/// [`Coordinator::recent`] (the latest answer of each, newest fetch first).
+pub const MAX_FETCHED: usize = 32;
 
 /// What the coordinator needs from the mesh: who is in it, and a way to probe everyone.
 /// The node's mesh driver implements it; tests can give a fixed view.
@@ -94,6 +97,16 @@ pub struct Submitted {
     pub targeted: usize,
 }
 
+/// One operation in the list of [`Coordinator::recent`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentOperation {
+    /// The operation as last known here: from the store when this node coordinates it,
+    /// else the latest answer of its coordinator fetched through this node.
+    pub report: OperationReport,
+    /// Whether this node coordinates it.
+    pub coordinated_here: bool,
+}
+
 /// A refresh started by [`Coordinator::refresh`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RefreshStarted {
@@ -128,6 +141,8 @@ struct Inner<M> {
     changed: Notify,
     refresh_tx: tokio::sync::mpsc::Sender<u64>,
     observer: OnceLock<Arc<dyn Observer>>,
+    /// The latest answers of other coordinators fetched through this node, newest first.
+    fetched: Mutex<VecDeque<OperationReport>>,
 }
 
 impl<M: MeshAccess> Coordinator<M> {
@@ -158,6 +173,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 changed: Notify::new(),
                 refresh_tx,
                 observer: OnceLock::new(),
+                fetched: Mutex::new(VecDeque::new()),
             }),
         };
         c.close_interrupted();
@@ -555,7 +571,10 @@ impl<M: MeshAccess> Coordinator<M> {
                 .call(addr, &req, wait + Duration::from_secs(10))
                 .await
             {
-                Ok(Response::Operation(report)) => return Ok(report),
+                Ok(Response::Operation(report)) => {
+                    self.remember_fetched(&report);
+                    return Ok(report);
+                }
                 Ok(Response::Error { code, message }) => last = OpsError::Remote { code, message },
                 Ok(other) => {
                     last = OpsError::Remote {
@@ -574,6 +593,44 @@ impl<M: MeshAccess> Coordinator<M> {
             }
         }
         Err(last)
+    }
+
+    /// Keeps the latest answer about another coordinator's operation for [`Self::recent`].
+    fn remember_fetched(&self, report: &OperationReport) {
+        let mut fetched = self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner());
+        fetched.retain(|r| r.handle != report.handle);
+        fetched.push_front(report.clone());
+        fetched.truncate(MAX_FETCHED);
+    }
+
+    /// The `limit` most recently submitted operations this node knows: those it
+    /// coordinates (from its store, with every answer recorded so far) and those of other
+    /// coordinators fetched through it (as last fetched), newest submission first.
+    pub async fn recent(&self, limit: usize) -> Result<Vec<RecentOperation>, OpsError> {
+        let records = self
+            .store(move |s| s.recent(limit))
+            .await?
+            .map_err(|e| OpsError::List(Box::new(e)))?;
+        let mut list: Vec<RecentOperation> = records
+            .into_iter()
+            .map(|rec| RecentOperation {
+                report: rec.into(),
+                coordinated_here: true,
+            })
+            .collect();
+        {
+            let fetched = self.inner.fetched.lock().unwrap_or_else(|p| p.into_inner());
+            list.extend(fetched.iter().map(|report| RecentOperation {
+                report: report.clone(),
+                coordinated_here: false,
+            }));
+        }
+        list.sort_by(|a, b| {
+            (b.report.submitted_unix_ms, &b.report.handle)
+                .cmp(&(a.report.submitted_unix_ms, &a.report.handle))
+        });
+        list.truncate(limit);
+        Ok(list)
     }
 
     /// `ctl refresh`: probe everyone now and have every alive node re-run its checks.
@@ -1116,6 +1173,61 @@ mod tests {
             }
             other => panic!("this node: {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn recent_lists_coordinated_and_fetched_operations_newest_first() {
+        let (c, _dir) = coordinator("recent", Vec::new());
+        assert!(c.recent(10).await.expect("recent").is_empty());
+        let mut handles = Vec::new();
+        for _ in 0..3 {
+            let s = c
+                .submit(
+                    client(),
+                    submitter(),
+                    checks(),
+                    TargetFilter::default(),
+                    MAX_DEADLINE,
+                )
+                .await
+                .expect("submitted");
+            handles.push(s.handle.to_string());
+            // Distinct submission times, so the order is known.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+        }
+        let first = c
+            .get(&handles[0].parse().expect("handle"), Duration::ZERO, None)
+            .await
+            .expect("recorded");
+        // Another coordinator's operation, fetched through this node: the newest.
+        let fetched = OperationReport {
+            handle: "zzzzz9-other".into(),
+            submitted_unix_ms: u64::MAX,
+            ..first.clone()
+        };
+        c.remember_fetched(&fetched);
+        c.remember_fetched(&fetched);
+        let listed = c.recent(3).await.expect("recent");
+        let names: Vec<(&str, bool)> = listed
+            .iter()
+            .map(|r| (r.report.handle.as_str(), r.coordinated_here))
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+        assert_eq!(names[0], ("zzzzz9-other", false));
+        assert!(names[1..].iter().all(|(_, here)| *here), "{names:?}");
+        assert!(!names.iter().any(|(h, _)| *h == handles[0]), "{names:?}");
+        assert_eq!(c.recent(10).await.expect("recent").len(), 4);
+        for n in 0..MAX_FETCHED + 3 {
+            c.remember_fetched(&OperationReport {
+                handle: format!("other{n}"),
+                ..first.clone()
+            });
+        }
+        let all = c.recent(1000).await.expect("recent");
+        assert_eq!(
+            all.iter().filter(|r| !r.coordinated_here).count(),
+            MAX_FETCHED
+        );
     }
 
     #[tokio::test]

@@ -67,6 +67,8 @@ pub enum OpsError {
         handle: String,
         source: Box<StoreError>,
     },
+    #[error("cannot list the operations: {0}")]
+    List(Box<StoreError>),
     #[error("the result store failed: {0}")]
     StoreTask(String),
 
@@ -98,6 +100,7 @@ impl OpsError {
             OpsError::ShuttingDown
             | OpsError::Record(_)
             | OpsError::Read { .. }
+            | OpsError::List(_)
             | OpsError::StoreTask(_) => ErrorCode::Unavailable,
             OpsError::Remote { code, .. } => *code,
         }

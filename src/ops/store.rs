@@ -633,6 +633,33 @@ impl Store {
         Ok(dropped)
     }
 
+    /// The `limit` most recently submitted operations, newest first, each with every host
+    /// result recorded so far.
+    pub fn recent(&self, limit: usize) -> Result<Vec<OperationRecord>, StoreError> {
+        let txn = self.inner.db.begin_read().map_err(|e| self.fail(e))?;
+        let by_submit_time = txn.open_table(BY_SUBMIT_TIME).map_err(|e| self.fail(e))?;
+        let operations = txn.open_table(OPERATIONS).map_err(|e| self.fail(e))?;
+        let host_results = txn.open_table(HOST_RESULTS).map_err(|e| self.fail(e))?;
+        let mut records = Vec::new();
+        for row in by_submit_time.iter().map_err(|e| self.fail(e))?.rev() {
+            if records.len() == limit {
+                break;
+            }
+            let (key, _) = row.map_err(|e| self.fail(e))?;
+            // A damaged record is left out of the listing (getting it by handle names the
+            // damage); the others are still listed.
+            let Ok(handle) = self.parse_stored_handle(key.value().1) else {
+                continue;
+            };
+            match self.read_record(&operations, &host_results, &handle) {
+                Ok(Some(record)) => records.push(record),
+                Ok(None) | Err(StoreError::Decode { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(records)
+    }
+
     /// Operations that were never [finished](Store::finish), oldest first: after a
     /// restart, the coordinator resumes or fails them.
     pub fn unfinished(&self) -> Result<Vec<OperationRecord>, StoreError> {
@@ -936,6 +963,26 @@ mod tests {
         store.finish(&rec.handle, 1_500).expect("finish");
         let read = store.get(&rec.handle).expect("get").expect("stored");
         assert_eq!((read.submitted_by, read.ended_unix_ms), (None, Some(1_500)));
+    }
+
+    #[test]
+    fn recent_lists_newest_first_with_hosts_and_skips_damaged_records() {
+        let dir = TempDir::new();
+        let store = Store::open(&dir.file(), StoreLimits::default()).expect("open");
+        assert!(store.recent(10).expect("recent").is_empty());
+        for (counter, at) in [(1, 1_000), (2, 3_000), (3, 2_000), (4, 4_000)] {
+            store.insert(&record(counter, at)).expect("insert");
+        }
+        let second = record(2, 3_000).handle;
+        store
+            .record_host(&second, "127.0.0.2:7001", answered())
+            .expect("record");
+        store.damage_record(&record(4, 4_000).handle);
+        let recent = store.recent(2).expect("recent");
+        let order: Vec<u64> = recent.iter().map(|r| r.submitted_unix_ms).collect();
+        assert_eq!(order, [3_000, 2_000]);
+        assert_eq!(recent[0].hosts.get("127.0.0.2:7001"), Some(&answered()));
+        assert_eq!(store.recent(10).expect("recent").len(), 3);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod frame;
 pub mod hostaddr;
 pub mod identity;
 pub mod limits;
+pub mod mesh_event;
 pub mod protocol;
 pub mod tls;
 pub mod transport;

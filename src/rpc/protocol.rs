@@ -5,6 +5,10 @@
 //! Who may send what is enforced by the node's request dispatch: `ctl` clients
 //! (role `Client`) may send the user-facing requests; only nodes (role `Node`) may send
 //! mesh requests (`PushPull`, `RunChecks`, `RunRefresh`).
+//!
+//! One request is a stream: [`Request::Watch`], answered by [`Response::Watching`] and
+//! then one [`Response::Event`] (or [`Response::EventsMissed`]) frame per event until
+//! either side closes the stream.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,6 +23,7 @@ use crate::checks::{CheckResult, Observation, Outcome};
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
 use crate::rpc::fault::Fault;
+use crate::rpc::mesh_event::MeshEvent;
 
 pub use crate::base::clock::duration_ms;
 
@@ -179,6 +184,16 @@ pub enum Request {
     /// presented on this connection (its CA was dropped): send nothing new over it; it
     /// closes once the requests on it are done. Answered with `Done`.
     Retire,
+    /// `ctl health`: every member's periodic-check state, gathered by this node (each
+    /// alive member is asked for its [`Request::PeriodicResults`]); with `failing_only`,
+    /// only members whose gossiped summary shows a failing or erroring check are asked,
+    /// and only those checks are reported.
+    Health { failing_only: bool },
+    /// This node's latest periodic-check results (what `ctl health` asks each member).
+    PeriodicResults { failing_only: bool },
+    /// `mesh watch`: this node's membership events as they happen, after the events
+    /// after `since` it still holds (none for `None`).
+    Watch { since: Option<u64> },
 }
 
 /// The answer to a [`Request`].
@@ -212,6 +227,20 @@ pub enum Response {
     RefreshStarted {
         refresh_id: u64,
         targeted: usize,
+    },
+    Health(HealthReport),
+    PeriodicResults(PeriodicChecks),
+    /// The first frame of a watch stream: who is watched and the seq its next event gets.
+    Watching {
+        node_id: NodeId,
+        addr: String,
+        next_seq: u64,
+    },
+    /// One event of a watch stream.
+    Event(Box<MeshEvent>),
+    /// The watcher fell behind: this many events were dropped for it.
+    EventsMissed {
+        count: u64,
     },
     /// The request failed: what kind of failure, and one line that says what was wrong
     /// and what to do.
@@ -392,6 +421,73 @@ pub fn split_results(
         outcomes.insert(name, outcome);
     }
     (outcomes, observations)
+}
+
+/// A node's periodic checks as it reports them itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PeriodicChecks {
+    /// The node runs no periodic checks (no `--checks`).
+    Off,
+    /// Its first run has not finished yet.
+    NotRunYet,
+    /// Its latest run: when it ended, how long it took, and the outcomes (all of them, or
+    /// only the failing and erroring ones when those were asked for), with what those
+    /// checks found and expected (as in [`Response::CheckResults`]; absent from nodes that
+    /// do not send it).
+    Ran {
+        at_unix_ms: u64,
+        took_ms: u64,
+        results: BTreeMap<String, Outcome>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
+    },
+}
+
+/// `ctl health`: every member's periodic-check state as the asked node gathered it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// `"IP:PORT"` of the node that gathered it.
+    pub gathered_by: String,
+    /// Only failing and erroring checks were asked for.
+    pub failing_only: bool,
+    /// One entry per member that has not left, sorted by address.
+    pub hosts: Vec<HostHealth>,
+}
+
+/// One member's entry of a [`HealthReport`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostHealth {
+    /// `"IP:PORT"`.
+    pub addr: String,
+    pub node_id: NodeId,
+    /// Its state as the gathering node sees it.
+    pub state: State,
+    /// The summary the member last gossiped, if any arrived.
+    pub summary: Option<HealthSummary>,
+    /// What the member answered for its latest run.
+    pub checks: HostChecks,
+}
+
+impl PeriodicChecks {
+    /// What check `name` observed in the latest run, if it ran and observed something.
+    pub fn observation(&self, name: &str) -> Option<&Observation> {
+        match self {
+            PeriodicChecks::Ran { observations, .. } => observations.get(name),
+            PeriodicChecks::Off | PeriodicChecks::NotRunYet => None,
+        }
+    }
+}
+
+/// What one member answered when asked for its periodic-check results.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HostChecks {
+    /// Its answer.
+    Answered(PeriodicChecks),
+    /// Not asked: only failing checks were wanted and its gossiped summary shows none.
+    NotAsked,
+    /// Could not be asked or gave no usable answer (not alive, unreachable, too old to
+    /// know the request): why, in one line.
+    Unavailable(String),
 }
 
 /// The mesh as one node sees it.

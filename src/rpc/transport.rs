@@ -2,8 +2,9 @@
 //! handshake, an application hello on every new connection that settles the protocol
 //! version, a capped cache of live connections reused for datagrams and requests — one
 //! connection per pair of nodes, whichever side dialed it — datagrams held while a dial is
-//! in flight, one-request-per-stream calls, and switching to new certificates, trusted
-//! CAs or deny list while running (cutting off connections they no longer allow).
+//! in flight, one-request-per-stream calls, requests answered by a stream of frames, and
+//! switching to new certificates, trusted CAs or deny list while running (cutting off
+//! connections they no longer allow).
 //! What a request means is in [`crate::node::dispatch`]; TLS details are in [`crate::rpc::tls`].
 
 use std::collections::{HashMap, VecDeque};
@@ -897,6 +898,43 @@ impl Transport {
         }
     }
 
+    /// Sends a request whose answer is a stream of frames ([`Request::Watch`]) and returns
+    /// the stream once the request is sent; `timeout` bounds connecting and sending.
+    pub async fn open_stream(
+        &self,
+        addr: SocketAddr,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<ResponseStream, TransportError> {
+        let work = async {
+            let (conn, _) = self.connection(addr).await?;
+            let lost = |e: &quinn::ConnectionError| {
+                TransportError::from(ConnectionFailure::new(addr, e, None))
+            };
+            let (mut send, recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
+            frame::write_frame(&mut send, req).await.map_err(|source| {
+                match conn.close_reason() {
+                    Some(e) => lost(&e),
+                    None => TransportError::Request { peer: addr, source },
+                }
+            })?;
+            let _ = send.finish();
+            Ok(ResponseStream {
+                conn,
+                peer: addr,
+                recv,
+                _send: send,
+            })
+        };
+        match tokio::time::timeout(timeout, work).await {
+            Ok(r) => r,
+            Err(_) => Err(TransportError::Timeout {
+                peer: addr,
+                after: timeout,
+            }),
+        }
+    }
+
     /// Sends a gossip datagram to `addr` without waiting. While a connection to `addr` is
     /// being dialed the datagram waits (up to [`MAX_PENDING_DATAGRAMS`]) and leaves as
     /// soon as the handshake completes; for a short while after a failed dial it is
@@ -1095,6 +1133,33 @@ fn send_checked(conn: &quinn::Connection, peer_id: NodeId, addr: SocketAddr, out
     }
 }
 
+/// The answer to a streaming request ([`Transport::open_stream`]): response frames until
+/// the peer finishes the stream. Dropping it tells the peer to stop.
+pub struct ResponseStream {
+    conn: quinn::Connection,
+    peer: SocketAddr,
+    recv: quinn::RecvStream,
+    _send: quinn::SendStream,
+}
+
+impl ResponseStream {
+    /// The next frame, or `None` once the peer finished the stream cleanly. A lost
+    /// connection (the peer went away) is an error saying why.
+    pub async fn next(&mut self) -> Result<Option<Response>, TransportError> {
+        match frame::read_frame::<Response>(&mut self.recv, MAX_FRAME_BYTES).await {
+            Ok(r) => Ok(Some(r)),
+            Err(FrameError::Closed) => Ok(None),
+            Err(source) => Err(match self.conn.close_reason() {
+                Some(e) => TransportError::from(ConnectionFailure::new(self.peer, &e, None)),
+                None => TransportError::Request {
+                    peer: self.peer,
+                    source,
+                },
+            }),
+        }
+    }
+}
+
 /// One request/response on a fresh bidirectional stream of `conn`.
 pub async fn call_on(
     conn: &quinn::Connection,
@@ -1138,6 +1203,11 @@ pub fn response_name(r: &Response) -> &'static str {
         Response::Submitted { .. } => "submitted",
         Response::Operation(_) => "operation",
         Response::RefreshStarted { .. } => "refresh started",
+        Response::Health(_) => "health",
+        Response::PeriodicResults(_) => "periodic results",
+        Response::Watching { .. } => "watching",
+        Response::Event(_) => "event",
+        Response::EventsMissed { .. } => "events missed",
         Response::Error { .. } => "error",
     }
 }

@@ -8,8 +8,9 @@
 use serde_json::{Map, Value, json};
 
 use super::status::partition_hosts;
-use super::{CommandOutput, LocalRun, RefreshResult, hosts_sorted, summarize};
-use crate::checks::{Facts, Observation, Outcome};
+use super::{CommandOutput, LocalRun, RefreshResult, hosts_sorted};
+use crate::checks::Outcome;
+use crate::node::operation_json::{check_json, host_json, operation_json};
 use crate::node::status::status_json;
 use crate::rpc::protocol::{HostReport, OperationReport, StatusReport};
 
@@ -45,6 +46,7 @@ pub(super) fn json(out: &CommandOutput<'_>) -> Value {
         }),
         CommandOutput::Local(run) => local_json(run),
         CommandOutput::Status(report) => status_json(report),
+        CommandOutput::Health(report) => crate::node::health_json::health_json(report),
     }
 }
 
@@ -94,84 +96,6 @@ fn list_json(report: &StatusReport, show_active: bool, show_inactive: bool) -> V
         v.insert("inactive".into(), json!(inactive));
     }
     Value::Object(v)
-}
-
-fn facts_json(facts: &Facts) -> Value {
-    Value::Object(
-        facts
-            .iter()
-            .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
-            .collect(),
-    )
-}
-
-/// One check's result: `{"success": true}` or `{"error": "…"}`, with `found`, `expected`
-/// and `negated` when there are.
-fn check_json(outcome: &Outcome, observation: Option<&Observation>) -> Value {
-    let mut v = Map::new();
-    match outcome {
-        Outcome::Success(b) => v.insert("success".into(), json!(b)),
-        Outcome::Error(e) => v.insert("error".into(), json!(e)),
-    };
-    if let Some(o) = observation {
-        if !o.found.is_empty() {
-            v.insert("found".into(), facts_json(&o.found));
-        }
-        if !o.expected.is_empty() {
-            v.insert("expected".into(), facts_json(&o.expected));
-            if o.negated {
-                v.insert("negated".into(), json!(true));
-            }
-        }
-    }
-    Value::Object(v)
-}
-
-/// One host of an operation.
-fn host_json(host: &str, r: &HostReport) -> Value {
-    let (status, checks, error, took_ms) = match r {
-        HostReport::Pending => ("pending", Value::Null, Value::Null, Value::Null),
-        HostReport::Failed(e) => ("unreachable", Value::Null, json!(e), Value::Null),
-        HostReport::Answered {
-            results, took_ms, ..
-        } => {
-            let checks: Map<String, Value> = results
-                .iter()
-                .map(|(n, o)| (n.clone(), check_json(o, r.observation(n))))
-                .collect();
-            (
-                "answered",
-                Value::Object(checks),
-                Value::Null,
-                json!(took_ms),
-            )
-        }
-    };
-    json!({"host": host, "status": status, "checks": checks, "error": error, "took_ms": took_ms})
-}
-
-/// `get` as JSON.
-fn operation_json(rec: &OperationReport) -> Value {
-    let hosts: Vec<Value> = hosts_sorted(rec)
-        .into_iter()
-        .map(|(host, r)| host_json(host, r))
-        .collect();
-    json!({
-        "handle": rec.handle.to_string(),
-        "coordinator": rec.coordinator,
-        "submitted_unix_ms": rec.submitted_unix_ms,
-        "ended_unix_ms": rec.ended_unix_ms,
-        "took_ms": rec.ended_unix_ms.map(|e| e.saturating_sub(rec.submitted_unix_ms)),
-        "running": rec.ended_unix_ms.is_none(),
-        "checks": rec.check_names,
-        "hosts": hosts,
-        "summary": summarize(rec),
-        "submitted_by": rec.submitted_by.as_ref().map(|by| json!({
-            "operator": by.operator,
-            "from": by.from,
-            "certificate_sha256": by.certificate,
-        })),
-    })
 }
 
 /// This host's result of `checks run`, shaped like one host of an operation.

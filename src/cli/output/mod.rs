@@ -4,9 +4,11 @@
 //!
 //! One module per format: [`text`] (the original tool's lines, `-v` detail), [`status`]
 //! (`list` and the `mesh status` table), [`json`] (JSON and JSON Lines), [`junit`],
-//! [`tap`], [`nagios`] and [`prometheus`]. The last four, and JSON Lines, read check
+//! [`tap`], [`nagios`] and [`prometheus`]; [`health`] (`ctl health`) and [`watch`]
+//! (`mesh watch` lines). The last four, and JSON Lines, read check
 //! results as the rows of [`results`], whichever command produced them.
 
+pub mod health;
 pub mod json;
 pub mod junit;
 pub mod nagios;
@@ -15,17 +17,20 @@ pub mod results;
 pub mod status;
 pub mod tap;
 pub mod text;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::checks::{CheckResult, Outcome};
+use crate::checks::CheckResult;
 use crate::mesh::member::HealthSummary;
-use crate::rpc::protocol::{HostReport, OperationReport, StatusReport};
+use crate::rpc::protocol::{HealthReport, OperationReport, StatusReport};
 
+pub use crate::node::health_json::{HealthCounts, health_counts, health_passed};
 pub use results::Rows;
 pub use status::partition_hosts;
+pub use watch::{watch_event, watch_missed};
 
 /// How results are printed (`--output`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +108,8 @@ pub enum CommandOutput<'a> {
     Local(&'a LocalRun),
     /// `mesh status`.
     Status(&'a StatusReport),
+    /// `ctl health`.
+    Health(&'a HealthReport),
 }
 
 impl CommandOutput<'_> {
@@ -222,69 +229,18 @@ fn text(out: &CommandOutput<'_>, opts: RenderOptions) -> String {
         CommandOutput::Refreshed(r) => text::refresh_text(r),
         CommandOutput::Local(run) => text::local_text(run, opts.verbose),
         CommandOutput::Status(report) => status::status_text(report),
+        CommandOutput::Health(report) => health::health_text(report, opts.verbose),
     }
 }
 
+/// `get` as JSON (the node's `GET /v1/operations/HANDLE` answers the same document), and
+/// the counts over an operation's results.
+pub use crate::node::operation_json::{OperationSummary, hosts_sorted, operation_json, summarize};
 /// `mesh status` as JSON; the node's `GET /v1/status` answers the same document.
 pub use crate::node::status::status_json;
 
 fn sort_key(addr: &str) -> (Option<SocketAddr>, String) {
     (addr.parse().ok(), addr.to_string())
-}
-
-/// Counts over an operation's results.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct OperationSummary {
-    pub hosts_targeted: usize,
-    pub hosts_answered: usize,
-    pub hosts_unreachable: usize,
-    pub hosts_pending: usize,
-    pub checks_passed: usize,
-    pub checks_failed: usize,
-    pub checks_errored: usize,
-}
-
-impl OperationSummary {
-    /// Every targeted host answered and every check passed.
-    pub fn all_passed(&self) -> bool {
-        self.hosts_answered == self.hosts_targeted
-            && self.checks_failed == 0
-            && self.checks_errored == 0
-    }
-}
-
-/// Counts for `rec`.
-pub fn summarize(rec: &OperationReport) -> OperationSummary {
-    let mut s = OperationSummary {
-        hosts_targeted: rec.hosts.len(),
-        ..Default::default()
-    };
-    for r in rec.hosts.values() {
-        match r {
-            HostReport::Pending => s.hosts_pending += 1,
-            HostReport::Failed(_) => {
-                s.hosts_unreachable += 1;
-                s.checks_errored += rec.check_names.len();
-            }
-            HostReport::Answered { results, .. } => {
-                s.hosts_answered += 1;
-                for o in results.values() {
-                    match o {
-                        Outcome::Success(true) => s.checks_passed += 1,
-                        Outcome::Success(false) => s.checks_failed += 1,
-                        Outcome::Error(_) => s.checks_errored += 1,
-                    }
-                }
-            }
-        }
-    }
-    s
-}
-
-fn hosts_sorted(rec: &OperationReport) -> Vec<(&String, &HostReport)> {
-    let mut hosts: Vec<_> = rec.hosts.iter().collect();
-    hosts.sort_by_key(|(a, _)| sort_key(a));
-    hosts
 }
 
 /// A duration the way Go prints `time.Duration` (the original tool's `took` format):

@@ -74,9 +74,7 @@ fn health_cell(m: &MemberReport) -> String {
                 h.erroring,
                 h.passing + h.failing + h.erroring
             );
-            if !h.failing_names.is_empty() {
-                let _ = write!(s, " ({})", h.failing_names.join(","));
-            }
+            let _ = write!(s, "{}", super::health::names_in_parens(h));
             s
         }
     }

@@ -25,7 +25,7 @@ fn result_line(out: &mut String, host: &str, name: &str, outcome: &Outcome) {
 }
 
 /// `-v`'s lines under a result: what was found, and what was expected.
-fn detail_lines(out: &mut String, observation: Option<&Observation>) {
+pub(super) fn detail_lines(out: &mut String, observation: Option<&Observation>) {
     let Some(o) = observation else { return };
     if !o.found.is_empty() {
         let _ = writeln!(out, "{DETAIL_INDENT}found: {}", facts_line(&o.found));
@@ -121,9 +121,7 @@ pub(super) fn refresh_text(r: &RefreshResult) -> String {
                     "Host:{addr} Health: {} passing, {} failing, {} erroring",
                     h.passing, h.failing, h.erroring
                 );
-                if !h.failing_names.is_empty() {
-                    let _ = write!(out, " ({})", h.failing_names.join(", "));
-                }
+                let _ = write!(out, "{}", super::health::names_in_parens(h));
                 out.push('\n');
             }
             None => {

@@ -310,7 +310,7 @@ impl Membership {
         m.set_health(incarnation, summary.clone());
         let peer = m.peer();
         drop(m);
-        self.push_event(Event::MemberUpdated(peer));
+        self.push_event(Event::MemberHealth(peer));
         self.broadcasts.push(Update::Health {
             id,
             incarnation,
@@ -439,6 +439,8 @@ mod tests {
             failing: 1,
             erroring: 0,
             failing_names: vec!["disk".into()],
+            erroring_names: Vec::new(),
+            names_omitted: 0,
             at_unix_ms: version,
             refresh_id: 0,
         };
@@ -570,6 +572,8 @@ mod tests {
             failing: 30,
             erroring: 0,
             failing_names: (0..30).map(|i| format!("check-{i}")).collect(),
+            erroring_names: Vec::new(),
+            names_omitted: 0,
             at_unix_ms: 0,
             refresh_id: 0,
         };

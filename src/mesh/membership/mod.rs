@@ -141,8 +141,10 @@ pub enum Event {
         /// Where `werify ctl del` ran.
         by: NodeId,
     },
-    /// A member's tags, address or health summary changed.
+    /// A member's tags or address changed.
     MemberUpdated(Peer),
+    /// A newer health summary of a member arrived (see [`Membership::member`] for it).
+    MemberHealth(Peer),
     /// A dead or left member was forgotten after `reap_after`.
     MemberReaped(Peer),
     /// This node refuted an accusation by raising its incarnation.
@@ -1106,6 +1108,8 @@ mod tests {
                             failing: 0,
                             erroring: 0,
                             failing_names: vec![],
+                            erroring_names: Vec::new(),
+                            names_omitted: 0,
                             at_unix_ms: 0,
                             refresh_id: 0,
                         },
