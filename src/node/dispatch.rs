@@ -361,7 +361,7 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Add { host } => {
-            ctx.coordinator.check_rate(remote.ip(), "adds")?;
+            ctx.coordinator.admit(remote.ip(), "adds").await?;
             add_host(ctx, &host).await?;
             Response::Done
         }
@@ -401,7 +401,7 @@ pub async fn dispatch(
             )
         }
         Request::Refresh => {
-            ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
+            ctx.coordinator.admit(remote.ip(), "refreshes").await?;
             let r = ctx.coordinator.refresh().await?;
             Response::RefreshStarted {
                 refresh_id: r.refresh_id,
