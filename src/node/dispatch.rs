@@ -256,6 +256,8 @@ async fn serve_connection(ctx: Arc<NodeContext>, conn: quinn::Connection, peer: 
 async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: NodeId) {
     let mut spoof_warned = false;
     while let Ok(bytes) = conn.read_datagram().await {
+        // Stamped first: an ack's round-trip time ends here.
+        let received = Instant::now();
         ctx.metrics.gossip_received(bytes.len());
         if bytes.len() > MAX_DATAGRAM_BYTES {
             continue;
@@ -266,7 +268,7 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
             addr: remote,
         };
         match Message::decode_from(&bytes, from, ctx.node_id) {
-            Ok(msg) => ctx.mesh.datagram(msg, remote),
+            Ok(msg) => ctx.mesh.datagram(msg, remote, received),
             Err(DecodeError::NotFromSender { claimed, sender }) => {
                 if !spoof_warned {
                     tracing::warn!(
@@ -494,6 +496,7 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
             is_self: v.is_self,
             last_heard_ago: v.last_heard_ago,
             rtt: v.member.rtt,
+            rtt_us: v.member.rtt,
             state_for: Some(v.state_for),
             tags: v.member.tags.clone(),
             health: v.member.health.clone(),
