@@ -253,6 +253,10 @@ class Serf:
     def member_key(self, k):
         return f"n{k}"
 
+    def ready_socket(self, k):
+        """The socket that is bound once agent k can answer a CLI: its RPC port."""
+        return self.ip(k), SERF_RPC_PORT, "tcp"
+
     def ready(self, k):
         count, _ = self.alive_count(k)
         return count
@@ -362,6 +366,10 @@ class Werify:
 
     def member_key(self, k):
         return self.addr(k)
+
+    def ready_socket(self, k):
+        """The socket that is bound once node k can answer a CLI: its QUIC port."""
+        return self.ip(k), self.port, "udp"
 
     def ctl_cmd(self, k, args, timeout=10):
         return [self.bin, "ctl", "--connect", self.addr(k), "--timeout", f"{timeout}s"] + args
@@ -540,9 +548,28 @@ JOIN_PATTERNS = {
 }
 
 
+def listening(ip, port, proto):
+    """Whether a socket is bound to ip:port (`proto` "udp" or "tcp", from /proc/net)."""
+    want = "".join(f"{int(b):02X}" for b in reversed(ip.split("."))) + f":{port:04X}"
+    try:
+        with open(f"/proc/net/{proto}") as f:
+            return any(line.split()[1] == want for line in f.readlines()[1:])
+    except OSError:
+        return False
+
+
 def wait_ready(sysm, ks, args):
-    """Polls until every node of `ks` answers, or raises."""
+    """Polls until every node of `ks` answers, or raises. A CLI poll goes out only once the
+    node's socket is bound (werify's QUIC port, Serf's RPC port), as a poll of a port
+    nothing is bound to costs the two CLIs very different times to fail (QUIC waits for
+    its dial timeout, TCP is refused at once)."""
     t0 = time.monotonic()
+    for k in ks:
+        ip, port, proto = sysm.ready_socket(k)
+        while not listening(ip, port, proto) and time.monotonic() < t0 + 90:
+            if sysm.procs[k].poll() is not None:
+                break
+            time.sleep(0.005)
 
     def answers(k):
         if sysm.procs[k].poll() is not None:
