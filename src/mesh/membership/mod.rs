@@ -301,8 +301,9 @@ pub struct Membership {
     /// Set only inside `preload_settled` (simulator): members learned are neither
     /// announced by gossip nor reported as events.
     preloading: bool,
-    /// Set while merging what a contact taught a node that joined alone: members learned
-    /// are reported but not announced by gossip.
+    /// Set while merging what a contact taught a node that joined alone, or what a join
+    /// request taught a node that was alone: members learned are reported but not
+    /// announced by gossip.
     quiet: bool,
 }
 

@@ -82,6 +82,14 @@ impl Membership {
     /// The reply to a push-pull request from an active node: a digest alone when the
     /// request was a digest equal to ours, our states when it differed, and our states
     /// after merging theirs when it carried them.
+    ///
+    /// A node that knows no members and is asked to join (`werify ctl add` run on a member
+    /// of a mesh, naming this node) learns that whole mesh from the request, and does not
+    /// announce it: the asking node holds every member already and announces this one, as
+    /// a contact does for a node that joins it (see [`Membership::join_request`]). Announcing
+    /// would send the N members as news nobody lacks, each to random members this node has
+    /// never met (a handshake each), for every host added. It then follows the requester
+    /// up as a joining node follows up its contact (see [`ContactFollowUp`]).
     pub(super) fn answer_push_pull(&mut self, now: Instant, req: PushPull) -> PushPull {
         if let Some(theirs) = req.digest
             && req.members.is_empty()
@@ -98,7 +106,23 @@ impl Membership {
                 digest: Some(mine),
             };
         }
+        let added_alone = req.join && self.members.len() == 0;
+        self.quiet = added_alone;
         self.merge(now, req.from, req.members);
+        self.quiet = false;
+        if added_alone && self.members.len() > 0 {
+            // Added through the requester as if it had joined through it: the requester
+            // hears of the hosts added after this one first, so ask it again (and sync
+            // with a random member later), instead of waiting for their announcements to
+            // find their way here through a mesh whose links are still few.
+            self.schedule_join_sync(now);
+            self.contact_follow_up = ContactFollowUp::Due {
+                contact: req.from,
+                at: now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip,
+                asked: 0,
+                idle: 0,
+            };
+        }
         self.push_pull_request(false)
     }
 
@@ -296,6 +320,37 @@ mod tests {
         let reply = responder.handle_push_pull(now, asker.sync_request());
         asker.handle_message(now, Message::PushPull(reply.clone()));
         (reply, transmits(asker))
+    }
+
+    #[test]
+    fn a_node_added_alone_learns_the_mesh_from_the_request_without_announcing_it() {
+        let t0 = Instant::now();
+        // Node 2 knows nodes 3..20 and adds node 1, which is alone (`ctl add` on node 2).
+        let mut hub = node_knowing(2, 3..20, t0);
+        let mut added = node(1, t0);
+        let reply = added.handle_push_pull(t0, hub.join_request(t0));
+        assert_eq!(added.known_members(), 18);
+        assert_eq!(
+            added.queued_updates(),
+            0,
+            "the members a join request taught are no news"
+        );
+        assert_eq!(events(&mut added).len(), 18, "each is still reported");
+        // The adding node announces the newcomer.
+        let before = hub.queued_updates();
+        hub.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(hub.queued_updates(), before + 1);
+        // It asks the adding node again, as a joining node asks its contact.
+        let asked: Vec<_> = run(&mut added, t0 + Duration::from_millis(60))
+            .into_iter()
+            .filter(|t| matches!(t.msg, Message::PushPull(_)) && t.to == peer(2).addr)
+            .collect();
+        assert!(!asked.is_empty(), "no follow-up with the adding node");
+        // A node that knows members (two meshes merging) announces what it learns.
+        let mut other = node_knowing(30, 31..33, t0);
+        transmits(&mut other);
+        other.handle_push_pull(t0, hub.join_request(t0));
+        assert!(other.queued_updates() >= 18, "{}", other.queued_updates());
     }
 
     #[test]
