@@ -644,8 +644,10 @@ def one_by_one_run(sysm, args, run_no, pattern):
     res["converged_nodes"] = len(conv)
     res["convergence_s"] = max(conv.values()) if len(conv) == n else None
     res["poll_cost_s"] = median(durs)
+    slowest = sorted(conv.items(), key=lambda kv: -kv[1])[:3]
     log(f"{sysm.name} run {run_no}: {pattern}: commands took {fmt_s(res['join_cmds_s'])}, "
-        f"converged {len(conv)}/{n} in {fmt_s(res['convergence_s'])}")
+        f"converged {len(conv)}/{n} in {fmt_s(res['convergence_s'])} (slowest "
+        + ", ".join(f"n{k} {fmt_s(t)}" for k, t in slowest) + ")")
     for k in nodes:
         if k in sysm.procs:
             kill_child(sysm.procs[k])
