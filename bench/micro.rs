@@ -208,6 +208,7 @@ fn operation_record(names: &[String]) -> OperationRecord {
             format!("10.1.{}.{}:30035", h / 250, h % 250),
             HostReport::Answered {
                 results,
+                observations: Default::default(),
                 took_ms: u64::from(h % 7) + 2,
             },
         );
@@ -458,7 +459,7 @@ fn bench_file_contains(c: &mut Criterion) {
     let check = |rt: &tokio::runtime::Runtime| {
         let results = rt.block_on(run_checks(&set, &opts));
         assert_eq!(
-            results.get("big"),
+            results.get("big").map(|r| &r.outcome),
             Some(&Outcome::Success(false)),
             "file_contains did not read the whole file and answer false"
         );
@@ -586,6 +587,7 @@ async fn one_operation(
         let get = Request::Get {
             handle: handle.clone(),
             wait_ms: 10_000,
+            known_answers: None,
         };
         match client
             .call(coordinator, &get, Duration::from_secs(25))

@@ -1,7 +1,7 @@
 //! Property-based fuzz harness for everything werify decodes or parses from untrusted
 //! input: request/response frames (`rpc::frame::decode`), membership messages
 //! (`Message::decode_from`), check sets received from peers (`CheckSet::validate`), the
-//! operations-file parser, handles, host strings and durations.
+//! operations-file parser (JSON and YAML) and writer, handles, host strings and durations.
 //!
 //! Each target generates arbitrary *structured* values (every message variant, valid and
 //! invalid field values), checks round-trip properties on them, then mutates their
@@ -30,8 +30,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use werify::base::NodeId;
+use werify::checks::author::{add_to_text, render_file};
 use werify::checks::duration::{format_duration, parse_duration};
-use werify::checks::{CheckSet, Outcome, parse_operations};
+use werify::checks::{
+    CheckSet, Facts, FileFormat, Observation, Outcome, parse_operations, parse_operations_as,
+};
 use werify::mesh::digest::StateDigest;
 use werify::mesh::member::{HealthSummary, Peer, State, Tags};
 use werify::mesh::message::{DecodeError, MemberState, Message, PushPull, Update};
@@ -797,6 +800,23 @@ fn outcome(rng: &mut Rng) -> Outcome {
     }
 }
 
+fn facts(rng: &mut Rng) -> Facts {
+    (0..rng.below(4)).fold(Facts::new(), |f, _| f.with(&text(rng), text(rng)))
+}
+
+fn observations(rng: &mut Rng) -> BTreeMap<String, Observation> {
+    (0..rng.below(3))
+        .map(|_| {
+            let o = Observation {
+                found: facts(rng),
+                expected: facts(rng),
+                negated: rng.bool(),
+            };
+            (text(rng), o)
+        })
+        .collect()
+}
+
 fn results(rng: &mut Rng) -> BTreeMap<String, Outcome> {
     (0..rng.below(5))
         .map(|_| (text(rng), outcome(rng)))
@@ -852,6 +872,7 @@ fn operation_record(rng: &mut Rng) -> OperationRecord {
                     1 => HostReport::Answered {
                         results: results(rng),
                         took_ms: rng.edgy_u64(),
+                        observations: observations(rng),
                     },
                     _ => HostReport::Failed(text(rng)),
                 };
@@ -892,6 +913,7 @@ fn request(rng: &mut Rng) -> Request {
         8 => Request::Get {
             handle: handle(rng).into(),
             wait_ms: rng.edgy_u64(),
+            known_answers: rng.bool().then(|| rng.edgy_u64()),
         },
         _ => Request::Refresh,
     }
@@ -908,6 +930,7 @@ fn response(rng: &mut Rng) -> Response {
         2 => Response::CheckResults {
             results: results(rng),
             took_ms: rng.edgy_u64(),
+            observations: observations(rng),
         },
         3 => Response::Done,
         4 => Response::Status(status_report(rng)),
@@ -1345,6 +1368,82 @@ fn fuzz_operations_files_and_validate_agree() {
     );
     eprintln!("fuzz parse_operations: {agreed} structured sets agreed ({valid_sets} valid)");
     assert!(valid_sets > 0, "the model never produced a valid set");
+}
+
+/// The YAML reader and the file writer under the same model: every valid set, written
+/// one check at a time as `checks add --file` does (into a JSON and into a YAML file),
+/// parses back to itself in both formats. Then YAML text is mutated: the parser must not
+/// panic or allocate without bound, and whatever it accepts must validate.
+#[test]
+fn fuzz_yaml_operations_files_and_the_writer() {
+    let mut written = 0u64;
+    run_target(
+        "parse_operations_as(yaml)",
+        11,
+        |rng| {
+            let (set, json_text) = model_set(rng);
+            if set.validate().is_err() {
+                // JSON is nearly YAML: mutation material all the same.
+                return json_text.into_bytes();
+            }
+            let (mut yaml, mut json) = (String::new(), String::new());
+            for (name, check) in set.iter() {
+                if set.len() > 10 {
+                    // Large sets: concatenated one-check files, to keep the run short.
+                    yaml.push_str(&render_file(name, check, FileFormat::Yaml));
+                    continue;
+                }
+                let add = |text: &str, format| {
+                    add_to_text(text, "fuzz", format, name, check)
+                        .unwrap_or_else(|e| panic!("adding {name:?} to {text:?}: {e}"))
+                };
+                yaml = add(&yaml, FileFormat::Yaml);
+                json = add(&json, FileFormat::Json);
+            }
+            let back = parse_operations_as(&yaml, "fuzz.yaml", FileFormat::Yaml)
+                .unwrap_or_else(|e| panic!("the written YAML does not parse: {e}\n{yaml}"));
+            assert_eq!(back, set, "written YAML differs from the set:\n{yaml}");
+            if !json.is_empty() {
+                let back = parse_operations(&json, "fuzz.json")
+                    .unwrap_or_else(|e| panic!("the written JSON does not parse: {e}\n{json}"));
+                assert_eq!(back, set, "written JSON differs from the set:\n{json}");
+            }
+            written += 1;
+            yaml.into_bytes()
+        },
+        |stats, seed, iter, input| {
+            let text = String::from_utf8_lossy(input);
+            let parsed = probe(
+                VALIDATE_ALLOC_LIMIT,
+                stats,
+                "parse_operations_as(yaml)",
+                seed,
+                iter,
+                input,
+                || parse_operations_as(&text, "fuzz.yaml", FileFormat::Yaml),
+            );
+            match parsed {
+                Ok(set) => {
+                    let verdict = set.validate();
+                    assert!(
+                        verdict.is_ok(),
+                        "the YAML parser accepted a set validate refuses ({verdict:?}): {text}"
+                    );
+                    true
+                }
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(
+                        msg.starts_with("fuzz.yaml"),
+                        "error without file label: {msg}"
+                    );
+                    false
+                }
+            }
+        },
+    );
+    eprintln!("fuzz YAML files: {written} valid sets written and read back");
+    assert!(written > 0, "the model never produced a valid set");
 }
 
 /// Handles, host strings and durations: parsed from arbitrary text and from mutations of

@@ -215,6 +215,7 @@ async fn five_nodes_converge_run_an_operation_and_see_del_and_leave() {
         let get = Request::Get {
             handle: handle.clone(),
             wait_ms: 2_000,
+            known_answers: None,
         };
         match call(&ctl3, via, &get).await {
             Response::Operation(op) if op.ended_unix_ms.is_some() => break op,
@@ -248,6 +249,7 @@ async fn five_nodes_converge_run_an_operation_and_see_del_and_leave() {
         &Request::Get {
             handle: never,
             wait_ms: 0,
+            known_answers: None,
         },
     )
     .await;

@@ -207,6 +207,7 @@ fn one_operation_record_must_fit_one_frame() {
                         HostReport::Answered {
                             results: results.clone(),
                             took_ms: 1,
+                            observations: BTreeMap::new(),
                         },
                     )
                 })
@@ -622,6 +623,7 @@ async fn deadlines_waits_and_oversized_sets_over_the_wire() {
             &Request::Get {
                 handle,
                 wait_ms: u64::MAX,
+                known_answers: None,
             },
             STEP,
         )
@@ -771,6 +773,9 @@ fn run(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, Outcome> {
         .build()
         .expect("runtime")
         .block_on(run_checks(set, opts))
+        .into_iter()
+        .map(|(name, r)| (name, r.outcome))
+        .collect()
 }
 
 fn only(results: BTreeMap<String, Outcome>) -> Outcome {

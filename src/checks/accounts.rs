@@ -15,19 +15,32 @@ pub(crate) const GROUP_FILE: &str = "/etc/group";
 /// Largest account database read (guards against a hostile or runaway file).
 const MAX_DB_BYTES: u64 = 64 << 20;
 
-/// True when a passwd- or group-format file has an entry whose first field is exactly
-/// `name`.
-pub(crate) fn has_entry(db: &str, name: &str) -> std::io::Result<bool> {
-    let text = read_db(db)?;
-    Ok(entries(&text).any(|(entry, _)| entry == name))
-}
-
 /// The numeric id (third field) of `name` in a passwd- or group-format file.
 pub(crate) fn lookup_id(db: &str, name: &str) -> std::io::Result<Option<u32>> {
     let text = read_db(db)?;
     Ok(entries(&text)
         .find(|(entry, _)| *entry == name)
         .and_then(|(_, id)| id))
+}
+
+/// The fields of `name`'s entry in a passwd- or group-format file (its first field
+/// included), if it has one.
+pub(crate) fn entry(db: &str, name: &str) -> std::io::Result<Option<Vec<String>>> {
+    let text = read_db(db)?;
+    Ok(text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .map(|line| line.split(':').collect::<Vec<_>>())
+        .find(|fields| fields.first() == Some(&name))
+        .map(|fields| fields.into_iter().map(str::to_owned).collect()))
+}
+
+/// The name of the first entry with numeric id `id` in a passwd- or group-format file.
+pub(crate) fn name_of(db: &str, id: u32) -> std::io::Result<Option<String>> {
+    let text = read_db(db)?;
+    Ok(entries(&text)
+        .find(|(_, entry_id)| *entry_id == Some(id))
+        .map(|(name, _)| name.to_owned()))
 }
 
 fn read_db(db: &str) -> std::io::Result<String> {
@@ -64,5 +77,12 @@ mod tests {
         assert_eq!(lookup_id(&db, "root").unwrap(), Some(0));
         assert_eq!(lookup_id(&db, "bob").unwrap(), None);
         assert_eq!(lookup_id(&db, "nobody-here").unwrap(), None);
+        assert_eq!(name_of(&db, 1000).unwrap().as_deref(), Some("alice"));
+        assert_eq!(name_of(&db, 0).unwrap().as_deref(), Some("root"));
+        assert_eq!(name_of(&db, 4242).unwrap(), None);
+        let alice = entry(&db, "alice").unwrap().unwrap();
+        assert_eq!(alice.first().map(String::as_str), Some("alice"));
+        assert_eq!(alice.get(2).map(String::as_str), Some("1000"));
+        assert_eq!(entry(&db, "ali").unwrap(), None);
     }
 }

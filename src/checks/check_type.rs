@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Outcome;
+use super::outcome::{CheckResult, Facts};
 use super::run::CheckContext;
 use super::spec::MAX_VALUE_BYTES;
 
@@ -40,14 +40,26 @@ pub(crate) trait CheckType:
     /// `u16`, a string that must be an IP address) report their problem here.
     fn from_fields(fields: &Fields) -> Result<Self, FieldProblem>;
 
+    /// The fields that, written in an operations file, give back this check through
+    /// [`Self::from_fields`]: in the order of [`Self::FIELDS`], leaving out optional
+    /// fields that hold their default. Writing checks files (`checks add`) uses it.
+    fn to_fields(&self) -> Vec<(&'static str, Typed)>;
+
     /// Rules the parameters must satisfy, applied after parsing and again to every set
     /// received from a peer (which never went through the parser).
     fn validate(&self) -> Result<(), FieldProblem>;
 
-    /// Runs the check on this host. The runner applies the timeout and `expect`; blocking
-    /// work belongs on the blocking pool ([`super::run::blocking`]) and long loops should
-    /// stop once [`CheckContext::expired`].
-    fn run(self, ctx: CheckContext) -> impl Future<Output = Outcome> + Send;
+    /// What passing needs, as facts in the words of [`CheckType::run`]'s `found`
+    /// (`mode=0600`, `status=200`): shown beside what was found when the check does not
+    /// pass. The runner marks it negated for `"expect": false`.
+    fn expected(&self) -> Facts;
+
+    /// Runs the check on this host: the verdict and what was found (the mode, the digest,
+    /// the status code, …, as far as it got before an error). The runner applies the
+    /// timeout and `expect` and adds [`CheckType::expected`]; blocking work belongs on the
+    /// blocking pool ([`super::run::blocking`]) and long loops should stop once
+    /// [`CheckContext::expired`].
+    fn run(self, ctx: CheckContext) -> impl Future<Output = CheckResult> + Send;
 }
 
 /// The JSON type a field must have in the operations file.

@@ -4,10 +4,12 @@
 //! intended: unknown type or field, missing or mistyped field, duplicate check or field
 //! name, too many checks, a value the check could never use. Every error names the file,
 //! line, column and check, and lists the valid types or fields (with a "did you mean"
-//! hint when a name is close). Positions come from the small spanned JSON
-//! reader in `json.rs`; which fields each type takes comes from the registry, and the
-//! semantic rules live with each type (and `spec.rs` for the common fields) so sets
-//! received from peers are held to the same rules.
+//! hint when a name is close). The file is JSON or YAML ([`FileFormat`]); positions come
+//! from the small spanned JSON reader in `json.rs` or from the YAML reader in `yaml.rs`,
+//! which build the same tree, so both formats meet the same rules here. Which fields each
+//! type takes comes from the registry, and the semantic rules live with each type (and
+//! `spec.rs` for the common fields) so sets received from peers are held to the same
+//! rules.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -18,44 +20,116 @@ use super::duration::parse_duration;
 use super::json::{self, Member, Spanned, Value};
 use super::registry::{CHECK_TYPES, COMMON_FIELDS, TypeInfo, check_type};
 use super::spec::{Check, CheckSet, MAX_ARGS, MAX_CHECKS, MAX_FILE_BYTES, SpecError, name_problem};
+use super::yaml;
 
-/// Reads and parses an operations file. Errors are prefixed with the path.
+/// The layout of an operations file: the same checks, written as JSON or as YAML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileFormat {
+    /// A JSON object of check names to checks.
+    Json,
+    /// A YAML mapping of check names to checks.
+    Yaml,
+}
+
+impl FileFormat {
+    /// The format a file's name says: `.yaml` or `.yml` (any case) is YAML, any other
+    /// name JSON.
+    pub fn of_path(path: &Path) -> FileFormat {
+        let yaml = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        if yaml {
+            FileFormat::Yaml
+        } else {
+            FileFormat::Json
+        }
+    }
+
+    /// The format of text that has no name (standard input): JSON when its first
+    /// character other than whitespace (or a byte order mark) is `{`, YAML otherwise.
+    pub fn sniff(text: &str) -> FileFormat {
+        let start = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+        if start.starts_with('{') {
+            FileFormat::Json
+        } else {
+            FileFormat::Yaml
+        }
+    }
+
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Json => "JSON",
+            FileFormat::Yaml => "YAML",
+        }
+    }
+}
+
+/// Reads and parses an operations file, JSON or YAML by its name ([`FileFormat::of_path`]).
+/// Errors are prefixed with the path.
 pub fn load_operations_file(path: &Path) -> Result<CheckSet, SpecError> {
     let label = path.display().to_string();
-    let read_error = |error| SpecError::Read {
+    let text = read_operations_file(path)?;
+    parse_operations_as(&text, &label, FileFormat::of_path(path))
+}
+
+/// The text of an operations file, refused if it is larger than [`MAX_FILE_BYTES`] or
+/// not UTF-8. Errors are prefixed with the path.
+pub fn read_operations_file(path: &Path) -> Result<String, SpecError> {
+    let label = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|error| SpecError::Read {
         path: label.clone(),
         error,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
+    })?;
+    read_operations(file, &label)
+}
+
+/// The text of an operations file read from `reader` (a file, standard input), refused
+/// if it is larger than [`MAX_FILE_BYTES`] or not UTF-8. `label` names it in errors.
+pub fn read_operations(reader: impl Read, label: &str) -> Result<String, SpecError> {
     let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    reader
+        .take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
-        .map_err(read_error)?;
+        .map_err(|error| SpecError::Read {
+            path: label.into(),
+            error,
+        })?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(SpecError::TooLarge {
-            file: label,
+            file: label.into(),
             limit: MAX_FILE_BYTES,
         });
     }
-    let text = match String::from_utf8(bytes) {
-        Ok(text) => text,
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(text),
         Err(e) => {
             let valid = e.utf8_error().valid_up_to();
             let prefix = String::from_utf8_lossy(e.as_bytes().get(..valid).unwrap_or_default());
             let (line, column) = json::line_column(&prefix, prefix.len());
-            return Err(SpecError::Syntax {
-                file: label,
+            Err(SpecError::Syntax {
+                file: label.into(),
                 line,
                 column,
                 message: "the file is not valid UTF-8".into(),
-            });
+            })
         }
-    };
-    parse_operations(&text, &label)
+    }
 }
 
-/// Parses the text of an operations file. `file_label` names it in error messages.
+/// Parses the text of a JSON operations file. `file_label` names it in error messages.
 pub fn parse_operations(text: &str, file_label: &str) -> Result<CheckSet, SpecError> {
+    parse_operations_as(text, file_label, FileFormat::Json)
+}
+
+/// Parses the text of an operations file in `format`. `file_label` names it in error
+/// messages.
+pub fn parse_operations_as(
+    text: &str,
+    file_label: &str,
+    format: FileFormat,
+) -> Result<CheckSet, SpecError> {
     if text.len() as u64 > MAX_FILE_BYTES {
         return Err(SpecError::TooLarge {
             file: file_label.into(),
@@ -71,13 +145,26 @@ pub fn parse_operations(text: &str, file_label: &str) -> Result<CheckSet, SpecEr
             message,
         }
     };
-    let doc = json::parse(text).map_err(|e| at(e.offset, e.message))?;
+    let doc = match format {
+        FileFormat::Json => json::parse(text),
+        FileFormat::Yaml => yaml::parse(text),
+    }
+    .map_err(|e| at(e.offset, e.message))?;
     let Value::Object(members) = &doc.value else {
+        let example = match format {
+            FileFormat::Json => {
+                "a JSON object mapping check names to checks, e.g. \
+                 {\"hosts\": {\"type\": \"file_exists\", \"path\": \"/etc/hosts\"}}"
+            }
+            FileFormat::Yaml => {
+                "a YAML mapping of check names to checks, e.g. \
+                 `hosts: {type: file_exists, path: /etc/hosts}`"
+            }
+        };
         return Err(at(
             doc.offset,
             format!(
-                "the operations file must be a JSON object mapping check names to checks, \
-                 e.g. {{\"hosts\": {{\"type\": \"file_exists\", \"path\": \"/etc/hosts\"}}}}; got {}",
+                "the operations file must be {example}; got {}",
                 doc.value.type_name()
             ),
         ));
@@ -115,19 +202,26 @@ pub fn parse_operations(text: &str, file_label: &str) -> Result<CheckSet, SpecEr
                 "duplicate check name; each check needs its own name".into(),
             ));
         }
-        let check = parse_check(member).map_err(|(offset, message)| fail(offset, message))?;
+        let check =
+            parse_check(member, format).map_err(|(offset, message)| fail(offset, message))?;
         checks.insert(member.key.clone(), check);
     }
     Ok(CheckSet { checks })
 }
 
 /// Parses one check object; errors carry the byte offset to report.
-fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
+fn parse_check(member: &Member, format: FileFormat) -> Result<Check, (usize, String)> {
     let Value::Object(items) = &member.value.value else {
+        let example = match format {
+            FileFormat::Json => {
+                "an object such as {\"type\": \"file_exists\", \"path\": \"/etc/hosts\"}"
+            }
+            FileFormat::Yaml => "a mapping such as `{type: file_exists, path: /etc/hosts}`",
+        };
         return Err((
             member.value.offset,
             format!(
-                "a check must be an object such as {{\"type\": \"file_exists\", \"path\": \"/etc/hosts\"}}; got {}",
+                "a check must be {example}; got {}",
                 member.value.value.type_name()
             ),
         ));
@@ -185,7 +279,7 @@ fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
                 ),
             ));
         };
-        let typed = typed_value(spec, &item.value).map_err(|m| (item.value.offset, m))?;
+        let typed = typed_value(spec, &item.value, format).map_err(|m| (item.value.offset, m))?;
         fields.push(spec.name, typed, item.value.offset);
     }
     if let Some(missing) = specs().find(|f| f.required && fields.get(f.name).is_none()) {
@@ -219,10 +313,21 @@ fn parse_check(member: &Member) -> Result<Check, (usize, String)> {
     Ok(check)
 }
 
-fn typed_value(spec: &FieldSpec, value: &Spanned) -> Result<Typed, String> {
+fn typed_value(spec: &FieldSpec, value: &Spanned, format: FileFormat) -> Result<Typed, String> {
     let wrong = || {
+        // YAML reads an unquoted 0644, 1 or true as a number or boolean.
+        let stringly = matches!(
+            spec.ty,
+            FieldType::String | FieldType::Duration | FieldType::OctalMode
+        );
+        let unquoted = matches!(value.value, Value::Number(_) | Value::Bool(_));
+        let hint = if format == FileFormat::Yaml && stringly && unquoted {
+            " (put the value in quotes to make it a string)"
+        } else {
+            ""
+        };
         format!(
-            "field \"{}\" must be {}, got {}",
+            "field \"{}\" must be {}, got {}{hint}",
             spec.name,
             spec.ty.describe(),
             value.value.type_name()
@@ -668,6 +773,81 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(set.len(), 2);
+    }
+
+    fn yaml_error(text: &str) -> String {
+        match parse_operations_as(text, "ops.yaml", FileFormat::Yaml) {
+            Ok(set) => panic!("expected an error for {text}, got {set:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn yaml_example_is_the_json_example() {
+        let json = parse(include_str!("../../examples/checks.json")).unwrap();
+        let yaml = parse_operations_as(
+            include_str!("../../examples/checks.yaml"),
+            "checks.yaml",
+            FileFormat::Yaml,
+        )
+        .unwrap();
+        assert_eq!(yaml, json);
+    }
+
+    #[test]
+    fn yaml_files_meet_the_same_rules_with_positions() {
+        assert_eq!(
+            yaml_error("hosts:\n  type: file_exists\n  paht: /etc/hosts\n"),
+            "ops.yaml:3:3: check \"hosts\": unknown field \"paht\" for type file_exists; \
+             did you mean \"path\"? file_exists takes fields: path, type (required); \
+             expect, timeout (optional)"
+        );
+        assert_eq!(
+            yaml_error("a:\n  type: file_exists\n  path: /\n  path: /x\n"),
+            "ops.yaml:4:3: check \"a\": field \"path\" is given twice"
+        );
+        assert_eq!(
+            yaml_error(
+                "a: {type: file_exists, path: /}\nb: {type: file_exists, path: /}\na: {type: file_exists, path: /x}\n"
+            ),
+            "ops.yaml:3:1: check \"a\": duplicate check name; each check needs its own name"
+        );
+        assert_eq!(
+            yaml_error("m:\n  type: file_mode\n  path: /etc/passwd\n  mode: 0644\n"),
+            "ops.yaml:4:9: check \"m\": field \"mode\" must be an octal mode string such as \
+             \"0644\", got a number (put the value in quotes to make it a string)"
+        );
+        assert_eq!(
+            yaml_error("p:\n  type: port_listening\n  port: \"22\"\n"),
+            "ops.yaml:3:9: check \"p\": field \"port\" must be an integer, got a string"
+        );
+        assert_eq!(
+            yaml_error("f:\n  type: file_exists\n  path: /\n  expect: no\n"),
+            "ops.yaml:4:11: check \"f\": field \"expect\" must be true or false, got a string"
+        );
+        assert_eq!(
+            yaml_error("k:\n  type: kernel_param\n  name: net.ipv4.ip_forward\n  value:\n"),
+            "ops.yaml:4:8: check \"k\": field \"value\" must be a string, got null"
+        );
+        assert!(yaml_error("- a\n- b\n").starts_with(
+            "ops.yaml:1:1: the operations file must be a YAML mapping of check names to checks"
+        ));
+        assert!(yaml_error("a: file_exists\n").contains("a check must be a mapping such as"));
+        assert!(yaml_error("{}\n").contains("ops.yaml:1:1: the operations file has no checks"));
+    }
+
+    #[test]
+    fn formats_by_name_and_by_content() {
+        assert_eq!(
+            FileFormat::of_path(Path::new("a/ops.yaml")),
+            FileFormat::Yaml
+        );
+        assert_eq!(FileFormat::of_path(Path::new("ops.YML")), FileFormat::Yaml);
+        assert_eq!(FileFormat::of_path(Path::new("ops.json")), FileFormat::Json);
+        assert_eq!(FileFormat::of_path(Path::new("ops")), FileFormat::Json);
+        assert_eq!(FileFormat::sniff("\u{feff} \n{\"a\": 1}"), FileFormat::Json);
+        assert_eq!(FileFormat::sniff("# c\na: {}"), FileFormat::Yaml);
+        assert_eq!(FileFormat::sniff(""), FileFormat::Yaml);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Opening and reading regular files safely, for every check that reads a file's
 //! contents (`file_contains`, `file_matches`, `file_hash`).
 //!
+//! [`LineMatch`] is where a line search ended, and the facts it reports.
+//!
 //! [`open_regular`] never blocks on a FIFO and never opens a device; [`next_chunk`] reads
 //! in large chunks, stops once the check's deadline passes and enforces the size cap
 //! even on a file that grows while it is read.
@@ -9,7 +11,7 @@ use std::fs::{File, FileType, OpenOptions};
 use std::io::{ErrorKind, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 
-use super::Outcome;
+use super::outcome::{CheckResult, Facts};
 use super::run::CheckContext;
 
 /// `O_NONBLOCK` on Linux (every architecture Rust supports there except alpha/parisc,
@@ -92,6 +94,32 @@ pub(crate) fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usiz
     Ok(filled)
 }
 
+/// Where a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineMatch {
+    /// The first matching line, counted from 1.
+    Line(u64),
+    /// No line matched; the file has this many lines.
+    None { lines: u64 },
+}
+
+impl LineMatch {
+    /// The result for this search: found `line=N`, or `line=none` and `lines=N`.
+    pub(crate) fn result(self) -> CheckResult {
+        match self {
+            LineMatch::Line(n) => {
+                CheckResult::holds(true, Facts::new().with("line", n.to_string()))
+            }
+            LineMatch::None { lines } => CheckResult::holds(
+                false,
+                Facts::new()
+                    .with("line", "none")
+                    .with("lines", lines.to_string()),
+            ),
+        }
+    }
+}
+
 /// Reads the next chunk, enforcing the deadline and the size cap (a file can grow while
 /// it is read). Returns the number of bytes read; fewer than `buf.len()` means EOF.
 pub(crate) fn next_chunk(
@@ -100,14 +128,14 @@ pub(crate) fn next_chunk(
     total: &mut u64,
     path: &str,
     ctx: &CheckContext,
-) -> Result<usize, Outcome> {
+) -> Result<usize, CheckResult> {
     if ctx.expired() {
         return Err(ctx.timed_out());
     }
-    let n = read_full(file, buf).map_err(|e| Outcome::Error(format!("read {path}: {e}")))?;
+    let n = read_full(file, buf).map_err(|e| CheckResult::error(format!("read {path}: {e}")))?;
     *total += n as u64;
     if *total > ctx.max_file_bytes {
-        return Err(Outcome::Error(format!(
+        return Err(CheckResult::error(format!(
             "{path} grew beyond the limit of {} bytes for content checks while being read",
             ctx.max_file_bytes
         )));

@@ -66,7 +66,8 @@ pub fn check_type(name: &str) -> Option<&'static TypeInfo> {
 ///   (serde's externally tagged form) and decodes through serde's struct-variant path,
 ///   which takes the fields as a map or, in declaration order, as an array. `Debug`
 ///   prints the inner struct, as a struct variant would.
-/// - `From<Type> for CheckKind`, and `type_name`, `validate` and `run` on [`CheckKind`],
+/// - `From<Type> for CheckKind`, and `type_name`, `to_fields`, `validate`, `expected` and
+///   `run` on [`CheckKind`],
 ///   each handing over to the type.
 /// - [`CHECK_TYPES`], in list order.
 macro_rules! check_types {
@@ -99,6 +100,13 @@ macro_rules! check_types {
                 }
             }
 
+            /// The check's fields as an operations file writes them (without `type`).
+            pub(crate) fn to_fields(&self) -> Vec<(&'static str, $crate::checks::check_type::Typed)> {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::to_fields(check),)+
+                }
+            }
+
             /// The type's rules for its parameters.
             pub(crate) fn validate(&self) -> Result<(), $crate::checks::check_type::FieldProblem> {
                 match self {
@@ -106,8 +114,15 @@ macro_rules! check_types {
                 }
             }
 
+            /// What passing needs, in the words of the check's `found` facts.
+            pub(crate) fn expected(&self) -> $crate::checks::outcome::Facts {
+                match self {
+                    $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::expected(check),)+
+                }
+            }
+
             /// Runs the check on this host (without its timeout or `expect`).
-            pub(crate) async fn run(self, ctx: $crate::checks::run::CheckContext) -> $crate::checks::Outcome {
+            pub(crate) async fn run(self, ctx: $crate::checks::run::CheckContext) -> $crate::checks::outcome::CheckResult {
                 match self {
                     $(CheckKind::$ty(check) => $crate::checks::check_type::CheckType::run(check, ctx).await,)+
                 }

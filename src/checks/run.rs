@@ -6,9 +6,11 @@
 //! the others; blocking work (file reads, `/proc` scans, HTTP) runs on tokio's blocking
 //! pool and also watches the deadline so it stops reading soon after a timeout; a check
 //! that panics becomes an `Error` for that check alone. `"expect": false` inverts
-//! `Success` only. Error texts are single lines capped at
-//! [`RunOptions::max_result_bytes`]. What each check does lives in its type's file under
-//! `types/`, reached through [`CheckKind`](super::spec::CheckKind).
+//! `Success` only (and marks the expectation negated). Every result carries what the
+//! check saw (`found`) and, unless it passed, what it wanted (`expected`); error texts
+//! are single lines capped at [`RunOptions::max_result_bytes`], and so is each
+//! observation. What each check does lives in its type's file under `types/`, reached
+//! through [`CheckKind`](super::spec::CheckKind).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -19,6 +21,7 @@ use tokio::task::JoinSet;
 
 use super::Outcome;
 use super::duration::format_duration;
+use super::outcome::{CheckResult, one_line};
 use super::spec::{Check, CheckSet};
 
 /// Default per-check timeout when a check sets none.
@@ -39,7 +42,8 @@ pub struct RunOptions {
     /// Timeout for checks that set none. Defaults to [`DEFAULT_CHECK_TIMEOUT`].
     pub default_timeout: Duration,
     /// Longest error text kept per result, in bytes (cut at a character boundary, with
-    /// `…` appended). Defaults to [`DEFAULT_MAX_RESULT_BYTES`].
+    /// `…` appended), and most bytes of found and expected values together. Defaults to
+    /// [`DEFAULT_MAX_RESULT_BYTES`].
     pub max_result_bytes: usize,
     /// How many checks run at once; 0 is treated as 1. Defaults to [`DEFAULT_CONCURRENCY`].
     pub concurrency: usize,
@@ -84,6 +88,12 @@ impl CheckContext {
         }
     }
 
+    /// A context with this node's default limits and `timeout`, for reading the host
+    /// outside a run (`checks add` inspecting what a check would test).
+    pub(crate) fn with_defaults(timeout: Duration) -> Self {
+        CheckContext::new(timeout, &RunOptions::default())
+    }
+
     /// A context with default limits, for unit tests of single checks.
     #[cfg(test)]
     pub(crate) fn for_test(timeout: Duration) -> Self {
@@ -96,20 +106,20 @@ impl CheckContext {
     }
 
     /// The result for a check that ran out of time.
-    pub(crate) fn timed_out(&self) -> Outcome {
+    pub(crate) fn timed_out(&self) -> CheckResult {
         timed_out(self.timeout)
     }
 }
 
-fn timed_out(timeout: Duration) -> Outcome {
-    Outcome::Error(format!("timed out after {}", format_duration(timeout)))
+fn timed_out(timeout: Duration) -> CheckResult {
+    CheckResult::error(format!("timed out after {}", format_duration(timeout)))
 }
 
-/// Runs every check in `set` and returns one outcome per check name.
+/// Runs every check in `set` and returns one result per check name.
 ///
 /// Dropping the returned future cancels the checks still running (their tasks are
 /// aborted; a `command` child is killed).
-pub async fn run_checks(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, Outcome> {
+pub async fn run_checks(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, CheckResult> {
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     // A JoinSet aborts its tasks when dropped, so a cancelled run leaves nothing behind.
     let mut running = JoinSet::new();
@@ -128,60 +138,66 @@ pub async fn run_checks(set: &CheckSet, opts: &RunOptions) -> BTreeMap<String, O
     }
     let mut results = BTreeMap::new();
     while let Some(joined) = running.join_next_with_id().await {
-        let (id, outcome) = match joined {
-            Ok((id, outcome)) => (id, outcome),
-            Err(e) => (e.id(), Outcome::Error(format!("the check crashed: {e}"))),
+        let (id, result) = match joined {
+            Ok((id, result)) => (id, result),
+            Err(e) => (
+                e.id(),
+                CheckResult::error(format!("the check crashed: {e}")),
+            ),
         };
         if let Some(name) = names.remove(&id) {
-            results.insert(name, one_line(outcome, opts.max_result_bytes));
+            results.insert(name, bounded(result, opts.max_result_bytes));
         }
     }
     results
 }
 
-/// Runs one check under its timeout and applies `expect`.
-async fn run_one(check: &Check, opts: &RunOptions) -> Outcome {
+/// Runs one check under its timeout and applies `expect`: the verdict is inverted, the
+/// expectation marked negated, and a passed check keeps no expectation.
+async fn run_one(check: &Check, opts: &RunOptions) -> CheckResult {
     let timeout = check.timeout.unwrap_or(opts.default_timeout);
     let ctx = CheckContext::new(timeout, opts);
-    let outcome = match tokio::time::timeout(timeout, check.kind.clone().run(ctx)).await {
-        Ok(outcome) => outcome,
+    let expected = check.kind.expected();
+    let mut result = match tokio::time::timeout(timeout, check.kind.clone().run(ctx)).await {
+        Ok(result) => result,
         Err(_) => timed_out(timeout),
-    };
-    match outcome {
-        Outcome::Success(holds) => Outcome::Success(holds == check.expect),
-        error => error,
     }
+    .expecting(expected);
+    if let Outcome::Success(holds) = result.outcome {
+        result.outcome = Outcome::Success(holds == check.expect);
+    }
+    result.observation.negated = !check.expect;
+    if result.outcome.passed() {
+        result.observation.expected = Default::default();
+        result.observation.negated = false;
+    }
+    result
 }
 
 /// Runs blocking check code on tokio's blocking pool; a panic there becomes an `Error`.
-pub(crate) async fn blocking(work: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
+pub(crate) async fn blocking(work: impl FnOnce() -> CheckResult + Send + 'static) -> CheckResult {
     match tokio::task::spawn_blocking(work).await {
-        Ok(outcome) => outcome,
-        Err(e) => Outcome::Error(format!("the check crashed: {e}")),
+        Ok(result) => result,
+        Err(e) => CheckResult::error(format!("the check crashed: {e}")),
     }
 }
 
-/// Makes an error text one line (control characters become spaces) and caps its length.
-fn one_line(outcome: Outcome, max_bytes: usize) -> Outcome {
-    let Outcome::Error(text) = outcome else {
-        return outcome;
+/// A result as it leaves this host: its error text one line (control characters become
+/// spaces) of at most `max_bytes`, and its observation within what the error text left
+/// of the same `max_bytes`, so a result is no larger than an error alone.
+pub fn bounded(result: CheckResult, max_bytes: usize) -> CheckResult {
+    let outcome = match result.outcome {
+        Outcome::Error(text) => Outcome::Error(one_line(&text, max_bytes)),
+        ok => ok,
     };
-    let mut line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if line.len() > max_bytes {
-        let ellipsis = '…';
-        let mut cut = max_bytes.saturating_sub(ellipsis.len_utf8());
-        while !line.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        line.truncate(cut);
-        if max_bytes >= ellipsis.len_utf8() {
-            line.push(ellipsis);
-        }
+    let used = match &outcome {
+        Outcome::Error(text) => text.len(),
+        Outcome::Success(_) => 0,
+    };
+    CheckResult {
+        outcome,
+        observation: result.observation.bounded(max_bytes - used),
     }
-    Outcome::Error(line)
 }
 
 /// Counts of results by kind.
@@ -198,9 +214,9 @@ pub struct Summary {
 }
 
 /// Summarizes a result map.
-pub fn summarize(results: &BTreeMap<String, Outcome>) -> Summary {
+pub fn summarize(results: &BTreeMap<String, CheckResult>) -> Summary {
     let mut summary = Summary::default();
-    for (name, outcome) in results {
+    for (name, CheckResult { outcome, .. }) in results {
         match outcome {
             Outcome::Success(true) => summary.passing += 1,
             Outcome::Success(false) => summary.failing += 1,
@@ -243,7 +259,7 @@ mod tests {
         assert_eq!(results["no_virus"], Outcome::Success(true));
         // Errors are never inverted.
         assert!(matches!(
-            &results["virus_inverted_error"],
+            &results["virus_inverted_error"].outcome,
             Outcome::Error(_)
         ));
 
@@ -304,7 +320,7 @@ mod tests {
             results["slow"],
             Outcome::Error("timed out after 200ms".into())
         );
-        match &results["fifo"] {
+        match &results["fifo"].outcome {
             Outcome::Error(e) => assert!(e.contains("is a FIFO"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }
@@ -333,10 +349,10 @@ mod tests {
     #[test]
     fn error_texts_become_one_capped_line() {
         assert_eq!(
-            one_line(Outcome::Error("a\nb\tc".into()), 100),
+            bounded(CheckResult::error("a\nb\tc"), 100),
             Outcome::Error("a b c".into())
         );
-        let capped = one_line(Outcome::Error("é".repeat(100)), 10);
+        let capped = bounded(CheckResult::error("é".repeat(100)), 10).outcome;
         match capped {
             Outcome::Error(text) => {
                 assert!(text.len() <= 10, "{text}");
@@ -345,9 +361,12 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(one_line(Outcome::Success(true), 0), Outcome::Success(true));
         assert_eq!(
-            one_line(Outcome::Error("abc".into()), 0),
+            bounded(CheckResult::from(Outcome::Success(true)), 0),
+            Outcome::Success(true)
+        );
+        assert_eq!(
+            bounded(CheckResult::error("abc"), 0),
             Outcome::Error(String::new())
         );
     }
@@ -361,7 +380,7 @@ mod tests {
             max_result_bytes: 64,
             ..RunOptions::default()
         };
-        match &run_checks(&set(&json), &opts).await["e"] {
+        match &run_checks(&set(&json), &opts).await["e"].outcome {
             Outcome::Error(text) => assert!(text.len() <= 64, "{text}"),
             other => panic!("{other:?}"),
         }
@@ -381,6 +400,7 @@ mod tests {
         assert_eq!(
             results
                 .values()
+                .map(|r| &r.outcome)
                 .find(|o| matches!(o, Outcome::Error(e) if e == command::COMMAND_DISABLED)),
             Some(&Outcome::Error(command::COMMAND_DISABLED.into()))
         );

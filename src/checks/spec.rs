@@ -2,13 +2,13 @@
 //! and the rules every check must satisfy, enforced both when a file is parsed and when a
 //! set arrives from a peer ([`CheckSet::validate`]).
 //!
-//! The format: a JSON object whose keys are user-chosen check names and whose values are
-//! `{"type": "...", <fields>}`, e.g.
+//! The format: a JSON object (or YAML mapping) whose keys are user-chosen check names and
+//! whose values are `{"type": "...", <fields>}`, e.g.
 //! `{"hosts_file": {"type": "file_exists", "path": "/etc/hosts"}}`. What a check tests is a
 //! [`CheckKind`]; each type's fields and rules live in its own file under `types/`, listed
-//! once in `types/mod.rs`. JSON parsing with positions lives in `parse.rs`
-//! (re-exported here as [`parse_operations`] and [`load_operations_file`]). This module
-//! never touches the host.
+//! once in `types/mod.rs`. Parsing with positions lives in `parse.rs` (re-exported here as
+//! [`parse_operations`], [`parse_operations_as`] and [`load_operations_file`]). This
+//! module never touches the host.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,7 +19,10 @@ use super::check_type::FieldProblem;
 use super::duration::format_duration;
 
 pub use super::check_type::{FieldSpec, FieldType};
-pub use super::parse::{load_operations_file, parse_operations};
+pub use super::parse::{
+    FileFormat, load_operations_file, parse_operations, parse_operations_as, read_operations,
+    read_operations_file,
+};
 pub use super::registry::{CHECK_TYPES, COMMON_FIELDS, TypeInfo, check_type};
 pub use super::types::CheckKind;
 
@@ -204,7 +207,8 @@ impl Check {
     }
 }
 
-pub(super) fn name_problem(name: &str) -> Option<String> {
+/// Why `name` cannot name a check (empty, too long, control characters), if it cannot.
+pub fn name_problem(name: &str) -> Option<String> {
     if name.is_empty() {
         Some("check names must not be empty".into())
     } else if name.len() > MAX_NAME_BYTES {

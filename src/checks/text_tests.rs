@@ -716,7 +716,7 @@ async fn outcome_texts_are_unchanged() {
     ];
     for (name, text) in &expected {
         assert_eq!(
-            results.get(*name),
+            results.get(*name).map(|r| &r.outcome),
             Some(&Outcome::Error(text.clone())),
             "{name}"
         );
@@ -736,11 +736,11 @@ async fn outcome_texts_are_unchanged() {
     };
     let results = run_checks(&slow, &opts).await;
     assert_eq!(
-        results.get("slow"),
+        results.get("slow").map(|r| &r.outcome),
         Some(&Outcome::Error("timed out after 300ms".into()))
     );
     assert_eq!(
-        results.get("nowhere"),
+        results.get("nowhere").map(|r| &r.outcome),
         Some(&Outcome::Error(
             "starting /no/such/werify-program: No such file or directory (os error 2)".into()
         ))

@@ -73,11 +73,15 @@ pub enum CtlCommand {
     Listinactive,
     /// Runs operations from file on every host
     ///
-    /// Reads FILE (a JSON object of named checks, see examples/checks.json), checks it here
-    /// (errors name FILE:LINE:COLUMN and the check; nothing is sent), and has the node you
-    /// talk to coordinate it on every targeted host. Prints the handle and the command that
-    /// shows the results; with --wait, waits for them instead, prints them like `get`, and
-    /// exits 1 if a check was false or errored or a host did not answer.
+    /// Reads FILE (named checks as a JSON object, or a YAML mapping when FILE ends in .yaml
+    /// or .yml; see examples/checks.json) or, for `-`, standard input (JSON when it starts
+    /// with `{`, YAML otherwise), checks it here (errors name FILE:LINE:COLUMN and the
+    /// check; nothing is sent), and has the node you talk to coordinate it on every
+    /// targeted host. Prints the handle and the command that shows the results; with
+    /// --wait, waits for them instead, prints them like `get`, and exits 1 if a check was
+    /// false or errored or a host did not answer. Filters that match no alive host are
+    /// refused with the hosts they could have matched (exit 1). In batch mode (`ctl -`)
+    /// standard input is the batch, so `operation -` is refused there.
     Operation(OperationArgs),
     /// Get status of operation with handle
     ///
@@ -108,7 +112,8 @@ pub enum CtlCommand {
 /// `ctl operation`'s arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct OperationArgs {
-    /// The operations file (JSON)
+    /// The operations file (JSON, or YAML if it ends in .yaml or .yml); `-` for
+    /// standard input
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Wait for the results, print them, and exit 1 if a check was false or errored or a
@@ -126,7 +131,43 @@ pub struct OperationArgs {
     pub deadline: Duration,
 }
 
+impl OperationArgs {
+    /// The operations file is standard input (`operation -`).
+    pub fn reads_stdin(&self) -> bool {
+        self.file.as_os_str() == "-"
+    }
+}
+
 impl CtlCommand {
+    /// The command's name, as typed.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CtlCommand::Add { .. } => "add",
+            CtlCommand::Del { .. } => "del",
+            CtlCommand::List => "list",
+            CtlCommand::Listactive => "listactive",
+            CtlCommand::Listinactive => "listinactive",
+            CtlCommand::Operation(_) => "operation",
+            CtlCommand::Get { .. } => "get",
+            CtlCommand::Refresh { .. } => "refresh",
+        }
+    }
+
+    /// The command prints check results (`operation --wait`, `get`, `refresh --wait`),
+    /// which every `--output` format can show.
+    pub fn shows_results(&self) -> bool {
+        match self {
+            CtlCommand::Operation(op) => op.wait,
+            CtlCommand::Get { .. } => true,
+            CtlCommand::Refresh { wait } => *wait,
+            CtlCommand::Add { .. }
+            | CtlCommand::Del { .. }
+            | CtlCommand::List
+            | CtlCommand::Listactive
+            | CtlCommand::Listinactive => false,
+        }
+    }
+
     /// The command waits for results (`--wait`), for longer than `--timeout`.
     pub fn waits(&self) -> bool {
         match self {

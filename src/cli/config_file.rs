@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use crate::checks::duration::parse_duration;
+use crate::cli::logging::{LogFormat, LogLevel};
 use crate::mesh::config::Profile;
 
 /// Where the node looks for its config file when `--config` is not given.
@@ -60,6 +62,19 @@ pub enum ConfigError {
     },
     #[error("config file {} is {size} bytes, more than the {MAX_CONFIG_BYTES} allowed", path.display())]
     TooBig { path: PathBuf, size: u64 },
+    #[error(
+        "{}:{line}: unknown key {key:?}{hint}; valid keys: {valid}",
+        path.display(),
+        hint = did_you_mean(*.suggestion),
+        valid = KEYS.join(", ")
+    )]
+    UnknownKey {
+        path: PathBuf,
+        line: usize,
+        key: String,
+        /// The valid key closest to `key`, if one is close.
+        suggestion: Option<&'static str>,
+    },
     #[error("{}:{line}: {message}", path.display())]
     Syntax {
         path: PathBuf,
@@ -96,8 +111,8 @@ pub struct FileConfig {
     pub check_interval: Option<Located<Duration>>,
     pub allow_command: Option<Located<bool>>,
     pub http: Option<Located<SocketAddr>>,
-    pub log_level: Option<Located<String>>,
-    pub log_format: Option<Located<String>>,
+    pub log_level: Option<Located<LogLevel>>,
+    pub log_format: Option<Located<LogFormat>>,
 }
 
 /// A value and the line of the file it came from.
@@ -158,25 +173,30 @@ pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
 /// Checks config text as if read from `path` (which only names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
     let lines = LineIndex::new(text);
-    let raw: Raw = toml::from_str(text).map_err(|e| {
+    let syntax = |e: toml::de::Error| {
         let line = e.span().map_or(1, |s| lines.line_of(s.start));
         let message = one_line(e.message());
-        // Name the key when the error sits on a `key = value` line.
-        let key = text
-            .lines()
-            .nth(line - 1)
-            .and_then(|l| l.split_once('='))
-            .map(|(k, _)| k.trim())
-            .filter(|k| KEYS.contains(k));
+        let key = key_at(text, line);
         ConfigError::Syntax {
             path: path.to_path_buf(),
             line,
             message: match key {
-                Some(k) => format!("{k}: {message}"),
+                Some(k) => format!("{k}: {message}; {k} takes {}", expected(k)),
                 None => message,
             },
         }
-    })?;
+    };
+    // Unknown keys first, each with its line and the closest valid key.
+    let keys: BTreeMap<Spanned<String>, IgnoredAny> = toml::from_str(text).map_err(syntax)?;
+    if let Some(k) = keys.keys().find(|k| !KEYS.contains(&k.get_ref().as_str())) {
+        return Err(ConfigError::UnknownKey {
+            path: path.to_path_buf(),
+            line: lines.line_of(k.span().start),
+            key: k.get_ref().clone(),
+            suggestion: closest_key(k.get_ref()),
+        });
+    }
+    let raw: Raw = toml::from_str(text).map_err(syntax)?;
     let v = Values {
         path,
         lines: &lines,
@@ -225,17 +245,66 @@ pub fn parse(path: &Path, text: &str) -> Result<FileConfig, ConfigError> {
             s.parse::<SocketAddr>()
                 .map_err(|_| "expected ADDR:PORT, such as 127.0.0.1:30036".to_string())
         })?,
-        log_level: v.map(raw.log_level, "log_level", |s| one_of(s, LOG_LEVELS))?,
-        log_format: v.map(raw.log_format, "log_format", |s| one_of(s, LOG_FORMATS))?,
+        log_level: v.map(raw.log_level, "log_level", |s| {
+            s.parse::<LogLevel>()
+                .map_err(|_| format!("valid values: {}", LOG_LEVELS.join(", ")))
+        })?,
+        log_format: v.map(raw.log_format, "log_format", |s| {
+            s.parse::<LogFormat>()
+                .map_err(|_| format!("valid values: {}", LOG_FORMATS.join(", ")))
+        })?,
     })
 }
 
-fn one_of(s: String, valid: &[&str]) -> Result<String, String> {
-    if valid.contains(&s.as_str()) {
-        Ok(s)
-    } else {
-        Err(format!("valid values: {}", valid.join(", ")))
+/// The key whose value is on `line` (1-based): the `key = value` on it, or the table
+/// (`[tags]`) it sits in; `None` when that is not a known key.
+fn key_at(text: &str, line: usize) -> Option<&'static str> {
+    let mut table: Option<&str> = None;
+    let mut here = None;
+    for l in text.lines().take(line) {
+        let t = l.trim();
+        if let Some(header) = t.strip_prefix('[') {
+            table = header.split(']').next().map(str::trim);
+            here = table;
+        } else {
+            here = table.or_else(|| t.split_once('=').map(|(k, _)| k.trim()));
+        }
     }
+    here.and_then(|k| KEYS.iter().copied().find(|known| *known == k))
+}
+
+/// What the value of `key` must be, for errors about its type.
+fn expected(key: &str) -> &'static str {
+    match key {
+        "port" => "a whole number from 0 to 65535",
+        "workers" => "a whole number from 1 to 4096",
+        "allow_command" => "true or false",
+        "join" => "a list of strings, such as [\"10.0.0.1\", \"10.0.0.2:30035\"]",
+        "tags" => "a table of strings, such as [tags] followed by lines like role = \"web\"",
+        "check_interval" => "a duration string, such as \"30s\" or \"1m\"",
+        "bind" => "an IP address string, such as \"127.0.0.1\"",
+        "http" => "an ADDR:PORT string, such as \"127.0.0.1:30036\"",
+        "profile" => "one of the strings \"lan\", \"wan\", \"local\"",
+        "log_level" => "one of the strings \"error\", \"warn\", \"info\", \"debug\", \"trace\"",
+        "log_format" => "one of the strings \"text\", \"json\"",
+        _ => "a string",
+    }
+}
+
+/// The valid key closest to an unknown one, when it is close enough to be a typo.
+fn closest_key(unknown: &str) -> Option<&'static str> {
+    let unknown = unknown.to_ascii_lowercase().replace('-', "_");
+    KEYS.iter()
+        .map(|k| (strsim::damerau_levenshtein(&unknown, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
 }
 
 /// Turns spanned raw values into located, checked ones.
@@ -362,7 +431,8 @@ dc = "ams1"
         let tags = c.tags.expect("tags");
         assert_eq!(tags.value.get("dc").map(String::as_str), Some("ams1"));
         assert_eq!(c.join.map(|j| j.value.len()), Some(2));
-        assert_eq!(c.log_format.map(|f| f.value), Some("json".to_string()));
+        assert_eq!(c.log_format.map(|f| f.value), Some(LogFormat::Json));
+        assert_eq!(c.log_level.map(|l| l.value), Some(LogLevel::Debug));
     }
 
     #[test]
@@ -370,9 +440,29 @@ dc = "ams1"
         let e = parse_text("env = \"prod\"\n\nprofiel = \"lan\"\n")
             .expect_err("unknown key")
             .to_string();
-        assert!(e.starts_with("/etc/werify/werify.toml:3: "), "{e}");
-        assert!(e.contains("profiel"), "{e}");
-        assert!(e.contains("profile"), "lists the valid keys: {e}");
+        assert!(
+            e.starts_with(
+                "/etc/werify/werify.toml:3: unknown key \"profiel\" (did you mean \"profile\"?); valid keys: env, bind, port,"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.ends_with("log_level, log_format"),
+            "lists every valid key: {e}"
+        );
+        // Inside a table header line, and nothing close: no hint, still the line.
+        let e = parse_text("port = 1\n\n[frobnicate]\nx = 1\n")
+            .expect_err("unknown table")
+            .to_string();
+        assert!(
+            e.starts_with("/etc/werify/werify.toml:3: unknown key \"frobnicate\"; valid keys: "),
+            "{e}"
+        );
+        // Flag spelling (dashes) is recognised as a typo of the key.
+        let e = parse_text("check-interval = \"5s\"\n")
+            .expect_err("dashes")
+            .to_string();
+        assert!(e.contains("did you mean \"check_interval\"?"), "{e}");
     }
 
     #[test]
@@ -380,7 +470,29 @@ dc = "ams1"
         let e = parse_text("port = \"30035\"\n")
             .expect_err("wrong type")
             .to_string();
-        assert!(e.starts_with("/etc/werify/werify.toml:1: "), "{e}");
+        assert!(e.starts_with("/etc/werify/werify.toml:1: port: "), "{e}");
+        assert!(
+            e.ends_with("port takes a whole number from 0 to 65535"),
+            "{e}"
+        );
+        let e = parse_text("env = \"dev\"\nallow_command = \"yes\"\n")
+            .expect_err("wrong type")
+            .to_string();
+        assert!(
+            e.starts_with("/etc/werify/werify.toml:2: allow_command: "),
+            "{e}"
+        );
+        assert!(e.ends_with("allow_command takes true or false"), "{e}");
+        let e = parse_text("join = \"10.0.0.1\"\n")
+            .expect_err("wrong type")
+            .to_string();
+        assert!(e.contains("join takes a list of strings"), "{e}");
+        // A value inside the [tags] table is the tags key's.
+        let e = parse_text("port = 1\n\n[tags]\nrole = \"web\"\nrack = 5\n")
+            .expect_err("wrong type")
+            .to_string();
+        assert!(e.starts_with("/etc/werify/werify.toml:5: tags: "), "{e}");
+        assert!(e.ends_with("tags takes a table of strings, such as [tags] followed by lines like role = \"web\""), "{e}");
     }
 
     #[test]

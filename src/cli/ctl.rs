@@ -10,23 +10,34 @@ use std::time::{Duration, Instant};
 
 use crate::base::NodeId;
 use crate::base::clock::duration_ms;
-use crate::checks::spec::load_operations_file;
+use crate::checks::spec::{
+    CheckSet, FileFormat, load_operations_file, parse_operations_as, read_operations,
+};
 use crate::cli::args::{ConnectArgs, CtlArgs, IdentityArgs, StatusArgs};
 use crate::cli::command::{CtlCommand, CtlSubcommand, Line, OperationArgs, parse_batch_line};
-use crate::cli::error::{CliError, EXIT_CHECKS_FAILED, EXIT_OK, report, report_batch_line};
+use crate::cli::error::{CliError, EXIT_OK, report, report_batch_line};
 use crate::cli::identity::identity_from_args;
-use crate::cli::output::{self, CommandOutput, OutputFormat, RefreshResult};
+use crate::cli::output::{self, CommandOutput, OutputFormat, RefreshResult, RenderOptions};
 use crate::mesh::member::State;
 use crate::ops::handle::Handle;
 use crate::rpc::hostaddr::parse_host;
 use crate::rpc::identity::Role;
-use crate::rpc::protocol::{OperationReport, Request, Response, StatusReport, TargetFilter};
+use crate::rpc::protocol::{
+    HostReport, OperationReport, Request, Response, StatusReport, TargetFilter,
+};
 use crate::rpc::transport::{Transport, response_name};
 
 /// Writes to stdout; a closed pipe (`werify ctl list | head -1`) ends the process quietly
 /// with success, as Unix tools do, instead of a panic.
-fn print(text: &str) {
+pub fn print(text: &str) {
     if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+        stdout_failed(e);
+    }
+}
+
+/// Flushes stdout, so a line streamed to a pipe leaves now.
+fn flush() {
+    if let Err(e) = std::io::stdout().lock().flush() {
         stdout_failed(e);
     }
 }
@@ -56,6 +67,7 @@ struct Session {
     addr: SocketAddr,
     connect_text: String,
     output: OutputFormat,
+    render: RenderOptions,
     hint_flags: String,
 }
 
@@ -75,8 +87,29 @@ impl Session {
     }
 
     fn show(&self, out: CommandOutput<'_>) {
-        print(&output::render(self.output, &out));
+        print(&output::render(self.output, &out, self.render));
     }
+
+    /// Refuses a results-only `--output` (junit, tap, nagios, prometheus) for a command
+    /// that shows no check results, before it runs.
+    fn check_format(&self, cmd: &CtlCommand) -> Result<(), CliError> {
+        check_format(self.output, cmd.shows_results(), cmd.name())
+    }
+}
+
+/// Refuses `format` for a command that shows no check results when it only shows results.
+pub fn check_format(
+    format: OutputFormat,
+    shows_results: bool,
+    command: &str,
+) -> Result<(), CliError> {
+    if format.results_only() && !shows_results {
+        return Err(CliError::OutputFormat {
+            format: format.name(),
+            command: command.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn unexpected(r: &Response) -> CliError {
@@ -107,6 +140,9 @@ fn session(connect: &ConnectArgs, identity: &IdentityArgs) -> Result<Session, Cl
         addr,
         connect_text: connect.target().to_string(),
         output: connect.output,
+        render: RenderOptions {
+            verbose: connect.verbose,
+        },
         hint_flags,
     })
 }
@@ -118,6 +154,9 @@ pub async fn run_ctl(args: CtlArgs) -> Result<u8, CliError> {
         CtlSubcommand::Run(cmd) => cmd.waits(),
         CtlSubcommand::Batch => true,
     };
+    if let CtlSubcommand::Run(cmd) = &args.command {
+        check_format(args.connect.output, cmd.shows_results(), cmd.name())?;
+    }
     let work = async {
         let s = session(&args.connect, &args.identity)?;
         let code = match args.command {
@@ -148,6 +187,25 @@ async fn bounded(
     }
 }
 
+/// How standard input is named in errors about an operations file read from it.
+pub const STDIN_LABEL: &str = "<stdin>";
+
+/// Reads an operations file from standard input (all of it, up to the size limit): JSON
+/// when it starts with `{`, YAML otherwise ([`FileFormat::sniff`]). Errors name
+/// [`STDIN_LABEL`].
+pub(crate) async fn read_stdin_operations() -> Result<CheckSet, CliError> {
+    // A blocking read: off the thread that drives the connection.
+    let text =
+        tokio::task::spawn_blocking(|| read_operations(std::io::stdin().lock(), STDIN_LABEL))
+            .await
+            .map_err(|e| CliError::Stdin(std::io::Error::other(e)))??;
+    Ok(parse_operations_as(
+        &text,
+        STDIN_LABEL,
+        FileFormat::sniff(&text),
+    )?)
+}
+
 /// Batch mode: one command per stdin line until the first error, which is reported here
 /// (its exit code is returned); then the count of commands run.
 async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
@@ -161,6 +219,10 @@ async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
             Ok(Line::Help(text)) => {
                 print(&text);
                 Ok(EXIT_OK)
+            }
+            // Standard input is the batch: it holds no operations file.
+            Ok(Line::Run(CtlCommand::Operation(op))) if op.reads_stdin() => {
+                Err(CliError::StdinIsBatch)
             }
             Ok(Line::Run(cmd)) => run_one(s, cmd, timeout).await,
             Err(e) => Err(e),
@@ -177,6 +239,7 @@ async fn run_batch(s: &Session, timeout: Duration) -> Result<u8, CliError> {
 }
 
 async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> Result<u8, CliError> {
+    s.check_format(&cmd)?;
     match cmd {
         CtlCommand::Add { host } => {
             s.call(&Request::Add { host: host.clone() }, timeout)
@@ -198,9 +261,13 @@ async fn run_one(s: &Session, cmd: CtlCommand, timeout: Duration) -> Result<u8, 
             if wait {
                 return wait_for(s, &handle, WAITING_CALL_LIMIT).await;
             }
-            let rec = get(s, &handle, Duration::ZERO).await?;
-            s.show(CommandOutput::Operation(&rec));
-            Ok(EXIT_OK)
+            let rec = get(s, &handle, Duration::ZERO, None).await?;
+            let out = CommandOutput::Operation(&rec);
+            s.show(out);
+            Ok(match s.output {
+                OutputFormat::Nagios => output::results_exit_code(s.output, &out, true),
+                _ => EXIT_OK,
+            })
         }
         CtlCommand::Refresh { wait } => refresh(s, wait, timeout).await,
     }
@@ -217,7 +284,11 @@ async fn list(s: &Session, active: bool, inactive: bool) -> Result<u8, CliError>
 }
 
 async fn operation(s: &Session, op: OperationArgs, timeout: Duration) -> Result<u8, CliError> {
-    let checks = load_operations_file(&op.file)?;
+    let checks = if op.reads_stdin() {
+        read_stdin_operations().await?
+    } else {
+        load_operations_file(&op.file)?
+    };
     let req = Request::Submit {
         checks,
         filter: TargetFilter {
@@ -248,11 +319,17 @@ async fn operation(s: &Session, op: OperationArgs, timeout: Duration) -> Result<
     Ok(EXIT_OK)
 }
 
-async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationReport, CliError> {
+async fn get(
+    s: &Session,
+    handle: &str,
+    wait: Duration,
+    known_answers: Option<u64>,
+) -> Result<OperationReport, CliError> {
     let handle: Handle = handle.parse()?;
     let req = Request::Get {
         handle: handle.into(),
         wait_ms: duration_ms(wait),
+        known_answers,
     };
     match s.call(&req, wait + Duration::from_secs(15)).await? {
         Response::Operation(rec) => Ok(rec),
@@ -261,24 +338,44 @@ async fn get(s: &Session, handle: &str, wait: Duration) -> Result<OperationRepor
 }
 
 /// Polls an operation until it ended or `max` passed, then prints it: exit 0 if every
-/// targeted host answered and every check passed, else 1.
+/// targeted host answered and every check passed, else 1 (with `--output nagios`, the
+/// plugin's status). With `--output jsonl`, each host's line is printed as soon as the
+/// host answers, and the hosts still silent at the end after them.
 async fn wait_for(s: &Session, handle: &str, max: Duration) -> Result<u8, CliError> {
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
+    let streaming = s.output == OutputFormat::Jsonl;
+    let mut streamed = std::collections::BTreeSet::new();
     loop {
-        let rec = get(s, handle, Duration::from_secs(1)).await?;
+        let known = streaming.then_some(streamed.len() as u64);
+        let rec = get(s, handle, Duration::from_secs(1), known).await?;
         let done = rec.ended_unix_ms.is_some();
-        if done || started.elapsed() >= max {
+        let finished = done || started.elapsed() >= max;
+        if streaming {
+            for (host, r) in &rec.hosts {
+                let answered = !matches!(r, HostReport::Pending);
+                if (answered || finished) && streamed.insert(host.clone()) {
+                    if progress {
+                        eprint!("\r\x1b[K");
+                    }
+                    print(&format!(
+                        "{}\n",
+                        output::json::operation_host_line(&rec, host, r)
+                    ));
+                    flush();
+                }
+            }
+        }
+        if finished {
             if progress {
                 eprint!("\r\x1b[K");
             }
-            s.show(CommandOutput::Operation(&rec));
-            let sum = output::summarize(&rec);
-            return Ok(if done && sum.all_passed() {
-                EXIT_OK
-            } else {
-                EXIT_CHECKS_FAILED
-            });
+            let out = CommandOutput::Operation(&rec);
+            if !streaming {
+                s.show(out);
+            }
+            let passed = done && output::summarize(&rec).all_passed();
+            return Ok(output::results_exit_code(s.output, &out, passed));
         }
         if progress {
             let sum = output::summarize(&rec);
@@ -325,12 +422,13 @@ async fn refresh(s: &Session, wait: bool, timeout: Duration) -> Result<u8, CliEr
                     .map(|m| (m.addr.clone(), m.health.clone().filter(|_| fresh(&m))))
                     .collect(),
             };
-            s.show(CommandOutput::Refreshed(&result));
-            return Ok(if result.all_passed() {
-                EXIT_OK
-            } else {
-                EXIT_CHECKS_FAILED
-            });
+            let out = CommandOutput::Refreshed(&result);
+            s.show(out);
+            return Ok(output::results_exit_code(
+                s.output,
+                &out,
+                result.all_passed(),
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -339,6 +437,7 @@ async fn refresh(s: &Session, wait: bool, timeout: Duration) -> Result<u8, CliEr
 /// Runs `werify mesh status`.
 pub async fn run_status(args: StatusArgs) -> Result<u8, CliError> {
     let timeout = args.connect.timeout;
+    check_format(args.connect.output, false, "mesh status")?;
     let work = async {
         let s = session(&args.connect, &args.identity)?;
         let report = s.status().await?;

@@ -2,7 +2,8 @@
 //! code each one means, and the one place that prints them ([`report`] and, for batch
 //! mode, [`report_batch_line`]).
 //!
-//! Exit codes: [`EXIT_OK`] 0, [`EXIT_CHECKS_FAILED`] 1 (only `--wait` commands),
+//! Exit codes: [`EXIT_OK`] 0, [`EXIT_CHECKS_FAILED`] 1 (`--wait` commands, filters that
+//! match no host, `checks add` on a host that does not pass the check),
 //! [`EXIT_ERROR`] 2 (usage, input, connection, authentication, or a node saying the
 //! request is wrong), [`EXIT_UNAVAILABLE`] 3 and [`EXIT_RATE_LIMITED`] 4 (a node saying
 //! "not now": the same command may work later or through another node).
@@ -10,8 +11,12 @@
 use std::time::Duration;
 
 use crate::base::env::ParseEnvError;
+use crate::checks::author::AddError;
+use crate::checks::inspect::InspectError;
 use crate::checks::spec::SpecError;
+use crate::cli::config_file::ConfigError;
 use crate::cli::output::go_duration;
+use crate::cli::settings::SettingsError;
 use crate::node::NodeError;
 use crate::ops::handle::ParseHandleError;
 use crate::rpc::hostaddr::HostError;
@@ -21,7 +26,9 @@ use crate::rpc::transport::TransportError;
 
 /// Exit code: the command worked (for `--wait`: every check on every host succeeded).
 pub const EXIT_OK: u8 = 0;
-/// Exit code: a check was false or errored, or a host did not answer (`--wait` commands).
+/// Exit code: a check was false or errored, or a host did not answer (`--wait` commands);
+/// an operation's `--node`/`--tag` filters matched no alive host; `checks add` found that
+/// this host does not pass the check.
 pub const EXIT_CHECKS_FAILED: u8 = 1;
 /// Exit code: usage, input, connection or authentication error, or a node refused the
 /// request as invalid, forbidden or naming something that does not exist.
@@ -70,9 +77,44 @@ pub enum CliError {
     /// The secret file, the CA files or the identity they make are unusable.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// `operation -` in batch mode, whose standard input is the batch.
+    #[error(
+        "standard input holds this batch's commands, not an operations file; name the file (operation FILE)"
+    )]
+    StdinIsBatch,
+    /// A check name given to `checks add --name` that no operations file may hold.
+    #[error("invalid check name {name:?}: {problem}")]
+    CheckName { name: String, problem: String },
+    /// `checks add`: no check of that type and argument holds on this host (exit 1), or
+    /// none can be written for them (exit 2).
+    #[error(transparent)]
+    Inspect(#[from] InspectError),
+    /// `checks add --file`: the check cannot be added to the file (left unchanged).
+    #[error(transparent)]
+    AddCheck(#[from] AddError),
+    /// `checks add --file`: the new file could not be written.
+    #[error("writing {path}: {error}")]
+    WriteFile { path: String, error: std::io::Error },
     /// A `werify node --tag` that is not KEY=VALUE.
     #[error("invalid --tag {0:?}: expected KEY=VALUE")]
     NodeTag(String),
+    /// A results-only `--output` for a command that shows no check results.
+    #[error(
+        "--output {format} shows check results (ctl operation --wait, get, refresh --wait, \
+         checks run); {command} prints text, json or jsonl"
+    )]
+    OutputFormat {
+        format: &'static str,
+        command: String,
+    },
+    /// The config file cannot be read or holds something invalid (FILE:LINE, the key,
+    /// what is valid).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Flags, environment variables and the config file together say something that
+    /// cannot work (half a PEM CA, a secret and a PEM CA).
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 
     // --- Reaching the node. Exit 2.
     /// Connecting, the TLS handshake (another env or secret) or a request failed.
@@ -103,9 +145,18 @@ pub enum CliError {
     /// Standard output could not be written (other than a closed pipe).
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    /// `werify man --out DIR` could not write a page.
+    #[error("cannot write the manual page {}: {source}; --out must name an existing, writable directory", path.display())]
+    ManPage {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// A signal handler (SIGHUP for reloads) could not be installed.
+    #[error("cannot install a signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
 impl CliError {
@@ -115,6 +166,7 @@ impl CliError {
             // 0 for help and version, 2 for usage errors.
             CliError::Clap(e) => u8::try_from(e.exit_code()).unwrap_or(EXIT_ERROR),
             CliError::Refused { code, .. } => exit_code_of(*code),
+            CliError::Inspect(InspectError::NotHeld { .. }) => EXIT_CHECKS_FAILED,
             CliError::UnknownCommand(_)
             | CliError::ArgumentCount { .. }
             | CliError::Quoting
@@ -124,6 +176,14 @@ impl CliError {
             | CliError::Env(_)
             | CliError::Identity(_)
             | CliError::NodeTag(_)
+            | CliError::OutputFormat { .. }
+            | CliError::Config(_)
+            | CliError::Settings(_)
+            | CliError::StdinIsBatch
+            | CliError::CheckName { .. }
+            | CliError::Inspect(_)
+            | CliError::AddCheck(_)
+            | CliError::WriteFile { .. }
             | CliError::Transport(_)
             | CliError::Timeout(_)
             | CliError::Interrupted
@@ -131,7 +191,9 @@ impl CliError {
             | CliError::Node(_)
             | CliError::Stdin(_)
             | CliError::Stdout(_)
-            | CliError::Runtime(_) => EXIT_ERROR,
+            | CliError::ManPage { .. }
+            | CliError::Runtime(_)
+            | CliError::Signal(_) => EXIT_ERROR,
         }
     }
 }
@@ -140,6 +202,8 @@ impl CliError {
 pub fn exit_code_of(code: ErrorCode) -> u8 {
     match code {
         ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => EXIT_ERROR,
+        // Like a `--wait` run that reached no host: the command ran, nothing passed.
+        ErrorCode::NoMatch => EXIT_CHECKS_FAILED,
         ErrorCode::RateLimited => EXIT_RATE_LIMITED,
         // A code this build does not know is treated as unavailable (see ErrorCode).
         ErrorCode::Unavailable | ErrorCode::Peer | ErrorCode::Unknown => EXIT_UNAVAILABLE,
@@ -186,6 +250,7 @@ mod tests {
         assert_eq!(refused(ErrorCode::Invalid).exit_code(), 2);
         assert_eq!(refused(ErrorCode::Forbidden).exit_code(), 2);
         assert_eq!(refused(ErrorCode::NotFound).exit_code(), 2);
+        assert_eq!(refused(ErrorCode::NoMatch).exit_code(), 1);
         assert_eq!(refused(ErrorCode::Unavailable).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Peer).exit_code(), 3);
         assert_eq!(refused(ErrorCode::Unknown).exit_code(), 3);

@@ -1,35 +1,64 @@
 //! The `werify` command line: parses arguments, sets up logging and the tokio runtime, and
-//! hands over to `node`, `ctl`, `mesh status` or `certs`. Every error comes back here as
-//! a [`CliError`] and is printed by [`error::report`], which also picks the exit code.
+//! hands over to `node`, `ctl`, `mesh status`, `certs`, `config check` or `checks
+//! run|add|validate`; `completions` and `man` print what clap's definitions generate (and
+//! `--version` says what [`version`] says). Every error comes back here as a [`CliError`]
+//! and is printed by [`error::report`], which also picks the exit code.
 
 pub mod args;
 pub mod certs;
+pub mod checks_add;
+pub mod checks_run;
+pub mod checks_validate;
 pub mod command;
+pub mod completions;
+pub mod config_cmd;
 pub mod config_file;
 pub mod ctl;
 pub mod error;
 pub mod identity;
+pub mod logging;
+pub mod man;
 pub mod node;
 pub mod output;
+pub mod settings;
+pub mod version;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
-use crate::cli::args::{CertsCommand, Cli, Command, MeshCommand};
-use crate::cli::error::{CliError, report};
+use crate::cli::args::{CertsCommand, ChecksCommand, Cli, Command, ConfigCommand, MeshCommand};
+use crate::cli::error::{CliError, EXIT_OK, report};
+use crate::cli::logging::{LogFormat, LogLevel};
+use crate::cli::output::nagios;
 
 /// Threads the async runtime may start for blocking work (checks, store commits).
 const MAX_BLOCKING_THREADS: usize = 32;
 
 /// Entry point of the `werify` binary.
 pub fn main() -> ExitCode {
-    let code = match parse(std::env::args_os()).and_then(run) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let nagios = nagios_requested(&argv);
+    let code = match parse_with_matches(argv).and_then(|(cli, m)| run(cli, &m)) {
         Ok(code) => code,
+        // A Nagios plugin that cannot get results says UNKNOWN on stdout and exits 3.
+        Err(e) if nagios && e.exit_code() != EXIT_OK => {
+            ctl::print(&nagios::unknown(&e.to_string()));
+            nagios::Status::Unknown.exit_code()
+        }
         Err(e) => report(&e),
     };
     ExitCode::from(code)
+}
+
+/// The command line asks for `--output nagios` (read before parsing, so that even a
+/// usage error is reported the plugin's way).
+fn nagios_requested(argv: &[OsString]) -> bool {
+    argv.iter()
+        .zip(argv.iter().skip(1))
+        .any(|(a, b)| a == "--output" && b == "nagios")
+        || argv.iter().any(|a| a == "--output=nagios")
 }
 
 /// Parses a command line (`argv[0]` first). A mistake in the words after `werify ctl`
@@ -40,29 +69,89 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString>,
 {
-    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    Cli::try_parse_from(&argv).map_err(|e| {
-        let cli = Cli::command();
-        match (argv.get(1), cli.find_subcommand("ctl")) {
-            (Some(sub), Some(ctl)) if sub == "ctl" => {
-                let words: Vec<String> = argv[2..]
-                    .iter()
-                    .map(|w| w.to_string_lossy().into_owned())
-                    .collect();
-                command::ctl_error(e, ctl, &words)
-            }
-            _ => CliError::Clap(e),
-        }
-    })
+    parse_with_matches(argv).map(|(cli, _)| cli)
 }
 
-/// Runs a parsed command line; the exit code, or the error that stopped it.
-fn run(cli: Cli) -> Result<u8, CliError> {
-    init_logging(matches!(cli.command, Command::Node(_)));
+/// [`parse`], also returning clap's matches, which say where each value came from (a
+/// flag, an environment variable, a default).
+pub fn parse_with_matches<I, T>(argv: I) -> Result<(Cli, ArgMatches), CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    Cli::command()
+        .try_get_matches_from(&argv)
+        .and_then(|m| {
+            Cli::from_arg_matches(&m)
+                .map(|cli| (cli, m))
+                .map_err(|e| e.format(&mut Cli::command()))
+        })
+        .map_err(|e| {
+            let cli = Cli::command();
+            match (argv.get(1), cli.find_subcommand("ctl")) {
+                (Some(sub), Some(ctl)) if sub == "ctl" => {
+                    let words: Vec<String> = argv[2..]
+                        .iter()
+                        .map(|w| w.to_string_lossy().into_owned())
+                        .collect();
+                    command::ctl_error(e, ctl, &words)
+                }
+                _ => CliError::Clap(e),
+            }
+        })
+}
+
+/// Runs a parsed command line; the exit code, or the error that stopped it. `matches`
+/// are clap's for the same command line.
+fn run(cli: Cli, matches: &ArgMatches) -> Result<u8, CliError> {
+    let sub = |name: &str| matches.subcommand_matches(name).unwrap_or(matches);
+    match cli.command {
+        // Generating text needs neither logging nor the runtime.
+        Command::Completions { shell } => completions::print(shell),
+        Command::Man { out } => man::write(out.as_deref()),
+        Command::Checks {
+            command: ChecksCommand::Run(args),
+        } => on_runtime(checks_run::run(args)),
+        Command::Checks {
+            command: ChecksCommand::Add(args),
+        } => on_runtime(checks_add::run(args)),
+        Command::Checks {
+            command: ChecksCommand::Validate(args),
+        } => on_runtime(checks_validate::run(args)),
+        // Logging waits for the node's settings (level, format).
+        Command::Node(args) => node::run_node(args, sub("node")),
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => {
+            let check = sub("config").subcommand_matches("check").unwrap_or(matches);
+            config_cmd::check(args, check)
+        }
+        Command::Ctl(args) => on_runtime(ctl::run_ctl(args)),
+        Command::Mesh {
+            command: MeshCommand::Status(args),
+        } => on_runtime(ctl::run_status(args)),
+        Command::Certs {
+            command: CertsCommand::Init { env, out, force },
+        } => {
+            logging::init(LogLevel::Warn, LogFormat::Text);
+            certs::init(&env, &out, force)
+        }
+    }
+}
+
+/// Runs a client command: warnings and errors logged, on the async runtime.
+fn on_runtime(command: impl Future<Output = Result<u8, CliError>>) -> Result<u8, CliError> {
+    logging::init(LogLevel::Warn, LogFormat::Text);
+    runtime()?.block_on(command)
+}
+
+/// The async runtime every command runs on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     // One thread runs all async work, a node's included: its tasks never wait for another
     // thread to be woken, which on a busy host (the CPU shared with many others) is much
     // of a short command's time and of a node's CPU.
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         // What blocks (checks, store commits, snapshot writes) runs on the blocking pool.
         // Each extra thread costs a stack and, with glibc, often a malloc arena: bound the
         // pool so a busy node's memory stays flat (a check that hangs past its timeout
@@ -70,32 +159,7 @@ fn run(cli: Cli) -> Result<u8, CliError> {
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .enable_all()
         .build()
-        .map_err(CliError::Runtime)?;
-    runtime.block_on(async move {
-        match cli.command {
-            Command::Node(args) => node::run_node(args).await,
-            Command::Ctl(args) => ctl::run_ctl(args).await,
-            Command::Mesh {
-                command: MeshCommand::Status(args),
-            } => ctl::run_status(args).await,
-            Command::Certs {
-                command: CertsCommand::Init { env, out, force },
-            } => certs::init(&env, &out, force),
-        }
-    })
-}
-
-/// Logs to stderr; `RUST_LOG` overrides the default (info for nodes, warn otherwise).
-fn init_logging(node: bool) {
-    let default = if node { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .map_err(CliError::Runtime)
 }
 
 #[cfg(test)]
@@ -329,8 +393,19 @@ mod tests {
                 .map(String::from)
                 .collect::<Vec<_>>()
         };
-        let Command::Node(n) = parse(argv(&[
+        let node_of = |words: &[&str]| {
+            let (cli, m) = parse_with_matches(argv(words)).unwrap();
+            let Command::Node(n) = cli.command else {
+                panic!("node");
+            };
+            let sub = m.subcommand_matches("node").expect("node matches").clone();
+            (n, sub)
+        };
+        // No config file: the default path is only read when it exists.
+        let (n, m) = node_of(&[
             "node",
+            "--config",
+            "/dev/null",
             "--env",
             "prod",
             "--bind",
@@ -343,22 +418,19 @@ mod tests {
             "role=web",
             "-w",
             "8",
-        ]))
-        .unwrap()
-        .command
-        else {
-            panic!("node");
-        };
+        ]);
         assert_eq!(n.port, 30036);
         assert_eq!(n.workers, 8);
         assert_eq!(n.identity.env.as_deref(), Some("prod"));
-        let config = node::node_config(&n).unwrap();
+        let config = node::node_config(&n, &m).unwrap();
         assert_eq!(config.tags.get("role").map(String::as_str), Some("web"));
-        let Command::Node(n) = parse(argv(&["node", "--tag", "novalue"])).unwrap().command else {
-            panic!("node");
-        };
+        assert_eq!(config.workers, 8);
+        let (n, m) = node_of(&["node", "--config", "/dev/null", "--tag", "novalue"]);
         assert_eq!(
-            node::node_config(&n).map(|_| ()).unwrap_err().to_string(),
+            node::node_config(&n, &m)
+                .map(|_| ())
+                .unwrap_err()
+                .to_string(),
             "invalid --tag \"novalue\": expected KEY=VALUE"
         );
         let Command::Mesh {

@@ -26,7 +26,7 @@ use crate::rpc::frame::{self, MAX_FRAME_BYTES};
 use crate::rpc::hostaddr::{HostError, parse_host};
 use crate::rpc::identity::Role;
 use crate::rpc::protocol::{
-    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport,
+    ErrorCode, MemberReport, PROTOCOL_VERSION, Request, Response, StatusReport, split_results,
 };
 use crate::rpc::tls::{self, PeerCert};
 use crate::rpc::transport::{Transport, response_name};
@@ -51,7 +51,8 @@ pub struct NodeContext {
     pub addr: SocketAddr,
     pub env: String,
     pub profile: String,
-    pub run_options: RunOptions,
+    /// How checks run here; a reload may change it.
+    pub run_options: tokio::sync::watch::Receiver<RunOptions>,
     /// Bounds how many `RunChecks` requests from coordinators run here at once.
     pub check_slots: Arc<Semaphore>,
     /// Asks the node's health task to re-run its periodic checks for a refresh id.
@@ -394,11 +395,15 @@ pub async fn dispatch(
                 targeted: s.targeted,
             }
         }
-        Request::Get { handle, wait_ms } => {
+        Request::Get {
+            handle,
+            wait_ms,
+            known_answers,
+        } => {
             let handle: Handle = handle.parse().map_err(OpsError::from)?;
             Response::Operation(
                 ctx.coordinator
-                    .get(&handle, Duration::from_millis(wait_ms))
+                    .get(&handle, Duration::from_millis(wait_ms), known_answers)
                     .await?,
             )
         }
@@ -428,12 +433,15 @@ pub async fn run_checks_here(
         return Err(RequestError::ChecksBusy);
     };
     let running = Instant::now();
-    let results = run_checks(&checks, &ctx.run_options).await;
+    let options = ctx.run_options.borrow().clone();
+    let results = run_checks(&checks, &options).await;
     ctx.metrics
         .checks_ran(CheckSource::Operation, &checks, &results, running.elapsed());
+    let (results, observations) = split_results(results);
     Ok(Response::CheckResults {
         results,
         took_ms: duration_ms(started.elapsed()),
+        observations,
     })
 }
 
@@ -572,7 +580,7 @@ pub(crate) mod tests {
         let store =
             Store::open(&dir.0.join("operations.redb"), StoreLimits::default()).expect("store");
         let (refresh_tx, _refresh_rx) = tokio::sync::mpsc::channel(16);
-        let run_options = RunOptions::default();
+        let (_, run_options) = tokio::sync::watch::channel(RunOptions::default());
         let coordinator = Coordinator::new(
             store,
             transport.clone(),
@@ -695,6 +703,7 @@ pub(crate) mod tests {
                     Request::Get {
                         handle: bad.into(),
                         wait_ms: 0,
+                        known_answers: None,
                     },
                 )
                 .await,

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::base::NodeId;
-use crate::mesh::member::{HealthSummary, MemberView, MeshView};
+use crate::mesh::member::{HealthSummary, MemberView, MeshView, Tags};
 use crate::mesh::membership::{Event, Membership, RemoveError};
 use crate::mesh::message::{Message, PushPull};
 use crate::node::metrics::{Acked, Metrics, ProbeTracker, frame_len};
@@ -38,6 +38,7 @@ enum Input {
     Remove(SocketAddr, oneshot::Sender<Result<NodeId, RemoveError>>),
     View(oneshot::Sender<MeshView>),
     SetHealth(HealthSummary),
+    SetTags(Tags),
     ProbeAll,
     Leave(oneshot::Sender<()>),
 }
@@ -110,6 +111,14 @@ impl MeshClient {
     pub async fn set_health(&self, summary: HealthSummary) -> Result<(), ShuttingDown> {
         self.tx
             .send(Input::SetHealth(summary))
+            .await
+            .map_err(|_| ShuttingDown)
+    }
+
+    /// Replaces this node's tags and gossips them at once (see [`Membership::set_tags`]).
+    pub async fn set_tags(&self, tags: Tags) -> Result<(), ShuttingDown> {
+        self.tx
+            .send(Input::SetTags(tags))
             .await
             .map_err(|_| ShuttingDown)
     }
@@ -246,6 +255,10 @@ impl Driver {
                 let _ = reply.send(self.view(now));
             }
             Input::SetHealth(summary) => self.membership.set_health(now, summary),
+            Input::SetTags(tags) => {
+                // The raised incarnation is worth keeping across a restart.
+                self.snapshot_dirty |= self.membership.set_tags(now, tags);
+            }
             Input::ProbeAll => self.membership.probe_all(now),
             Input::Leave(reply) => {
                 self.membership.leave(now);

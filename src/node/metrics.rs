@@ -29,8 +29,8 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::base::NodeId;
-use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Outcome};
 use crate::mesh::member::{MeshView, State};
 use crate::mesh::membership::Event;
 use crate::ops::coordinator::{Observer, OperationOutcome};
@@ -509,10 +509,10 @@ impl Metrics {
         &self,
         source: CheckSource,
         set: &CheckSet,
-        results: &BTreeMap<String, Outcome>,
+        results: &BTreeMap<String, CheckResult>,
         took: Duration,
     ) {
-        for (name, outcome) in results {
+        for (name, CheckResult { outcome, .. }) in results {
             let r#type = set.get(name).map_or("unknown", |c| c.kind.type_name());
             self.check_executions
                 .get_or_create(&CheckLabels {
@@ -543,7 +543,7 @@ impl Metrics {
 }
 
 impl Observer for Metrics {
-    fn checks_ran(&self, set: &CheckSet, results: &BTreeMap<String, Outcome>, took: Duration) {
+    fn checks_ran(&self, set: &CheckSet, results: &BTreeMap<String, CheckResult>, took: Duration) {
         Metrics::checks_ran(self, CheckSource::Operation, set, results, took);
     }
 
@@ -701,6 +701,7 @@ mod tests {
         let msg = crate::rpc::protocol::Request::Get {
             handle: "abc".into(),
             wait_ms: 5,
+            known_answers: None,
         };
         let body = crate::rpc::frame::encode(&msg).expect("encodes");
         assert_eq!(frame_len(&msg), 4 + body.len() as u64);

@@ -1,9 +1,10 @@
 //! The composition root: a running node assembled from a [`NodeConfig`] — data dir and
 //! node id, TLS identity, QUIC endpoint, the [`driver`] of the membership state machine,
 //! the result store and coordinator, periodic [`health`], the request [`dispatch`], the
-//! [`metrics`] and, with `--http`, the [`http`] endpoint — and shut down gracefully when
-//! told to. Flags and files are read by the CLI, not here; protocol logic lives in
-//! `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
+//! [`metrics`] and, with `--http`, the [`http`] endpoint — changed live through its
+//! [`reload::Reloader`], and shut down gracefully when told to, telling a service manager
+//! both ([`notify`]). Flags and files are read by the CLI, not here; protocol logic lives
+//! in `crate::mesh`, operations in `crate::ops`, the wire in `crate::rpc`.
 
 pub mod config;
 pub mod data_dir;
@@ -12,6 +13,8 @@ pub mod driver;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod notify;
+pub mod reload;
 pub mod snapshot;
 pub mod status;
 
@@ -21,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 pub use config::NodeConfig;
 
@@ -34,8 +37,10 @@ use crate::mesh::member::Peer;
 use crate::mesh::membership::Membership;
 use crate::node::dispatch::{NodeContext, serve};
 use crate::node::driver::MeshClient;
+use crate::node::health::PeriodicChecks;
 use crate::node::http::HttpError;
 use crate::node::metrics::{HandshakeFailure, Metrics, Side};
+use crate::node::reload::{LiveConfig, Reloader};
 use crate::ops::coordinator::Coordinator;
 use crate::ops::store::{Store, StoreError, StoreLimits};
 use crate::rpc::hostaddr::{HostError, parse_host};
@@ -96,6 +101,7 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
 pub struct Node {
     ctx: Arc<NodeContext>,
     http: Option<tokio::net::TcpListener>,
+    reloader: Reloader,
 }
 
 impl Node {
@@ -178,14 +184,19 @@ impl Node {
         }
 
         let periodic = match &config.checks {
-            Some(path) => Some(load_operations_file(path)?),
+            Some(path) => Some(Arc::new(load_operations_file(path)?)),
             None => None,
         };
-        let run_options = RunOptions {
+        // What a reload may change is handed to its users through these channels.
+        let (options_tx, run_options) = watch::channel(RunOptions {
             allow_command: config.allow_command,
             concurrency: config.workers,
             ..RunOptions::default()
-        };
+        });
+        let (periodic_tx, periodic_rx) = watch::channel(PeriodicChecks {
+            checks: periodic.clone(),
+            interval: config.check_interval,
+        });
 
         let me = Peer {
             id: node_id,
@@ -234,10 +245,21 @@ impl Node {
             refresh_tx.clone(),
         );
         coordinator.observe(metrics.clone());
+        let reloader = Reloader::new(
+            mesh.clone(),
+            periodic_tx,
+            options_tx,
+            LiveConfig {
+                tags: config.tags.clone(),
+                checks: config.checks.clone(),
+                check_interval: config.check_interval,
+                allow_command: config.allow_command,
+            },
+            periodic,
+        );
         let periodic = health::spawn(
             mesh.clone(),
-            periodic,
-            config.check_interval,
+            periodic_rx,
             run_options.clone(),
             refresh_rx,
             metrics.clone(),
@@ -265,7 +287,11 @@ impl Node {
             periodic,
             join: contacts,
         });
-        Ok(Node { ctx, http })
+        Ok(Node {
+            ctx,
+            http,
+            reloader,
+        })
     }
 
     /// The address this node advertises to the mesh (`IP:PORT`).
@@ -283,6 +309,12 @@ impl Node {
         self.http.as_ref().and_then(|l| l.local_addr().ok())
     }
 
+    /// Changes what can change while the node runs (tags, periodic checks, command
+    /// checks), without leaving the mesh.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// A handle on the mesh driver, to watch or steer membership from the same process.
     pub fn mesh(&self) -> MeshClient {
         self.ctx.mesh.clone()
@@ -290,11 +322,17 @@ impl Node {
 
     /// Answers requests until `shutdown` completes, then leaves the mesh gracefully.
     pub async fn serve(self, shutdown: impl Future<Output = ()>) {
-        let Node { ctx, http } = self;
+        let Node { ctx, http, .. } = self;
         let (mesh, transport) = (ctx.mesh.clone(), ctx.transport.clone());
         // Aborting the HTTP task drops its connections with it.
         let http = http.map(|listener| tokio::spawn(http::serve(listener, ctx.clone())));
+        // The driver answers only after its first pass, which hands the join requests to
+        // the contacts (from --join and the snapshot) to the transport: the first join
+        // attempt is made. Its answers are not awaited: the node retries until one comes.
+        let _ = mesh.view().await;
+        notify::ready(&format!("serving on {}", ctx.addr));
         serve(ctx, shutdown).await;
+        notify::stopping();
         if let Some(task) = http {
             task.abort();
         }

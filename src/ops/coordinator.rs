@@ -16,9 +16,9 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::base::NodeId;
 use crate::base::clock::{duration_ms, unix_ms};
-use crate::checks::Outcome;
 use crate::checks::run::{RunOptions, run_checks};
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Observation, Outcome};
 use crate::mesh::member::{MemberView, MeshView, State};
 use crate::ops::error::OpsError;
 use crate::ops::handle::{Handle, node_tag};
@@ -79,7 +79,12 @@ pub enum OperationOutcome {
 /// Told what the coordinator did, for the node's metrics (see [`Coordinator::observe`]).
 pub trait Observer: Send + Sync + 'static {
     /// Checks of an operation ran on this host, with these results, in `took`.
-    fn checks_ran(&self, checks: &CheckSet, results: &BTreeMap<String, Outcome>, took: Duration);
+    fn checks_ran(
+        &self,
+        checks: &CheckSet,
+        results: &BTreeMap<String, CheckResult>,
+        took: Duration,
+    );
     /// An operation coordinated here ended.
     fn operation_ended(&self, outcome: OperationOutcome);
 }
@@ -121,7 +126,8 @@ struct Inner<M> {
     node_id: NodeId,
     addr: SocketAddr,
     workers: usize,
-    run_options: RunOptions,
+    /// How checks run on this node; the node may change it while running.
+    run_options: tokio::sync::watch::Receiver<RunOptions>,
     running: Arc<Semaphore>,
     limiter: Mutex<RateLimiter>,
     changed: Notify,
@@ -140,7 +146,7 @@ impl<M: MeshAccess> Coordinator<M> {
         node_id: NodeId,
         addr: SocketAddr,
         workers: usize,
-        run_options: RunOptions,
+        run_options: tokio::sync::watch::Receiver<RunOptions>,
         refresh_tx: tokio::sync::mpsc::Sender<u64>,
     ) -> Coordinator<M> {
         let c = Coordinator {
@@ -259,6 +265,12 @@ impl<M: MeshAccess> Coordinator<M> {
             return Err(OpsError::TooManyRunning(MAX_RUNNING_OPERATIONS));
         };
         let view = inner.mesh.view().await?;
+        let matched: Vec<&MemberView> =
+            view.members.iter().filter(|m| matcher.matches(m)).collect();
+        let reachable = |m: &&MemberView| matches!(m.member.state, State::Alive | State::Suspect);
+        if !filter.is_empty() && !matched.iter().any(reachable) {
+            return Err(no_match(&filter, &view, &matched));
+        }
         let counter = self
             .store(|s| s.next_counter())
             .await?
@@ -267,7 +279,7 @@ impl<M: MeshAccess> Coordinator<M> {
         let now = unix_ms();
         let mut hosts = BTreeMap::new();
         let mut targets = Vec::new();
-        for m in view.members.iter().filter(|m| matcher.matches(m)) {
+        for m in matched {
             let key = m.member.peer.addr.to_string();
             match m.member.state {
                 // A suspect may well be alive (suspicions are often refuted): ask it. If it
@@ -399,6 +411,11 @@ impl<M: MeshAccess> Coordinator<M> {
         outcome
     }
 
+    /// Longest error text kept per result.
+    fn max_result_bytes(&self) -> usize {
+        self.inner.run_options.borrow().max_result_bytes
+    }
+
     async fn run_on(
         &self,
         addr: SocketAddr,
@@ -408,26 +425,32 @@ impl<M: MeshAccess> Coordinator<M> {
     ) -> HostReport {
         let started = Instant::now();
         if is_self {
-            let results = run_checks(checks, &self.inner.run_options).await;
+            let options = self.inner.run_options.borrow().clone();
+            let results = run_checks(checks, &options).await;
             if let Some(observer) = self.inner.observer.get() {
                 observer.checks_ran(checks, &results, started.elapsed());
             }
-            return HostReport::Answered {
-                results,
-                took_ms: duration_ms(started.elapsed()),
-            };
+            return HostReport::answered(results, duration_ms(started.elapsed()));
         }
         let req = Request::RunChecks {
             checks: checks.clone(),
             timeout_ms: duration_ms(remaining),
         };
         match self.inner.transport.call(addr, &req, remaining).await {
-            Ok(Response::CheckResults { results, took_ms }) => HostReport::Answered {
-                results: sanitize(results, checks, self.inner.run_options.max_result_bytes),
+            Ok(Response::CheckResults {
+                results,
                 took_ms,
-            },
+                observations,
+            }) => {
+                let max = self.max_result_bytes();
+                HostReport::Answered {
+                    results: sanitize(results, checks, max),
+                    took_ms,
+                    observations: sanitize_observations(observations, checks, max),
+                }
+            }
             Ok(Response::Error { message, .. }) => {
-                HostReport::Failed(truncate(&message, self.inner.run_options.max_result_bytes))
+                HostReport::Failed(truncate(&message, self.max_result_bytes()))
             }
             Ok(other) => {
                 HostReport::Failed(format!("host answered with {}", response_name(&other)))
@@ -452,12 +475,19 @@ impl<M: MeshAccess> Coordinator<M> {
         self.inner.changed.notify_waiters();
     }
 
-    /// `ctl get`: the record, from here or from the coordinator the handle names.
-    pub async fn get(&self, handle: &Handle, wait: Duration) -> Result<OperationReport, OpsError> {
+    /// `ctl get`: the record, from here or from the coordinator the handle names. With a
+    /// `wait`, answers once the operation ended, the wait passed, or (with
+    /// `known_answers`) more hosts than that have answered.
+    pub async fn get(
+        &self,
+        handle: &Handle,
+        wait: Duration,
+        known_answers: Option<u64>,
+    ) -> Result<OperationReport, OpsError> {
         let inner = &self.inner;
         let wait = wait.min(MAX_WAIT);
         if handle.node_tag() != node_tag(&inner.node_id) {
-            return self.forward_get(handle, wait).await;
+            return self.forward_get(handle, wait, known_answers).await;
         }
         let until = Instant::now() + wait;
         loop {
@@ -469,7 +499,13 @@ impl<M: MeshAccess> Coordinator<M> {
             let h = handle.clone();
             match self.store(move |s| s.get(&h)).await? {
                 Ok(Some(rec)) => {
-                    if rec.ended_unix_ms.is_some() || Instant::now() >= until {
+                    let answered = rec
+                        .hosts
+                        .values()
+                        .filter(|h| !matches!(h, HostReport::Pending))
+                        .count() as u64;
+                    let news = known_answers.is_some_and(|known| answered > known);
+                    if rec.ended_unix_ms.is_some() || news || Instant::now() >= until {
                         return Ok(rec.into());
                     }
                 }
@@ -495,6 +531,7 @@ impl<M: MeshAccess> Coordinator<M> {
         &self,
         handle: &Handle,
         wait: Duration,
+        known_answers: Option<u64>,
     ) -> Result<OperationReport, OpsError> {
         let view = self.inner.mesh.view().await?;
         let mut owners: Vec<&MemberView> = view
@@ -518,6 +555,7 @@ impl<M: MeshAccess> Coordinator<M> {
             let req = Request::Get {
                 handle: handle.to_string(),
                 wait_ms: duration_ms(wait),
+                known_answers,
             };
             match self
                 .inner
@@ -628,6 +666,87 @@ async fn watch_dead<M: MeshAccess>(
     }
 }
 
+/// Members listed at most in a [`OpsError::NoMatch`] message.
+const MAX_LISTED_MEMBERS: usize = 10;
+/// Longest description of one listed member (its tags are cut), in bytes.
+const MAX_MEMBER_TEXT: usize = 120;
+
+/// The error for filters that match no alive (or suspect) member: the filters, the alive
+/// members they could have matched (address, short id, tags; bounded), and the dead or
+/// departed members they did match, if any.
+fn no_match(filter: &TargetFilter, view: &MeshView, matched: &[&MemberView]) -> OpsError {
+    // As typed in a shell: bare when plain, else in single quotes.
+    let quoted = |word: &str| {
+        let plain = !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+        if plain {
+            word.to_string()
+        } else {
+            format!("'{}'", word.replace('\'', "'\\''"))
+        }
+    };
+    let mut flags: Vec<String> = filter
+        .nodes
+        .iter()
+        .map(|r| format!("--node {}", quoted(r)))
+        .collect();
+    flags.extend(
+        filter
+            .tags
+            .iter()
+            .map(|(k, r)| format!("--tag {}", quoted(&format!("{k}={r}")))),
+    );
+    let alive: Vec<&MemberView> = view
+        .members
+        .iter()
+        .filter(|m| matches!(m.member.state, State::Alive | State::Suspect))
+        .collect();
+    let describe = |m: &MemberView| {
+        let mut text = format!("{} (id {}", m.member.peer.addr, m.member.peer.id.short());
+        if !m.member.tags.is_empty() {
+            let tags: Vec<String> = m
+                .member
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            text.push_str(", tags ");
+            text.push_str(&tags.join(","));
+        }
+        if text.len() > MAX_MEMBER_TEXT {
+            let mut cut = MAX_MEMBER_TEXT;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        text.push(')');
+        text
+    };
+    let mut candidates: Vec<String> = alive
+        .iter()
+        .take(MAX_LISTED_MEMBERS)
+        .map(|m| describe(m))
+        .collect();
+    if alive.len() > MAX_LISTED_MEMBERS {
+        candidates.push(format!("and {} more", alive.len() - MAX_LISTED_MEMBERS));
+    }
+    let gone: Vec<String> = matched
+        .iter()
+        .take(MAX_LISTED_MEMBERS)
+        .map(|m| format!("{} ({})", m.member.peer.addr, m.member.state))
+        .collect();
+    OpsError::NoMatch {
+        filter: flags.join(" "),
+        alive: alive.len(),
+        candidates: candidates.join("; "),
+        gone: gone.join(", "),
+    }
+}
+
 /// Host filters of an operation, compiled.
 struct TargetMatcher {
     nodes: Vec<Regex>,
@@ -689,6 +808,21 @@ fn sanitize(
         out.insert(name.to_string(), r);
     }
     out
+}
+
+/// Keeps only observations of checks that were asked for, each within the same cap as
+/// an error text: a host's answer is input from the network.
+fn sanitize_observations(
+    observations: BTreeMap<String, Observation>,
+    checks: &CheckSet,
+    max: usize,
+) -> BTreeMap<String, Observation> {
+    observations
+        .into_iter()
+        .filter(|(name, _)| checks.get(name).is_some())
+        .map(|(name, o)| (name, o.bounded(max)))
+        .filter(|(_, o)| !o.is_empty())
+        .collect()
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -814,7 +948,7 @@ mod tests {
             node_id,
             addr,
             4,
-            RunOptions::default(),
+            tokio::sync::watch::channel(RunOptions::default()).1,
             refresh_tx,
         );
         (c, dir)
@@ -848,7 +982,10 @@ mod tests {
             .submit(client(), checks(), filter, Duration::from_secs(2))
             .await
             .expect("submitted");
-        let report = c.get(&s.handle, Duration::ZERO).await.expect("recorded");
+        let report = c
+            .get(&s.handle, Duration::ZERO, None)
+            .await
+            .expect("recorded");
         assert_eq!(s.targeted, report.hosts.len());
         report.hosts.keys().cloned().collect()
     }
@@ -878,10 +1015,46 @@ mod tests {
         // By tag: every key must match; a dead member that matches is still reported.
         let mut got = targets(&c, filter(&[], &[("role", "^web$")])).await;
         got.sort();
-        let mut web = vec![me, three.to_string(), four.to_string()];
+        let mut web = vec![me.clone(), three.to_string(), four.to_string()];
         web.sort();
         assert_eq!(got, web);
-        assert!(targets(&c, filter(&[], &[("zone", ".*")])).await.is_empty());
+        // Filters that match no alive member are refused, naming the filters and the
+        // members they could have matched; nothing is recorded.
+        let refused = |f: TargetFilter| {
+            let c = c.clone();
+            async move {
+                c.submit(client(), checks(), f, Duration::from_secs(2))
+                    .await
+                    .expect_err("matches no alive member")
+            }
+        };
+        let err = refused(filter(&[], &[("zone", ".*")])).await;
+        assert_eq!(err.code(), ErrorCode::NoMatch);
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "no alive member matches --tag 'zone=.*', so nothing was run; alive members (3): "
+            ),
+            "{text}"
+        );
+        let two_id = Peer::numbered(2, 9).id.short();
+        assert!(
+            text.contains(&format!("127.0.0.2:9 (id {two_id}, tags role=db)")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{me} (id ")), "{text}");
+        assert!(!text.contains("127.0.0.4:9"), "{text}");
+        let text = refused(filter(&[r"\.[45]:9$", "nomatch"], &[("role", "web|")]))
+            .await
+            .to_string();
+        assert!(
+            text.starts_with(
+                "no alive member matches --node '\\.[45]:9$' --node nomatch --tag 'role=web|', \
+                 so nothing was run (it matches only members that are not alive: \
+                 127.0.0.4:9 (dead)); alive members (3): "
+            ),
+            "{text}"
+        );
         // Both kinds together.
         assert_eq!(
             targets(&c, filter(&[r"127\.0\.0\.[34]"], &[("role", "web")])).await,
@@ -920,7 +1093,7 @@ mod tests {
             .expect("submitted");
         assert_eq!(s.targeted, 2);
         let report = c
-            .get(&s.handle, Duration::from_secs(20))
+            .get(&s.handle, Duration::from_secs(20), None)
             .await
             .expect("report");
         assert!(report.ended_unix_ms.is_some(), "ended: {report:?}");
@@ -1005,7 +1178,10 @@ mod tests {
         let (c, _dir) = coordinator("unknown", others());
         // This node's tag, a counter it never gave out.
         let mine = Handle::new(1, 999_999, c.inner.node_id);
-        let err = c.get(&mine, Duration::ZERO).await.expect_err("unknown");
+        let err = c
+            .get(&mine, Duration::ZERO, None)
+            .await
+            .expect_err("unknown");
         assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
         assert_eq!(err.code(), ErrorCode::NotFound);
         // A tag no member has: nobody to forward to.
@@ -1018,7 +1194,10 @@ mod tests {
             })
             .expect("a random id with another tag");
         let theirs = Handle::new(1, 1, stranger);
-        let err = c.get(&theirs, Duration::ZERO).await.expect_err("unknown");
+        let err = c
+            .get(&theirs, Duration::ZERO, None)
+            .await
+            .expect_err("unknown");
         assert!(matches!(err, OpsError::UnknownHandle { .. }), "{err}");
         assert_eq!(err.code(), ErrorCode::NotFound);
     }

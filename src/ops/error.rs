@@ -21,6 +21,20 @@ pub enum OpsError {
         regex: String,
         reason: String,
     },
+    #[error(
+        "no alive member matches {filter}, so nothing was run{}; alive members ({alive}): {candidates}",
+        matched_gone(.gone)
+    )]
+    NoMatch {
+        /// The filters as given on the command line.
+        filter: String,
+        /// How many members are alive (or suspect).
+        alive: usize,
+        /// The alive members, described (address, short id, tags), bounded.
+        candidates: String,
+        /// Members the filters match that are dead or left, if any.
+        gone: String,
+    },
     #[error(transparent)]
     InvalidHandle(#[from] ParseHandleError),
     #[error("unknown handle {handle}: {why}")]
@@ -56,6 +70,15 @@ pub enum OpsError {
     Remote { code: ErrorCode, message: String },
 }
 
+/// The part of [`OpsError::NoMatch`]'s message about matched members that are not alive.
+fn matched_gone(gone: &str) -> String {
+    if gone.is_empty() {
+        String::new()
+    } else {
+        format!(" (it matches only members that are not alive: {gone})")
+    }
+}
+
 impl OpsError {
     /// The wire code of this error.
     pub fn code(&self) -> ErrorCode {
@@ -65,6 +88,7 @@ impl OpsError {
             | OpsError::InvalidFilter { .. }
             | OpsError::InvalidHandle(_) => ErrorCode::Invalid,
             OpsError::UnknownHandle { .. } => ErrorCode::NotFound,
+            OpsError::NoMatch { .. } => ErrorCode::NoMatch,
             OpsError::RateLimited { .. } | OpsError::TooManyRunning(_) => ErrorCode::RateLimited,
             OpsError::ShuttingDown
             | OpsError::Record(_)

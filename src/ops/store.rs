@@ -846,6 +846,13 @@ mod tests {
                 ),
             ]),
             took_ms: 12,
+            observations: BTreeMap::from([(
+                "disk".to_string(),
+                crate::checks::Observation {
+                    found: crate::checks::Facts::new().with("free_percent", "42.00"),
+                    ..Default::default()
+                },
+            )]),
         }
     }
 

@@ -11,3 +11,5 @@ pub mod limits;
 pub mod protocol;
 pub mod tls;
 pub mod transport;
+#[cfg(test)]
+mod wire_tests;

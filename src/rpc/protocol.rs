@@ -12,8 +12,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::base::NodeId;
-use crate::checks::Outcome;
 use crate::checks::spec::CheckSet;
+use crate::checks::{CheckResult, Observation, Outcome};
 use crate::mesh::member::{HealthSummary, State, Tags};
 use crate::mesh::message::PushPull;
 use crate::rpc::fault::Fault;
@@ -33,6 +33,13 @@ pub struct TargetFilter {
     pub nodes: Vec<String>,
     /// `(KEY, REGEX)` pairs; a host must carry every KEY with a value matching its REGEX.
     pub tags: Vec<(String, String)>,
+}
+
+impl TargetFilter {
+    /// True when no filter is given: every member is targeted.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty() && self.tags.is_empty()
+    }
 }
 
 /// A request, sent as the single frame of a fresh bidirectional stream.
@@ -60,9 +67,17 @@ pub enum Request {
         deadline_ms: u64,
     },
     /// `ctl get`: an operation's results; with `wait_ms` > 0, answer once it ended or
-    /// after at most `wait_ms`.
+    /// after at most `wait_ms` or, when `known_answers` is given, as soon as more than
+    /// that many hosts have answered (so a client can show each answer as it arrives).
     /// `handle` is the operation's handle as the user typed it; the node validates it.
-    Get { handle: String, wait_ms: u64 },
+    /// A node that does not know `known_answers` ignores it and answers at the end or
+    /// after `wait_ms`.
+    Get {
+        handle: String,
+        wait_ms: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        known_answers: Option<u64>,
+    },
     /// `ctl refresh`: probe every member and have every alive node re-run its checks.
     Refresh,
 }
@@ -79,6 +94,11 @@ pub enum Response {
     CheckResults {
         results: BTreeMap<String, Outcome>,
         took_ms: u64,
+        /// What each check found (and expected, unless it passed), by check name; only
+        /// checks that observed something. Absent from peers that do not send it; peers
+        /// that do not know it skip it.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
     },
     Done,
     Status(StatusReport),
@@ -120,6 +140,9 @@ pub enum ErrorCode {
     Forbidden,
     /// What the request names does not exist (an unknown or expired handle).
     NotFound,
+    /// The request's host filters (`--node`, `--tag`) match no alive member, so nothing
+    /// was run: fix the filters.
+    NoMatch,
     /// The request is refused for now (a rate limit, a busy node); try again later.
     RateLimited,
     /// This node, or a node it needed, cannot serve it now (shutting down, unreachable,
@@ -139,6 +162,7 @@ impl ErrorCode {
             ErrorCode::Invalid => "invalid",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::NoMatch => "no_match",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Peer => "peer",
@@ -149,7 +173,10 @@ impl ErrorCode {
     /// Whose fault it is, seen from the client that got the code.
     pub fn fault(self) -> Fault {
         match self {
-            ErrorCode::Invalid | ErrorCode::Forbidden | ErrorCode::NotFound => Fault::Caller,
+            ErrorCode::Invalid
+            | ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::NoMatch => Fault::Caller,
             ErrorCode::RateLimited | ErrorCode::Unavailable | ErrorCode::Unknown => {
                 Fault::Environment
             }
@@ -182,13 +209,59 @@ pub struct OperationReport {
 pub enum HostReport {
     /// Targeted, no answer yet.
     Pending,
-    /// The host ran the checks: one outcome per check name, and how long it took.
+    /// The host ran the checks: one outcome per check name, how long it took, and what
+    /// each check observed (see [`Response::CheckResults`]).
     Answered {
         results: BTreeMap<String, Outcome>,
         took_ms: u64,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        observations: BTreeMap<String, Observation>,
     },
     /// The host gave no usable answer; one error for all checks.
     Failed(String),
+}
+
+impl HostReport {
+    /// A host's answer from its check results and how long they took.
+    pub fn answered(results: BTreeMap<String, CheckResult>, took_ms: u64) -> HostReport {
+        let (results, observations) = split_results(results);
+        HostReport::Answered {
+            results,
+            took_ms,
+            observations,
+        }
+    }
+
+    /// What check `name` observed on this host, if it answered and observed something.
+    pub fn observation(&self, name: &str) -> Option<&Observation> {
+        match self {
+            HostReport::Answered { observations, .. } => observations.get(name),
+            HostReport::Pending | HostReport::Failed(_) => None,
+        }
+    }
+}
+
+/// Splits check results into the two maps they travel as: every outcome, and the
+/// observations that are not empty.
+pub fn split_results(
+    results: BTreeMap<String, CheckResult>,
+) -> (BTreeMap<String, Outcome>, BTreeMap<String, Observation>) {
+    let mut outcomes = BTreeMap::new();
+    let mut observations = BTreeMap::new();
+    for (
+        name,
+        CheckResult {
+            outcome,
+            observation,
+        },
+    ) in results
+    {
+        if !observation.is_empty() {
+            observations.insert(name.clone(), observation);
+        }
+        outcomes.insert(name, outcome);
+    }
+    (outcomes, observations)
 }
 
 /// The mesh as one node sees it.

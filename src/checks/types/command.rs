@@ -12,7 +12,8 @@
 //!
 //! Passes when the exit status equals `exit_status` (default 0) and, if given, stdout
 //! contains `stdout_contains`. A program that cannot be started, or that dies from a
-//! signal, is an `Error`.
+//! signal, is an `Error`. Found: the `exit_status` (or the `signal`) and the first
+//! [`MAX_STDOUT_EXCERPT_BYTES`] of stdout as `stdout`.
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
@@ -20,10 +21,10 @@ use std::process::Stdio;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt, req, text,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, opt, req, text,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::CheckContext;
 use crate::checks::spec::MAX_ARGS;
 
@@ -33,6 +34,9 @@ pub const COMMAND_DISABLED: &str =
 
 /// How much of a program's standard output is kept for `stdout_contains`.
 pub const MAX_STDOUT_BYTES: usize = 1 << 20;
+
+/// How much of a program's standard output is reported as found.
+pub const MAX_STDOUT_EXCERPT_BYTES: usize = 256;
 
 /// `command`: runs a program; passes when its exit status (and stdout) are as expected.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,6 +74,22 @@ impl CheckType for Command {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("command", Typed::Str(self.command.clone()))]
+            .into_iter()
+            .chain((!self.args.is_empty()).then(|| ("args", Typed::List(self.args.clone()))))
+            .chain(
+                (self.exit_status != 0)
+                    .then(|| ("exit_status", Typed::Int(self.exit_status.into()))),
+            )
+            .chain(
+                self.stdout_contains
+                    .clone()
+                    .map(|s| ("stdout_contains", Typed::Str(s))),
+            )
+            .collect()
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("command", &self.command)?;
         if self.args.len() > MAX_ARGS {
@@ -90,7 +110,15 @@ impl CheckType for Command {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        let expected = Facts::new().with("exit_status", self.exit_status.to_string());
+        match &self.stdout_contains {
+            Some(needle) => expected.with("stdout_contains", needle.as_str()),
+            None => expected,
+        }
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         command(
             &self.command,
             &self.args,
@@ -109,21 +137,67 @@ async fn command(
     exit_status: i32,
     stdout_contains: Option<&str>,
     allowed: bool,
-) -> Outcome {
+) -> CheckResult {
     if !allowed {
-        return Outcome::Error(COMMAND_DISABLED.into());
+        return CheckResult::error(COMMAND_DISABLED);
     }
-    let (code, stdout) = match run(program, args).await {
-        Ok(result) => result,
-        Err(e) => return Outcome::Error(e),
+    let ran = match run(program, args).await {
+        Ok(ran) => ran,
+        Err(e) => return CheckResult::error(e),
+    };
+    let excerpt = stdout_excerpt(&ran.stdout);
+    let code = match ran.exit {
+        Exit::Code(code) => code,
+        Exit::Signal(signal) => {
+            return CheckResult::error(format!("{program} was killed by signal {signal}")).found(
+                Facts::new()
+                    .with("signal", signal.to_string())
+                    .with("stdout", excerpt),
+            );
+        }
     };
     let output_ok = stdout_contains
-        .is_none_or(|needle| memchr::memmem::find(&stdout, needle.as_bytes()).is_some());
-    Outcome::Success(code == exit_status && output_ok)
+        .is_none_or(|needle| memchr::memmem::find(&ran.stdout, needle.as_bytes()).is_some());
+    CheckResult::holds(
+        code == exit_status && output_ok,
+        Facts::new()
+            .with("exit_status", code.to_string())
+            .with("stdout", excerpt),
+    )
 }
 
-/// Runs the program to completion; returns its exit code and captured stdout.
-async fn run(program: &str, args: &[String]) -> Result<(i32, Vec<u8>), String> {
+/// The start of `stdout` as text: at most [`MAX_STDOUT_EXCERPT_BYTES`] (cut at a
+/// character boundary, `…` appended when cut), surrounding whitespace trimmed.
+fn stdout_excerpt(stdout: &[u8]) -> String {
+    let head = stdout.get(..MAX_STDOUT_EXCERPT_BYTES + 4).unwrap_or(stdout);
+    let text = String::from_utf8_lossy(head);
+    let text = text.trim();
+    if stdout.len() <= MAX_STDOUT_EXCERPT_BYTES {
+        return text.to_string();
+    }
+    let mut cut = MAX_STDOUT_EXCERPT_BYTES.min(text.len());
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", text.get(..cut).unwrap_or_default())
+}
+
+/// How a program ended.
+enum Exit {
+    /// It exited with this status.
+    Code(i32),
+    /// A signal killed it.
+    Signal(i32),
+}
+
+/// A finished program: how it ended and the start of its stdout.
+struct Ran {
+    exit: Exit,
+    stdout: Vec<u8>,
+}
+
+/// Runs the program to completion; returns how it ended and its captured stdout.
+async fn run(program: &str, args: &[String]) -> Result<Ran, String> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -151,18 +225,20 @@ async fn run(program: &str, args: &[String]) -> Result<(i32, Vec<u8>), String> {
         .wait()
         .await
         .map_err(|e| format!("waiting for {program}: {e}"))?;
-    match status.code() {
-        Some(code) => Ok((code, captured)),
-        None => Err(format!(
-            "{program} was killed by signal {}",
-            status.signal().unwrap_or_default()
-        )),
-    }
+    let exit = match status.code() {
+        Some(code) => Exit::Code(code),
+        None => Exit::Signal(status.signal().unwrap_or_default()),
+    };
+    Ok(Ran {
+        exit,
+        stdout: captured,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -182,10 +258,9 @@ mod tests {
             command("true", &[], 0, None, true).await,
             Outcome::Success(true)
         );
-        assert_eq!(
-            command("false", &[], 0, None, true).await,
-            Outcome::Success(false)
-        );
+        let failed = command("false", &[], 0, None, true).await;
+        assert_eq!(failed, Outcome::Success(false));
+        assert_eq!(failed.observation.found.get("exit_status"), Some("1"));
         assert_eq!(
             command("false", &[], 1, None, true).await,
             Outcome::Success(true)
@@ -215,21 +290,40 @@ mod tests {
             Outcome::Success(true)
         );
         // The marker is beyond the kept prefix, so it is not seen.
-        assert_eq!(
-            command("sh", &script, 0, Some("END"), true).await,
-            Outcome::Success(false)
+        let big = command("sh", &script, 0, Some("END"), true).await;
+        assert_eq!(big, Outcome::Success(false));
+        // The excerpt reported is bounded.
+        let excerpt = big.observation.found.get("stdout").unwrap_or_default();
+        assert!(
+            excerpt.len() <= MAX_STDOUT_EXCERPT_BYTES + 3,
+            "{}",
+            excerpt.len()
         );
+        assert!(excerpt.ends_with('…'));
     }
 
     #[tokio::test]
     async fn failures_to_run_are_errors() {
-        match command("/no/such/werify-program", &[], 0, None, true).await {
+        match command("/no/such/werify-program", &[], 0, None, true)
+            .await
+            .outcome
+        {
             Outcome::Error(e) => {
                 assert!(e.starts_with("starting /no/such/werify-program: "), "{e}")
             }
             other => panic!("expected an error, got {other:?}"),
         }
-        match command("sh", &args(&["-c", "kill -9 $$"]), 0, None, true).await {
+        let killed = command(
+            "sh",
+            &args(&["-c", "echo dying; kill -9 $$"]),
+            0,
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(killed.observation.found.get("signal"), Some("9"));
+        assert_eq!(killed.observation.found.get("stdout"), Some("dying"));
+        match killed.outcome {
             Outcome::Error(e) => assert!(e.contains("killed by signal 9"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }

@@ -7,10 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
 
 /// `disk_free`: the filesystem holding `path` has at least `min_percent` % available.
@@ -38,6 +38,13 @@ impl CheckType for DiskFree {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("min_percent", Typed::Num(self.min_percent)),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)?;
         if !(0.0..=100.0).contains(&self.min_percent) {
@@ -49,20 +56,37 @@ impl CheckType for DiskFree {
         Ok(())
     }
 
-    async fn run(self, _ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("min_percent", self.min_percent.to_string())
+    }
+
+    async fn run(self, _ctx: CheckContext) -> CheckResult {
         blocking(move || disk_free(&self.path, self.min_percent)).await
     }
 }
 
-fn disk_free(path: &str, min_percent: f64) -> Outcome {
-    match available_percent(path) {
-        Ok(percent) => Outcome::Success(percent >= min_percent),
-        Err(e) => Outcome::Error(e),
+/// Found: `free_percent` (two decimals) and `available_bytes`.
+fn disk_free(path: &str, min_percent: f64) -> CheckResult {
+    match available(path) {
+        Ok(Available { percent, bytes }) => CheckResult::holds(
+            percent >= min_percent,
+            Facts::new()
+                .with("free_percent", format!("{percent:.2}"))
+                .with("available_bytes", bytes.to_string()),
+        ),
+        Err(e) => CheckResult::error(e),
     }
 }
 
-/// Percentage of the filesystem's blocks available to unprivileged users.
-fn available_percent(path: &str) -> Result<f64, String> {
+/// Space available to unprivileged users on a filesystem.
+struct Available {
+    /// Percentage of the filesystem's blocks.
+    percent: f64,
+    /// Bytes.
+    bytes: u64,
+}
+
+fn available(path: &str) -> Result<Available, String> {
     let stats = rustix::fs::statvfs(path)
         .map_err(|e| format!("statvfs {path}: {}", std::io::Error::from(e)))?;
     if stats.f_blocks == 0 {
@@ -70,16 +94,20 @@ fn available_percent(path: &str) -> Result<f64, String> {
             "the filesystem holding {path} reports no size, so free space cannot be measured"
         ));
     }
-    Ok(stats.f_bavail as f64 * 100.0 / stats.f_blocks as f64)
+    Ok(Available {
+        percent: stats.f_bavail as f64 * 100.0 / stats.f_blocks as f64,
+        bytes: stats.f_bavail.saturating_mul(stats.f_frsize),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
 
     #[test]
     fn measures_the_root_filesystem() {
-        let percent = available_percent("/").unwrap();
+        let percent = available("/").unwrap().percent;
         assert!((0.0..=100.0).contains(&percent), "{percent}");
         assert_eq!(disk_free("/", 0.0), Outcome::Success(true));
         // Free space moves a little while other programs write; 5 points is a wide margin.
@@ -90,14 +118,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_path() {
-        match disk_free("/no/such/werify/path", 1.0) {
+        match disk_free("/no/such/werify/path", 1.0).outcome {
             Outcome::Error(e) => {
                 assert!(e.contains("/no/such/werify/path"), "{e}");
                 assert!(e.contains("No such file"), "{e}");
             }
             other => panic!("expected an error, got {other:?}"),
         }
-        match disk_free("/proc", 1.0) {
+        match disk_free("/proc", 1.0).outcome {
             Outcome::Error(e) => assert!(e.contains("reports no size"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }

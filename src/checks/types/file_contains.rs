@@ -15,11 +15,11 @@ use std::fs::File;
 use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
-use crate::checks::read::{chunk_len, next_chunk, open_regular};
+use crate::checks::outcome::{CheckResult, Facts};
+use crate::checks::read::{LineMatch, chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
 
 /// `file_contains`: some line of a regular file contains `check` (plain substring).
@@ -47,6 +47,13 @@ impl CheckType for FileContains {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("check", Typed::Str(self.check.clone())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)?;
         non_empty_text("check", &self.check)?;
@@ -60,25 +67,39 @@ impl CheckType for FileContains {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("contains", self.check.as_str())
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || file_contains(&self.path, &self.check, &ctx)).await
     }
 }
 
-fn file_contains(path: &str, needle: &str, ctx: &CheckContext) -> Outcome {
+/// Found: the first matching `line` (from 1), or `line=none` and the file's `lines`.
+fn file_contains(path: &str, needle: &str, ctx: &CheckContext) -> CheckResult {
     let mut file = match open_regular(path, ctx.max_file_bytes) {
         Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CheckResult::error(e),
     };
     match search(&mut file, needle.as_bytes(), path, ctx) {
-        Ok(found) => Outcome::Success(found),
-        Err(outcome) => outcome,
+        Ok(found) => found.result(),
+        Err(result) => result,
     }
 }
 
-fn search(file: &mut File, needle: &[u8], path: &str, ctx: &CheckContext) -> Result<bool, Outcome> {
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
+fn search(
+    file: &mut File,
+    needle: &[u8],
+    path: &str,
+    ctx: &CheckContext,
+) -> Result<LineMatch, CheckResult> {
     if needle.is_empty() {
-        return Err(Outcome::Error("the text to look for is empty".into()));
+        return Err(CheckResult::error("the text to look for is empty"));
     }
     let finder = memmem::Finder::new(needle);
     // A needle ending in '\r' must not match the '\r' that ends a line ("\r\n" or a final
@@ -90,6 +111,8 @@ fn search(file: &mut File, needle: &[u8], path: &str, ctx: &CheckContext) -> Res
     let mut buf = vec![0u8; chunk_len(file) + carry];
     let mut kept = 0;
     let mut total = 0u64;
+    // Lines ended before the window's first byte.
+    let mut lines_before = 0u64;
     loop {
         let space = buf.len() - kept;
         let n = next_chunk(
@@ -102,22 +125,29 @@ fn search(file: &mut File, needle: &[u8], path: &str, ctx: &CheckContext) -> Res
         let eof = n < space;
         let end = kept + n;
         let window = buf.get(..end).unwrap_or_default();
+        let line_of = |start: usize| {
+            LineMatch::Line(lines_before + newlines(window.get(..start).unwrap_or_default()) + 1)
+        };
         for start in finder.find_iter(window) {
             if !ends_with_cr {
-                return Ok(true);
+                return Ok(line_of(start));
             }
             match window.get(start + needle.len()) {
                 Some(b'\n') => {}
-                Some(_) => return Ok(true),
+                Some(_) => return Ok(line_of(start)),
                 // The match ends the window: at EOF its '\r' ends the last line; otherwise
                 // the carried bytes let the next round decide.
                 None => {}
             }
         }
         if eof {
-            return Ok(false);
+            let unterminated = !window.is_empty() && window.last() != Some(&b'\n');
+            return Ok(LineMatch::None {
+                lines: lines_before + newlines(window) + u64::from(unterminated),
+            });
         }
         let from = end.saturating_sub(carry);
+        lines_before += newlines(window.get(..from).unwrap_or_default());
         buf.copy_within(from..end, 0);
         kept = end - from;
     }
@@ -126,6 +156,7 @@ fn search(file: &mut File, needle: &[u8], path: &str, ctx: &CheckContext) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::read::{CHUNK_BYTES, MIN_CHUNK_BYTES};
     use crate::checks::testutil::{TempDir, running_as_root};
     use std::os::unix::fs::PermissionsExt;
@@ -136,7 +167,7 @@ mod tests {
     }
 
     fn contains(path: &str, needle: &str) -> Outcome {
-        file_contains(path, needle, &ctx())
+        file_contains(path, needle, &ctx()).outcome
     }
 
     #[test]
@@ -159,6 +190,33 @@ mod tests {
         assert_eq!(contains(&mid_cr, "end"), Outcome::Success(true));
         let empty = dir.write("empty", b"");
         assert_eq!(contains(&empty, "x"), Outcome::Success(false));
+    }
+
+    #[test]
+    fn reports_the_first_matching_line_or_how_many_lines_were_read() {
+        let dir = TempDir::new();
+        let hosts = dir.write(
+            "hosts",
+            b"127.0.0.1 localhost\n10.0.0.1 db:4488\n\nlast 4488",
+        );
+        let found = |needle: &str| file_contains(&hosts, needle, &ctx()).observation.found;
+        assert_eq!(found("localhost").get("line"), Some("1"));
+        assert_eq!(found("4488").get("line"), Some("2"));
+        assert_eq!(found("last").get("line"), Some("4"));
+        assert_eq!(found("9999").get("line"), Some("none"));
+        assert_eq!(found("9999").get("lines"), Some("4"));
+        let empty = dir.write("empty", b"");
+        let none = file_contains(&empty, "x", &ctx()).observation.found;
+        assert_eq!(none.get("lines"), Some("0"));
+        // Line numbers count across chunk boundaries.
+        let mut data = b"a\n".repeat(CHUNK_BYTES);
+        data.extend_from_slice(b"NEEDLE\n");
+        let big = dir.write("big", &data);
+        let line = file_contains(&big, "NEEDLE", &ctx()).observation.found;
+        assert_eq!(
+            line.get("line"),
+            Some((CHUNK_BYTES + 1).to_string().as_str())
+        );
     }
 
     #[test]
@@ -219,7 +277,10 @@ mod tests {
             .open(&path)
             .and_then(|mut f| f.write_all(&appended))
             .expect("append to the test file");
-        assert_eq!(search(&mut opened, b"NEEDLE-4488", &path, &ctx()), Ok(true));
+        assert_eq!(
+            search(&mut opened, b"NEEDLE-4488", &path, &ctx()),
+            Ok(LineMatch::Line(2))
+        );
     }
 
     #[test]
@@ -269,14 +330,14 @@ mod tests {
         let path = dir.write("f", &[b'a'; 1000]);
         let mut small = ctx();
         small.max_file_bytes = 999;
-        match file_contains(&path, "b", &small) {
+        match file_contains(&path, "b", &small).outcome {
             Outcome::Error(e) => assert!(e.contains("above the limit of 999 bytes"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }
         let mut late = ctx();
         late.deadline = Instant::now();
         assert!(
-            matches!(file_contains(&path, "b", &late), Outcome::Error(e) if e.contains("timed out"))
+            matches!(file_contains(&path, "b", &late).outcome, Outcome::Error(e) if e.contains("timed out"))
         );
     }
 }

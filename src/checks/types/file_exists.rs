@@ -9,10 +9,11 @@ use std::io::ErrorKind;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
+use crate::checks::read::file_kind;
 use crate::checks::run::{CheckContext, blocking};
 
 /// `file_exists`: the path exists (symlinks followed).
@@ -33,26 +34,52 @@ impl CheckType for FileExists {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("path", Typed::Str(self.path.clone()))]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)
     }
 
-    async fn run(self, _ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("exists", "true")
+    }
+
+    async fn run(self, _ctx: CheckContext) -> CheckResult {
         blocking(move || file_exists(&self.path)).await
     }
 }
 
-fn file_exists(path: &str) -> Outcome {
+/// Found: `exists`, and for an existing path what it is (`type=regular file`).
+fn file_exists(path: &str) -> CheckResult {
     match std::fs::metadata(path) {
-        Ok(_) => Outcome::Success(true),
-        Err(e) if e.kind() == ErrorKind::NotFound => Outcome::Success(false),
-        Err(e) => Outcome::Error(format!("stat {path}: {e}")),
+        Ok(meta) => CheckResult::holds(
+            true,
+            Facts::new()
+                .with("exists", "true")
+                .with("type", describe(meta.file_type())),
+        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            CheckResult::holds(false, Facts::new().with("exists", "false"))
+        }
+        Err(e) => CheckResult::error(format!("stat {path}: {e}")),
+    }
+}
+
+/// What kind of file this is, in words.
+fn describe(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_file() {
+        "regular file"
+    } else {
+        file_kind(file_type).trim_start_matches("a ")
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::testutil::{TempDir, running_as_root};
     use std::os::unix::fs::PermissionsExt;
 
@@ -68,7 +95,7 @@ mod tests {
         assert_eq!(file_exists(&dir.join("dangling")), Outcome::Success(false));
         // ENOTDIR: a path through a regular file.
         let through_file = format!("{file}/x");
-        match file_exists(&through_file) {
+        match file_exists(&through_file).outcome {
             Outcome::Error(e) => {
                 assert!(e.contains(&through_file), "{e}");
                 assert!(e.contains("Not a directory"), "{e}");
@@ -88,7 +115,7 @@ mod tests {
         std::fs::create_dir(&locked).unwrap();
         std::fs::write(format!("{locked}/f"), b"x").unwrap();
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-        let outcome = file_exists(&format!("{locked}/f"));
+        let outcome = file_exists(&format!("{locked}/f")).outcome;
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
         match outcome {
             Outcome::Error(e) => assert!(e.contains("Permission denied"), "{e}"),

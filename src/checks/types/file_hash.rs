@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::{chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
 
@@ -39,6 +39,13 @@ impl CheckType for FileHash {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("sha256", Typed::Str(self.sha256.clone())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)?;
         if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -50,41 +57,52 @@ impl CheckType for FileHash {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("sha256", self.sha256.to_ascii_lowercase())
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || file_hash(&self.path, &self.sha256, &ctx)).await
     }
 }
 
-/// Runs `file_hash`; `expected_hex` is compared case-insensitively.
-fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> Outcome {
-    let mut file = match open_regular(path, ctx.max_file_bytes) {
-        Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
-    };
+/// Runs `file_hash`; `expected_hex` is compared case-insensitively. Found: `sha256`, the
+/// file's digest in lower-case hex.
+fn file_hash(path: &str, expected_hex: &str, ctx: &CheckContext) -> CheckResult {
+    match sha256_hex(path, ctx) {
+        Ok(digest) => CheckResult::holds(
+            digest.eq_ignore_ascii_case(expected_hex),
+            Facts::new().with("sha256", digest),
+        ),
+        Err(result) => result,
+    }
+}
+
+/// The SHA-256 of the regular file at `path`, as 64 lowercase hex digits; the error is
+/// the check's result when the file cannot be read (or the deadline passed).
+pub(crate) fn sha256_hex(path: &str, ctx: &CheckContext) -> Result<String, CheckResult> {
+    let mut file = open_regular(path, ctx.max_file_bytes).map_err(CheckResult::error)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; chunk_len(&file)];
     let mut total = 0u64;
     loop {
-        let n = match next_chunk(&mut file, &mut buf, &mut total, path, ctx) {
-            Ok(n) => n,
-            Err(outcome) => return outcome,
-        };
+        let n = next_chunk(&mut file, &mut buf, &mut total, path, ctx)?;
         hasher.update(buf.get(..n).unwrap_or_default());
         if n < buf.len() {
             break;
         }
     }
-    let digest: String = hasher
+    Ok(hasher
         .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect();
-    Outcome::Success(digest.eq_ignore_ascii_case(expected_hex))
+        .collect())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::read::CHUNK_BYTES;
     use crate::checks::testutil::TempDir;
     use std::time::Duration;
@@ -98,7 +116,7 @@ mod tests {
         let dir = TempDir::new();
         let fifo = dir.mkfifo("fifo");
         for path in [fifo.as_str(), "/dev/zero", &dir.path_str()] {
-            match file_hash(path, &"0".repeat(64), &ctx()) {
+            match file_hash(path, &"0".repeat(64), &ctx()).outcome {
                 Outcome::Error(e) => assert!(e.contains("only regular files"), "{path}: {e}"),
                 other => panic!("{path}: expected an error, got {other:?}"),
             }

@@ -10,11 +10,11 @@ use std::fs::File;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
-use crate::checks::read::{chunk_len, next_chunk, open_regular};
+use crate::checks::outcome::{CheckResult, Facts};
+use crate::checks::read::{LineMatch, chunk_len, next_chunk, open_regular};
 use crate::checks::run::{CheckContext, blocking};
 
 /// Longest line `file_matches` will hold in memory to run the regex on it.
@@ -49,6 +49,13 @@ impl CheckType for FileMatches {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("pattern", Typed::Str(self.pattern.clone())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)?;
         non_empty_text("pattern", &self.pattern)?;
@@ -57,7 +64,11 @@ impl CheckType for FileMatches {
             .map_err(|e| FieldProblem::on("pattern", e))
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("pattern", self.pattern.as_str())
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || file_matches(&self.path, &self.pattern, &ctx)).await
     }
 }
@@ -82,18 +93,19 @@ fn compile_line_regex(pattern: &str) -> Result<Regex, String> {
         })
 }
 
-fn file_matches(path: &str, pattern: &str, ctx: &CheckContext) -> Outcome {
+/// Found: the first matching `line` (from 1), or `line=none` and the file's `lines`.
+fn file_matches(path: &str, pattern: &str, ctx: &CheckContext) -> CheckResult {
     let regex = match compile_line_regex(pattern) {
         Ok(regex) => regex,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CheckResult::error(e),
     };
     let mut file = match open_regular(path, ctx.max_file_bytes) {
         Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
+        Err(e) => return CheckResult::error(e),
     };
     match match_lines(&mut file, &regex, path, ctx) {
-        Ok(found) => Outcome::Success(found),
-        Err(outcome) => outcome,
+        Ok(found) => found.result(),
+        Err(result) => result,
     }
 }
 
@@ -106,7 +118,7 @@ fn match_lines(
     regex: &Regex,
     path: &str,
     ctx: &CheckContext,
-) -> Result<bool, Outcome> {
+) -> Result<LineMatch, CheckResult> {
     let mut buf = vec![0u8; chunk_len(file)];
     let mut kept = 0; // bytes of an unfinished line at the front of `buf`
     let mut total = 0u64;
@@ -115,7 +127,7 @@ fn match_lines(
         if kept == buf.len() {
             // One line fills the whole buffer: grow, up to the line limit.
             if buf.len() >= MAX_REGEX_LINE_BYTES {
-                return Err(Outcome::Error(format!(
+                return Err(CheckResult::error(format!(
                     "line {line_number} of {path} is longer than {MAX_REGEX_LINE_BYTES} bytes; \
                      file_matches needs whole lines (file_contains has no line limit)"
                 )));
@@ -137,14 +149,22 @@ fn match_lines(
         for newline in memchr::memchr_iter(b'\n', window) {
             let line = window.get(line_start..newline).unwrap_or_default();
             if regex.is_match(strip_cr(line)) {
-                return Ok(true);
+                return Ok(LineMatch::Line(line_number));
             }
             line_number += 1;
             line_start = newline + 1;
         }
         if eof {
             let last = window.get(line_start..).unwrap_or_default();
-            return Ok(!last.is_empty() && regex.is_match(strip_cr(last)));
+            if last.is_empty() {
+                return Ok(LineMatch::None {
+                    lines: line_number - 1,
+                });
+            }
+            if regex.is_match(strip_cr(last)) {
+                return Ok(LineMatch::Line(line_number));
+            }
+            return Ok(LineMatch::None { lines: line_number });
         }
         buf.copy_within(line_start..end, 0);
         kept = end - line_start;
@@ -154,6 +174,7 @@ fn match_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::read::{CHUNK_BYTES, MIN_CHUNK_BYTES};
     use crate::checks::testutil::TempDir;
     use std::time::Duration;
@@ -201,10 +222,13 @@ mod tests {
         let tail = compile_line_regex("^x+NEEDLE-\\d+ tail$").expect("regex");
         assert_eq!(
             match_lines(&mut for_matches, &tail, &path, &ctx()),
-            Ok(true)
+            Ok(LineMatch::Line(2))
         );
         let last = compile_line_regex("^last$").expect("regex");
-        assert_eq!(match_lines(&mut for_last, &last, &path, &ctx()), Ok(true));
+        assert_eq!(
+            match_lines(&mut for_last, &last, &path, &ctx()),
+            Ok(LineMatch::Line(4))
+        );
     }
 
     #[test]
@@ -236,7 +260,7 @@ mod tests {
         let dir = TempDir::new();
         let fifo = dir.mkfifo("fifo");
         for path in [fifo.as_str(), "/dev/zero", &dir.path_str()] {
-            match file_matches(path, "x", &ctx()) {
+            match file_matches(path, "x", &ctx()).outcome {
                 Outcome::Error(e) => assert!(e.contains("only regular files"), "{path}: {e}"),
                 other => panic!("{path}: expected an error, got {other:?}"),
             }

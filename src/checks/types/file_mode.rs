@@ -11,10 +11,13 @@ use std::os::unix::fs::MetadataExt;
 use serde::{Deserialize, Serialize};
 
 use crate::checks::Outcome;
-use crate::checks::accounts::{GROUP_FILE, PASSWD_FILE, lookup_id};
+
+use crate::checks::accounts::{GROUP_FILE, PASSWD_FILE, lookup_id, name_of};
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, account_name, non_empty_text, opt, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, account_name, non_empty_text,
+    opt, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
 
 /// `file_mode`: permission bits (and optionally owner and group) of a path.
@@ -50,6 +53,16 @@ impl CheckType for FileMode {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = vec![
+            ("path", Typed::Str(self.path.clone())),
+            ("mode", Typed::Mode(self.mode)),
+        ];
+        fields.extend(self.owner.clone().map(|o| ("owner", Typed::Str(o))));
+        fields.extend(self.group.clone().map(|g| ("group", Typed::Str(g))));
+        fields
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("path", &self.path)?;
         if self.mode > 0o7777 {
@@ -67,7 +80,18 @@ impl CheckType for FileMode {
         Ok(())
     }
 
-    async fn run(self, _ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        let mut expected = Facts::new().with("mode", format!("{:04o}", self.mode));
+        if let Some(owner) = &self.owner {
+            expected = expected.with("owner", owner.as_str());
+        }
+        if let Some(group) = &self.group {
+            expected = expected.with("group", group.as_str());
+        }
+        expected
+    }
+
+    async fn run(self, _ctx: CheckContext) -> CheckResult {
         blocking(move || {
             file_mode(
                 &self.path,
@@ -80,11 +104,34 @@ impl CheckType for FileMode {
     }
 }
 
-fn file_mode(path: &str, mode: u32, owner: Option<&str>, group: Option<&str>) -> Outcome {
+/// Found: the path's `mode` (four octal digits), `owner` and `group` (names from
+/// `/etc/passwd` and `/etc/group`, or the numeric ids when they have no entry there).
+fn file_mode(path: &str, mode: u32, owner: Option<&str>, group: Option<&str>) -> CheckResult {
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) => return Outcome::Error(format!("stat {path}: {e}")),
+        Err(e) => return CheckResult::error(format!("stat {path}: {e}")),
     };
+    let found = Facts::new()
+        .with("mode", format!("{:04o}", meta.mode() & 0o7777))
+        .with("owner", account(PASSWD_FILE, meta.uid()))
+        .with("group", account(GROUP_FILE, meta.gid()));
+    CheckResult::from(compare(&meta, mode, owner, group)).found(found)
+}
+
+/// The account name of `id` in `db`, or the id itself.
+fn account(db: &str, id: u32) -> String {
+    match name_of(db, id) {
+        Ok(Some(name)) => name,
+        _ => id.to_string(),
+    }
+}
+
+fn compare(
+    meta: &std::fs::Metadata,
+    mode: u32,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Outcome {
     if meta.mode() & 0o7777 != mode {
         return Outcome::Success(false);
     }
@@ -137,7 +184,7 @@ mod tests {
             file_mode(&file, 0o640, Some(&other_uid), None),
             Outcome::Success(false)
         );
-        match file_mode(&file, 0o640, Some("werify-no-such-user"), None) {
+        match file_mode(&file, 0o640, Some("werify-no-such-user"), None).outcome {
             Outcome::Error(e) => assert!(e.contains("no user named werify-no-such-user"), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }
@@ -148,7 +195,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            file_mode(&dir.join("missing"), 0o640, None, None),
+            file_mode(&dir.join("missing"), 0o640, None, None).outcome,
             Outcome::Error(_)
         ));
     }

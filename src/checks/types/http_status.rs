@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
 
 /// `http_status`: a GET of `url` answers with `status` (redirects are not followed).
@@ -50,6 +50,13 @@ impl CheckType for HttpStatus {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("url", Typed::Str(self.url.clone())),
+            ("status", Typed::Int(self.status.into())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         non_empty_text("url", &self.url)?;
         let lower = self.url.to_ascii_lowercase();
@@ -68,14 +75,35 @@ impl CheckType for HttpStatus {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("status", self.status.to_string())
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         let timeout = ctx.timeout;
         blocking(move || http_status(&self.url, self.status, timeout)).await
     }
 }
 
-/// Runs `http_status` with an overall time limit of `timeout`.
-fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
+/// Runs `http_status` with an overall time limit of `timeout`. Found: the `status` that
+/// came back, and the `location` a redirect points to.
+fn http_status(url: &str, status: u16, timeout: Duration) -> CheckResult {
+    match get_status(url, timeout) {
+        Ok((got, location)) => {
+            let mut found = Facts::new().with("status", got.to_string());
+            if let Some(location) = location {
+                found = found.with("location", location);
+            }
+            CheckResult::holds(got == status, found)
+        }
+        Err(e) => CheckResult::error(e),
+    }
+}
+
+/// The status code a GET of `url` answers with and the `location` header a redirect
+/// carries (redirects not followed, proxies ignored), within `timeout`; the error names
+/// the URL and what failed.
+pub(crate) fn get_status(url: &str, timeout: Duration) -> Result<(u16, Option<String>), String> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
@@ -84,14 +112,22 @@ fn http_status(url: &str, status: u16, timeout: Duration) -> Outcome {
         .build()
         .into();
     match agent.get(url).call() {
-        Ok(response) => Outcome::Success(response.status().as_u16() == status),
-        Err(e) => Outcome::Error(format!("GET {url}: {e}")),
+        Ok(response) => Ok((
+            response.status().as_u16(),
+            response
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned),
+        )),
+        Err(e) => Err(format!("GET {url}: {e}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use std::io::{BufRead, BufReader, Write};
     use std::net::TcpListener;
 
@@ -143,7 +179,7 @@ mod tests {
             .unwrap()
             .port();
         let url = format!("http://127.0.0.1:{port}/");
-        match http_status(&url, 200, Duration::from_secs(5)) {
+        match http_status(&url, 200, Duration::from_secs(5)).outcome {
             Outcome::Error(e) => assert!(e.starts_with(&format!("GET {url}: ")), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }

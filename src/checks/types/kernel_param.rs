@@ -21,8 +21,10 @@ use std::io::Read;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
-use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, req, text};
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, req, text,
+};
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::read::open_regular;
 use crate::checks::run::{CheckContext, blocking};
 
@@ -100,47 +102,70 @@ impl CheckType for KernelParam {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![
+            ("name", Typed::Str(self.name.clone())),
+            ("value", Typed::Str(self.value.clone())),
+        ]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         text("name", &self.name)?;
         param_path(&self.name).map_err(|e| FieldProblem::on("name", e.to_string()))?;
         text("value", &self.value)
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("value", words(&self.value))
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || kernel_param(&self.name, &self.value, &ctx)).await
     }
 }
 
-fn kernel_param(name: &str, expected: &str, ctx: &CheckContext) -> Outcome {
+/// A value as compared: its words, separated by single spaces.
+pub(crate) fn words(value: &str) -> String {
+    value.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Found: the parameter's `value`, its words separated by single spaces.
+fn kernel_param(name: &str, expected: &str, ctx: &CheckContext) -> CheckResult {
+    match read_param(name, ctx) {
+        Ok(actual) => CheckResult::holds(
+            actual.split_whitespace().eq(expected.split_whitespace()),
+            Facts::new().with("value", words(&actual)),
+        ),
+        Err(result) => result,
+    }
+}
+
+/// The text of kernel parameter `name` as the kernel prints it (its newline included);
+/// the error is the check's result when the name is refused or the file cannot be read.
+pub(crate) fn read_param(name: &str, ctx: &CheckContext) -> Result<String, CheckResult> {
     // Validated at submit and on receipt; checked again so no caller can read elsewhere.
-    let path = match param_path(name) {
-        Ok(path) => path,
-        Err(e) => return Outcome::Error(e.to_string()),
-    };
+    let path = param_path(name).map_err(|e| CheckResult::error(e.to_string()))?;
     if ctx.expired() {
-        return ctx.timed_out();
+        return Err(ctx.timed_out());
     }
     // /proc/sys files report a size of 0, so the cap is enforced while reading.
-    let file = match open_regular(&path, MAX_VALUE_READ) {
-        Ok(file) => file,
-        Err(e) => return Outcome::Error(e),
-    };
+    let file = open_regular(&path, MAX_VALUE_READ).map_err(CheckResult::error)?;
     let mut bytes = Vec::new();
     if let Err(e) = file.take(MAX_VALUE_READ + 1).read_to_end(&mut bytes) {
-        return Outcome::Error(format!("read {path}: {e}"));
+        return Err(CheckResult::error(format!("read {path}: {e}")));
     }
     if bytes.len() as u64 > MAX_VALUE_READ {
-        return Outcome::Error(format!(
+        return Err(CheckResult::error(format!(
             "{path} holds more than {MAX_VALUE_READ} bytes; kernel_param compares short values"
-        ));
+        )));
     }
-    let actual = String::from_utf8_lossy(&bytes);
-    Outcome::Success(actual.split_whitespace().eq(expected.split_whitespace()))
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::{CheckSet, RunOptions, parse_operations, run_checks};
     use std::time::Duration;
 
@@ -332,8 +357,17 @@ mod tests {
         .expect("parses");
         assert!(set.validate().is_ok());
         let results = run_checks(&set, &RunOptions::default()).await;
-        assert_eq!(results.get("ostype"), Some(&Outcome::Success(true)));
-        assert_eq!(results.get("not_bsd"), Some(&Outcome::Success(true)));
-        assert_eq!(results.get("wrong"), Some(&Outcome::Success(false)));
+        assert_eq!(
+            results.get("ostype").map(|r| &r.outcome),
+            Some(&Outcome::Success(true))
+        );
+        assert_eq!(
+            results.get("not_bsd").map(|r| &r.outcome),
+            Some(&Outcome::Success(true))
+        );
+        assert_eq!(
+            results.get("wrong").map(|r| &r.outcome),
+            Some(&Outcome::Success(false))
+        );
     }
 }

@@ -12,8 +12,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
-use crate::checks::check_type::{CheckType, FieldProblem, FieldSpec, FieldType, Fields, opt, req};
+use crate::checks::check_type::{
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, opt, req,
+};
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::procfs::{TCP_LISTEN, UDP_UNCONNECTED, parse_socket_table};
 use crate::checks::run::{CheckContext, blocking};
 
@@ -77,6 +79,15 @@ impl CheckType for PortListening {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = vec![("port", Typed::Int(self.port.into()))];
+        if self.proto == Proto::Udp {
+            fields.push(("proto", Typed::Str("udp".into())));
+        }
+        fields.extend(self.address.map(|a| ("address", Typed::Str(a.to_string()))));
+        fields
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         if self.port == 0 {
             return Err(FieldProblem::on("port", "port must be between 1 and 65535"));
@@ -84,18 +95,53 @@ impl CheckType for PortListening {
         Ok(())
     }
 
-    async fn run(self, _ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        let proto = match self.proto {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        };
+        let address = match self.address {
+            None => "*".to_string(),
+            Some(IpAddr::V4(a)) => a.to_string(),
+            Some(IpAddr::V6(a)) => format!("[{a}]"),
+        };
+        Facts::new().with("listener", format!("{proto} {address}:{}", self.port))
+    }
+
+    async fn run(self, _ctx: CheckContext) -> CheckResult {
         blocking(move || port_listening(self.port, self.proto, self.address)).await
     }
 }
 
-fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
-    let (tables, wanted_state) = match proto {
-        Proto::Tcp => (["/proc/net/tcp", "/proc/net/tcp6"], TCP_LISTEN),
-        Proto::Udp => (["/proc/net/udp", "/proc/net/udp6"], UDP_UNCONNECTED),
+/// Most listening sockets named in `found`.
+const MAX_LISTED: usize = 8;
+
+/// Found: `listeners`, the local addresses of every socket listening on the port (any
+/// address; `none` if there is none), comma-separated.
+fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> CheckResult {
+    let tables = match proto {
+        Proto::Tcp => ["/proc/net/tcp", "/proc/net/tcp6"],
+        Proto::Udp => ["/proc/net/udp", "/proc/net/udp6"],
+    };
+    listening_in(tables, port, proto, address)
+}
+
+/// `port_listening` over these socket tables (IPv4's and IPv6's); an error only when
+/// neither can be read.
+fn listening_in(
+    tables: [&str; 2],
+    port: u16,
+    proto: Proto,
+    address: Option<IpAddr>,
+) -> CheckResult {
+    let wanted_state = match proto {
+        Proto::Tcp => TCP_LISTEN,
+        Proto::Udp => UDP_UNCONNECTED,
     };
     let mut read_any = false;
     let mut last_error = None;
+    let mut holds = false;
+    let mut listeners = Vec::new();
     for table in tables {
         let text = match std::fs::read_to_string(table) {
             Ok(text) => text,
@@ -105,19 +151,30 @@ fn port_listening(port: u16, proto: Proto, address: Option<IpAddr>) -> Outcome {
             }
         };
         read_any = true;
-        let found = parse_socket_table(&text).any(|s| {
-            s.port == port
-                && s.state == wanted_state
-                && address.is_none_or(|a| bound_to(s.address, a))
-        });
-        if found {
-            return Outcome::Success(true);
+        for socket in parse_socket_table(&text) {
+            if socket.port != port || socket.state != wanted_state {
+                continue;
+            }
+            holds |= address.is_none_or(|a| bound_to(socket.address, a));
+            let shown = std::net::SocketAddr::from((socket.address, port)).to_string();
+            if !listeners.contains(&shown) {
+                listeners.push(shown);
+            }
         }
     }
-    match (read_any, last_error) {
-        (false, Some(e)) => Outcome::Error(e),
-        _ => Outcome::Success(false),
+    if let (false, Some(e)) = (read_any, last_error) {
+        return CheckResult::error(e);
     }
+    let listed = if listeners.is_empty() {
+        "none".to_string()
+    } else if listeners.len() > MAX_LISTED {
+        let more = listeners.len() - MAX_LISTED;
+        listeners.truncate(MAX_LISTED);
+        format!("{} and {more} more", listeners.join(","))
+    } else {
+        listeners.join(",")
+    };
+    CheckResult::holds(holds, Facts::new().with("listeners", listed))
 }
 
 /// Does a socket bound to `bound` accept connections addressed to `wanted`?
@@ -134,6 +191,7 @@ fn bound_to(bound: IpAddr, wanted: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
 
     #[test]
     fn wildcard_binds_accept_specific_addresses() {
@@ -158,9 +216,15 @@ mod tests {
             port_listening(port, Proto::Tcp, localhost),
             Outcome::Success(true)
         );
-        assert_eq!(
-            port_listening(port, Proto::Tcp, Some(IpAddr::from([127, 0, 0, 2]))),
-            Outcome::Success(false)
+        let elsewhere = port_listening(port, Proto::Tcp, Some(IpAddr::from([127, 0, 0, 2])));
+        assert_eq!(elsewhere, Outcome::Success(false));
+        // What does listen on the port is what was found.
+        let listeners = elsewhere.observation.found.get("listeners").unwrap_or("");
+        assert!(
+            listeners
+                .split(',')
+                .any(|l| l == format!("127.0.0.1:{port}")),
+            "{listeners}"
         );
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp_port = udp.local_addr().unwrap().port();
@@ -173,14 +237,29 @@ mod tests {
         // the same port number at another address. The socket can outlive the drop for a
         // moment: a child that another test forks at that instant holds a copy of the
         // descriptor until its exec closes it. So wait for it to go (bounded).
-        let mut after_drop = port_listening(port, Proto::Tcp, localhost);
+        let mut after_drop = port_listening(port, Proto::Tcp, localhost).outcome;
         for _ in 0..200 {
             if after_drop != Outcome::Success(true) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
-            after_drop = port_listening(port, Proto::Tcp, localhost);
+            after_drop = port_listening(port, Proto::Tcp, localhost).outcome;
         }
         assert_eq!(after_drop, Outcome::Success(false));
+    }
+
+    #[test]
+    fn unreadable_tables_are_an_error_with_nothing_found() {
+        let missing = listening_in(
+            ["/no/such/werify/tcp", "/no/such/werify/tcp6"],
+            22,
+            Proto::Tcp,
+            None,
+        );
+        match &missing.outcome {
+            Outcome::Error(e) => assert!(e.starts_with("reading /no/such/werify/tcp6: "), "{e}"),
+            other => panic!("expected an error, got {other:?}"),
+        }
+        assert!(missing.observation.found.is_empty());
     }
 }

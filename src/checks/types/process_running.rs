@@ -18,10 +18,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, non_empty_text, opt,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, non_empty_text, opt,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::procfs::{Process, process_dirs};
 use crate::checks::run::{CheckContext, blocking};
 
@@ -50,6 +50,13 @@ impl CheckType for ProcessRunning {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        let mut fields = Vec::new();
+        fields.extend(self.path.clone().map(|p| ("path", Typed::Str(p))));
+        fields.extend(self.check.clone().map(|c| ("check", Typed::Str(c))));
+        fields
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         if self.path.is_none() && self.check.is_none() {
             return Err(FieldProblem::whole(
@@ -66,17 +73,34 @@ impl CheckType for ProcessRunning {
         Ok(())
     }
 
-    async fn run(self, ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        let mut expected = Facts::new();
+        if let Some(path) = &self.path {
+            expected = expected.with("path", path.as_str());
+        }
+        if let Some(check) = &self.check {
+            expected = expected.with("name", check.as_str());
+        }
+        expected.with("running", "true")
+    }
+
+    async fn run(self, ctx: CheckContext) -> CheckResult {
         blocking(move || process_running(self.path.as_deref(), self.check.as_deref(), &ctx)).await
     }
 }
 
+/// Most pids named in `found`.
+const MAX_LISTED_PIDS: usize = 16;
+
 /// Runs `process_running`; at least one of `path` and `name` is given (checked at submit).
-fn process_running(path: Option<&str>, name: Option<&str>, ctx: &CheckContext) -> Outcome {
+/// Found: the `pids` that match (comma-separated, `none` if none) and their `count`.
+fn process_running(path: Option<&str>, name: Option<&str>, ctx: &CheckContext) -> CheckResult {
     let dirs = match process_dirs() {
         Ok(dirs) => dirs,
-        Err(e) => return Outcome::Error(format!("listing /proc: {e}")),
+        Err(e) => return CheckResult::error(format!("listing /proc: {e}")),
     };
+    let mut pids = Vec::new();
+    let mut count = 0usize;
     for (seen, dir) in dirs.enumerate() {
         if seen.is_multiple_of(256) && ctx.expired() {
             return ctx.timed_out();
@@ -85,10 +109,25 @@ fn process_running(path: Option<&str>, name: Option<&str>, ctx: &CheckContext) -
         let path_ok =
             path.is_none_or(|p| process.exe_is(p) || process.argv0() == Some(p.as_bytes()));
         if path_ok && name.is_none_or(|n| named(&mut process, n)) {
-            return Outcome::Success(true);
+            count += 1;
+            if pids.len() < MAX_LISTED_PIDS
+                && let Some(pid) = dir.file_name().and_then(OsStr::to_str)
+            {
+                pids.push(pid.to_string());
+            }
         }
     }
-    Outcome::Success(false)
+    let listed = match (pids.is_empty(), count > pids.len()) {
+        (true, _) => "none".to_string(),
+        (false, false) => pids.join(","),
+        (false, true) => format!("{},…", pids.join(",")),
+    };
+    CheckResult::holds(
+        count > 0,
+        Facts::new()
+            .with("pids", listed)
+            .with("count", count.to_string()),
+    )
 }
 
 /// The process's name is `wanted`: its `comm`, or the basename of its argv\[0\].
@@ -106,6 +145,7 @@ fn named(process: &mut Process, wanted: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Command};
     use std::time::Duration;
@@ -148,7 +188,7 @@ mod tests {
         }
     }
 
-    fn running(path: Option<&str>, name: Option<&str>) -> Outcome {
+    fn running(path: Option<&str>, name: Option<&str>) -> CheckResult {
         process_running(path, name, &CheckContext::for_test(Duration::from_secs(30)))
     }
 
@@ -158,6 +198,18 @@ mod tests {
         let exe = child.exe();
         assert_eq!(running(Some(&exe), None), Outcome::Success(true));
         assert_eq!(running(None, Some("sleep")), Outcome::Success(true));
+        // The child's pid is among those found.
+        let pid = child.0.id().to_string();
+        let found = running(Some(&exe), Some("sleep")).observation.found;
+        let pids = found.get("pids").unwrap_or_default();
+        let count: usize = found.get("count").and_then(|c| c.parse().ok()).unwrap_or(0);
+        assert!(
+            count > MAX_LISTED_PIDS || pids.split(',').any(|p| p == pid),
+            "{pid} not in {pids}"
+        );
+        let none = running(None, Some("werify-no-such-process-name"));
+        assert_eq!(none.observation.found.get("pids"), Some("none"));
+        assert_eq!(none.observation.found.get("count"), Some("0"));
         assert_eq!(running(Some(&exe), Some("sleep")), Outcome::Success(true));
         // Both given: one process must satisfy both.
         let own_name = std::fs::read_to_string("/proc/self/comm").unwrap();

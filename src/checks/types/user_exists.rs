@@ -6,11 +6,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::checks::Outcome;
-use crate::checks::accounts::{PASSWD_FILE, has_entry};
+use crate::checks::accounts::{PASSWD_FILE, entry};
 use crate::checks::check_type::{
-    CheckType, FieldProblem, FieldSpec, FieldType, Fields, account_name, req,
+    CheckType, FieldProblem, FieldSpec, FieldType, Fields, Typed, account_name, req,
 };
+use crate::checks::outcome::{CheckResult, Facts};
 use crate::checks::run::{CheckContext, blocking};
 
 /// `user_exists`: `/etc/passwd` has an entry named `name`.
@@ -31,29 +31,48 @@ impl CheckType for UserExists {
         })
     }
 
+    fn to_fields(&self) -> Vec<(&'static str, Typed)> {
+        vec![("name", Typed::Str(self.name.clone()))]
+    }
+
     fn validate(&self) -> Result<(), FieldProblem> {
         account_name("name", &self.name)
     }
 
-    async fn run(self, _ctx: CheckContext) -> Outcome {
+    fn expected(&self) -> Facts {
+        Facts::new().with("exists", "true")
+    }
+
+    async fn run(self, _ctx: CheckContext) -> CheckResult {
         blocking(move || user_exists(&self.name)).await
     }
 }
 
-fn user_exists(name: &str) -> Outcome {
+fn user_exists(name: &str) -> CheckResult {
     user_exists_in(PASSWD_FILE, name)
 }
 
-fn user_exists_in(db: &str, name: &str) -> Outcome {
-    match has_entry(db, name) {
-        Ok(found) => Outcome::Success(found),
-        Err(e) => Outcome::Error(format!("reading {db}: {e}")),
+/// Found: `exists`, and for an existing user its `uid`, `gid`, `home` and `shell`.
+fn user_exists_in(db: &str, name: &str) -> CheckResult {
+    match entry(db, name) {
+        Ok(Some(fields)) => {
+            let mut found = Facts::new().with("exists", "true");
+            for (index, fact) in [(2, "uid"), (3, "gid"), (5, "home"), (6, "shell")] {
+                if let Some(value) = fields.get(index) {
+                    found = found.with(fact, value.as_str());
+                }
+            }
+            CheckResult::holds(true, found)
+        }
+        Ok(None) => CheckResult::holds(false, Facts::new().with("exists", "false")),
+        Err(e) => CheckResult::error(format!("reading {db}: {e}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checks::Outcome;
     use crate::checks::testutil::{SAMPLE_PASSWD, TempDir};
 
     #[test]
@@ -65,7 +84,7 @@ mod tests {
         assert_eq!(user_exists_in(&db, "ali"), Outcome::Success(false));
         assert_eq!(user_exists_in(&db, "# a comment"), Outcome::Success(false));
         assert_eq!(user_exists_in(&db, "broken"), Outcome::Success(true));
-        match user_exists_in(&dir.join("missing"), "root") {
+        match user_exists_in(&dir.join("missing"), "root").outcome {
             Outcome::Error(e) => assert!(e.starts_with("reading "), "{e}"),
             other => panic!("expected an error, got {other:?}"),
         }

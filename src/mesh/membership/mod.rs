@@ -12,6 +12,7 @@
 //! - `sync`: push-pull (full state and digest), joins and the follow-ups with a join's
 //!   contact, rejoin attempts;
 //! - `apply`: merging updates and member states into the records, forgetting members;
+//! - `tags`: changing this node's tags while it runs;
 //! - `timer`: the deadline table behind [`Membership::handle_timeout`] and
 //!   [`Membership::poll_timeout`].
 //!
@@ -27,7 +28,8 @@
 //! - inputs: [`Membership::handle_message`], [`Membership::handle_push_pull`],
 //!   [`Membership::handle_timeout`];
 //! - commands: [`Membership::join`], [`Membership::leave`], [`Membership::remove`],
-//!   [`Membership::set_health`], [`Membership::probe_all`], [`Membership::restore`];
+//!   [`Membership::set_health`], [`Membership::set_tags`], [`Membership::probe_all`],
+//!   [`Membership::restore`];
 //! - outputs: [`Membership::poll_transmit`], [`Membership::poll_event`],
 //!   [`Membership::poll_timeout`].
 //!
@@ -63,6 +65,7 @@ mod gossip;
 mod probe;
 mod suspect;
 mod sync;
+mod tags;
 #[cfg(test)]
 mod testing;
 mod timer;
