@@ -9,8 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::checks::duration::parse_duration;
-use crate::cli::checks_run::ChecksRunArgs;
 use crate::cli::checks_add::ChecksAddArgs;
+use crate::cli::checks_run::ChecksRunArgs;
 use crate::cli::checks_validate::ChecksValidateArgs;
 use crate::cli::command::CtlSubcommand;
 use crate::cli::completions::CompletionShell;
