@@ -14,7 +14,8 @@
 //! A variant is a comma-separated list of `field=value` over `suspicion_mult`,
 //! `suspicion_max_mult`, `suspicion_confirmations`, `retransmit_mult`, `probe_interval_ms`,
 //! `probe_timeout_ms`, `gossip_interval_ms`, `fresh_gossip_interval_ms`, `gossip_fanout`,
-//! `indirect_checks`.
+//! `indirect_checks`, `contact_follow_ups`, `contact_follow_ups_rapid`,
+//! `contact_follow_ups_idle`.
 //! Environment: `SIM_TUNE_LOSS_SECS` (default 300) virtual seconds per loss rate;
 //! `SIM_TUNE_ROWS` (default all: `crash,loss,join,1by1,split`) the rows to run.
 
@@ -41,12 +42,18 @@ const ONE_BY_ONE_STEP: Duration = Duration::from_millis(30);
 /// What a first contact costs in the one-by-one rows: a QUIC handshake on a quiet machine.
 const ONE_BY_ONE_HANDSHAKE: Duration = Duration::from_millis(10);
 const ONE_BY_ONE_SEEDS: u64 = 9;
+/// Time between two adds of a batch (`werify ctl -` with one `add` line per host): each
+/// line waits for the node's answer, a QUIC round trip and the join exchange on loopback.
+const BATCH_STEP: Duration = Duration::from_millis(8);
+/// Batches are run on more seeds than the one-by-one rows: a rumour that dies out shows
+/// in a few of them only.
+const BATCH_SEEDS: u64 = 25;
 /// Nodes of the partition runs (as tests/sim.rs), split in two halves.
 const PARTITION_NODES: usize = 100;
 const PARTITION_SEEDS: u64 = 40;
 const CHECK: Duration = Duration::from_millis(20);
 /// The rows, in print order; `SIM_TUNE_ROWS` picks some.
-const ALL_ROWS: [&str; 5] = ["crash", "loss", "join", "1by1", "split"];
+const ALL_ROWS: [&str; 6] = ["crash", "loss", "join", "1by1", "batch", "split"];
 
 fn main() -> ExitCode {
     let specs: Vec<String> = std::env::args()
@@ -97,6 +104,10 @@ fn main() -> ExitCode {
         ONE_BY_ONE_STEP.as_millis()
     );
     println!(
+        "batch: as one by one with `ctl add`, one node every {} ms (a `ctl -` batch of add lines), {BATCH_SEEDS} seeds",
+        BATCH_STEP.as_millis()
+    );
+    println!(
         "partition: {PARTITION_NODES} nodes cut in halves, {PARTITION_SEEDS} seeds: seconds until every node \
          lists the whole other half dead, then from the heal until all list all alive\n"
     );
@@ -142,7 +153,7 @@ fn main() -> ExitCode {
         }
         if row("1by1") {
             for (label, via_add) in [("ctl add", true), ("--join ", false)] {
-                let runs = one_by_one_runs(config, via_add);
+                let runs = one_by_one_runs(config, via_add, ONE_BY_ONE_STEP, ONE_BY_ONE_SEEDS);
                 let col = |f: fn(&OneByOne) -> f64| runs.iter().map(f).collect::<Vec<_>>();
                 println!(
                     "  1by1   {label} {}   links opened {}   datagrams/node {}",
@@ -151,6 +162,19 @@ fn main() -> ExitCode {
                     count_spread(&col(|r| r.datagrams_per_node))
                 );
             }
+        }
+        if row("batch") {
+            let runs = one_by_one_runs(config, true, BATCH_STEP, BATCH_SEEDS);
+            let col = |f: fn(&OneByOne) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+            let mut slow = col(|r| r.converged_s);
+            slow.retain(|&s| s > 3.0);
+            println!(
+                "  batch  ctl add {}   over 3 s in {} of {} seeds   links opened {}",
+                spread(&col(|r| r.converged_s)),
+                slow.len(),
+                runs.len(),
+                count_spread(&col(|r| r.links)),
+            );
         }
         if row("split") {
             let (apart, healed) = partition_runs(config);
@@ -186,6 +210,9 @@ fn parse_variant(spec: &str) -> Result<Config, String> {
             "fresh_gossip_interval_ms" => c.fresh_gossip_interval = ms()?,
             "gossip_fanout" => c.gossip_fanout = int()? as usize,
             "indirect_checks" => c.indirect_checks = int()? as usize,
+            "contact_follow_ups" => c.contact_follow_ups = int()?.min(255) as u8,
+            "contact_follow_ups_rapid" => c.contact_follow_ups_rapid = int()?.min(255) as u8,
+            "contact_follow_ups_idle" => c.contact_follow_ups_idle = int()?.min(255) as u8,
             other => {
                 return Err(format!(
                     "unknown field {other:?} (see the list in bench/sim_tune.rs)"
@@ -292,8 +319,8 @@ struct OneByOne {
     datagrams_per_node: f64,
 }
 
-fn one_by_one_runs(config: &Config, via_add: bool) -> Vec<OneByOne> {
-    (0..ONE_BY_ONE_SEEDS)
+fn one_by_one_runs(config: &Config, via_add: bool, step: Duration, seeds: u64) -> Vec<OneByOne> {
+    (0..seeds)
         .map(|seed| {
             let mut sc = SimConfig::new(700 + seed, NODES, config.clone());
             sc.start_alone = true;
@@ -307,7 +334,7 @@ fn one_by_one_runs(config: &Config, via_add: bool) -> Vec<OneByOne> {
                 } else {
                     sim.join(k, &[0]);
                 }
-                sim.run_for(ONE_BY_ONE_STEP);
+                sim.run_for(step);
             }
             let limit = Duration::from_secs(60);
             let converged_s = sim

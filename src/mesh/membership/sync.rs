@@ -118,7 +118,7 @@ impl Membership {
             self.schedule_join_sync(now);
             self.contact_follow_up = ContactFollowUp::Due {
                 contact: req.from,
-                at: now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip,
+                at: now + self.config.contact_follow_up_gap(0),
                 asked: 0,
                 idle: 0,
             };
@@ -177,11 +177,10 @@ impl Membership {
     /// the contact's answer to a follow-up brings the next while any are left and the contact
     /// still has news now and then (see [`Config::contact_follow_ups_idle`]).
     fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
-        let at = now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip;
         self.contact_follow_up = match self.contact_follow_up {
             ContactFollowUp::AwaitingJoinReply { .. } => ContactFollowUp::Due {
                 contact: from,
-                at,
+                at: now + self.config.contact_follow_up_gap(0),
                 asked: 0,
                 idle: 0,
             },
@@ -196,7 +195,7 @@ impl Membership {
                 {
                     ContactFollowUp::Due {
                         contact: from,
-                        at,
+                        at: now + self.config.contact_follow_up_gap(asked),
                         asked,
                         idle,
                     }
@@ -492,7 +491,16 @@ mod tests {
         let t0 = Instant::now();
         let lan = Config::for_profile(Profile::Lan);
         let after = lan.gossip_interval / lan.contact_follow_ups_per_gossip;
-        let (mut a, mut contact) = (node(1, t0), node(2, t0));
+        // The follow-ups span seconds: without probes (whose failures would mark the
+        // members learned here dead, to be rejoined), the later sync with a random member
+        // and the periodic one, every push-pull `a` sends is a follow-up.
+        let mut only_follow_ups = lan.clone();
+        only_follow_ups.join_sync_after_gossips = 100_000;
+        only_follow_ups.push_pull_interval = Duration::from_secs(3600);
+        only_follow_ups.rejoin_interval = Duration::from_secs(3600);
+        only_follow_ups.probe_interval = Duration::from_secs(3600);
+        let mut a = Membership::new(peer(1), Tags::new(), only_follow_ups, 1, t0);
+        let mut contact = node(2, t0);
         a.join(t0, &[peer(2).addr]);
         answer_last_push_pull(&mut a, &mut contact, t0);
         // Not before its time...
@@ -519,7 +527,16 @@ mod tests {
             assert_eq!(reply.members.is_empty(), !joins_meanwhile);
             a.handle_message(now, Message::PushPull(reply));
             assert_eq!(a.rec(peer(n).id).is_some(), joins_meanwhile);
-            now += after;
+            // Not asked again before the gap is over, then asked.
+            let gap = lan.contact_follow_up_gap(asked as u8);
+            if gap > after {
+                a.handle_timeout(now + gap - after);
+                assert!(
+                    push_pull_targets(&transmits(&mut a)).is_empty(),
+                    "asked early"
+                );
+            }
+            now += gap;
         }
         assert_eq!(
             asked,
