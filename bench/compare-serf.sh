@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark: N HashiCorp Serf agents vs N werify nodes on 127.0.0.1..N.
+# Side-by-side benchmark: N HashiCorp Serf agents vs N werify nodes on 127.0.0.1..N
+# (BENCH_NET=127.0.1 puts them on 127.0.1.1..N).
 #
 #   bench/compare-serf.sh N [--rounds 3] [--queries 5] [--kills 2] [--idle 60] [--workers 4]
 #
-# Builds werify (bench/build-dist.sh, the shipped build; WERIFY_BIN=path uses another
+# Builds werify (bench/build.sh, the release build users get; WERIFY_BIN=path uses another
 # build), then alternates the two systems (Serf, werify, Serf, werify, ...; --rounds
-# pairs, at least 3 by default) and measures per run: join convergence, fan-out
+# pairs, at least 3 by default) and measures per run: join convergence (all at once, and
+# one host after another: --join-patterns), fan-out
 # (serf query vs werify ctl operation --wait, a file_exists check), failure detection after
 # kill -9, RSS per node, CPU seconds of all nodes and bytes sent per node over an idle window
 # (nftables counters on the output hook). Prints medians and werify/Serf ratios as a Markdown
@@ -16,7 +18,7 @@
 set -euo pipefail
 
 usage() {
-    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 [ $# -ge 1 ] || usage
@@ -24,11 +26,16 @@ case "$1" in -h | --help) usage ;; esac
 n="$1"
 shift
 if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 2 ] || [ "$n" -gt 254 ]; then
-    echo "N must be a number from 2 to 254 (one 127.0.0.x address per node), got '$n'" >&2
+    echo "N must be a number from 2 to 254 (one address per node), got '$n'" >&2
     exit 2
 fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
+net="${BENCH_NET:-127.0.0}"
+if ! [[ "$net" =~ ^127\.[0-9]{1,3}\.[0-9]{1,3}$ ]]; then
+    echo "BENCH_NET must be three bytes of a loopback address such as 127.0.1, got '$net'" >&2
+    exit 2
+fi
 port="${WERIFY_BENCH_PORT:-30035}"
 
 for tool in serf nft python3 ss; do
@@ -46,18 +53,18 @@ done
 busy=$(ss -Hlnu; ss -Hlnt) || true
 for k in $(seq 1 "$n"); do
     for p in "$port" 7946 7373; do
-        if grep -qE "127\.0\.0\.$k:$p\b" <<<"$busy"; then
-            echo "127.0.0.$k:$p is already in use (another mesh or serf agent?); stop it" \
+        if grep -qF "$net.$k:$p " <<<"$busy"; then
+            echo "$net.$k:$p is already in use (another mesh or serf agent?); stop it" \
                 "or set WERIFY_BENCH_PORT for werify" >&2
             exit 2
         fi
     done
 done
 
-# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides (then nothing is built).
-bin="${WERIFY_BIN:-$("$root/bench/build-dist.sh")}"
+# The release build (bench/build.sh); WERIFY_BIN overrides (then nothing is built).
+bin="${WERIFY_BIN:-$("$root/bench/build.sh")}"
 [ -x "$bin" ] || {
-    echo "no werify binary at $bin: build it with bench/build-dist.sh or set WERIFY_BIN" >&2
+    echo "no werify binary at $bin: build it with bench/build.sh or set WERIFY_BIN" >&2
     exit 2
 }
 
@@ -107,7 +114,7 @@ echo "# serf: $(serf version | head -1); werify: src at $src_rev, tree at $(git 
 echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 "$root/bench/serfbench.py" "$n" --werify "$bin" --root "$root" --work "$work" \
-    --pidfile "$pidfile" --table "$table" --json-out "$json" --port "$port" "$@" &
+    --pidfile "$pidfile" --table "$table" --json-out "$json" --port "$port" --net "$net" "$@" &
 helper_pid=$!
 wait "$helper_pid"
 helper_pid=""

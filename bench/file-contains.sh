@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size=${1:-1024}; rounds=${2:-5}; port=30335
-# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides.
-bin="${WERIFY_BIN:-$(bench/build-dist.sh)}"
+# The release build (bench/build.sh); WERIFY_BIN overrides.
+bin="${WERIFY_BIN:-$(bench/build.sh)}"
 dir=$(mktemp -d -t werify-fc.XXXXXX)
 pid=
 cleanup() { [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }

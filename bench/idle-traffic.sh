@@ -3,7 +3,7 @@
 # lets them settle SETTLE (8) s, then counts the bytes they send (an nftables counter on UDP source
 # port PORT, so run as root) and their CPU ticks over SECONDS. Removes its table and kills
 # its nodes by PID at the end. Bytes are IP packet lengths (headers included).
-# Usage: [SETTLE=8] bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. "$(bench/build-dist.sh)" 32104 32 20)
+# Usage: [SETTLE=8] bench/idle-traffic.sh BIN PORT N SECONDS   (e.g. "$(bench/build.sh)" 32104 32 20)
 # A mesh of N nodes keeps opening first connections until every pair has probed once (about
 # N × probe interval, 50 s at N = 64 on lan): use SETTLE=60 or more there, or the window
 # counts those handshakes as idle traffic (two nodes exchanged 7.9 KB in the 0.6 s of their

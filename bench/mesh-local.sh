@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-16}; rounds=${2:-5}; profile=${3:-lan}; port=30135
-# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides.
-bin="${WERIFY_BIN:-$(bench/build-dist.sh)}"
+# The release build (bench/build.sh); WERIFY_BIN overrides.
+bin="${WERIFY_BIN:-$(bench/build.sh)}"
 dir=$(mktemp -d -t werify-bench.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }

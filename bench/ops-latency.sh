@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 rounds=${1:-10}; shift || true
 sizes=("$@"); [ ${#sizes[@]} -gt 0 ] || sizes=(1 16 32)
 port=30235
-# The shipped build (bench/build-dist.sh); WERIFY_BIN overrides.
-bin="${WERIFY_BIN:-$(bench/build-dist.sh)}"
+# The release build (bench/build.sh); WERIFY_BIN overrides.
+bin="${WERIFY_BIN:-$(bench/build.sh)}"
 file="$PWD/examples/ops.json"
 dir=$(mktemp -d -t werify-ops.XXXXXX)
 pids=()

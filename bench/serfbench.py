@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Side-by-side benchmark of werify against HashiCorp Serf on loopback (127.0.0.x only).
+# Side-by-side benchmark of werify against HashiCorp Serf on loopback (127.0.0.x, or the
+# /24 that --net names).
 # Started by bench/compare-serf.sh, which builds werify, checks the prerequisites and is the
 # last line of defence for cleanup (it kills every PID this program records in its PID file
 # and removes the nftables table). This program starts N agents of one system at a time,
@@ -25,6 +26,8 @@ import time
 from collections import deque
 
 SERF_PORT = 7946
+# The first three bytes of every node's address (--net).
+NET = "127.0.0"
 SERF_RPC_PORT = 7373
 JOIN_CPU_WINDOW = 5.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -39,12 +42,12 @@ def log(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def spawn(cmd, stdout, stderr=subprocess.STDOUT, env=None, text=False, record=True):
+def spawn(cmd, stdout, stderr=subprocess.STDOUT, env=None, text=False, record=True,
+          stdin=subprocess.DEVNULL):
     """Starts a process and remembers it for stop_all(). Long-lived ones (agents, nodes) are
     also written to the PID file that the shell trap reads; short CLI calls are bounded by
     their own timeouts instead."""
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=env,
-                         text=text)
+    p = subprocess.Popen(cmd, stdin=stdin, stdout=stdout, stderr=stderr, env=env, text=text)
     with _children_lock:
         _children[p.pid] = p
         if record and _pidfile:
@@ -183,7 +186,7 @@ class ByteCounters:
             "    type filter hook output priority 0; policy accept;",
         ]
         for k in range(1, self.n + 1):
-            a = f"127.0.0.{k}"
+            a = f"{NET}.{k}"
             lines.append(f"    ip saddr {a} meta l4proto {{ tcp, udp }} th sport {self.port} "
                          f"counter comment \"n{k}\"")
             lines.append(f"    ip saddr {a} meta l4proto {{ tcp, udp }} th sport != {self.port} "
@@ -233,22 +236,26 @@ class Serf:
         self.procs = {}
 
     def ip(self, k):
-        return f"127.0.0.{k}"
+        return f"{NET}.{k}"
 
     def rpc(self, k):
         return f"{self.ip(k)}:{SERF_RPC_PORT}"
 
-    def start(self, k):
+    def start(self, k, join=None):
         logf = open(os.path.join(self.work, f"serf-n{k}.log"), "w")
         self.procs[k] = spawn([
             "serf", "agent", "-node", f"n{k}", "-bind", f"{self.ip(k)}:{SERF_PORT}",
             "-rpc-addr", self.rpc(k), "-profile", "lan",
             "-event-handler", "query:check=test -e /etc/hosts && echo ok",
-        ], stdout=logf)
+        ] + ([] if join is None else ["-join", f"{self.ip(join)}:{SERF_PORT}"]), stdout=logf)
         logf.close()
 
     def member_key(self, k):
         return f"n{k}"
+
+    def ready_socket(self, k):
+        """The socket that is bound once agent k can answer a CLI: its RPC port."""
+        return self.ip(k), SERF_RPC_PORT, "tcp"
 
     def ready(self, k):
         count, _ = self.alive_count(k)
@@ -256,6 +263,16 @@ class Serf:
 
     def join_cmd(self, k):
         return ["serf", "join", "-rpc-addr", self.rpc(k), f"{self.ip(1)}:{SERF_PORT}"]
+
+    def add_cmd(self, k):
+        """Node 1 brings node k in (the one-after-another pattern): `serf join` on node 1."""
+        return ["serf", "join", "-rpc-addr", self.rpc(1), f"{self.ip(k)}:{SERF_PORT}"]
+
+    def batch_cmd(self, ks):
+        """Node 1 brings every node of `ks` in with one command: one `serf join` naming them
+        all. Returns (argv, stdin text)."""
+        return (["serf", "join", "-rpc-addr", self.rpc(1)]
+                + [f"{self.ip(k)}:{SERF_PORT}" for k in ks], None)
 
     def join_ok(self, rc, out, err):
         return rc == 0
@@ -331,23 +348,28 @@ class Werify:
                     if not k.startswith("WERIFY_") and k != "RUST_LOG"}
 
     def ip(self, k):
-        return f"127.0.0.{k}"
+        return f"{NET}.{k}"
 
     def addr(self, k):
         return f"{self.ip(k)}:{self.port}"
 
-    def start(self, k):
+    def start(self, k, join=None):
         data = os.path.join(self.work, f"werify-n{k}")
         os.makedirs(data, exist_ok=True)
         logf = open(os.path.join(self.work, f"werify-n{k}.log"), "w")
         self.procs[k] = spawn([
             self.bin, "node", "--bind", self.ip(k), "--port", str(self.port),
             "--data-dir", data, "--profile", "lan",
-        ] + self.extra, stdout=logf, env=self.env)
+        ] + ([] if join is None else ["--join", self.addr(join)]) + self.extra,
+            stdout=logf, env=self.env)
         logf.close()
 
     def member_key(self, k):
         return self.addr(k)
+
+    def ready_socket(self, k):
+        """The socket that is bound once node k can answer a CLI: its QUIC port."""
+        return self.ip(k), self.port, "udp"
 
     def ctl_cmd(self, k, args, timeout=10):
         return [self.bin, "ctl", "--connect", self.addr(k), "--timeout", f"{timeout}s"] + args
@@ -359,6 +381,17 @@ class Werify:
     def join_cmd(self, k):
         return [self.bin, "ctl", "--connect", self.addr(k), "--timeout", "30s",
                 "add", self.addr(1)]
+
+    def add_cmd(self, k):
+        """Node 1 brings node k in (the one-after-another pattern): `werify ctl add`."""
+        return [self.bin, "ctl", "--connect", self.addr(1), "--timeout", "30s",
+                "add", self.addr(k)]
+
+    def batch_cmd(self, ks):
+        """Node 1 brings every node of `ks` in with one command: a batch of `add` lines fed
+        to `werify ctl -`. Returns (argv, stdin text)."""
+        return ([self.bin, "ctl", "--connect", self.addr(1), "--timeout", "60s", "-"],
+                "".join(f"add {self.addr(k)}\n" for k in ks))
 
     def join_ok(self, rc, out, err):
         # Gossip may have brought node 1 in before this add ran: that is a successful join.
@@ -497,6 +530,128 @@ def cli_cost(argv, env, reps=10):
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
+
+
+# ----------------------------------------------------------------------------------------
+# Joins one host after another: measured beside the all-at-once join, the same way for both
+# systems, and ended after convergence (fan-out, kills and the idle window run after the
+# all-at-once join only).
+
+JOIN_PATTERNS = {
+    "all": "all at once: every node k > 1 joins node 1 at the same time",
+    "add-seq": "one after another through node 1: werify ctl add / serf join on node 1, "
+               "each command after the previous one ended",
+    "batch": "one command on node 1 naming every host: werify ctl - with N-1 add lines / "
+             "one serf join naming N-1 agents",
+    "join-seq": "started one after another with a join flag to node 1 (werify node --join / "
+                "serf agent -join), each once the previous one answers",
+}
+
+
+def listening(ip, port, proto):
+    """Whether a socket is bound to ip:port (`proto` "udp" or "tcp", from /proc/net)."""
+    want = "".join(f"{int(b):02X}" for b in reversed(ip.split("."))) + f":{port:04X}"
+    try:
+        with open(f"/proc/net/{proto}") as f:
+            return any(line.split()[1] == want for line in f.readlines()[1:])
+    except OSError:
+        return False
+
+
+def wait_ready(sysm, ks, args):
+    """Polls until every node of `ks` answers, or raises. A CLI poll goes out only once the
+    node's socket is bound (werify's QUIC port, Serf's RPC port), as a poll of a port
+    nothing is bound to costs the two CLIs very different times to fail (QUIC waits for
+    its dial timeout, TCP is refused at once)."""
+    t0 = time.monotonic()
+    for k in ks:
+        ip, port, proto = sysm.ready_socket(k)
+        while not listening(ip, port, proto) and time.monotonic() < t0 + 90:
+            if sysm.procs[k].poll() is not None:
+                break
+            time.sleep(0.005)
+
+    def answers(k):
+        if sysm.procs[k].poll() is not None:
+            raise RuntimeError(f"{sysm.name} agent n{k} exited at start (code "
+                               f"{sysm.procs[k].returncode}); see its log in {sysm.work}")
+        return sysm.ready(k) is not None, 0.0
+
+    ready, _ = poll_until(list(ks), answers, t0 + 90, args.workers, t0)
+    if len(ready) < len(ks):
+        raise RuntimeError(f"{sysm.name}: only {len(ready)}/{len(ks)} agents answered within "
+                           f"90 s; see the logs in {sysm.work}")
+
+
+def run_cmd(argv, env, stdin_text=None, timeout=120):
+    """Runs one join command to its end; returns (exit code, stdout, stderr)."""
+    p = spawn(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+              record=False,
+              stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE)
+    try:
+        out, err = p.communicate(input=stdin_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_child(p)
+        out, err = "", "timed out"
+    forget(p)
+    return p.returncode, out, err
+
+
+def one_by_one_run(sysm, args, run_no, pattern):
+    """Brings N nodes together one host after another (`pattern`, see JOIN_PATTERNS) and
+    measures the time from the first command or launch until every node lists N alive."""
+    n = args.n
+    res = {"system": sysm.name, "run": run_no, "pattern": pattern}
+    nodes = list(range(1, n + 1))
+    env = getattr(sysm, "env", None)
+    log(f"{sysm.name} run {run_no}: join pattern {pattern}")
+    fail = 0
+    if pattern == "join-seq":
+        sysm.start(1)
+        wait_ready(sysm, [1], args)
+        t_first = time.monotonic()
+        for k in nodes[1:]:
+            sysm.start(k, join=1)
+            wait_ready(sysm, [k], args)
+    else:
+        for k in nodes:
+            sysm.start(k)
+        wait_ready(sysm, nodes, args)
+        t_first = time.monotonic()
+        if pattern == "add-seq":
+            for k in nodes[1:]:
+                rc, out, err = run_cmd(sysm.add_cmd(k), env)
+                if not sysm.join_ok(rc, out, err):
+                    fail += 1
+                    log(f"  adding node {k} failed: {err.strip()[:200]}")
+        elif pattern == "batch":
+            argv, stdin_text = sysm.batch_cmd(nodes[1:])
+            rc, out, err = run_cmd(argv, env, stdin_text)
+            if rc != 0:
+                fail += 1
+                log(f"  the batch failed: {err.strip()[:300]}")
+        else:
+            raise ValueError(f"unknown join pattern {pattern!r}")
+    res["join_cmds_s"] = time.monotonic() - t_first
+    res["join_failed"] = fail
+
+    def converged(k):
+        count, dt = sysm.alive_count(k)
+        return count == n, dt
+
+    conv, durs = poll_until(nodes, converged, t_first + args.converge_timeout, args.workers,
+                            t_first)
+    res["converged_nodes"] = len(conv)
+    res["convergence_s"] = max(conv.values()) if len(conv) == n else None
+    res["poll_cost_s"] = median(durs)
+    slowest = sorted(conv.items(), key=lambda kv: -kv[1])[:3]
+    log(f"{sysm.name} run {run_no}: {pattern}: commands took {fmt_s(res['join_cmds_s'])}, "
+        f"converged {len(conv)}/{n} in {fmt_s(res['convergence_s'])} (slowest "
+        + ", ".join(f"n{k} {fmt_s(t)}" for k, t in slowest) + ")")
+    for k in nodes:
+        if k in sysm.procs:
+            kill_child(sysm.procs[k])
+    return res
 
 
 # ----------------------------------------------------------------------------------------
@@ -749,7 +904,20 @@ def serf_derived(n):
 def summarize(results, n):
     out = {}
     for name in ("serf", "werify"):
-        rs = [r for r in results if r["system"] == name]
+        rs = [r for r in results if r["system"] == name and r.get("pattern", "all") == "all"]
+        patterns = {}
+        for pattern in JOIN_PATTERNS:
+            if pattern == "all":
+                continue
+            ps = [r for r in results if r["system"] == name and r.get("pattern") == pattern]
+            if ps:
+                patterns[pattern] = {
+                    "convergence_s": median([r["convergence_s"] for r in ps]),
+                    "samples_s": [r["convergence_s"] for r in ps],
+                    "join_cmds_s": median([r["join_cmds_s"] for r in ps]),
+                    "complete": f"{sum(r['converged_nodes'] for r in ps)}/{n * len(ps)}",
+                    "failed_cmds": sum(r["join_failed"] for r in ps),
+                }
         fans = [f for r in rs for f in r["fanout"]]
         kills = [k for r in rs for k in r["kills"]]
         out[name] = {
@@ -782,6 +950,7 @@ def summarize(results, n):
             "join_cpu_s": median([r.get("join_cpu_s") for r in rs]),
             "idle_bytes": median([r["idle_bytes_per_node_s"] for r in rs]),
             "idle_packets": median([r["idle_packets_per_node_s"] for r in rs]),
+            "patterns": patterns,
         }
     return out
 
@@ -828,10 +997,27 @@ def print_table(summary, args, wprof):
           f"(alternated), {args.queries} queries and {args.kills} kills per run\n")
     print("| metric | Serf | werify | werify/Serf | completeness |")
     print("| --- | ---: | ---: | ---: | --- |")
-    for label, key, f, note in rows:
+    labels = {
+        "add-seq": "join convergence, one after another (ctl add / serf join on node 1)",
+        "batch": "join convergence, one batch (ctl - / one serf join naming all)",
+        "join-seq": "join convergence, started one after another with --join / -join",
+    }
+    for i, (label, key, f, note) in enumerate(rows):
         sv, wv = s.get(key), w.get(key)
         print(f"| {label} | {'-' if sv is None else f(sv)} | {'-' if wv is None else f(wv)} | "
               f"{ratio(wv, sv)} | {note} |")
+        if i != 0:
+            continue
+        for pattern, plabel in labels.items():
+            sp, wp = s["patterns"].get(pattern), w["patterns"].get(pattern)
+            if sp is None and wp is None:
+                continue
+            sv = sp and sp["convergence_s"]
+            wv = wp and wp["convergence_s"]
+            cmds = ", ".join(f"{sys} commands {fmt_s(p['join_cmds_s'])}, "
+                             f"{p['complete']} nodes, {p['failed_cmds']} failed"
+                             for sys, p in (("serf", sp), ("werify", wp)) if p)
+            print(f"| {plabel} | {fmt_s(sv)} | {fmt_s(wv)} | {ratio(wv, sv)} | {cmds} |")
     print(f"| false dead (observer, member) pairs | {s['false_dead_pairs']} | "
           f"{w['false_dead_pairs']} | | werify false suspect pairs: {w['false_suspect_pairs']} |")
     st = wprof.get("settings", {})
@@ -862,6 +1048,8 @@ def main():
     ap.add_argument("--table", required=True, help="nftables table name prefix")
     ap.add_argument("--json-out", required=True)
     ap.add_argument("--port", type=int, default=30035)
+    ap.add_argument("--net", default="127.0.0",
+                    help="the loopback /24 the nodes use, as three bytes (node k is NET.k)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--queries", type=int, default=5)
     ap.add_argument("--kills", type=int, default=2)
@@ -873,11 +1061,19 @@ def main():
     ap.add_argument("--werify-arg", action="append", default=[],
                     help="extra werify node argument (repeatable; for diagnosis, e.g. "
                          "--werify-arg=--check-interval=1h)")
+    ap.add_argument("--join-patterns", default="all,add-seq,batch,join-seq",
+                    help="how the nodes are brought together, each measured per round and "
+                         "system: " + "; ".join(f"{k}: {v}" for k, v in JOIN_PATTERNS.items())
+                         + ". Fan-out, kills and the idle window follow the 'all' join only")
     ap.add_argument("--converge-timeout", type=float, default=120)
     ap.add_argument("--detect-timeout", type=float, default=120)
     args = ap.parse_args()
     if not 2 <= args.n <= 254:
-        sys.exit("N must be between 2 and 254 (one 127.0.0.x address per node)")
+        sys.exit("N must be between 2 and 254 (one address per node)")
+    global NET
+    if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", args.net):
+        sys.exit(f"--net {args.net!r}: give three bytes of a loopback address, e.g. 127.0.1")
+    NET = args.net
     _pidfile = args.pidfile
 
     def on_signal(signum, _frame):
@@ -891,19 +1087,29 @@ def main():
     with open(ops_file, "w") as f:
         json.dump({"check": {"type": "file_exists", "path": "/etc/hosts"}}, f)
 
+    patterns = [p.strip() for p in args.join_patterns.split(",") if p.strip()]
+    for p in patterns:
+        if p not in JOIN_PATTERNS:
+            sys.exit(f"--join-patterns: unknown pattern {p!r}; the patterns are "
+                     + ", ".join(JOIN_PATTERNS))
     results = []
     started = datetime.datetime.now().astimezone()
     try:
         for rnd in range(1, args.rounds + 1):
-            for name in args.systems.split(","):
-                if name == "serf":
-                    sysm = Serf(args.n, args.work, rnd)
-                elif name == "werify":
-                    sysm = Werify(args.n, args.work, rnd, args.werify, args.port,
-                                  args.werify_arg)
-                else:
-                    sys.exit(f"--systems: unknown system {name!r}; use serf and/or werify")
-                results.append(one_run(sysm, args, rnd, ops_file))
+            for pattern in patterns:
+                for name in args.systems.split(","):
+                    work = f"{rnd}-{pattern}"
+                    if name == "serf":
+                        sysm = Serf(args.n, args.work, work)
+                    elif name == "werify":
+                        sysm = Werify(args.n, args.work, work, args.werify, args.port,
+                                      args.werify_arg)
+                    else:
+                        sys.exit(f"--systems: unknown system {name!r}; use serf and/or werify")
+                    if pattern == "all":
+                        results.append(one_run(sysm, args, rnd, ops_file))
+                    else:
+                        results.append(one_by_one_run(sysm, args, rnd, pattern))
     finally:
         stop_all()
     summary = summarize(results, args.n)

@@ -27,6 +27,13 @@
 //!   heap vs what the allocator holds); `SIM_MALLOC_DEFAULT=1` keeps glibc's default mmap
 //!   threshold (see `fix_mmap_threshold`).
 //!
+//! - `SIM_ONE_SEED_MAX` (default 2000): sizes up to this also run the one-contact join
+//!   (`one_seed_*` rows: every node joins node 0, spread over `SIM_ONE_SEED_SPREAD_SECS`,
+//!   default 5; when the median / 90th-percentile / last node listed everyone, counted
+//!   from the last join, and the push-pull bytes per node); `SIM_ONE_SEED_ONLY=1` runs
+//!   only that; `SIM_FOLLOW_UPS` and `SIM_FOLLOW_UPS_RAPID` set the lan profile's
+//!   `contact_follow_ups` and `contact_follow_ups_rapid` for it;
+//!
 //! Every phase has a virtual-time bound, so the run ends.
 
 use std::collections::{BTreeMap, HashSet};
@@ -236,9 +243,78 @@ fn run_preconverged(r: &mut Report, n: usize, seed: u64) {
     r.put("pre_fingerprint", format!("{:016x}", sim.fingerprint()));
 }
 
+/// Joins through one contact (`one_contact`): `n` nodes start alone and join node 0 at
+/// times spread evenly over `spread`. Puts when the median and the 90th-percentile node
+/// first listed all `n` members alive (virtual seconds from the last join), when all did,
+/// and the push-pull bytes per node (requests and replies, both ends) until then.
+fn run_one_seed(r: &mut Report, n: usize, seed: u64) {
+    let spread = Duration::from_secs(env_or("SIM_ONE_SEED_SPREAD_SECS", 5));
+    let mut lan = Config::for_profile(Profile::Lan);
+    lan.contact_follow_ups = env_or("SIM_FOLLOW_UPS", lan.contact_follow_ups);
+    lan.contact_follow_ups_rapid = env_or("SIM_FOLLOW_UPS_RAPID", lan.contact_follow_ups_rapid);
+    let mut cfg = SimConfig::new(seed, n, lan);
+    cfg.decode = env_or::<u8>("SIM_DECODE", 0) == 1;
+    cfg.one_contact = true;
+    cfg.join_spread = spread;
+    let wall = Instant::now();
+    let mut sim = Sim::new(cfg);
+    let mut knows_all: Vec<Option<Duration>> = vec![None; n];
+    let limit = spread + Duration::from_secs(120);
+    let step = Duration::from_millis(50);
+    while sim.now() < limit && knows_all.iter().any(Option::is_none) {
+        sim.run_for(step);
+        let now = sim.now();
+        for (i, t) in knows_all.iter_mut().enumerate() {
+            if t.is_none() && sim.node(i).is_some_and(|m| m.live_members() + 1 == n) {
+                *t = Some(now);
+            }
+        }
+    }
+    let last_join = spread.mul_f64((n - 1) as f64 / n as f64);
+    let mut after: Vec<f64> = knows_all
+        .iter()
+        .map(|t| t.map_or(f64::INFINITY, |t| t.saturating_sub(last_join).as_secs_f64()))
+        .collect();
+    after.sort_by(f64::total_cmp);
+    let at = |q: f64| after[((after.len() - 1) as f64 * q).round() as usize];
+    let show = |x: f64| {
+        if x.is_finite() {
+            format!("{x:.2}")
+        } else {
+            "never".to_string()
+        }
+    };
+    r.put("one_seed_spread_s", spread.as_secs());
+    r.put("one_seed_knows_all_median_s", show(at(0.5)));
+    r.put("one_seed_knows_all_p90_s", show(at(0.9)));
+    r.put("one_seed_knows_all_max_s", show(at(1.0)));
+    let stats = sim.total_stats();
+    r.put(
+        "one_seed_pushpull_bytes_per_node",
+        stats.push_pull_bytes / n as u64,
+    );
+    r.put(
+        "one_seed_pushpulls_per_node",
+        format!("{:.1}", stats.push_pulls_sent as f64 / n as f64),
+    );
+    r.put(
+        "one_seed_seed_pushpull_bytes",
+        sim.stats(0).map_or(0, |s| s.push_pull_bytes),
+    );
+    r.put("one_seed_false_downs", sim.counts().down);
+    r.put("one_seed_wall_s", secs(wall.elapsed()));
+}
+
 fn run_size(n: usize) -> Report {
     let mut r = Report(Vec::new());
     let seed: u64 = env_or("SIM_SEED", 1);
+    if n <= env_or("SIM_ONE_SEED_MAX", 2000) {
+        run_one_seed(&mut r, n, seed);
+        if env_or::<u8>("SIM_ONE_SEED_ONLY", 0) == 1 {
+            put_memory(&mut r);
+            return r;
+        }
+    }
     if env_or::<u8>("SIM_PRECONVERGED", 1) == 1 {
         run_preconverged(&mut r, n, seed);
         if env_or::<u8>("SIM_PRECONVERGED_ONLY", 0) == 1 {

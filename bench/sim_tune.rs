@@ -1,9 +1,10 @@
 //! Side-by-side tuning runs of the membership protocol in the deterministic simulator:
 //! for the `lan` profile and any variants of it given on the command line, how fast a crash
 //! is seen dead by everyone, how many healthy nodes datagram loss marks dead, and how fast
-//! a mass join converges. Every variant runs on the same seeds, so differences between rows
-//! come from the settings, not from luck. Virtual time only: the figures do not depend on
-//! the machine. (Scale and memory are `sim_scale`'s job, not this one's.)
+//! a mass join and joins of one host after another converge. Every variant runs on the
+//! same seeds, so differences between rows come from the settings, not from luck. Virtual
+//! time only: the figures do not depend on the machine. (Scale and memory are
+//! `sim_scale`'s job, not this one's.)
 //!
 //! ```text
 //! cargo bench --bench sim_tune                       # the lan profile as it is
@@ -13,8 +14,10 @@
 //! A variant is a comma-separated list of `field=value` over `suspicion_mult`,
 //! `suspicion_max_mult`, `suspicion_confirmations`, `retransmit_mult`, `probe_interval_ms`,
 //! `probe_timeout_ms`, `gossip_interval_ms`, `fresh_gossip_interval_ms`, `gossip_fanout`,
-//! `indirect_checks`.
-//! Environment: `SIM_TUNE_LOSS_SECS` (default 300) virtual seconds per loss rate.
+//! `indirect_checks`, `contact_follow_ups`, `contact_follow_ups_rapid`,
+//! `contact_follow_ups_idle`.
+//! Environment: `SIM_TUNE_LOSS_SECS` (default 300) virtual seconds per loss rate;
+//! `SIM_TUNE_ROWS` (default all: `crash,loss,join,1by1,split`) the rows to run.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -33,10 +36,24 @@ const JOIN_SPREAD: Duration = Duration::from_millis(400);
 /// What a first contact costs in the second join row: the real mesh's QUIC handshake,
 /// slowed by a join storm's CPU contention on a small machine.
 const JOIN_HANDSHAKE: Duration = Duration::from_millis(50);
+/// Time between two hosts in the one-by-one join rows: a `werify ctl add` process (or a
+/// node start with `--join`) after the previous one ended, on a small machine.
+const ONE_BY_ONE_STEP: Duration = Duration::from_millis(30);
+/// What a first contact costs in the one-by-one rows: a QUIC handshake on a quiet machine.
+const ONE_BY_ONE_HANDSHAKE: Duration = Duration::from_millis(10);
+const ONE_BY_ONE_SEEDS: u64 = 9;
+/// Time between two adds of a batch (`werify ctl -` with one `add` line per host): each
+/// line waits for the node's answer, a QUIC round trip and the join exchange on loopback.
+const BATCH_STEP: Duration = Duration::from_millis(8);
+/// Batches are run on more seeds than the one-by-one rows: a rumour that dies out shows
+/// in a few of them only.
+const BATCH_SEEDS: u64 = 25;
 /// Nodes of the partition runs (as tests/sim.rs), split in two halves.
 const PARTITION_NODES: usize = 100;
 const PARTITION_SEEDS: u64 = 40;
 const CHECK: Duration = Duration::from_millis(20);
+/// The rows, in print order; `SIM_TUNE_ROWS` picks some.
+const ALL_ROWS: [&str; 6] = ["crash", "loss", "join", "1by1", "batch", "split"];
 
 fn main() -> ExitCode {
     let specs: Vec<String> = std::env::args()
@@ -79,42 +96,94 @@ fn main() -> ExitCode {
         JOIN_HANDSHAKE.as_millis()
     );
     println!(
+        "one by one: {NODES} nodes started alone, {ONE_BY_ONE_SEEDS} seeds, first contacts costing {} ms: \
+         node 0 adds one node every {} ms (`ctl add` one after another), or one node every {} ms joins \
+         through node 0 (`--join` one after another); seconds from the first until all list all alive",
+        ONE_BY_ONE_HANDSHAKE.as_millis(),
+        ONE_BY_ONE_STEP.as_millis(),
+        ONE_BY_ONE_STEP.as_millis()
+    );
+    println!(
+        "batch: as one by one with `ctl add`, one node every {} ms (a `ctl -` batch of add lines), {BATCH_SEEDS} seeds",
+        BATCH_STEP.as_millis()
+    );
+    println!(
         "partition: {PARTITION_NODES} nodes cut in halves, {PARTITION_SEEDS} seeds: seconds until every node \
          lists the whole other half dead, then from the heal until all list all alive\n"
     );
+    let rows = std::env::var("SIM_TUNE_ROWS").unwrap_or_else(|_| ALL_ROWS.join(","));
+    let row = |name: &str| rows.split(',').any(|r| r.trim() == name);
+    if let Some(unknown) = rows.split(',').find(|r| !ALL_ROWS.contains(&r.trim())) {
+        eprintln!(
+            "sim_tune: SIM_TUNE_ROWS names {unknown:?}; the rows are {}",
+            ALL_ROWS.join(",")
+        );
+        return ExitCode::from(2);
+    }
     for (name, config) in &variants {
-        let crash = crash_runs(config);
-        let loss: Vec<(f64, u64)> = [0.10, 0.05]
-            .iter()
-            .map(|&l| (l, false_deaths(config, l, loss_secs)))
-            .collect();
-        let join = join_runs(config, false);
-        let join_one_seed = join_runs(config, true);
-        let (apart, healed) = partition_runs(config);
         println!("{name}");
-        println!(
-            "  crash  all dead {}   first suspicion {}   suspicion to first death {}",
-            spread(&crash.all_dead),
-            spread(&crash.first_suspect),
-            spread(&crash.suspect_to_dead)
-        );
-        println!(
-            "  loss   false deaths {}",
-            loss.iter()
-                .map(|(l, d)| format!("{d} at {:.0}%", l * 100.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        println!(
-            "  join   converged {}   one seed {}",
-            spread(&join),
-            spread(&join_one_seed)
-        );
-        println!(
-            "  split  all apart {}   healed {}",
-            spread(&apart),
-            spread(&healed)
-        );
+        if row("crash") {
+            let crash = crash_runs(config);
+            println!(
+                "  crash  all dead {}   first suspicion {}   suspicion to first death {}",
+                spread(&crash.all_dead),
+                spread(&crash.first_suspect),
+                spread(&crash.suspect_to_dead)
+            );
+        }
+        if row("loss") {
+            let loss: Vec<(f64, u64)> = [0.10, 0.05]
+                .iter()
+                .map(|&l| (l, false_deaths(config, l, loss_secs)))
+                .collect();
+            println!(
+                "  loss   false deaths {}",
+                loss.iter()
+                    .map(|(l, d)| format!("{d} at {:.0}%", l * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if row("join") {
+            println!(
+                "  join   converged {}   one seed {}",
+                spread(&join_runs(config, false)),
+                spread(&join_runs(config, true))
+            );
+        }
+        if row("1by1") {
+            for (label, via_add) in [("ctl add", true), ("--join ", false)] {
+                let runs = one_by_one_runs(config, via_add, ONE_BY_ONE_STEP, ONE_BY_ONE_SEEDS);
+                let col = |f: fn(&OneByOne) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+                println!(
+                    "  1by1   {label} {}   links opened {}   datagrams/node {}",
+                    spread(&col(|r| r.converged_s)),
+                    count_spread(&col(|r| r.links)),
+                    count_spread(&col(|r| r.datagrams_per_node))
+                );
+            }
+        }
+        if row("batch") {
+            let runs = one_by_one_runs(config, true, BATCH_STEP, BATCH_SEEDS);
+            let col = |f: fn(&OneByOne) -> f64| runs.iter().map(f).collect::<Vec<_>>();
+            let mut slow = col(|r| r.converged_s);
+            slow.retain(|&s| s > 3.0);
+            println!(
+                "  batch  ctl add {}   over 3 s in {} of {} seeds   links opened {}",
+                spread(&col(|r| r.converged_s)),
+                slow.len(),
+                runs.len(),
+                count_spread(&col(|r| r.links)),
+            );
+        }
+        if row("split") {
+            let (apart, healed) = partition_runs(config);
+            println!(
+                "  split  all apart {}   healed {}",
+                spread(&apart),
+                spread(&healed)
+            );
+        }
     }
     ExitCode::SUCCESS
 }
@@ -141,6 +210,9 @@ fn parse_variant(spec: &str) -> Result<Config, String> {
             "fresh_gossip_interval_ms" => c.fresh_gossip_interval = ms()?,
             "gossip_fanout" => c.gossip_fanout = int()? as usize,
             "indirect_checks" => c.indirect_checks = int()? as usize,
+            "contact_follow_ups" => c.contact_follow_ups = int()?.min(255) as u8,
+            "contact_follow_ups_rapid" => c.contact_follow_ups_rapid = int()?.min(255) as u8,
+            "contact_follow_ups_idle" => c.contact_follow_ups_idle = int()?.min(255) as u8,
             other => {
                 return Err(format!(
                     "unknown field {other:?} (see the list in bench/sim_tune.rs)"
@@ -234,6 +306,59 @@ fn join_runs(config: &Config, one_seed: bool) -> Vec<f64> {
                 .as_secs_f64()
         })
         .collect()
+}
+
+/// Nodes started alone, then brought in one after another through node 0: added by it
+/// (`via_add`, as `werify ctl add` through node 0) or joining it (as nodes started one
+/// after another with `--join`). Seconds from the first until every node lists all alive.
+struct OneByOne {
+    converged_s: f64,
+    /// Pairs of nodes that exchanged a message (each a QUIC handshake in a real mesh)
+    /// by the time all converged.
+    links: f64,
+    datagrams_per_node: f64,
+}
+
+fn one_by_one_runs(config: &Config, via_add: bool, step: Duration, seeds: u64) -> Vec<OneByOne> {
+    (0..seeds)
+        .map(|seed| {
+            let mut sc = SimConfig::new(700 + seed, NODES, config.clone());
+            sc.start_alone = true;
+            sc.handshake = ONE_BY_ONE_HANDSHAKE;
+            let mut sim = Sim::new(sc);
+            sim.run_for(Duration::from_secs(1));
+            let start = sim.now();
+            for k in 1..NODES {
+                if via_add {
+                    sim.add(0, k);
+                } else {
+                    sim.join(k, &[0]);
+                }
+                sim.run_for(step);
+            }
+            let limit = Duration::from_secs(60);
+            let converged_s = sim
+                .run_until(limit, Duration::from_millis(10), Sim::converged)
+                .map_or(limit, |t| t - start)
+                .as_secs_f64();
+            OneByOne {
+                converged_s,
+                links: sim.links_open() as f64,
+                datagrams_per_node: sim.total_stats().msgs_sent as f64 / NODES as f64,
+            }
+        })
+        .collect()
+}
+
+/// "median / p90 / max" of counts.
+fn count_spread(xs: &[f64]) -> String {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return "-".to_string();
+    }
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    format!("{:.0} / {:.0} / {:.0}", at(0.5), at(0.9), at(1.0))
 }
 
 /// Cuts a settled mesh in halves until every node lists the other half dead, then heals

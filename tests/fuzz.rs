@@ -850,6 +850,7 @@ fn status_report(rng: &mut Rng) -> StatusReport {
                 is_self: rng.bool(),
                 last_heard_ago: opt_ms(rng),
                 rtt: opt_ms(rng),
+                rtt_us: opt_ms(rng),
                 state_for: opt_ms(rng),
                 tags: tags(rng),
                 health: rng.bool().then(|| health(rng)),

@@ -29,7 +29,9 @@ use werify::mesh::member::{
 };
 use werify::mesh::message::{MAX_MESSAGE_BYTES, Message};
 use werify::node::dispatch::{MAX_DATAGRAM_BYTES, MAX_INCOMING_CONNECTIONS};
-use werify::ops::coordinator::{MAX_DEADLINE, MAX_RUNNING_OPERATIONS, SUBMIT_BURST};
+use werify::ops::coordinator::{
+    MAX_DEADLINE, MAX_PACED_WAIT, MAX_RUNNING_OPERATIONS, SUBMIT_BURST,
+};
 use werify::ops::handle::Handle;
 use werify::ops::store::{OperationRecord, Store, StoreLimits};
 use werify::rpc::frame::{self, FrameError, MAX_FRAME_BYTES};
@@ -431,45 +433,90 @@ fn dial_timeout_names_the_address() {
 // ---------------------------------------------------------------------------------------
 
 /// Row "submits per second per client": 40 at once, then 20 per second, per address.
+/// Submissions sent one after another are held back to that rate, never refused; many
+/// sent at once are refused past the burst and the 2 s the node holds back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submissions_are_rate_limited_per_client() {
+    assert_eq!(MAX_PACED_WAIT, Duration::from_secs(2));
     let dir = scratch("rate");
     let node = one_node(&dir, 31705, &[]);
-    let (t, _conn) = connect(addr_of(&node), Role::Client).await;
+    let addr = addr_of(&node);
+    let (t, _conn) = connect(addr, Role::Client).await;
     let checks = ops(r#"{"h": {"type": "file_exists", "path": "/etc/hostname"}}"#);
-    let started = Instant::now();
-    let mut accepted = 0u32;
-    let mut refusal = None;
-    for _ in 0..400 {
-        match t
-            .call(
-                addr_of(&node),
-                &submit(&checks, Duration::from_secs(5)),
-                STEP,
-            )
-            .await
-            .expect("answer")
-        {
-            Response::Submitted { .. } => accepted += 1,
+    let answer = |r: Response| -> Result<(), String> {
+        match r {
+            Response::Submitted { .. } => Ok(()),
             Response::Error { code, message } => {
                 assert_eq!(code, ErrorCode::RateLimited, "{message}");
-                refusal = Some(message);
-                break;
+                Err(message)
             }
             other => panic!("{other:?}"),
         }
+    };
+
+    // One after another, well past the burst: each is admitted, paced to the rate.
+    let sequential = SUBMIT_BURST.get() + 20;
+    let started = Instant::now();
+    for i in 0..sequential {
+        let r = t
+            .call(addr, &submit(&checks, Duration::from_secs(5)), STEP)
+            .await
+            .expect("answer");
+        if let Err(message) = answer(r) {
+            panic!("submission {i} of a sequence refused: {message}");
+        }
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let refusal = refusal.expect("the limiter refused at some point");
-    eprintln!("{accepted} accepted in {elapsed:.2}s, then: {refusal}");
+    eprintln!("{sequential} sequential submissions admitted in {elapsed:.2}s");
     assert!(
-        refusal.starts_with("too many operations from 127.0.0.1: at most 20 per second; retry in "),
-        "{refusal}"
+        f64::from(sequential) <= f64::from(SUBMIT_BURST.get()) + 20.0 * elapsed + 1.0,
+        "{sequential} in {elapsed}s: not paced"
     );
-    assert!(refusal.ends_with(" ms"), "{refusal}");
-    assert!(accepted >= SUBMIT_BURST.get(), "{accepted}");
+
+    // Many at once from the same address: past the burst and the paced queue, refused.
+    let started = Instant::now();
+    let flood: Vec<_> = (0..300)
+        .map(|_| {
+            let t = t.clone();
+            let req = submit(&checks, Duration::from_secs(5));
+            tokio::spawn(async move { t.call(addr, &req, STEP).await })
+        })
+        .collect();
+    let mut accepted = 0u32;
+    let mut refusals = Vec::new();
+    for h in flood {
+        match answer(h.await.expect("task").expect("answer")) {
+            Ok(()) => accepted += 1,
+            Err(message) => refusals.push(message),
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    eprintln!(
+        "flood: {accepted} accepted, {} refused in {elapsed:.2}s",
+        refusals.len()
+    );
+    let rate_refusal = refusals
+        .iter()
+        .find(|m| m.starts_with("too many operations from 127.0.0.1: "))
+        .expect("the limiter refused part of the flood");
     assert!(
-        f64::from(accepted) <= f64::from(SUBMIT_BURST.get()) + 20.0 * elapsed + 1.0,
+        rate_refusal
+            .starts_with("too many operations from 127.0.0.1: at most 20 per second; retry in "),
+        "{rate_refusal}"
+    );
+    assert!(rate_refusal.ends_with(" ms"), "{rate_refusal}");
+    // The only other refusal a flood may meet is the cap on running operations.
+    for m in &refusals {
+        assert!(
+            m.starts_with("too many operations from 127.0.0.1: ")
+                || m.starts_with("this node already coordinates 64 running operations"),
+            "{m}"
+        );
+    }
+    // The sequence left the bucket empty: the flood gets at most the rate over its span
+    // plus the held-back queue.
+    assert!(
+        f64::from(accepted) <= 20.0 * (elapsed + MAX_PACED_WAIT.as_secs_f64()) + 1.0,
         "{accepted} in {elapsed}s"
     );
 }

@@ -49,10 +49,12 @@
 //! may one target be a member never met, since that costs a QUIC handshake first.
 //!
 //! A node that joins through a contact asks that contact again, 50 ms apart on `lan`
-//! ([`Config::contact_follow_ups_per_gossip`]), over the link it already holds (a
-//! digest, answered with the contact's state only when it changed): in a mass join the
-//! contact hears of every joiner first. It stops after [`Config::contact_follow_ups`]
-//! asks, or after [`Config::contact_follow_ups_idle`] in a row that brought nothing new.
+//! ([`Config::contact_follow_ups_per_gossip`]) for the first few asks and then twice as
+//! far apart each time ([`Config::contact_follow_ups_rapid`]), over the link it already
+//! holds (a digest, answered with the contact's state only when it changed): in a mass
+//! join the contact hears of every joiner first. It stops after
+//! [`Config::contact_follow_ups`] asks, or after [`Config::contact_follow_ups_idle`] in a
+//! row that brought nothing new.
 //! A node that knew nobody when it joined does not re-announce what the contact taught
 //! it; the contact spreads its own news. Some gossip intervals after a join
 //! ([`Config::join_sync_after_gossips`]) the node syncs once more, with a random member.
@@ -232,13 +234,22 @@ pub struct Config {
     /// reached the contact, at more syncs; lower: fewer syncs, later. At least 1.
     /// lan/wan/local 2.
     pub contact_follow_ups_per_gossip: u32,
-    /// Most follow-up syncs with the contact after one join (0.6 s of them on lan): the
-    /// bound on what one join costs the contact. 0 turns the follow-ups off.
-    /// lan/wan/local 12.
+    /// Most follow-up syncs with the contact after one join (13.1 s of them on lan, see
+    /// `contact_follow_ups_rapid`): the bound on what one join costs the contact. 0 turns
+    /// the follow-ups off. lan/wan/local 15.
     pub contact_follow_ups: u8,
+    /// The first this many follow-ups are spaced as `contact_follow_ups_per_gossip` says;
+    /// after them each gap is twice the one before (on lan: 50 ms eight times, then 100 ms,
+    /// 200 ms, … up to 6.4 s). Joins that keep reaching the contact for longer than the
+    /// rapid asks last (a batch of `add` lines paced by the node, hosts joining one seed
+    /// over seconds) are still brought by a later ask, at a few asks more per join instead
+    /// of one every 50 ms. Lower: fewer asks while a mass join lasts, each later; higher:
+    /// the joins of a short mass join are learned sooner, at more asks.
+    /// lan/wan/local 8.
+    pub contact_follow_ups_rapid: u8,
     /// The follow-ups end early after this many answers in a row that taught nothing: no
-    /// join reached the contact for that long (150 ms on lan), so the mass join is over or
-    /// has slowed to where gossip and the early sync keep up. Lower: fewer empty asks, but
+    /// join reached the contact for that long (150 ms on lan while the asks are rapid), so
+    /// the mass join is over or has slowed to where gossip and the early sync keep up. Lower: fewer empty asks, but
     /// joins that reach the contact after a lull are left to gossip; higher: more empty
     /// asks. lan/wan/local 3.
     pub contact_follow_ups_idle: u8,
@@ -297,7 +308,8 @@ impl Config {
                 push_pull_interval: secs(30),
                 join_sync_after_gossips: 12,
                 contact_follow_ups_per_gossip: 2,
-                contact_follow_ups: 12,
+                contact_follow_ups: 15,
+                contact_follow_ups_rapid: 8,
                 contact_follow_ups_idle: 3,
                 unknown_sender_sync_every: secs(5),
                 reap_after: secs(600),
@@ -325,7 +337,8 @@ impl Config {
                 push_pull_interval: secs(60),
                 join_sync_after_gossips: 12,
                 contact_follow_ups_per_gossip: 2,
-                contact_follow_ups: 12,
+                contact_follow_ups: 15,
+                contact_follow_ups_rapid: 8,
                 contact_follow_ups_idle: 3,
                 unknown_sender_sync_every: secs(5),
                 reap_after: secs(3600),
@@ -353,7 +366,8 @@ impl Config {
                 push_pull_interval: secs(10),
                 join_sync_after_gossips: 12,
                 contact_follow_ups_per_gossip: 2,
-                contact_follow_ups: 12,
+                contact_follow_ups: 15,
+                contact_follow_ups_rapid: 8,
                 contact_follow_ups_idle: 3,
                 unknown_sender_sync_every: secs(5),
                 reap_after: secs(120),
@@ -400,6 +414,20 @@ impl Config {
         self.gossip_fanout = self.gossip_fanout.clamp(1, 64);
         self.max_members = self.max_members.max(1);
         self
+    }
+
+    /// Time from the answer to follow-up number `asked` (counted from 1; 0: the join's own
+    /// answer) to the next ask: `gossip_interval / contact_follow_ups_per_gossip` for the
+    /// first `contact_follow_ups_rapid` asks, then twice the gap before (see
+    /// [`Config::contact_follow_ups_rapid`]), at most a day.
+    pub fn contact_follow_up_gap(&self, asked: u8) -> Duration {
+        let base = self.gossip_interval / self.contact_follow_ups_per_gossip.max(1);
+        let doublings = asked
+            .saturating_add(1)
+            .saturating_sub(self.contact_follow_ups_rapid)
+            .min(20);
+        base.saturating_mul(1u32 << doublings)
+            .min(Duration::from_secs(86_400))
     }
 
     /// The datagram budget actually used (never below [`MIN_DATAGRAM_BYTES`]).
@@ -569,9 +597,10 @@ mod tests {
                 c.join_sync_after_gossips,
                 c.contact_follow_ups_per_gossip,
                 c.contact_follow_ups,
+                c.contact_follow_ups_rapid,
                 c.contact_follow_ups_idle,
             );
-            assert_eq!(joins, (12, 2, 12, 3), "{p}");
+            assert_eq!(joins, (12, 2, 15, 8, 3), "{p}");
             let targets = (c.relay_heard_within_probes, c.early_verifiers_spare);
             assert_eq!(targets, (10, 1), "{p}");
             let secs = Duration::from_secs;
@@ -582,6 +611,24 @@ mod tests {
             );
             assert_eq!(times, (secs(2), secs(150), secs(5)), "{p}");
         }
+    }
+
+    #[test]
+    fn follow_ups_are_rapid_then_twice_as_far_apart_each_time() {
+        let lan = Config::for_profile(Profile::Lan);
+        let gaps: Vec<u128> = (0..lan.contact_follow_ups)
+            .map(|asked| lan.contact_follow_up_gap(asked).as_millis())
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                50, 50, 50, 50, 50, 50, 50, 50, 100, 200, 400, 800, 1600, 3200, 6400
+            ]
+        );
+        assert_eq!(
+            lan.contact_follow_up_gap(u8::MAX),
+            Duration::from_millis(50) * (1 << 20)
+        );
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct SimConfig {
     /// (see [`Membership::preload_settled`]); nothing is queued and no joins are
     /// scheduled. Nodes have no join contacts then. `join_spread` is ignored.
     pub preconverged: bool,
+    /// Every node starts alone and no joins are scheduled: the caller joins them one by
+    /// one ([`Sim::join`], [`Sim::add`]). `join_spread` and `one_contact` are ignored.
+    pub start_alone: bool,
     /// What a first contact costs: a node's first message to a peer (datagram or
     /// push-pull) waits this long for the link, and so does everything it sends that peer
     /// until then, as behind a QUIC handshake. Links stay up until a node crashes (a real
@@ -77,6 +80,7 @@ impl SimConfig {
             join_spread: Duration::from_secs(1),
             one_contact: false,
             preconverged: false,
+            start_alone: false,
             handshake: Duration::ZERO,
         }
     }
@@ -369,7 +373,11 @@ impl Sim {
         for i in 0..n {
             sim.rearm(i);
         }
-        let joiners = if sim.cfg.preconverged { 1..1 } else { 1..n };
+        let joiners = if sim.cfg.preconverged || sim.cfg.start_alone {
+            1..1
+        } else {
+            1..n
+        };
         for i in joiners {
             let at = sim.cfg.join_spread.mul_f64(i as f64 / n as f64);
             let mut contacts = vec![0];
@@ -641,6 +649,26 @@ impl Sim {
             .map(|p| p.addr)
             .collect();
         self.with_node(i, |m, now| m.join(now, &addrs));
+    }
+
+    /// Node `i` adds node `target`, as `werify ctl add TARGET` run against node `i` does:
+    /// `i` sends `target` a join request carrying its state (without making it a contact)
+    /// and merges the answer.
+    pub fn add(&mut self, i: usize, target: usize) {
+        let Some(to) = self.peer(target).map(|p| p.addr) else {
+            return;
+        };
+        let Some(req) = self.with_node(i, |m, now| m.join_request(now)) else {
+            return;
+        };
+        if let Some(n) = self.stats.get_mut(i) {
+            n.push_pulls_sent += 1;
+        }
+        if !self.is_up(target) || !self.connected(i, target) {
+            return;
+        }
+        let at = self.arrival(i, to);
+        self.schedule(at, Item::PushPullRequest { from: i, to, req });
     }
 
     /// Node `i` leaves gracefully.

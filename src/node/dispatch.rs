@@ -308,6 +308,8 @@ async fn serve_connection(
 async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: NodeId) {
     let mut spoof_warned = false;
     while let Ok(bytes) = conn.read_datagram().await {
+        // Stamped first: an ack's round-trip time ends here.
+        let received = Instant::now();
         ctx.metrics.gossip_received(bytes.len());
         if bytes.len() > MAX_DATAGRAM_BYTES {
             continue;
@@ -318,7 +320,7 @@ async fn read_datagrams(ctx: Arc<NodeContext>, conn: quinn::Connection, sender: 
             addr: remote,
         };
         match Message::decode_from(&bytes, from, ctx.node_id) {
-            Ok(msg) => ctx.mesh.datagram(msg, remote),
+            Ok(msg) => ctx.mesh.datagram(msg, remote, received),
             Err(DecodeError::NotFromSender { claimed, sender }) => {
                 if !spoof_warned {
                     tracing::warn!(
@@ -444,7 +446,7 @@ pub async fn dispatch(
             if !may_operate {
                 return Err(needs_operator("adding a host"));
             }
-            ctx.coordinator.check_rate(remote.ip(), "adds")?;
+            ctx.coordinator.admit(remote.ip(), "adds").await?;
             add_host(ctx, &host).await?;
             Response::Done
         }
@@ -505,7 +507,7 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Health { failing_only } => {
-            ctx.coordinator.check_rate(remote.ip(), "health reports")?;
+            ctx.coordinator.admit(remote.ip(), "health reports").await?;
             Response::Health(health_report::gather(ctx, failing_only).await?)
         }
         Request::PeriodicResults { failing_only } => Response::PeriodicResults(
@@ -516,7 +518,7 @@ pub async fn dispatch(
             if !may_operate {
                 return Err(needs_operator("starting a refresh"));
             }
-            ctx.coordinator.check_rate(remote.ip(), "refreshes")?;
+            ctx.coordinator.admit(remote.ip(), "refreshes").await?;
             let r = ctx.coordinator.refresh().await?;
             Response::RefreshStarted {
                 refresh_id: r.refresh_id,
@@ -643,6 +645,7 @@ pub async fn status(ctx: &NodeContext) -> Result<StatusReport, ShuttingDown> {
             is_self: v.is_self,
             last_heard_ago: v.last_heard_ago,
             rtt: v.member.rtt,
+            rtt_us: v.member.rtt,
             state_for: Some(v.state_for),
             tags: v.member.tags.clone(),
             health: v.member.health.clone(),

@@ -31,8 +31,8 @@ const PUSH_PULL_TIMEOUT: Duration = Duration::from_secs(5);
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
 enum Input {
-    /// A gossip datagram and the address of the connection it came on.
-    Datagram(Message, SocketAddr),
+    /// A gossip datagram, the address of the connection it came on, and when it was read.
+    Datagram(Message, SocketAddr, Instant),
     PushPullRequest(PushPull, oneshot::Sender<PushPull>),
     PushPullReply(PushPull),
     MakePushPull(oneshot::Sender<PushPull>),
@@ -68,10 +68,11 @@ impl MeshClient {
     }
 
     /// Feeds a gossip datagram whose sender's certificate was already checked, with the
-    /// remote address of the connection it came on. Drops it if the mesh task is
-    /// overloaded: gossip tolerates loss.
-    pub fn datagram(&self, msg: Message, from: SocketAddr) {
-        let _ = self.tx.try_send(Input::Datagram(msg, from));
+    /// remote address of the connection it came on and the time it was read (an ack's
+    /// round-trip time ends there, not when the mesh task gets to it). Drops it if the
+    /// mesh task is overloaded: gossip tolerates loss.
+    pub fn datagram(&self, msg: Message, from: SocketAddr, received: Instant) {
+        let _ = self.tx.try_send(Input::Datagram(msg, from, received));
     }
 
     /// Answers an incoming push-pull with this node's state.
@@ -244,13 +245,14 @@ impl Driver {
     fn handle(&mut self, input: Input) -> bool {
         let now = Instant::now();
         match input {
-            Input::Datagram(msg, from) => {
+            Input::Datagram(msg, from, received) => {
+                let received = received.min(now);
                 if let Message::Ack { from: id, seq, .. } = &msg
-                    && let Acked::Direct(rtt) = self.probes.acked(*seq, *id, now)
+                    && let Acked::Direct(rtt) = self.probes.acked(*seq, *id, received)
                 {
                     self.metrics.probe_rtt(rtt);
                 }
-                self.membership.handle_message_from(now, from, msg)
+                self.membership.handle_datagram(now, received, from, msg)
             }
             Input::PushPullReply(pp) => self.membership.handle_message(now, Message::PushPull(pp)),
             Input::PushPullRequest(req, reply) => {

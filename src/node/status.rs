@@ -42,7 +42,7 @@ pub fn status_json(r: &StatusReport) -> Value {
                 "is_self": m.is_self,
                 "incarnation": m.incarnation,
                 "last_heard_ms_ago": millis(m.last_heard_ago),
-                "rtt_ms": millis(m.rtt),
+                "rtt_ms": millis(m.rtt_us.or(m.rtt)),
                 "in_state_for_ms": millis(m.state_for),
                 "tags": m.tags,
                 "health": m.health.as_ref().map(health_json),

@@ -37,6 +37,11 @@ pub const MAX_RUNNING_OPERATIONS: usize = 64;
 pub const SUBMITS_PER_SECOND: NonZeroU32 = NonZeroU32::new(20).expect("20 is not zero");
 /// Submissions one client address may make in a burst.
 pub const SUBMIT_BURST: NonZeroU32 = NonZeroU32::new(40).expect("40 is not zero");
+/// Longest a client's request is held back to pace it to [`SUBMITS_PER_SECOND`] once its
+/// burst is spent: a client that sends one request after another (a batch of `add` lines,
+/// a script calling `werify ctl add` per host) is slowed to the rate, never refused. A
+/// client with more requests in flight than this queue holds is refused.
+pub const MAX_PACED_WAIT: Duration = Duration::from_secs(2);
 /// Longest a `get --wait` waits in one request; the client asks again.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Operations of other coordinators, fetched through this node, that it remembers for
@@ -225,12 +230,25 @@ impl<M: MeshAccess> Coordinator<M> {
         }
     }
 
-    /// Admits one request of `what` (operations, refreshes, adds) from `client`, or says
-    /// how long to wait. One bucket per client address covers all of them.
-    pub fn check_rate(&self, client: IpAddr, what: &'static str) -> Result<(), OpsError> {
+    /// Admits one request of `what` (operations, refreshes, adds) from `client`: at once
+    /// while its burst lasts, then paced to [`SUBMITS_PER_SECOND`] by holding the request
+    /// back (at most [`MAX_PACED_WAIT`]). Refused, with how long to wait, when the client
+    /// already has that much queued: only a client with many requests in flight at once
+    /// gets there. One bucket per client address covers all three kinds.
+    pub async fn admit(&self, client: IpAddr, what: &'static str) -> Result<(), OpsError> {
+        let wait = self.reserve_rate(client, what)?;
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        Ok(())
+    }
+
+    /// Reserves `client`'s next request slot (see [`Coordinator::admit`]): how long the
+    /// request must wait, or the refusal.
+    pub fn reserve_rate(&self, client: IpAddr, what: &'static str) -> Result<Duration, OpsError> {
         let mut limiter = self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
         limiter
-            .check(client, Instant::now())
+            .reserve(client, Instant::now(), MAX_PACED_WAIT)
             .map_err(|retry| OpsError::RateLimited {
                 what,
                 client,
@@ -260,7 +278,7 @@ impl<M: MeshAccess> Coordinator<M> {
             });
         }
         let matcher = TargetMatcher::new(&filter)?;
-        self.check_rate(client, "operations")?;
+        self.admit(client, "operations").await?;
         let Ok(permit) = inner.running.clone().try_acquire_owned() else {
             return Err(OpsError::TooManyRunning(MAX_RUNNING_OPERATIONS));
         };
@@ -1261,12 +1279,13 @@ mod tests {
     #[tokio::test]
     async fn submissions_past_the_burst_are_rate_limited_per_client() {
         let (c, _dir) = coordinator("rate", Vec::new());
-        // Spend the client's whole burst, then submit: refused until the bucket refills
-        // (one token every 50 ms). Each try drains again first, so a token that came back
-        // while the previous try ran is spent before the next submission.
+        // Spend the client's whole burst and fill its paced queue (as many requests in
+        // flight at once would), then submit: refused until the bucket refills (one token
+        // every 50 ms). Each try drains again first, so a token that came back while the
+        // previous try ran is spent before the next submission.
         let drain = || {
             let mut n = 0;
-            while c.check_rate(client(), "operations").is_ok() {
+            while c.reserve_rate(client(), "operations").is_ok() {
                 n += 1;
                 assert!(n <= SUBMIT_BURST.get() * 10, "the bucket never runs dry");
             }

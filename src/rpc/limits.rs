@@ -78,6 +78,22 @@ impl RateLimiter {
     /// `now` should not go backwards; if it does, nothing panics, the request is just
     /// judged against the later time already recorded.
     pub fn check(&mut self, key: IpAddr, now: Instant) -> Result<(), RetryAfter> {
+        self.reserve(key, now, Duration::ZERO).map(|_| ())
+    }
+
+    /// Takes one token from `key`'s bucket now, or reserves the next free one if it comes
+    /// within `max_wait`: returns how long the caller must wait before going ahead (zero
+    /// when a token was free). This paces a client that asks one request after another to
+    /// the sustained rate instead of refusing it, while the reservations a client may hold
+    /// stay bounded (`max_wait × per_second` of them): a client that sends many requests
+    /// at once is refused past its burst and that queue. When refused, nothing is
+    /// reserved, and [`RetryAfter`] says when a request would be taken again.
+    pub fn reserve(
+        &mut self,
+        key: IpAddr,
+        now: Instant,
+        max_wait: Duration,
+    ) -> Result<Duration, RetryAfter> {
         let key = normalize(key);
         if !self.buckets.contains_key(&key) && self.buckets.len() >= self.max_keys {
             self.make_room(now);
@@ -92,12 +108,14 @@ impl RateLimiter {
         let Some(full_at) = start.checked_add(self.interval) else {
             return Err(RetryAfter(self.tolerance));
         };
-        let ahead = full_at.saturating_duration_since(now);
-        if ahead > self.tolerance {
-            return Err(RetryAfter(ahead - self.tolerance));
+        let wait = full_at
+            .saturating_duration_since(now)
+            .saturating_sub(self.tolerance);
+        if wait > max_wait {
+            return Err(RetryAfter(wait - max_wait));
         }
         bucket.full_at = full_at;
-        Ok(())
+        Ok(wait)
     }
 
     /// How many client addresses are tracked right now.
@@ -262,6 +280,41 @@ mod tests {
         assert!(limiter.check(v4(2), t1).is_ok());
         assert!(limiter.check(v4(2), t1).is_ok());
         assert!(limiter.check(v4(2), t1).is_err());
+    }
+
+    #[test]
+    fn reservations_pace_a_client_to_the_rate_and_stay_bounded() {
+        let t0 = Instant::now();
+        let mut limiter = RateLimiter::new(nz(10), nz(2));
+        let max_wait = Duration::from_millis(300);
+        // The burst goes at once; then each reservation waits one interval more, up to
+        // `max_wait`: three more fit (100, 200, 300 ms).
+        let waits: Vec<_> = (0..5)
+            .map(|_| limiter.reserve(v4(1), t0, max_wait).expect("reserved"))
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(waits, [ms(0), ms(0), ms(100), ms(200), ms(300)]);
+        // The next would wait 400 ms: refused, and told when it would fit again.
+        assert_eq!(
+            limiter.reserve(v4(1), t0, max_wait),
+            Err(RetryAfter(ms(100)))
+        );
+        // Refusals reserve nothing: at that time it fits.
+        assert_eq!(limiter.reserve(v4(1), t0 + ms(100), max_wait), Ok(ms(300)));
+        // A client asking one request at a time, each once the previous wait is over, is
+        // paced to the rate and never refused.
+        let mut limiter = RateLimiter::new(nz(10), nz(2));
+        let mut now = t0;
+        for _ in 0..1000 {
+            let wait = limiter
+                .reserve(v4(2), now, max_wait)
+                .expect("never refused");
+            assert!(wait <= ms(100), "{wait:?}");
+            now += wait + ms(1);
+        }
+        assert!(now >= t0 + Duration::from_secs(99), "{:?}", now - t0);
+        // `check` takes free tokens only.
+        assert!(limiter.check(v4(3), t0).is_ok());
     }
 
     #[test]

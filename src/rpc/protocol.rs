@@ -520,8 +520,13 @@ pub struct MemberReport {
     pub is_self: bool,
     #[serde(with = "opt_duration_ms")]
     pub last_heard_ago: Option<Duration>,
+    /// Round-trip time of the member's last answered probe, in whole milliseconds on the
+    /// wire (what clients that do not read `rtt_us` show).
     #[serde(with = "opt_duration_ms")]
     pub rtt: Option<Duration>,
+    /// The same round-trip time in microseconds; absent from nodes that send only `rtt`.
+    #[serde(default, with = "opt_duration_us")]
+    pub rtt_us: Option<Duration>,
     #[serde(with = "opt_duration_ms")]
     pub state_for: Option<Duration>,
     pub tags: Tags,
@@ -531,6 +536,22 @@ pub struct MemberReport {
     /// The protocol version this node talks with the member, when a connection set it.
     #[serde(default)]
     pub protocol: Option<u32>,
+}
+
+/// Durations as whole microseconds on the wire.
+mod opt_duration_us {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+            .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<u64>::deserialize(d)?.map(Duration::from_micros))
+    }
 }
 
 /// Durations as whole milliseconds on the wire, so any client can read them.

@@ -150,7 +150,7 @@ pub(super) fn status_text(r: &StatusReport) -> String {
             } else {
                 ago(m.last_heard_ago)
             },
-            rtt(m.rtt),
+            rtt(m.rtt_us.or(m.rtt)),
             health_cell(m),
             if tags.is_empty() { "-".into() } else { tags },
             suspicion,

@@ -306,8 +306,9 @@ pub struct Membership {
     /// Set only inside `preload_settled` (simulator): members learned are neither
     /// announced by gossip nor reported as events.
     preloading: bool,
-    /// Set while merging what a contact taught a node that joined alone: members learned
-    /// are reported but not announced by gossip.
+    /// Set while merging what a contact taught a node that joined alone, or what a join
+    /// request taught a node that was alone: members learned are reported but not
+    /// announced by gossip.
     quiet: bool,
 }
 
@@ -711,6 +712,13 @@ impl Membership {
 
     /// Handles a datagram message, or the reply to a push-pull this node requested.
     pub fn handle_message(&mut self, now: Instant, msg: Message) {
+        self.handle_received(now, now, msg);
+    }
+
+    /// [`Membership::handle_message`] for a message that arrived at `received` (stamped by
+    /// the runtime when it read the datagram, at or before `now`): an ack's round-trip
+    /// time is measured to then, not to when the node came to handle it.
+    fn handle_received(&mut self, now: Instant, received: Instant, msg: Message) {
         let sender = msg.sender();
         if sender == self.me.peer.id || self.mode != Mode::Active {
             return;
@@ -734,7 +742,7 @@ impl Membership {
             } => self.on_ping(now, from, seq, target, updates),
             Message::Ack { from, seq, updates } => {
                 self.apply_updates(now, updates);
-                self.on_ack(now, from, seq);
+                self.on_ack(now, received.min(now), from, seq);
             }
             Message::PingReq { from, seq, target } => self.on_ping_req(now, from, seq, target),
             Message::Nack { seq, .. } => self.on_nack(seq),
@@ -751,8 +759,20 @@ impl Membership {
     /// [`Config::unknown_sender_sync_every`] per sender, instead of waiting for a periodic
     /// push-pull (a minute at 64 nodes).
     pub fn handle_message_from(&mut self, now: Instant, addr: SocketAddr, msg: Message) {
+        self.handle_datagram(now, now, addr, msg);
+    }
+
+    /// [`Membership::handle_message_from`] for a datagram the runtime read at `received`
+    /// (its own clock reading, at or before `now`): round-trip times end there.
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        received: Instant,
+        addr: SocketAddr,
+        msg: Message,
+    ) {
         let sender = msg.sender();
-        self.handle_message(now, msg);
+        self.handle_received(now, received, msg);
         if self.mode != Mode::Active
             || sender == self.me.peer.id
             || self.sender_slot(&sender).is_some()

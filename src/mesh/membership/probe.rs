@@ -385,9 +385,9 @@ impl Membership {
         }
     }
 
-    /// An ack: ends the probe in flight, or is relayed to the node that asked for this probe,
-    /// or answers a refresh ping.
-    pub(super) fn on_ack(&mut self, now: Instant, from: NodeId, seq: u32) {
+    /// An ack, which arrived at `received`: ends the probe in flight, or is relayed to the
+    /// node that asked for this probe, or answers a refresh ping.
+    pub(super) fn on_ack(&mut self, now: Instant, received: Instant, from: NodeId, seq: u32) {
         if let Some(p) = self.probe.as_mut()
             && p.seq == seq
             && !p.acked
@@ -396,7 +396,7 @@ impl Membership {
             let (target, sent) = (p.target, p.sent);
             self.awareness.apply(-1);
             if from == target {
-                self.record_rtt(target, now.saturating_duration_since(sent), now);
+                self.record_rtt(target, received.saturating_duration_since(sent), now);
             }
             return;
         }
@@ -421,7 +421,7 @@ impl Membership {
             .position(|&(s, id, _)| s == seq && id == from)
             && let Some((_, id, sent)) = self.refresh.remove(pos)
         {
-            self.record_rtt(id, now.saturating_duration_since(sent), now);
+            self.record_rtt(id, received.saturating_duration_since(sent), now);
         }
     }
 
@@ -501,6 +501,42 @@ impl Membership {
 #[cfg(test)]
 mod tests {
     use super::super::testing::*;
+
+    #[test]
+    fn the_round_trip_time_ends_when_the_ack_was_received() {
+        let t0 = Instant::now();
+        let mut m = node_1_knowing_2(t0);
+        let mut now = t0;
+        let seq = loop {
+            now += Duration::from_millis(1);
+            m.handle_timeout(now);
+            let ping = transmits(&mut m).into_iter().find_map(|t| match t.msg {
+                Message::Ping { seq, .. } => Some(seq),
+                _ => None,
+            });
+            if let Some(seq) = ping {
+                break seq;
+            }
+            assert!(now < t0 + Duration::from_secs(10), "no ping sent");
+        };
+        // The ack arrived 137 µs after the ping left; the node handles it 4 ms later.
+        let received = now + Duration::from_micros(137);
+        let ack = Message::Ack {
+            from: peer_id(2),
+            seq,
+            updates: Vec::new(),
+        };
+        m.handle_datagram(
+            received + Duration::from_millis(4),
+            received,
+            peer(2).addr,
+            ack,
+        );
+        assert_eq!(
+            m.member(peer_id(2)).and_then(|p| p.rtt),
+            Some(Duration::from_micros(137))
+        );
+    }
 
     #[test]
     fn indirect_probes_go_first_through_members_heard_from_lately() {

@@ -82,6 +82,14 @@ impl Membership {
     /// The reply to a push-pull request from an active node: a digest alone when the
     /// request was a digest equal to ours, our states when it differed, and our states
     /// after merging theirs when it carried them.
+    ///
+    /// A node that knows no members and is asked to join (`werify ctl add` run on a member
+    /// of a mesh, naming this node) learns that whole mesh from the request, and does not
+    /// announce it: the asking node holds every member already and announces this one, as
+    /// a contact does for a node that joins it (see [`Membership::join_request`]). Announcing
+    /// would send the N members as news nobody lacks, each to random members this node has
+    /// never met (a handshake each), for every host added. It then follows the requester
+    /// up as a joining node follows up its contact (see [`ContactFollowUp`]).
     pub(super) fn answer_push_pull(&mut self, now: Instant, req: PushPull) -> PushPull {
         if let Some(theirs) = req.digest
             && req.members.is_empty()
@@ -98,7 +106,23 @@ impl Membership {
                 digest: Some(mine),
             };
         }
+        let added_alone = req.join && self.members.len() == 0;
+        self.quiet = added_alone;
         self.merge(now, req.from, req.members);
+        self.quiet = false;
+        if added_alone && self.members.len() > 0 {
+            // Added through the requester as if it had joined through it: the requester
+            // hears of the hosts added after this one first, so ask it again (and sync
+            // with a random member later), instead of waiting for their announcements to
+            // find their way here through a mesh whose links are still few.
+            self.schedule_join_sync(now);
+            self.contact_follow_up = ContactFollowUp::Due {
+                contact: req.from,
+                at: now + self.config.contact_follow_up_gap(0),
+                asked: 0,
+                idle: 0,
+            };
+        }
         self.push_pull_request(false)
     }
 
@@ -153,11 +177,10 @@ impl Membership {
     /// the contact's answer to a follow-up brings the next while any are left and the contact
     /// still has news now and then (see [`Config::contact_follow_ups_idle`]).
     fn follow_up_answered(&mut self, now: Instant, from: Peer, taught: bool) {
-        let at = now + self.config.gossip_interval / self.config.contact_follow_ups_per_gossip;
         self.contact_follow_up = match self.contact_follow_up {
             ContactFollowUp::AwaitingJoinReply { .. } => ContactFollowUp::Due {
                 contact: from,
-                at,
+                at: now + self.config.contact_follow_up_gap(0),
                 asked: 0,
                 idle: 0,
             },
@@ -172,7 +195,7 @@ impl Membership {
                 {
                     ContactFollowUp::Due {
                         contact: from,
-                        at,
+                        at: now + self.config.contact_follow_up_gap(asked),
                         asked,
                         idle,
                     }
@@ -296,6 +319,37 @@ mod tests {
         let reply = responder.handle_push_pull(now, asker.sync_request());
         asker.handle_message(now, Message::PushPull(reply.clone()));
         (reply, transmits(asker))
+    }
+
+    #[test]
+    fn a_node_added_alone_learns_the_mesh_from_the_request_without_announcing_it() {
+        let t0 = Instant::now();
+        // Node 2 knows nodes 3..20 and adds node 1, which is alone (`ctl add` on node 2).
+        let mut hub = node_knowing(2, 3..20, t0);
+        let mut added = node(1, t0);
+        let reply = added.handle_push_pull(t0, hub.join_request(t0));
+        assert_eq!(added.known_members(), 18);
+        assert_eq!(
+            added.queued_updates(),
+            0,
+            "the members a join request taught are no news"
+        );
+        assert_eq!(events(&mut added).len(), 18, "each is still reported");
+        // The adding node announces the newcomer.
+        let before = hub.queued_updates();
+        hub.handle_message(t0, Message::PushPull(reply));
+        assert_eq!(hub.queued_updates(), before + 1);
+        // It asks the adding node again, as a joining node asks its contact.
+        let asked: Vec<_> = run(&mut added, t0 + Duration::from_millis(60))
+            .into_iter()
+            .filter(|t| matches!(t.msg, Message::PushPull(_)) && t.to == peer(2).addr)
+            .collect();
+        assert!(!asked.is_empty(), "no follow-up with the adding node");
+        // A node that knows members (two meshes merging) announces what it learns.
+        let mut other = node_knowing(30, 31..33, t0);
+        transmits(&mut other);
+        other.handle_push_pull(t0, hub.join_request(t0));
+        assert!(other.queued_updates() >= 18, "{}", other.queued_updates());
     }
 
     #[test]
@@ -439,7 +493,16 @@ mod tests {
         let t0 = Instant::now();
         let lan = Config::for_profile(Profile::Lan);
         let after = lan.gossip_interval / lan.contact_follow_ups_per_gossip;
-        let (mut a, mut contact) = (node(1, t0), node(2, t0));
+        // The follow-ups span seconds: without probes (whose failures would mark the
+        // members learned here dead, to be rejoined), the later sync with a random member
+        // and the periodic one, every push-pull `a` sends is a follow-up.
+        let mut only_follow_ups = lan.clone();
+        only_follow_ups.join_sync_after_gossips = 100_000;
+        only_follow_ups.push_pull_interval = Duration::from_secs(3600);
+        only_follow_ups.rejoin_interval = Duration::from_secs(3600);
+        only_follow_ups.probe_interval = Duration::from_secs(3600);
+        let mut a = Membership::new(peer(1), Tags::new(), only_follow_ups, 1, t0);
+        let mut contact = node(2, t0);
         a.join(t0, &[peer(2).addr]);
         answer_last_push_pull(&mut a, &mut contact, t0);
         // Not before its time...
@@ -466,7 +529,16 @@ mod tests {
             assert_eq!(reply.members.is_empty(), !joins_meanwhile);
             a.handle_message(now, Message::PushPull(reply));
             assert_eq!(a.rec(peer(n).id).is_some(), joins_meanwhile);
-            now += after;
+            // Not asked again before the gap is over, then asked.
+            let gap = lan.contact_follow_up_gap(asked as u8);
+            if gap > after {
+                a.handle_timeout(now + gap - after);
+                assert!(
+                    push_pull_targets(&transmits(&mut a)).is_empty(),
+                    "asked early"
+                );
+            }
+            now += gap;
         }
         assert_eq!(
             asked,
