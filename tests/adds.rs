@@ -1,8 +1,8 @@
 //! Adding hosts in bulk, as operators do: a batch file of `add` lines fed to `werify ctl -`
 //! and a script that runs `werify ctl add` once per host, one after another. The node holds
-//! such requests back to its rate (20 a second per client address) instead of refusing
-//! them; a flood of requests sent at once from one address is still refused past the
-//! burst and the held-back queue. Real `werify node` processes on 127.0.2.1–5.
+//! such requests back to its rate (`ADDS_PER_SECOND` per client address, after a burst of
+//! `ADD_BURST`) instead of refusing them; a flood of requests sent at once from one address
+//! is still refused past the burst and the held-back queue. Real `werify node` processes on 127.0.2.1–5.
 //!
 //! `add` dials the host it is given, so each add needs a running node there: the batch
 //! adds the same four hosts over and over, removing them (`del`) between rounds.
@@ -17,8 +17,10 @@ use std::time::Duration;
 
 use common::*;
 use werify::base::NodeId;
+use werify::ops::coordinator::{ADD_BURST, ADDS_PER_SECOND, MAX_PACED_WAIT};
 use werify::rpc::identity::{CaSource, Identity, Role, Secret};
 use werify::rpc::protocol::{ErrorCode, Request, Response};
+use werify::rpc::tls::MAX_CONCURRENT_BIDI_STREAMS;
 use werify::rpc::transport::Transport;
 
 const PORT: u16 = 30035;
@@ -43,24 +45,31 @@ fn node_at(dir: &TempDir, index: u8) -> Node {
     n
 }
 
-/// Sends `count` `Add` requests at once over one client connection; returns the answers.
+/// Sends `count` `Add` requests at once from one address, spread over as many client
+/// connections as it takes to have them all in flight together (a connection carries at
+/// most `MAX_CONCURRENT_BIDI_STREAMS` requests at a time); returns the answers.
 async fn flood(addr: SocketAddr, host: String, count: usize) -> Vec<Response> {
-    let id = Identity::new(
-        None,
-        &CaSource::Derived { secret: Secret::None },
-        Role::Client,
-        NodeId::random(),
-        &[],
-    )
-    .expect("derived identity");
-    let t = Transport::client(Arc::new(id), addr).expect("client endpoint");
-    let calls: Vec<_> = (0..count)
-        .map(|_| {
+    let per_connection = MAX_CONCURRENT_BIDI_STREAMS as usize;
+    let mut calls = Vec::new();
+    for chunk in 0..count.div_ceil(per_connection) {
+        let id = Identity::new(
+            None,
+            &CaSource::Derived {
+                secret: Secret::None,
+            },
+            Role::Client,
+            NodeId::random(),
+            &[],
+        )
+        .expect("derived identity");
+        let t = Transport::client(Arc::new(id), addr).expect("client endpoint");
+        let n = per_connection.min(count - chunk * per_connection);
+        calls.extend((0..n).map(|_| {
             let t = t.clone();
             let req = Request::Add { host: host.clone() };
             tokio::spawn(async move { t.call(addr, &req, STEP).await })
-        })
-        .collect();
+        }));
+    }
     let mut out = Vec::new();
     for c in calls {
         out.push(c.await.expect("task").expect("an answer"));
@@ -140,11 +149,14 @@ fn a_batch_of_1000_adds_is_paced_not_refused() {
         assert!(o.status.success(), "del: {}", stderr(&o).trim());
     }
 
-    // 3. A flood: 300 adds sent at once from the same address. Those admitted fail on
-    // their own merits (the node cannot add itself); the rest are refused by the limit.
+    // 3. A flood: twice what the burst and the held-back queue hold, sent at once from the
+    // same address. Those admitted fail on their own merits (the node cannot add itself);
+    // the rest are refused by the limit.
+    let queue = ADD_BURST.get() as usize
+        + ADDS_PER_SECOND.get() as usize * MAX_PACED_WAIT.as_secs() as usize;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let addr: SocketAddr = first.parse().expect("address");
-    let answers = rt.block_on(flood(addr, first.clone(), 300));
+    let answers = rt.block_on(flood(addr, first.clone(), 2 * queue));
     let mut admitted = 0;
     let mut refused = Vec::new();
     for a in answers {
@@ -167,8 +179,9 @@ fn a_batch_of_1000_adds_is_paced_not_refused() {
     assert!(!refused.is_empty(), "nothing of the flood was refused");
     for m in &refused {
         assert!(
-            m.starts_with("too many adds from 127.0.0.1: at most 20 per second; retry in ")
-                && m.ends_with(" ms"),
+            m.starts_with(&format!(
+                "too many adds from 127.0.0.1: at most {ADDS_PER_SECOND} per second; retry in "
+            )) && m.ends_with(" ms"),
             "{m}"
         );
     }

@@ -23,7 +23,7 @@ use crate::node::health::Periodic;
 use crate::node::health_report;
 use crate::node::metrics::{CheckSource, HandshakeFailure, Metrics, Side, frame_len};
 use crate::node::refusals::{Refusals, not_joined};
-use crate::ops::coordinator::{Coordinator, ShuttingDown, validate_off_runtime};
+use crate::ops::coordinator::{Coordinator, Paced, ShuttingDown, validate_off_runtime};
 use crate::ops::error::OpsError;
 use crate::ops::handle::Handle;
 use crate::rpc::frame::{self, MAX_FRAME_BYTES};
@@ -446,7 +446,7 @@ pub async fn dispatch(
             if !may_operate {
                 return Err(needs_operator("adding a host"));
             }
-            ctx.coordinator.admit(remote.ip(), "adds").await?;
+            ctx.coordinator.admit(remote.ip(), Paced::Add).await?;
             add_host(ctx, &host).await?;
             Response::Done
         }
@@ -507,7 +507,7 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Health { failing_only } => {
-            ctx.coordinator.admit(remote.ip(), "health reports").await?;
+            ctx.coordinator.admit(remote.ip(), Paced::HealthReport).await?;
             Response::Health(health_report::gather(ctx, failing_only).await?)
         }
         Request::PeriodicResults { failing_only } => Response::PeriodicResults(
@@ -518,7 +518,7 @@ pub async fn dispatch(
             if !may_operate {
                 return Err(needs_operator("starting a refresh"));
             }
-            ctx.coordinator.admit(remote.ip(), "refreshes").await?;
+            ctx.coordinator.admit(remote.ip(), Paced::Refresh).await?;
             let r = ctx.coordinator.refresh().await?;
             Response::RefreshStarted {
                 refresh_id: r.refresh_id,

@@ -33,15 +33,56 @@ use crate::rpc::transport::{Transport, TransportError, response_name};
 pub const MAX_DEADLINE: Duration = Duration::from_secs(600);
 /// Operations running at once on one coordinator.
 pub const MAX_RUNNING_OPERATIONS: usize = 64;
-/// Submissions per second allowed from one client address (burst twice that).
+/// Operations, refreshes and health reports per second allowed from one client address
+/// (one bucket for the three: each makes the node ask every host).
 pub const SUBMITS_PER_SECOND: NonZeroU32 = NonZeroU32::new(20).expect("20 is not zero");
-/// Submissions one client address may make in a burst.
+/// Operations, refreshes and health reports one client address may ask for in a burst.
 pub const SUBMIT_BURST: NonZeroU32 = NonZeroU32::new(40).expect("40 is not zero");
-/// Longest a client's request is held back to pace it to [`SUBMITS_PER_SECOND`] once its
-/// burst is spent: a client that sends one request after another (a batch of `add` lines,
-/// a script calling `werify ctl add` per host) is slowed to the rate, never refused. A
+/// Hosts one client address may add per second. An add costs the node one handshake and
+/// one membership exchange with the new host, far less than an operation, so a batch
+/// file of a few hundred `add` lines goes at the speed the node adds them.
+pub const ADDS_PER_SECOND: NonZeroU32 = NonZeroU32::new(200).expect("200 is not zero");
+/// Hosts one client address may add at once.
+pub const ADD_BURST: NonZeroU32 = NonZeroU32::new(400).expect("400 is not zero");
+/// Longest a client's request is held back to pace it to its rate once its burst is
+/// spent: a client that sends one request after another (a batch of `add` lines, a
+/// script calling `werify ctl add` per host) is slowed to the rate, never refused. A
 /// client with more requests in flight than this queue holds is refused.
 pub const MAX_PACED_WAIT: Duration = Duration::from_secs(2);
+
+/// A request the node paces per client address ([`Coordinator::admit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Paced {
+    /// `ctl operation`.
+    Operation,
+    /// `ctl refresh`.
+    Refresh,
+    /// `ctl health`.
+    HealthReport,
+    /// `ctl add`.
+    Add,
+}
+
+impl Paced {
+    /// The plural the refusal names: `too many adds from …`.
+    fn noun(self) -> &'static str {
+        match self {
+            Paced::Operation => "operations",
+            Paced::Refresh => "refreshes",
+            Paced::HealthReport => "health reports",
+            Paced::Add => "adds",
+        }
+    }
+
+    /// The sustained rate of this request's bucket.
+    pub fn per_second(self) -> NonZeroU32 {
+        match self {
+            Paced::Add => ADDS_PER_SECOND,
+            _ => SUBMITS_PER_SECOND,
+        }
+    }
+}
+
 /// Longest a `get --wait` waits in one request; the client asks again.
 pub const MAX_WAIT: Duration = Duration::from_secs(60);
 /// Operations of other coordinators, fetched through this node, that it remembers for
@@ -142,7 +183,10 @@ struct Inner<M> {
     /// How checks run on this node; the node may change it while running.
     run_options: tokio::sync::watch::Receiver<RunOptions>,
     running: Arc<Semaphore>,
+    /// Operations, refreshes and health reports, per client address.
     limiter: Mutex<RateLimiter>,
+    /// Adds, per client address.
+    add_limiter: Mutex<RateLimiter>,
     changed: Notify,
     refresh_tx: tokio::sync::mpsc::Sender<u64>,
     observer: OnceLock<Arc<dyn Observer>>,
@@ -175,6 +219,7 @@ impl<M: MeshAccess> Coordinator<M> {
                 run_options,
                 running: Arc::new(Semaphore::new(MAX_RUNNING_OPERATIONS)),
                 limiter: Mutex::new(RateLimiter::new(SUBMITS_PER_SECOND, SUBMIT_BURST)),
+                add_limiter: Mutex::new(RateLimiter::new(ADDS_PER_SECOND, ADD_BURST)),
                 changed: Notify::new(),
                 refresh_tx,
                 observer: OnceLock::new(),
@@ -230,12 +275,13 @@ impl<M: MeshAccess> Coordinator<M> {
         }
     }
 
-    /// Admits one request of `what` (operations, refreshes, adds) from `client`: at once
-    /// while its burst lasts, then paced to [`SUBMITS_PER_SECOND`] by holding the request
-    /// back (at most [`MAX_PACED_WAIT`]). Refused, with how long to wait, when the client
-    /// already has that much queued: only a client with many requests in flight at once
-    /// gets there. One bucket per client address covers all three kinds.
-    pub async fn admit(&self, client: IpAddr, what: &'static str) -> Result<(), OpsError> {
+    /// Admits one request of kind `what` from `client`: at once while its burst lasts,
+    /// then paced to the kind's rate by holding the request back (at most
+    /// [`MAX_PACED_WAIT`]). Refused, with how long to wait, when the client already has
+    /// that much queued: only a client with many requests in flight at once gets there.
+    /// Operations, refreshes and health reports share one bucket per client address
+    /// ([`SUBMITS_PER_SECOND`]); adds have their own ([`ADDS_PER_SECOND`]).
+    pub async fn admit(&self, client: IpAddr, what: Paced) -> Result<(), OpsError> {
         let wait = self.reserve_rate(client, what)?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -243,16 +289,20 @@ impl<M: MeshAccess> Coordinator<M> {
         Ok(())
     }
 
-    /// Reserves `client`'s next request slot (see [`Coordinator::admit`]): how long the
-    /// request must wait, or the refusal.
-    pub fn reserve_rate(&self, client: IpAddr, what: &'static str) -> Result<Duration, OpsError> {
-        let mut limiter = self.inner.limiter.lock().unwrap_or_else(|p| p.into_inner());
+    /// Reserves `client`'s next slot for a request of kind `what` (see
+    /// [`Coordinator::admit`]): how long the request must wait, or the refusal.
+    pub fn reserve_rate(&self, client: IpAddr, what: Paced) -> Result<Duration, OpsError> {
+        let limiter = match what {
+            Paced::Add => &self.inner.add_limiter,
+            _ => &self.inner.limiter,
+        };
+        let mut limiter = limiter.lock().unwrap_or_else(|p| p.into_inner());
         limiter
             .reserve(client, Instant::now(), MAX_PACED_WAIT)
             .map_err(|retry| OpsError::RateLimited {
-                what,
+                what: what.noun(),
                 client,
-                per_second: SUBMITS_PER_SECOND.get(),
+                per_second: what.per_second().get(),
                 retry_ms: retry.0.as_millis(),
             })
     }
@@ -278,7 +328,7 @@ impl<M: MeshAccess> Coordinator<M> {
             });
         }
         let matcher = TargetMatcher::new(&filter)?;
-        self.admit(client, "operations").await?;
+        self.admit(client, Paced::Operation).await?;
         let Ok(permit) = inner.running.clone().try_acquire_owned() else {
             return Err(OpsError::TooManyRunning(MAX_RUNNING_OPERATIONS));
         };
@@ -1285,7 +1335,7 @@ mod tests {
         // previous try ran is spent before the next submission.
         let drain = || {
             let mut n = 0;
-            while c.reserve_rate(client(), "operations").is_ok() {
+            while c.reserve_rate(client(), Paced::Operation).is_ok() {
                 n += 1;
                 assert!(n <= SUBMIT_BURST.get() * 10, "the bucket never runs dry");
             }
