@@ -47,7 +47,9 @@ fn node_at(dir: &TempDir, index: u8) -> Node {
 async fn flood(addr: SocketAddr, host: String, count: usize) -> Vec<Response> {
     let id = Identity::new(
         None,
-        &CaSource::Derived { secret: Secret::None },
+        &CaSource::Derived {
+            secret: Secret::None,
+        },
         Role::Client,
         NodeId::random(),
         &[],
