@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: N HashiCorp Serf agents vs N werify nodes on 127.0.0.1..N
-# (BENCH_NET=127.0.1 puts them on 127.0.1.1..N).
+# (BENCH_NET=127.0.1 puts them on 127.0.1.1..N; past 250 nodes the next /24s are used).
 #
 #   bench/compare-serf.sh N [--rounds 3] [--queries 5] [--kills 2] [--idle 60] [--workers 4]
 #
@@ -25,8 +25,8 @@ usage() {
 case "$1" in -h | --help) usage ;; esac
 n="$1"
 shift
-if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 2 ] || [ "$n" -gt 254 ]; then
-    echo "N must be a number from 2 to 254 (one address per node), got '$n'" >&2
+if ! [[ "$n" =~ ^[0-9]+$ ]] || [ "$n" -lt 2 ] || [ "$n" -gt 1000 ]; then
+    echo "N must be a number from 2 to 1000 (one address per node), got '$n'" >&2
     exit 2
 fi
 
@@ -51,10 +51,16 @@ done
 
 # Refuse to start if something already uses the ports on our addresses.
 busy=$(ss -Hlnu; ss -Hlnt) || true
+# Node k's address: $net.k up to 250, then on in the next /24s (as bench/serfbench.py).
+node_ip() {
+    local block=$((($1 - 1) / 250)) host=$((($1 - 1) % 250 + 1))
+    echo "${net%.*}.$((${net##*.} + block)).$host"
+}
 for k in $(seq 1 "$n"); do
+    ip=$(node_ip "$k")
     for p in "$port" 7946 7373; do
-        if grep -qF "$net.$k:$p " <<<"$busy"; then
-            echo "$net.$k:$p is already in use (another mesh or serf agent?); stop it" \
+        if grep -qF "$ip:$p " <<<"$busy"; then
+            echo "$ip:$p is already in use (another mesh or serf agent?); stop it" \
                 "or set WERIFY_BENCH_PORT for werify" >&2
             exit 2
         fi

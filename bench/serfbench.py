@@ -28,6 +28,14 @@ from collections import deque
 SERF_PORT = 7946
 # The first three bytes of every node's address (--net).
 NET = "127.0.0"
+
+
+def node_ip(k):
+    """Node k's address: NET.k for k up to 250, then on in the next /24s (NET's third
+    byte plus one for every 250 nodes), so N may pass 254."""
+    a, b, c = NET.split(".")
+    block, host = divmod(k - 1, 250)
+    return f"{a}.{b}.{int(c) + block}.{host + 1}"
 SERF_RPC_PORT = 7373
 JOIN_CPU_WINDOW = 5.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -186,7 +194,7 @@ class ByteCounters:
             "    type filter hook output priority 0; policy accept;",
         ]
         for k in range(1, self.n + 1):
-            a = f"{NET}.{k}"
+            a = node_ip(k)
             lines.append(f"    ip saddr {a} meta l4proto {{ tcp, udp }} th sport {self.port} "
                          f"counter comment \"n{k}\"")
             lines.append(f"    ip saddr {a} meta l4proto {{ tcp, udp }} th sport != {self.port} "
@@ -236,7 +244,7 @@ class Serf:
         self.procs = {}
 
     def ip(self, k):
-        return f"{NET}.{k}"
+        return node_ip(k)
 
     def rpc(self, k):
         return f"{self.ip(k)}:{SERF_RPC_PORT}"
@@ -348,7 +356,7 @@ class Werify:
                     if not k.startswith("WERIFY_") and k != "RUST_LOG"}
 
     def ip(self, k):
-        return f"{NET}.{k}"
+        return node_ip(k)
 
     def addr(self, k):
         return f"{self.ip(k)}:{self.port}"
@@ -1049,7 +1057,7 @@ def main():
     ap.add_argument("--json-out", required=True)
     ap.add_argument("--port", type=int, default=30035)
     ap.add_argument("--net", default="127.0.0",
-                    help="the loopback /24 the nodes use, as three bytes (node k is NET.k)")
+                    help="the loopback /24 the nodes start in, as three bytes (node k is NET.k up to 250, then the next /24s)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--queries", type=int, default=5)
     ap.add_argument("--kills", type=int, default=2)
