@@ -1076,8 +1076,8 @@ def main():
     ap.add_argument("--converge-timeout", type=float, default=120)
     ap.add_argument("--detect-timeout", type=float, default=120)
     args = ap.parse_args()
-    if not 2 <= args.n <= 254:
-        sys.exit("N must be between 2 and 254 (one address per node)")
+    if not 2 <= args.n <= 1000:
+        sys.exit("N must be between 2 and 1000 (one address per node)")
     global NET
     if not re.fullmatch(r"127\.\d{1,3}\.\d{1,3}", args.net):
         sys.exit(f"--net {args.net!r}: give three bytes of a loopback address, e.g. 127.0.1")
