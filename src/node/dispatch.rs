@@ -507,7 +507,9 @@ pub async fn dispatch(
             Response::Done
         }
         Request::Health { failing_only } => {
-            ctx.coordinator.admit(remote.ip(), Paced::HealthReport).await?;
+            ctx.coordinator
+                .admit(remote.ip(), Paced::HealthReport)
+                .await?;
             Response::Health(health_report::gather(ctx, failing_only).await?)
         }
         Request::PeriodicResults { failing_only } => Response::PeriodicResults(
