@@ -10,7 +10,7 @@ once=false
 port=${WERIFY_DEMO_PORT:-30035}   # the embedded default; override if 30035 is taken
 
 cargo build --release --quiet
-bin="$PWD/target/release/werify"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/werify"
 dir=$(mktemp -d -t werify-demo.XXXXXX)
 pids=()
 cleanup() {
