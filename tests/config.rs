@@ -171,13 +171,15 @@ role = "web"
     );
 }
 
+/// One mistake: its name, the config file's text, extra args, what stderr must start with
+/// after "Error: FILE:", and what it must contain.
+type Mistake<'a> = (&'a str, String, Vec<&'a str>, &'a str, Vec<&'a str>);
+
 #[test]
 fn every_mistake_is_refused_with_file_line_key_and_what_is_valid() {
     let dir = TempDir::new("config-errors");
     let checks = write(dir.path(), "broken.json", "{\n  \"x\": \n");
-    // (file text, extra args, what stderr must start with after "Error: FILE:", what it
-    // must contain)
-    let cases: Vec<(&str, String, Vec<&str>, &str, Vec<&str>)> = vec![
+    let cases: Vec<Mistake> = vec![
         (
             "unknown key",
             "env = \"prod\"\nchecks_interval = \"5s\"\n".into(),
