@@ -8,6 +8,7 @@
 //! Rust types, so the test holds whatever shape the types take inside the crate. The
 //! serde_json spelling is pinned too: tests build peer-style sets from it.
 
+use crate::base::hex::{cbor, decode_golden, encode};
 use std::collections::BTreeMap;
 
 use super::{CheckSet, Outcome, parse_operations};
@@ -83,27 +84,6 @@ const RESULTS_CBOR: &str = concat!(
     "4572726f7260",
 );
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .unwrap_or_else(|| panic!("bad golden hex at {i}"))
-        })
-        .collect()
-}
-
-fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    ciborium::into_writer(value, &mut bytes).expect("encoding to a Vec cannot fail");
-    bytes
-}
-
 fn every_type() -> CheckSet {
     parse_operations(EVERY_TYPE, "every.json").expect("the golden set parses")
 }
@@ -111,10 +91,10 @@ fn every_type() -> CheckSet {
 #[test]
 fn check_set_cbor_is_byte_identical() {
     let set = every_type();
-    assert_eq!(hex(&cbor(&set)), EVERY_TYPE_CBOR);
+    assert_eq!(encode(&cbor(&set)), EVERY_TYPE_CBOR);
     // And bytes from a peer decode to the same set, which passes the receiver's checks.
-    let back: CheckSet =
-        ciborium::from_reader(unhex(EVERY_TYPE_CBOR).as_slice()).expect("golden bytes decode");
+    let back: CheckSet = ciborium::from_reader(decode_golden(EVERY_TYPE_CBOR).as_slice())
+        .expect("golden bytes decode");
     assert_eq!(back, set);
     assert!(back.validate().is_ok());
 }
@@ -141,9 +121,9 @@ fn outcome_cbor_is_byte_identical() {
     .into_iter()
     .map(|(name, outcome)| (name.to_string(), outcome))
     .collect();
-    assert_eq!(hex(&cbor(&results)), RESULTS_CBOR);
+    assert_eq!(encode(&cbor(&results)), RESULTS_CBOR);
     let back: BTreeMap<String, Outcome> =
-        ciborium::from_reader(unhex(RESULTS_CBOR).as_slice()).expect("golden bytes decode");
+        ciborium::from_reader(decode_golden(RESULTS_CBOR).as_slice()).expect("golden bytes decode");
     assert_eq!(back, results);
 }
 

@@ -257,6 +257,7 @@ impl Member {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::hex::cbor;
 
     #[test]
     fn state_displays_lowercase() {
@@ -324,12 +325,6 @@ mod tests {
         n: Vec<String>,
         t: u64,
         r: u64,
-    }
-
-    fn cbor<T: Serialize>(value: &T) -> Vec<u8> {
-        let mut out = Vec::new();
-        ciborium::into_writer(value, &mut out).expect("encodes");
-        out
     }
 
     #[test]

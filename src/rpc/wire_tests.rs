@@ -5,6 +5,7 @@
 //! a negated expectation; peers declaring the shapes without observations read ours, and
 //! we read theirs.
 
+use crate::base::hex::{cbor, decode_golden, encode};
 use std::collections::BTreeMap;
 
 use crate::checks::{Facts, Observation, Outcome};
@@ -74,15 +75,15 @@ fn an_answer_without_observations_is_byte_identical_to_before() {
         took_ms: 7,
         observations: BTreeMap::new(),
     };
-    assert_eq!(hex(&cbor(&r)), NO_OBSERVATIONS_CBOR);
+    assert_eq!(encode(&cbor(&r)), NO_OBSERVATIONS_CBOR);
     // The bytes of a peer that has no observations at all.
     let older = OlderResponse::CheckResults {
         results: BTreeMap::from([("a_pass".to_string(), Outcome::Success(true))]),
         took_ms: 7,
     };
-    assert_eq!(hex(&cbor(&older)), NO_OBSERVATIONS_CBOR);
+    assert_eq!(encode(&cbor(&older)), NO_OBSERVATIONS_CBOR);
     let back: Response =
-        ciborium::from_reader(unhex(NO_OBSERVATIONS_CBOR).as_slice()).expect("decodes");
+        ciborium::from_reader(decode_golden(NO_OBSERVATIONS_CBOR).as_slice()).expect("decodes");
     let Response::CheckResults { observations, .. } = back else {
         panic!("not check results");
     };
@@ -92,9 +93,9 @@ fn an_answer_without_observations_is_byte_identical_to_before() {
 #[test]
 fn an_answer_with_observations_is_byte_identical() {
     let r = with_observations();
-    assert_eq!(hex(&cbor(&r)), WITH_OBSERVATIONS_CBOR);
+    assert_eq!(encode(&cbor(&r)), WITH_OBSERVATIONS_CBOR);
     let back: Response =
-        ciborium::from_reader(unhex(WITH_OBSERVATIONS_CBOR).as_slice()).expect("decodes");
+        ciborium::from_reader(decode_golden(WITH_OBSERVATIONS_CBOR).as_slice()).expect("decodes");
     let (
         Response::CheckResults { observations, .. },
         Response::CheckResults {
@@ -136,7 +137,7 @@ enum OlderHostReport {
 #[test]
 fn peers_without_observations_read_ours_and_we_read_theirs() {
     // An older peer decodes our answer, skipping what it does not know.
-    let bytes = unhex(WITH_OBSERVATIONS_CBOR);
+    let bytes = decode_golden(WITH_OBSERVATIONS_CBOR);
     let old: OlderResponse = ciborium::from_reader(bytes.as_slice()).expect("old decodes");
     let OlderResponse::CheckResults { results, took_ms } = &old;
     assert_eq!(results.len(), 3);
@@ -187,25 +188,4 @@ fn a_peer_sending_too_many_facts_is_cut_on_receipt() {
         decoded.found.iter().count(),
         crate::checks::outcome::MAX_FACTS
     );
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Vec<u8> {
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-                .unwrap_or_else(|| panic!("bad golden hex at {i}"))
-        })
-        .collect()
-}
-
-fn cbor<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    ciborium::into_writer(value, &mut bytes).expect("encoding to a Vec cannot fail");
-    bytes
 }

@@ -92,11 +92,7 @@ pub(crate) fn sha256_hex(path: &str, ctx: &CheckContext) -> Result<String, Check
             break;
         }
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::base::hex::encode(&hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -142,10 +138,7 @@ mod tests {
         );
         // Exactly one chunk, then EOF on the next read.
         let chunk = dir.write("chunk", &vec![0u8; CHUNK_BYTES]);
-        let expected: String = Sha256::digest(vec![0u8; CHUNK_BYTES])
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let expected = crate::base::hex::encode(&Sha256::digest(vec![0u8; CHUNK_BYTES]));
         assert_eq!(file_hash(&chunk, &expected, &ctx()), Outcome::Success(true));
     }
 }

@@ -85,10 +85,7 @@ pub fn read_secret_file(path: &Path) -> Result<Secrets, IdentityError> {
 
 /// SHA-256 of `bytes` as 64 lowercase hex digits: how werify names certificates.
 pub fn fingerprint(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::base::hex::encode(&Sha256::digest(bytes))
 }
 
 /// Reads a whole file, refusing ones larger than `max` bytes.
