@@ -1071,27 +1071,19 @@ mod tests {
         let (a, b) = (node_transport(a_id), node_transport(b_id));
         let b_addr = b.endpoint().local_addr().expect("bound");
         // b accepts one connection and answers its hello, as a node's server does.
-        let accepted = tokio::spawn({
-            let endpoint = b.endpoint().clone();
-            async move {
-                let conn = endpoint.accept().await?.await.ok()?;
-                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
-                let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
-                let hello = Response::Hello {
-                    version: PROTOCOL_VERSION,
-                    node_id: b_id,
-                    addr: String::new(),
-                };
-                frame::write_frame(&mut send, &hello).await.ok()?;
-                send.finish().ok()?;
-                Some(conn)
-            }
-        });
+        let accepted = spawn_hello_answer(
+            &b,
+            Response::Hello {
+                version: PROTOCOL_VERSION,
+                node_id: b_id,
+                addr: String::new(),
+            },
+        );
         // Meant for a node that is not (or no longer) at b's address: dropped, whether
         // it waits for the dial or the connection is already up.
         let someone_else = NodeId::random();
         a.send_datagram(b_addr, Some(someone_else), Bytes::from_static(b"old"));
-        let conn = tokio::time::timeout(DEADLINE, accepted)
+        let (_, conn) = tokio::time::timeout(DEADLINE, accepted)
             .await
             .expect("dialed in time")
             .expect("accept task")
@@ -1174,17 +1166,31 @@ mod tests {
         assert_eq!(seen_by_b.fault(), Fault::Caller);
     }
 
-    /// Answers the first hello on `b` with `answer`.
-    fn answer_hello(b: &Transport, answer: Response) {
+    /// Accepts one connection on `b` and answers its hello with `answer`, as a node's
+    /// server does; the task ends with the hello heard and the connection.
+    fn spawn_hello_answer(
+        b: &Transport,
+        answer: Response,
+    ) -> tokio::task::JoinHandle<Option<(Request, quinn::Connection)>> {
         let endpoint = b.endpoint().clone();
         tokio::spawn(async move {
             let conn = endpoint.accept().await?.await.ok()?;
             let (mut send, mut recv) = conn.accept_bi().await.ok()?;
-            let _: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
+            let hello: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
             frame::write_frame(&mut send, &answer).await.ok()?;
             send.finish().ok()?;
-            conn.closed().await;
-            Some(())
+            Some((hello, conn))
+        })
+    }
+
+    /// Answers the first hello on `b` with `answer`, keeping the connection open until the
+    /// dialer closes it.
+    fn answer_hello(b: &Transport, answer: Response) {
+        let answered = spawn_hello_answer(b, answer);
+        tokio::spawn(async move {
+            if let Ok(Some((_, conn))) = answered.await {
+                conn.closed().await;
+            }
         });
     }
 
@@ -1260,22 +1266,14 @@ mod tests {
         let b = node_transport(NodeId::random());
         let b_addr = b.endpoint().local_addr().expect("bound");
         let b_id = NodeId::random();
-        let heard = tokio::spawn({
-            let endpoint = b.endpoint().clone();
-            async move {
-                let conn = endpoint.accept().await?.await.ok()?;
-                let (mut send, mut recv) = conn.accept_bi().await.ok()?;
-                let hello: Request = frame::read_frame(&mut recv, MAX_FRAME_BYTES).await.ok()?;
-                let answer = Response::Hello {
-                    version: MIN_PROTOCOL_VERSION,
-                    node_id: b_id,
-                    addr: String::new(),
-                };
-                frame::write_frame(&mut send, &answer).await.ok()?;
-                send.finish().ok()?;
-                Some((hello, conn))
-            }
-        });
+        let heard = spawn_hello_answer(
+            &b,
+            Response::Hello {
+                version: MIN_PROTOCOL_VERSION,
+                node_id: b_id,
+                addr: String::new(),
+            },
+        );
         let (_, id) = tokio::time::timeout(DEADLINE, a.connection(b_addr))
             .await
             .expect("answered in time")
