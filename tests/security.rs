@@ -396,6 +396,11 @@ fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     Some((head.split(' ').nth(1)?.parse().ok()?, body.to_string()))
 }
 
+/// What the denied side says when `addr`'s node refuses its certificate.
+fn refused_as_denied(addr: &str) -> String {
+    format!("peer {addr} refused our certificate: it is on that node's deny list")
+}
+
 #[test]
 fn denied_certificates_are_refused_and_the_refused_side_says_why() {
     let dir = TempDir::new("sec-deny");
@@ -439,20 +444,14 @@ fn denied_certificates_are_refused_and_the_refused_side_says_why() {
     let o = ctl_as(&first.addr(), &mallory.flags(&[&ca.0]), &["list"]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains(&format!(
-            "peer {} refused our certificate: it is on that node's deny list",
-            first.addr()
-        )),
+        stderr(&o).contains(&refused_as_denied(&first.addr())),
         "{}",
         stderr(&o)
     );
 
     // The denied node: an ERROR on its own side naming the peer and the reason, once
     // however often it retries; `mesh status` and /healthz give the reason.
-    let reason = format!(
-        "peer {} refused our certificate: it is on that node's deny list",
-        first.addr()
-    );
+    let reason = refused_as_denied(&first.addr());
     let logged = wait_until(CONVERGE, || {
         lines_with(&second.log_text(), &["ERROR", &reason]) > 0
     });
@@ -539,10 +538,7 @@ fn denied_certificates_are_refused_and_the_refused_side_says_why() {
         active(&first.addr(), &as_alice) == Some(vec![first.addr()])
     });
     assert!(cut_off.is_some(), "{}", dump_logs(&[&first, &third]));
-    let refused = format!(
-        "peer {} refused our certificate: it is on that node's deny list",
-        first.addr()
-    );
+    let refused = refused_as_denied(&first.addr());
     let told = wait_until(CONVERGE, || {
         lines_with(&third.log_text(), &["ERROR", &refused]) > 0
     });
