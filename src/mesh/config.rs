@@ -249,9 +249,9 @@ pub struct Config {
     pub contact_follow_ups_rapid: u8,
     /// The follow-ups end early after this many answers in a row that taught nothing: no
     /// join reached the contact for that long (150 ms on lan while the asks are rapid), so
-    /// the mass join is over or has slowed to where gossip and the early sync keep up. Lower: fewer empty asks, but
-    /// joins that reach the contact after a lull are left to gossip; higher: more empty
-    /// asks. lan/wan/local 3.
+    /// the mass join is over or has slowed to where gossip and the early sync keep up.
+    /// Lower: fewer empty asks, but joins that reach the contact after a lull are left to
+    /// gossip; higher: more empty asks. lan/wan/local 3.
     pub contact_follow_ups_idle: u8,
     /// Shortest time between two syncs with the same sender this node does not know (one
     /// whose announcement went past it, typically in a mass join). Lower: such a sender

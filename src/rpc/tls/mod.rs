@@ -109,9 +109,9 @@ pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
 /// is long because reopening a link costs a full mutual-TLS handshake and a hello, many
 /// times the bytes of a keep-alive.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
-/// `werify ctl` connections: keep-alive every 5 s while a command waits, and an idle
-/// timeout of 20 s, so a node forgets a killed client's connection after 20 s instead of
-/// [`IDLE_TIMEOUT`] (the shorter of both ends' timeouts applies).
+/// `werify ctl` connections: a keep-alive this often while a command waits, and an idle
+/// timeout of [`CTL_IDLE_TIMEOUT`], so a node forgets a killed client's connection after
+/// that rather than after [`IDLE_TIMEOUT`] (the shorter of both ends' timeouts applies).
 pub const CTL_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
 /// See [`CTL_KEEP_ALIVE_INTERVAL`].
 pub const CTL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
