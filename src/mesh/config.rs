@@ -442,6 +442,21 @@ impl Config {
         self.retransmit_mult.saturating_mul(scale).max(1)
     }
 
+    /// How much longer a ping gets for its ack when it must wait for a QUIC handshake
+    /// first (the target is not heard from lately, see `Membership::dial_allowance`):
+    /// one probe interval (0.8 s on lan). A handshake on an idle network takes a few
+    /// round trips; on a host busy with a mass join, hundreds of milliseconds.
+    pub fn dial_allowance(&self) -> Duration {
+        self.probe_interval
+    }
+
+    /// How late a wake-up may come before the state machine takes it for a stall of its
+    /// own (see `Membership::notice_stall`): half a probe timeout (75 ms on lan). A
+    /// runtime on an idle host wakes within a millisecond or two.
+    pub fn stall_after(&self) -> Duration {
+        self.probe_timeout / 2
+    }
+
     /// How long one probe takes to reach its verdict: the direct timeout plus as long
     /// again for the indirect probes' relayed acks (`2 × probe_timeout`), never longer
     /// than `probe_interval`. An unanswered probe suspects its target this long after it

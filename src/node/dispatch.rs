@@ -34,7 +34,7 @@ use crate::rpc::protocol::{
     split_results,
 };
 use crate::rpc::tls::{self, PeerCert};
-use crate::rpc::transport::{Transport, response_name};
+use crate::rpc::transport::{Transport, TransportError, response_name};
 
 /// Most connections a node accepts at once; past this new ones are refused.
 pub const MAX_INCOMING_CONNECTIONS: usize = 2048;
@@ -610,15 +610,31 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Result<(), RequestError> {
     {
         return Err(RequestError::AlreadyAlive(addr));
     }
-    let join = Request::PushPull(ctx.mesh.join_request().await?);
-    ctx.metrics.push_pull_sent(frame_len(&join));
-    let answer = ctx
-        .transport
-        .call(addr, &join, Duration::from_secs(5))
-        .await;
-    if let Ok(resp) = &answer {
-        ctx.metrics.push_pull_received(frame_len(resp));
-    }
+    let started = Instant::now();
+    let mut attempts = 0u32;
+    let answer = loop {
+        attempts += 1;
+        let join = Request::PushPull(ctx.mesh.join_request().await?);
+        ctx.metrics.push_pull_sent(frame_len(&join));
+        let left = ADD_PATIENCE.saturating_sub(started.elapsed());
+        let answer = ctx
+            .transport
+            .call(addr, &join, ADD_CALL_TIMEOUT.min(left))
+            .await;
+        match &answer {
+            Ok(resp) => ctx.metrics.push_pull_received(frame_len(resp)),
+            Err(e) if add_may_retry(e) => {
+                let pause = add_retry_pause(attempts);
+                if started.elapsed() + pause + ADD_MIN_ATTEMPT < ADD_PATIENCE {
+                    tracing::debug!(%addr, attempts, "add: {e}; trying again in {pause:?}");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            }
+            Err(_) => {}
+        }
+        break answer;
+    };
     match answer {
         Ok(Response::PushPull(reply)) => Ok(ctx.mesh.push_pull_reply(reply).await?),
         Ok(Response::Error { message, .. }) => Err(RequestError::JoinRefused { addr, message }),
@@ -626,11 +642,48 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Result<(), RequestError> {
             addr,
             answer: response_name(&other),
         }),
+        Err(e) if attempts > 1 => Err(RequestError::Unreachable {
+            addr,
+            reason: format!(
+                "{e}; tried {attempts} times in {:.1}s",
+                started.elapsed().as_secs_f64()
+            ),
+        }),
         Err(e) => Err(RequestError::Unreachable {
             addr,
             reason: e.to_string(),
         }),
     }
+}
+
+/// How long `ctl add` keeps trying a host whose handshake does not finish: a host, or this
+/// node, too busy to read its socket loses handshake packets, and one lost twice outlasts
+/// a dial. Below `ctl`'s default `--timeout` (10 s), so the operator reads why the add
+/// failed rather than that the node did not answer.
+pub const ADD_PATIENCE: Duration = Duration::from_secs(8);
+/// Longest one join exchange (dial, push-pull request and answer) of an add may take.
+const ADD_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// A new attempt starts only if at least this much of [`ADD_PATIENCE`] is left for it.
+const ADD_MIN_ATTEMPT: Duration = Duration::from_millis(500);
+
+/// Whether an add's join may be sent again after `e`: the host did not answer in time or
+/// the connection was lost, not refused (another env, a denied certificate, no common
+/// version: asking again would only be refused again).
+fn add_may_retry(e: &TransportError) -> bool {
+    matches!(
+        e,
+        TransportError::DialTimeout { .. }
+            | TransportError::Timeout { .. }
+            | TransportError::Connection(_)
+    ) && !e.is_refusal()
+}
+
+/// The pause before an add's attempt number `attempts + 1`: 100 ms doubling to at most
+/// 800 ms, each with up to as much again at random, so that the many adds of a burst that
+/// failed together do not come back together.
+fn add_retry_pause(attempts: u32) -> Duration {
+    let base = 100u64 << attempts.saturating_sub(1).min(3);
+    Duration::from_millis(base + rand::random_range(0..=base))
 }
 
 /// The mesh as this node sees it, for `list` and `mesh status`.

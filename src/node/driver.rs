@@ -29,6 +29,9 @@ use crate::rpc::transport::Transport;
 const PUSH_PULL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often, at most, the membership snapshot is written when it changed.
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
+/// Most queued inputs handled before due timers run (see `Driver::handle_queued`): the
+/// queue holds up to 4,096; a flood must not hold the timers off that long.
+const MAX_INPUTS_BEFORE_TIMERS: usize = 512;
 
 enum Input {
     /// A gossip datagram, the address of the connection it came on, and when it was read.
@@ -221,6 +224,9 @@ impl Driver {
                     }
                 }
                 _ = tokio::time::sleep_until(deadline.into()) => {
+                    if !self.handle_queued() {
+                        break;
+                    }
                     self.membership.handle_timeout(Instant::now());
                 }
             }
@@ -239,6 +245,26 @@ impl Driver {
         if let Some(write) = self.write_snapshot() {
             let _ = write.await;
         }
+    }
+
+    /// Handles the inputs already queued (at most [`MAX_INPUTS_BEFORE_TIMERS`]) before
+    /// timers run: after this task waited for a core, an ack or a refutation may sit in
+    /// the queue while the deadline it answers passed, and it arrived first. Returns
+    /// false when the driver should stop.
+    fn handle_queued(&mut self) -> bool {
+        for _ in 0..MAX_INPUTS_BEFORE_TIMERS {
+            match self.rx.try_recv() {
+                Ok(input) => {
+                    if !self.handle(input) {
+                        self.flush();
+                        return false;
+                    }
+                }
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
     }
 
     /// Returns false when the driver should stop.

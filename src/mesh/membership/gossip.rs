@@ -22,9 +22,12 @@ const ARRAY_HEADER_SLACK: usize = 4;
 impl Membership {
     /// When the next gossip round is due: `gossip_interval` after the last one, or
     /// `fresh_gossip_interval` after it while news (a full update) waits that was never
-    /// sent.
+    /// sent and this node's local health is good. A node whose local health score is up
+    /// (it missed acks, had to refute, or stalled) keeps the normal pace: on a host short
+    /// of CPU the hurried rounds would add to the load behind the missed acks, and the
+    /// suspicions they carry would bring more news to hurry.
     pub(super) fn gossip_due(&self) -> Instant {
-        if self.broadcasts.has_unsent_news() {
+        if self.broadcasts.has_unsent_news() && self.awareness.score() == 0 {
             self.next_gossip
                 .min(self.last_gossip + self.config.fresh_gossip_interval)
         } else {
@@ -55,9 +58,7 @@ impl Membership {
         // per round and node would mean hundreds of handshakes a second while every other
         // task on the host waits; the joins themselves travel by the contact's answers
         // (see `ContactFollowUp`).
-        let heard_since = now_stamp.saturating_sub(
-            u64::try_from(self.config.gossip_heard_within.as_nanos()).unwrap_or(u64::MAX),
-        );
+        let heard_since = self.linked_since(now);
         let linked = |m: &Record| eligible(m) && m.last_heard > heard_since;
         let mut targets = self.random_members(fanout.saturating_sub(1), linked);
         let new_link_ok = self.broadcasts.has_membership_news() || targets.is_empty();
@@ -246,19 +247,10 @@ mod tests {
         let t1 = t0 + Duration::from_secs(10);
         run(&mut m, t1);
         assert_eq!(m.queued_updates(), 0);
-        let left = |n: u8| Update::Left {
-            id: NodeId([n; 16]),
-            incarnation: 0,
-            by: NodeId([n; 16]),
-        };
-        let gossip_rounds = |sent: &[Transmit]| {
-            sent.iter()
-                .filter_map(|t| match &t.msg {
-                    Message::Gossip { updates, .. } => Some(updates.clone()),
-                    _ => None,
-                })
-                .collect::<Vec<_>>()
-        };
+        // Nobody answered its probes, which raised its local health score; the short
+        // pace is a healthy node's (see the next test).
+        assert!(m.local_health() > 0);
+        m.awareness.apply(-i64::from(m.local_health()));
         // News (here: members leaving) after a quiet spell goes out at once.
         m.handle_message(t1, gossip(3, vec![left(3)]));
         m.handle_timeout(t1);
@@ -270,6 +262,7 @@ mod tests {
         // ...unless newer news arrives: that one leaves `fresh` after the last round.
         let t2 = t1 + normal;
         run(&mut m, t2);
+        m.awareness.apply(-i64::from(m.local_health()));
         m.handle_message(t2 + Duration::from_millis(1), gossip(4, vec![left(4)]));
         let sent = run(&mut m, t2 + fresh - Duration::from_millis(1));
         assert!(gossip_rounds(&sent).is_empty(), "{sent:?}");
@@ -277,6 +270,46 @@ mod tests {
         let rounds = gossip_rounds(&sent);
         assert!(!rounds.is_empty(), "{sent:?}");
         assert!(rounds.iter().all(|u| u.contains(&left(4))), "{rounds:?}");
+    }
+
+    fn left(n: u8) -> Update {
+        Update::Left {
+            id: NodeId([n; 16]),
+            incarnation: 0,
+            by: NodeId([n; 16]),
+        }
+    }
+
+    fn gossip_rounds(sent: &[Transmit]) -> Vec<Vec<Update>> {
+        sent.iter()
+            .filter_map(|t| match &t.msg {
+                Message::Gossip { updates, .. } => Some(updates.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_node_in_poor_local_health_sends_news_at_the_normal_pace() {
+        let t0 = Instant::now();
+        let mut m = node_1_knowing(5, t0);
+        let normal = m.config.gossip_interval;
+        let t1 = t0 + Duration::from_secs(10);
+        run(&mut m, t1);
+        assert_eq!(m.queued_updates(), 0);
+        assert!(m.local_health() > 0, "unanswered probes raise local health");
+        // The news waits for the next round of the normal pace, not `fresh` after the
+        // last round...
+        m.handle_message(t1, gossip(3, vec![left(3)]));
+        assert_eq!(m.next_gossip, m.last_gossip + normal);
+        assert_eq!(m.gossip_due(), m.next_gossip);
+        // ...and goes out with it.
+        let due = m.gossip_due().max(t1);
+        m.handle_timeout(due);
+        let sent = transmits(&mut m);
+        let rounds = gossip_rounds(&sent);
+        assert!(!rounds.is_empty(), "{sent:?}");
+        assert!(rounds.iter().all(|u| u.contains(&left(3))), "{rounds:?}");
     }
 
     #[test]

@@ -816,6 +816,7 @@ impl Membership {
     /// steps, nacks for relayed probes, suspicion timeouts, gossip, push-pull, follow-ups
     /// with a join's contact, rejoin attempts and reaping), in a fixed order.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.notice_stall(now);
         for timer in Timer::ALL {
             if self.deadline(timer).is_some_and(|d| d.due <= now) {
                 self.fire(timer, now);

@@ -15,7 +15,9 @@ use rand::seq::SliceRandom;
 use crate::mesh::NodeId;
 use crate::mesh::member::{Peer, State};
 use crate::mesh::message::{Message, Update};
+use crate::mesh::record::Record;
 
+use super::timer::Timer;
 use super::{Membership, Mode, stamp, stamp_some};
 
 /// Concurrent indirect probes this node runs for others, at most.
@@ -38,6 +40,9 @@ pub(super) struct Probe {
     pub(super) expected_nacks: usize,
     pub(super) nacks: usize,
     pub(super) acked: bool,
+    /// Its deadlines were moved once already because this node stalled (see
+    /// [`Membership::notice_stall`]).
+    pub(super) stall_grace_used: bool,
 }
 
 /// An indirect probe this node runs for another node.
@@ -47,7 +52,12 @@ pub(super) struct Relay {
     pub(super) requester_seq: u32,
     pub(super) seq: u32,
     pub(super) target: NodeId,
+    /// No ack by then: the requester is sent a nack.
     pub(super) deadline: Instant,
+    /// An ack that comes after the nack is still passed on until then (the requester's
+    /// verdict may wait longer, see [`Membership::dial_allowance`]).
+    pub(super) forward_until: Instant,
+    pub(super) nacked: bool,
 }
 
 /// The shuffled round-robin order in which members are probed: record slots, and the
@@ -200,6 +210,7 @@ impl Membership {
             return;
         };
         let addr = member.addr();
+        let allowance = self.dial_allowance(member, now);
         let mut first = Vec::new();
         if member.state() == State::Suspect {
             // Buddy system: make sure the suspect hears about its suspicion.
@@ -219,11 +230,12 @@ impl Membership {
             seq,
             sent: now,
             ack_deadline: now + self.awareness.scale(self.config.probe_timeout),
-            verdict_at: now + self.awareness.scale(self.config.probe_span()),
+            verdict_at: now + self.awareness.scale(self.config.probe_span()) + allowance,
             indirect_sent: false,
             expected_nacks: 0,
             nacks: 0,
             acked: false,
+            stall_grace_used: false,
         });
     }
 
@@ -232,6 +244,74 @@ impl Membership {
     /// probe interval later. The schedule goes on from that tick: no probe is added.
     pub(super) fn probe_soon(&mut self, now: Instant) {
         self.next_probe = self.next_probe.min(self.earliest_tick(now));
+    }
+
+    /// The stamp after which a member's `last_heard` means its link is open: heard from
+    /// within [`Config::gossip_heard_within`] (a pair's QUIC connection outlives that).
+    pub(super) fn linked_since(&self, now: Instant) -> u64 {
+        stamp(self.epoch, now).saturating_sub(
+            u64::try_from(self.config.gossip_heard_within.as_nanos()).unwrap_or(u64::MAX),
+        )
+    }
+
+    /// Extra time a probe of `m` waits for an ack before its verdict (and a relay passes
+    /// on a late ack after its nack): none over an open link, and
+    /// [`Config::dial_allowance`] when the ping must wait for a QUIC handshake first (a
+    /// member not heard from lately). The indirect probes still start after the usual
+    /// direct timeout, and relays still nack on time, so the requester's local health
+    /// reads the same. In a mass join most members are such; a verdict made for a round
+    /// trip on an open link would suspect them for the time their handshakes take on a
+    /// busy host, and the suspicions feed the load that slows the handshakes.
+    pub(super) fn dial_allowance(&self, m: &Record, now: Instant) -> Duration {
+        if m.last_heard > self.linked_since(now) {
+            Duration::ZERO
+        } else {
+            self.config.dial_allowance()
+        }
+    }
+
+    /// Called with every [`Membership::handle_timeout`]: a probe step (the next tick, the
+    /// in-flight probe's indirect step or verdict) handled much later than it was due
+    /// ([`Config::stall_after`]) means this node did not run in between (a host short of
+    /// CPU, a paused process), and the ack its probe waits for may be sitting unread
+    /// while the probe's deadlines passed. These deadlines are always set ahead of the
+    /// time they are set at and the runtime is asked to wake for each, so only a stall
+    /// makes one late (other timers may be due in the past when they are armed, as a
+    /// gossip round when news comes after a quiet spell). Lifeguard's answer to a slow
+    /// node applies: the local health score rises, stretching this node's probe interval
+    /// and timeouts until its probes succeed again; and the probe in flight, if a
+    /// deadline of it fell in the stall, gets a fresh window (its direct timeout, and the
+    /// indirect one after it if not yet begun) instead of a verdict the target could not
+    /// have avoided. Once per probe, so a node that stalls on every wake-up still reaches
+    /// its verdicts.
+    pub(super) fn notice_stall(&mut self, now: Instant) {
+        let due = [Timer::IndirectProbe, Timer::ProbeVerdict, Timer::ProbeTick]
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer))
+            .map(|d| d.due)
+            .min();
+        let Some(due) = due else {
+            return;
+        };
+        if now.saturating_duration_since(due) <= self.config.stall_after() {
+            return;
+        }
+        self.awareness.apply(1);
+        let direct = self.awareness.scale(self.config.probe_timeout);
+        let span = self.awareness.scale(self.config.probe_span());
+        if let Some(p) = self.probe.as_mut()
+            && !p.acked
+            && !p.stall_grace_used
+            && (p.ack_deadline <= now || p.verdict_at <= now)
+        {
+            p.stall_grace_used = true;
+            if p.indirect_sent {
+                p.verdict_at = p.verdict_at.max(now + direct);
+            } else {
+                p.ack_deadline = p.ack_deadline.max(now + direct);
+                p.verdict_at = p.verdict_at.max(now + span);
+            }
+        }
     }
 
     /// The earliest a probe tick may come: now, or once the probe in flight has its
@@ -453,6 +533,12 @@ impl Membership {
         if self.relays.len() >= MAX_RELAYS {
             return;
         }
+        let allowance = self
+            .slot(&target.id)
+            .and_then(|i| self.members.get(i))
+            .map_or(self.config.dial_allowance(), |m| {
+                self.dial_allowance(m, now)
+            });
         let my_seq = self.next_seq();
         let me_peer = self.me.peer;
         self.send_with_updates(target.addr, Vec::new(), |updates| Message::Ping {
@@ -468,6 +554,8 @@ impl Membership {
             seq: my_seq,
             target: target.id,
             deadline: now + self.config.probe_timeout.mul_f64(0.8),
+            forward_until: now + self.config.probe_timeout.mul_f64(0.8) + allowance,
+            nacked: false,
         });
     }
 
@@ -476,15 +564,14 @@ impl Membership {
         let me = self.me.peer.id;
         let mut i = 0;
         while i < self.relays.len() {
-            if self.relays[i].deadline <= now {
-                let r = self.relays.swap_remove(i);
-                self.send(
-                    r.requester,
-                    Message::Nack {
-                        from: me,
-                        seq: r.requester_seq,
-                    },
-                );
+            let r = &mut self.relays[i];
+            if !r.nacked && r.deadline <= now {
+                r.nacked = true;
+                let (to, seq) = (r.requester, r.requester_seq);
+                self.send(to, Message::Nack { from: me, seq });
+            }
+            if self.relays[i].forward_until <= now {
+                self.relays.swap_remove(i);
             } else {
                 i += 1;
             }
@@ -536,6 +623,179 @@ mod tests {
             m.member(peer_id(2)).and_then(|p| p.rtt),
             Some(Duration::from_micros(137))
         );
+    }
+
+    /// Drives `a` through its timers until it sends its first ping: when, and the ping's
+    /// target address, target id and sequence number.
+    fn until_first_ping(a: &mut Membership, t0: Instant) -> (Instant, SocketAddr, NodeId, u32) {
+        while let Some(at) = a.poll_timeout() {
+            assert!(at < t0 + Duration::from_secs(2), "no probe");
+            a.handle_timeout(at);
+            let ping = transmits(a).into_iter().find_map(|t| match t.msg {
+                Message::Ping { target, seq, .. } => Some((t.to, target, seq)),
+                _ => None,
+            });
+            if let Some((addr, target, seq)) = ping {
+                return (at, addr, target, seq);
+            }
+        }
+        panic!("no timer");
+    }
+
+    fn ping_reqs_about(sent: &[Transmit], target: NodeId) -> usize {
+        sent.iter()
+            .filter(|t| matches!(&t.msg, Message::PingReq { target: p, .. } if p.id == target))
+            .count()
+    }
+
+    #[test]
+    fn a_probe_that_must_dial_first_gets_the_dial_allowance() {
+        // Node 1 learned 2..=5 from join answers and never heard from them: a ping to any
+        // of them waits for a handshake.
+        let t0 = Instant::now();
+        let mut a = node_1_knowing(5, t0);
+        let cfg = a.config().clone();
+        let extra = cfg.dial_allowance();
+        assert!(extra > Duration::ZERO);
+        let (first, addr, target, _) = until_first_ping(&mut a, t0);
+        let ms = Duration::from_millis;
+        // Relays are asked after the usual direct timeout...
+        let sent = run(&mut a, first + cfg.probe_timeout);
+        assert_eq!(ping_reqs_about(&sent, target), 3);
+        // ...and the verdict waits the allowance longer.
+        run(&mut a, first + cfg.probe_span() + extra - ms(1));
+        assert_eq!(a.member_by_addr(addr).map(|m| m.state), Some(State::Alive));
+        run(&mut a, first + cfg.probe_span() + extra);
+        assert_eq!(
+            a.member_by_addr(addr).map(|m| m.state),
+            Some(State::Suspect)
+        );
+    }
+
+    /// Node 1 knowing 2..=5 and having heard from each (their links are open).
+    fn node_1_linked_to_5(t0: Instant) -> Membership {
+        let mut a = node_1_knowing(5, t0);
+        for n in 2..=5 {
+            a.handle_message(t0, gossip(n, Vec::new()));
+        }
+        transmits(&mut a);
+        a
+    }
+
+    #[test]
+    fn a_stall_past_a_probe_deadline_gives_the_probe_a_fresh_window_once() {
+        let t0 = Instant::now();
+        let cfg = Config::for_profile(crate::mesh::config::Profile::Lan);
+        let ms = Duration::from_millis;
+        // The node did not run from its first ping until well past the probe's verdict.
+        let mut a = node_1_linked_to_5(t0);
+        let (first, addr, target, seq) = until_first_ping(&mut a, t0);
+        let woke = first + cfg.probe_span() + ms(400);
+        assert!(woke - first - cfg.probe_span() > cfg.stall_after());
+        a.handle_timeout(woke);
+        transmits(&mut a);
+        assert_eq!(a.local_health(), 1, "a stall raises local health");
+        assert_eq!(a.member_by_addr(addr).map(|m| m.state), Some(State::Alive));
+        // The ack that waited unread during the stall ends the probe well.
+        let ack = Message::Ack {
+            from: target,
+            seq,
+            updates: Vec::new(),
+        };
+        a.handle_datagram(woke + ms(1), first + ms(1), addr, ack);
+        run(&mut a, woke + cfg.probe_span() * 2);
+        assert_eq!(a.member_by_addr(addr).map(|m| m.state), Some(State::Alive));
+
+        // Without an ack, the fresh window (scaled by the raised health) ends in a
+        // suspicion, however late the node keeps waking: the grace is given once.
+        let mut b = node_1_linked_to_5(t0);
+        let (first, addr, _, _) = until_first_ping(&mut b, t0);
+        let woke = first + cfg.probe_span() + ms(400);
+        b.handle_timeout(woke);
+        let window = cfg.probe_span() * (b.local_health() + 1);
+        b.handle_timeout(woke + window + ms(400));
+        assert_eq!(
+            b.member_by_addr(addr).map(|m| m.state),
+            Some(State::Suspect)
+        );
+    }
+
+    /// Node 1, knowing 2..=5 but heard from none (a ping to 3 waits for a handshake),
+    /// asked by node 2 to probe node 3: the relay, and the sequence number of its ping.
+    fn relay_for_2_probing_3(t0: Instant) -> (Membership, u32) {
+        let mut relay = node_1_knowing(5, t0);
+        transmits(&mut relay);
+        let req = Message::PingReq {
+            from: peer(2),
+            seq: 77,
+            target: peer(3),
+        };
+        relay.handle_message(t0, req);
+        let seq = transmits(&mut relay)
+            .into_iter()
+            .find_map(|t| match t.msg {
+                Message::Ping { seq, target, .. } if target == peer_id(3) => Some(seq),
+                _ => None,
+            })
+            .expect("the relay pings the target");
+        (relay, seq)
+    }
+
+    /// The answers for node 2's ping-req (seq 77) among `sent`: acks and nacks.
+    fn answers_to_2(sent: &[Transmit]) -> (usize, usize) {
+        let to_2 = sent.iter().filter(|t| t.to == peer(2).addr);
+        let acks = to_2
+            .clone()
+            .filter(|t| matches!(t.msg, Message::Ack { seq: 77, .. }));
+        let nacks = to_2.filter(|t| matches!(t.msg, Message::Nack { seq: 77, .. }));
+        (acks.count(), nacks.count())
+    }
+
+    #[test]
+    fn a_relay_nacks_on_time_and_passes_on_an_ack_only_within_the_dial_allowance() {
+        let t0 = Instant::now();
+        let cfg = Config::for_profile(crate::mesh::config::Profile::Lan);
+        let nack_at = t0 + cfg.probe_timeout.mul_f64(0.8);
+        let forward_until = nack_at + cfg.dial_allowance();
+        let ack_of = |seq| Message::Ack {
+            from: peer_id(3),
+            seq,
+            updates: Vec::new(),
+        };
+        // The nack goes at 80 % of the probe timeout, as over an open link; an ack that
+        // comes later is passed on while the requester's verdict may still wait for it.
+        let (mut relay, seq) = relay_for_2_probing_3(t0);
+        let sent = run(&mut relay, nack_at);
+        assert_eq!(answers_to_2(&sent), (0, 1));
+        let late = forward_until - Duration::from_millis(1);
+        run(&mut relay, late);
+        relay.handle_datagram(late, late, peer(3).addr, ack_of(seq));
+        assert_eq!(answers_to_2(&transmits(&mut relay)), (1, 0));
+        // Past the allowance it is not.
+        let (mut relay, seq) = relay_for_2_probing_3(t0);
+        run(&mut relay, forward_until);
+        relay.handle_datagram(forward_until, forward_until, peer(3).addr, ack_of(seq));
+        assert_eq!(answers_to_2(&transmits(&mut relay)), (0, 0));
+    }
+
+    #[test]
+    fn wake_ups_on_time_leave_local_health_alone() {
+        let t0 = Instant::now();
+        let mut a = node_1_linked_to_5(t0);
+        let (first, addr, target, seq) = until_first_ping(&mut a, t0);
+        // Woken exactly at each deadline, the probe keeps its own times.
+        let timeout = a.config().probe_timeout;
+        let sent = run(&mut a, first + timeout);
+        assert_eq!(ping_reqs_about(&sent, target), 3);
+        assert_eq!(a.local_health(), 0);
+        let ack = Message::Ack {
+            from: target,
+            seq,
+            updates: Vec::new(),
+        };
+        let now = first + timeout + Duration::from_millis(1);
+        a.handle_datagram(now, now, addr, ack);
+        assert_eq!(a.local_health(), 0);
     }
 
     #[test]
@@ -651,8 +911,10 @@ mod tests {
         let t0 = Instant::now();
         let mut a = node(1, t0);
         let others: Vec<Membership> = (2..=5).map(|n| node(n, t0)).collect();
-        for o in &others {
+        for (n, o) in (2..).zip(&others) {
             learn(&mut a, o, t0);
+            // Heard from: the link is open, so the probe gets no dial allowance.
+            a.handle_message(t0, gossip(n, Vec::new()));
         }
         transmits(&mut a);
         events(&mut a);

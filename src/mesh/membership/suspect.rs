@@ -367,6 +367,8 @@ mod tests {
             let mut a = Membership::new(peer(1), Tags::new(), cfg.clone(), seed, t0);
             for n in 2..=41 {
                 learn(&mut a, &node(n, t0), t0);
+                // Heard from: probes of it get no dial allowance.
+                a.handle_message(t0, gossip(n, Vec::new()));
             }
             let suspect = peer(3).id;
             a.handle_message(t0, suspicion_from(2, 3));

@@ -26,7 +26,8 @@ pub(super) enum Timer {
     RumourCheck,
     /// Start the next probe (and introduce a member never heard from).
     ProbeTick,
-    /// An indirect probe run for another node got no ack: send the requester a nack.
+    /// An indirect probe run for another node got no ack: send the requester a nack; or
+    /// one past its forwarding time is forgotten.
     RelayNack,
     /// An armed suspicion timed out: declare the member dead.
     SuspicionTimeout,
@@ -111,11 +112,19 @@ impl Membership {
                 due: at,
                 wake: Some(self.earliest_tick(at)),
             }),
-            Timer::ProbeTick => Some(Deadline::at(self.next_probe)),
+            // A probe given longer than its span (a dial allowance, a stall's fresh
+            // window) keeps it: the next tick waits for its verdict.
+            Timer::ProbeTick => Some(Deadline::at(self.earliest_tick(self.next_probe))),
             Timer::RelayNack => self
                 .relays
                 .iter()
-                .map(|r| r.deadline)
+                .map(|r| {
+                    if r.nacked {
+                        r.forward_until
+                    } else {
+                        r.deadline
+                    }
+                })
                 .min()
                 .map(Deadline::at),
             Timer::SuspicionTimeout => self.suspicions.next_deadline().map(Deadline::at),
