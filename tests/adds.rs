@@ -21,7 +21,7 @@ use werify::ops::coordinator::{ADD_BURST, ADDS_PER_SECOND, MAX_PACED_WAIT};
 use werify::rpc::identity::{CaSource, Identity, Role, Secret};
 use werify::rpc::protocol::{ErrorCode, Request, Response};
 use werify::rpc::tls::MAX_CONCURRENT_BIDI_STREAMS;
-use werify::rpc::transport::Transport;
+use werify::rpc::transport::{DIAL_TIMEOUT, Transport};
 
 const PORT: u16 = 30035;
 /// Hang guard for one step (not a speed assertion).
@@ -187,4 +187,81 @@ fn a_batch_of_1000_adds_is_paced_not_refused() {
     }
     // Everyone is still up and answering.
     assert!(refs.iter().all(|n| n.list().is_some()));
+}
+
+/// A host that does not answer an add in time (not started yet, or too busy) becomes a
+/// join contact: the add reports that it failed for now, the node keeps trying, and the host
+/// joins once it answers. `del` of such an address stops the attempts.
+#[test]
+fn an_add_that_finds_no_answer_keeps_trying_until_the_host_answers() {
+    let dir = TempDir::new("adds-pending");
+    let first = node_at(&dir, 11);
+    assert!(
+        wait_until(STEP, || first.list().is_some()).is_some(),
+        "the node did not come up\n{}",
+        first.log_tail(40)
+    );
+    let later = "127.0.2.12:30035";
+    let dropped = "127.0.2.13:30035";
+
+    // Both adds at once: each waits out the add's patience before it reports.
+    let connect = first.addr();
+    let adds: Vec<_> = [later, dropped]
+        .into_iter()
+        .map(|h| {
+            let c = connect.clone();
+            std::thread::spawn(move || ctl(&c, &["--timeout", "30s", "add", h]))
+        })
+        .collect();
+    for (h, add) in [later, dropped].into_iter().zip(adds) {
+        let o = add.join().expect("the add thread");
+        assert!(
+            !o.status.success(),
+            "adding {h}, which is not up, succeeded"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("could not add {h} yet: "))
+                && err.contains("keeps trying to join it in the background")
+                && err.contains(&format!("`werify ctl del {h}` stops trying")),
+            "{err}"
+        );
+    }
+
+    // `del` of a pending address stops the attempts; a second `del` finds nothing to stop.
+    let o = ctl(&connect, &["del", dropped]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("Removed host {dropped}"));
+    let o = ctl(&connect, &["del", dropped]);
+    assert!(!o.status.success(), "a second del of {dropped} succeeded");
+    assert!(
+        stderr(&o).contains(&format!("no mesh member has address {dropped}")),
+        "{}",
+        stderr(&o)
+    );
+
+    // Both hosts start, once a join attempt the node made just before the `del` would
+    // have given up dialing (`DIAL_TIMEOUT`); only the one still pending is joined.
+    std::thread::sleep(DIAL_TIMEOUT + Duration::from_secs(1));
+    let second = node_at(&dir, 12);
+    let third = node_at(&dir, 13);
+    let joined = wait_until(STEP, || {
+        first
+            .list()
+            .is_some_and(|(active, _)| active.iter().any(|a| a == later))
+    });
+    assert!(
+        joined.is_some(),
+        "{later} was not joined after it started\n{}\n{}",
+        first.log_tail(40),
+        second.log_tail(40)
+    );
+    // The local profile retries a contact every 2 s: three intervals with no attempt.
+    std::thread::sleep(Duration::from_secs(6));
+    let (active, inactive) = first.list().expect("the first node answers");
+    assert!(
+        !active.iter().chain(&inactive).any(|a| a == dropped),
+        "{dropped} joined after its add was dropped: {active:?} {inactive:?}\n{}",
+        third.log_tail(20)
+    );
 }

@@ -41,7 +41,9 @@ pub enum CtlCommand {
     /// Adds a host to the mesh
     ///
     /// The node you talk to joins HOST into its mesh; gossip then tells every other node.
-    /// Prints `Added host HOST`. A host that is already alive in the mesh is refused.
+    /// Prints `Added host HOST`. A host that is already alive in the mesh is refused. A
+    /// host that does not answer within 8 s is an error, and the node keeps trying it in
+    /// the background until it answers or `del HOST` stops it.
     Add {
         /// The host to add: IP, IP:PORT or [IPv6]:PORT (port 30035 if not given)
         #[arg(value_name = "HOST")]
@@ -50,7 +52,8 @@ pub enum CtlCommand {
     /// Removes a host from the mesh
     ///
     /// HOST is told to leave, and every node forgets it; it stays out until added again.
-    /// Prints `Removed host HOST`.
+    /// For a host still being tried after a failed add, stops the attempts. Prints
+    /// `Removed host HOST`.
     Del {
         /// The host to remove: IP, IP:PORT or [IPv6]:PORT (port 30035 if not given)
         #[arg(value_name = "HOST")]

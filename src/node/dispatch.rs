@@ -114,6 +114,12 @@ pub enum RequestError {
     },
     #[error("could not add {addr}: {reason}")]
     Unreachable { addr: SocketAddr, reason: String },
+    #[error(
+        "could not add {addr} yet: {reason}; this node keeps trying to join it in the \
+         background (`werify ctl list` shows it once it answers; `werify ctl del {addr}` \
+         stops trying)"
+    )]
+    AddPending { addr: SocketAddr, reason: String },
     #[error(transparent)]
     Remove(#[from] RemoveError),
     #[error(transparent)]
@@ -158,7 +164,9 @@ impl RequestError {
             E::Remove(RemoveError::UnknownAddress(_)) => ErrorCode::NotFound,
             E::Remove(RemoveError::IsSelf(_)) => ErrorCode::Invalid,
             E::Remove(RemoveError::SelfRemoved) => ErrorCode::Unavailable,
-            E::Resolver(_) | E::ShuttingDown | E::Unreachable { .. } => ErrorCode::Unavailable,
+            E::Resolver(_) | E::ShuttingDown | E::Unreachable { .. } | E::AddPending { .. } => {
+                ErrorCode::Unavailable
+            }
             E::JoinRefused { .. } | E::JoinAnswer { .. } => ErrorCode::Peer,
             E::Ops(e) => e.code(),
         }
@@ -455,7 +463,12 @@ pub async fn dispatch(
                 return Err(needs_operator("removing a host"));
             }
             let addr = resolve_host(host).await?;
-            ctx.mesh.remove(addr).await??;
+            match ctx.mesh.remove(addr).await? {
+                Ok(_) => {}
+                // Not a member, but an address an earlier add keeps trying: stop that.
+                Err(RemoveError::UnknownAddress(_)) if ctx.mesh.forget_contact(addr).await? => {}
+                Err(e) => return Err(e.into()),
+            }
             Response::Done
         }
         Request::Status => Response::Status(status(ctx).await?),
@@ -642,13 +655,18 @@ async fn add_host(ctx: &NodeContext, host: &str) -> Result<(), RequestError> {
             addr,
             answer: response_name(&other),
         }),
-        Err(e) if attempts > 1 => Err(RequestError::Unreachable {
-            addr,
-            reason: format!(
-                "{e}; tried {attempts} times in {:.1}s",
-                started.elapsed().as_secs_f64()
-            ),
-        }),
+        // The host may only be slow (a mesh's seed in a join burst, a host still
+        // starting): it becomes a join contact, which the membership tries every rejoin
+        // interval until it is a member or `del` drops it.
+        Err(e) if add_may_retry(&e) && ctx.mesh.add_contact(addr).await? => {
+            Err(RequestError::AddPending {
+                addr,
+                reason: format!(
+                    "{e}; tried {attempts} times in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                ),
+            })
+        }
         Err(e) => Err(RequestError::Unreachable {
             addr,
             reason: e.to_string(),

@@ -41,6 +41,8 @@ enum Input {
     MakePushPull(oneshot::Sender<PushPull>),
     Join(Vec<SocketAddr>),
     Remove(SocketAddr, oneshot::Sender<Result<NodeId, RemoveError>>),
+    AddContact(SocketAddr, oneshot::Sender<bool>),
+    ForgetContact(SocketAddr, oneshot::Sender<bool>),
     View(oneshot::Sender<MeshView>),
     SetHealth(HealthSummary),
     SetTags(Tags),
@@ -111,6 +113,16 @@ impl MeshClient {
         addr: SocketAddr,
     ) -> Result<Result<NodeId, RemoveError>, ShuttingDown> {
         self.ask(|tx| Input::Remove(addr, tx)).await
+    }
+
+    /// Adds a contact for the periodic join attempts; false if the contact list is full.
+    pub async fn add_contact(&self, addr: SocketAddr) -> Result<bool, ShuttingDown> {
+        self.ask(|tx| Input::AddContact(addr, tx)).await
+    }
+
+    /// Stops join attempts to a contact that is not a member; false if it was none.
+    pub async fn forget_contact(&self, addr: SocketAddr) -> Result<bool, ShuttingDown> {
+        self.ask(|tx| Input::ForgetContact(addr, tx)).await
     }
 
     /// The mesh as this node sees it now.
@@ -291,6 +303,12 @@ impl Driver {
             Input::Join(contacts) => self.membership.join(now, &contacts),
             Input::Remove(addr, reply) => {
                 let _ = reply.send(self.membership.remove(now, addr));
+            }
+            Input::AddContact(addr, reply) => {
+                let _ = reply.send(self.membership.add_contact(addr));
+            }
+            Input::ForgetContact(addr, reply) => {
+                let _ = reply.send(self.membership.forget_contact(addr));
             }
             Input::View(reply) => {
                 let _ = reply.send(self.view(now));

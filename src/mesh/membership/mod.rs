@@ -553,6 +553,26 @@ impl Membership {
         }
     }
 
+    /// Remembers `addr` as a contact for the periodic join attempts, without an attempt
+    /// now (for an add that just found no answer there); false if the list is full.
+    pub fn add_contact(&mut self, addr: SocketAddr) -> bool {
+        if addr == self.me.peer.addr || self.contacts.contains(&addr) {
+            return true;
+        }
+        if self.contacts.len() >= MAX_CONTACTS {
+            return false;
+        }
+        self.contacts.push(addr);
+        true
+    }
+
+    /// Stops periodic join attempts to `addr`; false if it was not a contact.
+    pub fn forget_contact(&mut self, addr: SocketAddr) -> bool {
+        let before = self.contacts.len();
+        self.contacts.retain(|s| *s != addr);
+        self.contacts.len() != before
+    }
+
     /// Restores what [`Membership::snapshot`] saved: the incarnation, the removed flag,
     /// and joins through the saved peers and contacts.
     pub fn restore(&mut self, now: Instant, snapshot: &Snapshot) {
