@@ -18,7 +18,9 @@ import os
 import re
 import resource
 import signal
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import threading
@@ -160,6 +162,29 @@ def pss_kb(pid):
     except OSError:
         return None
     return None
+
+
+def tcp_established_by_ip(port):
+    """Established TCP connections in this network namespace with `port` at either end,
+    counted for the local address: {dotted IPv4: count}."""
+    counts = {}
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, remote, st = fields[1], fields[2], fields[3]
+                if st != "01":
+                    continue
+                lip, lport = local.split(":")
+                _, rport = remote.split(":")
+                if int(lport, 16) != port and int(rport, 16) != port:
+                    continue
+                ip = socket.inet_ntoa(struct.pack("<I", int(lip, 16)))
+                counts[ip] = counts.get(ip, 0) + 1
+    except OSError:
+        pass
+    return counts
 
 
 def cpu_ticks(pid):
@@ -351,6 +376,8 @@ class Werify:
         self.bin = binary
         self.port = port
         self.procs = {}
+        # Node -> QUIC connections open to peers, as the last `states` poll reported.
+        self.open_connections = {}
         # Default settings and log level, like the Serf agents (RUST_LOG unset = info).
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("WERIFY_") and k != "RUST_LOG"}
@@ -420,9 +447,13 @@ class Werify:
         out, dt, _ = poll_cmd([self.bin, "mesh", "status", "--connect", self.addr(k),
                                "--output", "json"], lambda line: line == "}\n", 15, self.env)
         try:
-            members = json.loads(out)["members"]
+            doc = json.loads(out)
+            members = doc["members"]
         except (ValueError, KeyError):
             return None, dt
+        # QUIC connections the node has open, less the one this CLI holds.
+        if isinstance(doc.get("connections"), int):
+            self.open_connections[k] = max(doc["connections"] - 1, 0)
         # The JSON carries the wire names of the states (a, s, d, l).
         names = {"a": "alive", "s": "suspect", "d": "dead", "l": "left"}
         return {m["addr"]: names.get(str(m["state"]), str(m["state"]).lower())
@@ -785,10 +816,17 @@ def one_run(sysm, args, run_no, ops_file):
             elif st == "suspect":
                 false_suspect.add((k, key))
 
+    if sysm.name == "serf":
+        tcp = tcp_established_by_ip(sysm.port)
+        conns = [tcp.get(sysm.ip(k), 0) for k in nodes]
     for k in nodes:
         states, _ = sysm.states(k)
         if states is not None:
             note_false(k, states)
+    if sysm.name != "serf":
+        conns = [sysm.open_connections[k] for k in nodes if k in sysm.open_connections]
+    res["open_connections_median"] = median(conns)
+    res["open_connections_max"] = max(conns, default=None)
 
     res["poll_exit_s"], res["poll_cpu_s"] = cli_cost(sysm.poll_argv(1), getattr(sysm, "env", None))
 
@@ -958,6 +996,10 @@ def summarize(results, n):
             "join_cpu_s": median([r.get("join_cpu_s") for r in rs]),
             "idle_bytes": median([r["idle_bytes_per_node_s"] for r in rs]),
             "idle_packets": median([r["idle_packets_per_node_s"] for r in rs]),
+            "open_connections": median([r.get("open_connections_median") for r in rs]),
+            "open_connections_max": max((r["open_connections_max"] for r in rs
+                                         if r.get("open_connections_max") is not None),
+                                        default=None),
             "patterns": patterns,
         }
     return out
@@ -1000,6 +1042,10 @@ def print_table(summary, args, wprof):
         (f"idle CPU s, all nodes, {args.idle:.0f} s", "idle_cpu_s", lambda x: f"{x:.2f}", ""),
         ("idle bytes sent / node / s", "idle_bytes", lambda x: f"{x:.0f}", ""),
         ("idle packets sent / node / s", "idle_packets", lambda x: f"{x:.1f}", ""),
+        ("open connections per node after idle (median)", "open_connections",
+         lambda x: f"{x:.0f}",
+         f"max serf {s.get('open_connections_max')}, werify {w.get('open_connections_max')}; "
+         "Serf: TCP on its gossip port; werify: QUIC, the CLI's own not counted"),
     ]
     print(f"\n## N = {n}: medians over {s['runs']} Serf and {w['runs']} werify runs "
           f"(alternated), {args.queries} queries and {args.kills} kills per run\n")

@@ -684,4 +684,37 @@ mod tests {
         assert!(push_pull_targets(&transmits(&mut a)).is_empty());
         assert!(a.member(peer(4).id).is_some());
     }
+
+    #[test]
+    fn a_contact_added_without_a_join_is_tried_each_rejoin_until_forgotten() {
+        let t0 = Instant::now();
+        let mut cfg = Config::for_profile(Profile::Lan);
+        cfg.probe_interval = Duration::from_secs(3600);
+        cfg.push_pull_interval = Duration::from_secs(3600);
+        let every = cfg.rejoin_interval;
+        let mut a = Membership::new(peer(1), Tags::new(), cfg, 1, t0);
+        let slow = peer(2).addr;
+        assert!(a.add_contact(slow));
+        // Nothing is sent now: the add that found no answer just tried.
+        assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        assert!(a.snapshot().contacts.contains(&slow));
+        // Each rejoin interval sends it a join request, while it is not a member.
+        let mut now = t0;
+        for _ in 0..3 {
+            now += every;
+            a.handle_timeout(now);
+            assert_eq!(push_pull_targets(&transmits(&mut a)), vec![slow]);
+        }
+        // Forgotten, it is not tried again; forgetting twice finds nothing.
+        assert!(a.forget_contact(slow));
+        assert!(!a.forget_contact(slow));
+        for _ in 0..3 {
+            now += every;
+            a.handle_timeout(now);
+            assert!(push_pull_targets(&transmits(&mut a)).is_empty());
+        }
+        // This node's own address is never a contact.
+        assert!(a.add_contact(peer(1).addr));
+        assert!(!a.snapshot().contacts.contains(&peer(1).addr));
+    }
 }
