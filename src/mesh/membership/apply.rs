@@ -266,7 +266,7 @@ impl Membership {
         drop(m);
         self.set_state(i, State::Left, now);
         self.suspicions.remove(id);
-        self.contacts.retain(|s| *s != peer.addr);
+        self.forget_contact(peer.addr);
         self.push_event(if by == id {
             Event::MemberLeft(peer)
         } else {

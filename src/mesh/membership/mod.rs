@@ -545,9 +545,7 @@ impl Membership {
             if contact == self.me.peer.addr {
                 continue;
             }
-            if !self.contacts.contains(&contact) && self.contacts.len() < MAX_CONTACTS {
-                self.contacts.push(contact);
-            }
+            self.add_contact(contact);
             let req = self.join_request(now);
             self.send(contact, Message::PushPull(req));
         }
@@ -631,7 +629,7 @@ impl Membership {
         let incarnation = self.rec(id).map(|m| m.incarnation()).unwrap_or(0);
         let me = self.me.peer.id;
         self.on_left(now, id, incarnation, me);
-        self.contacts.retain(|s| *s != addr);
+        self.forget_contact(addr);
         let notice = Update::Left {
             id,
             incarnation,
