@@ -35,7 +35,7 @@ import sys
 groups = {
     "idle": r"pv_native_safe_halt|default_idle|cpuidle",
     "kernel": r"^\[k\]",
-    "ring (crypto)": r"ring_core|ring::|x25519|ed25519|sha512|aes|gcm|fiat|curve25519|fe4_|ge_|poly1305",
+    "ring (crypto)": r"\] <?(ring_core|ring::|fiat_|fe4?_|ge_|x25519|ed25519|sha512|aes_|gcm_|poly1305)",
     "quinn": r"quinn",
     "rustls": r"rustls",
     "tokio, mio": r"tokio|mio::",

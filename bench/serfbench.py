@@ -332,6 +332,12 @@ class Serf:
         norm = {"failed": "dead"}
         return {m["name"]: norm.get(m["status"], m["status"]) for m in members}, dt
 
+    def peer_connections(self, nodes):
+        """Established TCP connections on the gossip port, per agent (its gossip is UDP;
+        the CLIs use the RPC port, so the sweep's polls are not counted)."""
+        tcp = tcp_established_by_ip(self.port)
+        return [tcp.get(self.ip(k), 0) for k in nodes]
+
     def fanout(self, ops_file, coordinator=1):
         """`serf query check` from one node, read line by line with timestamps. Returns
         (seconds to the N-th response or None, responses, seconds until the CLI exited or was
@@ -458,6 +464,10 @@ class Werify:
         names = {"a": "alive", "s": "suspect", "d": "dead", "l": "left"}
         return {m["addr"]: names.get(str(m["state"]), str(m["state"]).lower())
                 for m in members}, dt
+
+    def peer_connections(self, nodes):
+        """QUIC connections per node, as the last `states` sweep reported them."""
+        return [self.open_connections[k] for k in nodes if k in self.open_connections]
 
     def fanout(self, ops_file, coordinator=1):
         """`werify ctl operation FILE --wait` from one node. Returns (seconds until every host
@@ -816,15 +826,11 @@ def one_run(sysm, args, run_no, ops_file):
             elif st == "suspect":
                 false_suspect.add((k, key))
 
-    if sysm.name == "serf":
-        tcp = tcp_established_by_ip(sysm.port)
-        conns = [tcp.get(sysm.ip(k), 0) for k in nodes]
     for k in nodes:
         states, _ = sysm.states(k)
         if states is not None:
             note_false(k, states)
-    if sysm.name != "serf":
-        conns = [sysm.open_connections[k] for k in nodes if k in sysm.open_connections]
+    conns = sysm.peer_connections(nodes)
     res["open_connections_median"] = median(conns)
     res["open_connections_max"] = max(conns, default=None)
 
